@@ -1,5 +1,81 @@
 // Package bench measures sandboxes side by side through harness.Backend:
 // startup latency, throughput, pool warm-up, reset cost, memory and disk,
-// interleaving the variants in one run and keeping every raw sample. Its output
-// is out/bench/bench.json, whose layout is Report.
+// interleaving the variants in one run and keeping every raw sample. Its
+// output is out/bench/bench.json, whose layout is Report; `gosandbox bench`
+// is its command line and Run its entry point.
+//
+// Use it to compare backends on one machine at one time. Do not use its
+// figures as absolute numbers across machines: the machines are shared and
+// noisy, so every figure that matters is a ratio to the floor (backend none, a
+// plain fork+exec+wait from the bench process) or to another backend,
+// measured in the same run.
+//
+// # Method
+//
+// Variants are interleaved round by round (A B C A B C ...) after warm-up
+// rounds that are thrown away, so that a drift of the machine hits every
+// variant alike. A backend that cannot be opened is named in Report.Errors
+// and left out; a scenario that cannot measure something says why in
+// Scenario.Errors; the rest still runs. A scenario is Noisy when a series has
+// p90/p50 > 3 or the load average at its start or end exceeds the core count.
+//
+// Backends may implement optional hooks, found by type assertion:
+// PidReporter (the processes a pool keeps alive), ReadyWaiter (pool
+// readiness) and Resetter (reset one idle container, timed apart from exec).
+//
+// # bench.json (schema "gosandbox-bench/1")
+//
+// Fields without "omitempty" are always present; lists are [] rather than null.
+//
+//	schema        string    "gosandbox-bench/1"
+//	quick         bool      a smoke run (--quick): too few samples to quote
+//	started, finished       RFC 3339 times (UTC)
+//	environment   object    kernel (release and version), cgroup_mode ("v1", "v2",
+//	                        "hybrid", "none"), cpu_model, cores, load_before and
+//	                        load_after ([1, 5, 15] minute load averages), go_version,
+//	                        versions (tool -> first line of its version: gosandbox,
+//	                        bwrap, gcc; a missing tool is absent)
+//	scenarios     list      in the order run: startup, throughput, warmup, reset,
+//	                        memory, disk (those asked for)
+//	  name, description     what was measured and exactly how
+//	  series      list      one variant each:
+//	    backend   string    harness backend, or for disk layouts the bench itself
+//	                        builds: "rootfs-copy", "overlay-upper"
+//	    program   string    "true" (/bin/true), "static" (the static C program),
+//	                        "/usr/bin/true" (the closure copied); may be absent
+//	    param, value        the parameter varied and its value: "concurrency",
+//	                        "pool_size", "slots", or "layout" (value absent)
+//	    variant   string    warmup: "ready", "open-returned"; reset: "hook", or
+//	                        "reset-estimate", "back-to-back", "spaced"; memory:
+//	                        "idle-total", "busy-total", "idle-per-slot",
+//	                        "busy-per-slot"; disk: "shared-binds",
+//	                        "shared-binds-fs-delta", "rootfs-copy", "overlay-upper";
+//	                        absent for startup and throughput
+//	    unit      string    "ns", "runs/s" or "bytes"
+//	    samples   list      every raw sample, in the order measured
+//	    summary   object    n, min, p50, p90, p99, max, mean of samples
+//	    ratio_to_floor      summary.p50 / p50 of the backend "none" series with
+//	                        the same program, param, value and variant; absent
+//	                        (0) when there is no such series or its p50 is 0
+//	  noisy, noisy_reason   see Method
+//	  errors      list      what could not be measured, with the reason
+//	claims        list      the seed design's claims: claim, seed (its figure),
+//	                        measured (the figures, in words), verdict ("holds",
+//	                        "does not hold", "not measured"), ratio (the figure
+//	                        the verdict rests on), rule (how it was decided)
+//	errors        list      backends or scenarios that could not run at all
+//
+// Percentiles interpolate linearly between the closest ranks (R-7, numpy's
+// default): for sorted samples s of length n, rank h = (n-1)·p/100 and
+// p = s[⌊h⌋] + (h-⌊h⌋)·(s[⌊h⌋+1]-s[⌊h⌋]). A series without samples is left
+// out (its failures are in errors).
+//
+// Scenario series by name:
+//
+//	startup     backend × program, unit ns: time of one Backend.Run
+//	throughput  backend × concurrency, unit runs/s
+//	warmup      pooled backend × pool_size × variant, unit ns
+//	reset       pooled backend × variant, unit ns
+//	memory      backend × slots × variant, unit bytes (PSS)
+//	disk        backend × variant (layout), unit bytes (allocated blocks)
 package bench

@@ -43,11 +43,15 @@ type Scenario struct {
 // Series is the samples of one variant of a scenario: a backend running a
 // program at one parameter value (concurrency, pool size, slot count).
 type Series struct {
-	Backend string    `json:"backend"`
-	Program string    `json:"program,omitempty"`
-	Param   string    `json:"param,omitempty"` // e.g. "concurrency", "slots", "layout"
-	Value   float64   `json:"value,omitempty"` // the parameter's value
-	Unit    string    `json:"unit"`            // "ns", "runs/s", "bytes"
+	Backend string  `json:"backend"`
+	Program string  `json:"program,omitempty"`
+	Param   string  `json:"param,omitempty"` // e.g. "concurrency", "slots", "layout"
+	Value   float64 `json:"value,omitempty"` // the parameter's value
+	// Variant names what was measured when a number does not say it: the
+	// memory state ("idle-total", "busy-per-slot", ...) or the disk layout
+	// ("shared-binds", "rootfs-copy", "overlay-upper"). Empty otherwise.
+	Variant string    `json:"variant,omitempty"`
+	Unit    string    `json:"unit"` // "ns", "runs/s", "bytes"
 	Samples []float64 `json:"samples"`
 	Summary Summary   `json:"summary"`
 	// RatioToFloor is this series' p50 over the floor's (backend none) p50 in
@@ -72,4 +76,9 @@ type Claim struct {
 	Seed     string `json:"seed"`     // the claimed figure
 	Measured string `json:"measured"` // what this run measured, in words and figures
 	Verdict  string `json:"verdict"`  // "holds", "does not hold", "not measured"
+	// Ratio is the measured figure the verdict rests on (one-shot p50 over
+	// pooled p50; pooled over one-shot memory or disk); 0 when not measured.
+	Ratio float64 `json:"ratio,omitempty"`
+	// Rule says how the verdict was decided from Ratio.
+	Rule string `json:"rule,omitempty"`
 }

@@ -2,11 +2,18 @@ package suites
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -49,8 +56,9 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	dir, err := os.MkdirTemp("", "gosandbox-probe-")
 	Expect(err).NotTo(HaveOccurred())
 	Expect(os.Chmod(dir, 0o755)).To(Succeed())
-	_, err = probes.Build(dir)
+	probe, err := probes.Build(dir)
 	Expect(err).NotTo(HaveOccurred(), "building the probe program")
+	Expect(installSetuidProbe(probe)).To(Succeed())
 	return []byte(dir)
 }, func(dir []byte) {
 	probeDir = string(dir)
@@ -136,4 +144,132 @@ func needs(have bool, reason string) {
 	if !have {
 		Skip(fmt.Sprintf("backend %s: %s", backend.Name(), reason))
 	}
+}
+
+// supports skips the current spec, with the reason, when the backend lists
+// key in Features.Unsupported. Keys name a Spec field ("Limits.Memory"), a
+// Result facet ("Result.Signal") or a behaviour ("exec-error", "Syscalls").
+func supports(key string) {
+	if why, ok := backend.Features().Unsupported[key]; ok {
+		Skip(fmt.Sprintf("backend %s cannot express %s: %s", backend.Name(), key, why))
+	}
+}
+
+// probeSetuidMount is a set-user-ID-root copy of the probe, bound into every
+// box with the probe (when the suite runs as root). The probe refuses every
+// action but priv-ids when it runs set-id, so the copy is harmless on the host.
+const probeSetuidMount = probeMount + "/probe-suid"
+
+func installSetuidProbe(probe string) error {
+	if os.Geteuid() != 0 {
+		return nil // only root can make a set-user-ID-root file
+	}
+	src, err := os.Open(probe)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst := filepath.Join(filepath.Dir(probe), "probe-suid")
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if err := os.Chown(dst, 0, 0); err != nil {
+		return err
+	}
+	return os.Chmod(dst, 0o4755)
+}
+
+// probeFacts reads a probe's "key=value" lines; a later key wins.
+func probeFacts(out string) map[string]string {
+	facts := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			facts[k] = v
+		}
+	}
+	return facts
+}
+
+// probeValues returns, in order, the values of every "key=value" line of the
+// probe's output with that key (keys that repeat: env=, arg=, if=).
+func probeValues(out, key string) []string {
+	var vals []string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			vals = append(vals, v)
+		}
+	}
+	return vals
+}
+
+// probeKeyed returns every "PREFIX:NAME=value" line as NAME -> value.
+func probeKeyed(out, prefix string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix+":"); ok {
+			if k, v, ok := strings.Cut(rest, "="); ok {
+				m[k] = v
+			}
+		}
+	}
+	return m
+}
+
+// uniqueName is prefix plus a random suffix: markers, file names, keys.
+func uniqueName(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// hostTempDir is a fresh host directory, readable by everyone (so that what
+// decides whether a box sees it is the mounts, not the permissions), removed
+// after the spec.
+func hostTempDir(parent string) string {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp(parent, "gosandbox-suite-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir)
+	Expect(os.Chmod(dir, 0o755)).To(Succeed())
+	return dir
+}
+
+// startHostProcess starts a harmless host process (the probe's ps-linger)
+// carrying marker in its command line, and kills it after the spec. It
+// returns the process, for specs that check it is still alive.
+func startHostProcess(marker string) *os.Process {
+	GinkgoHelper()
+	cmd := exec.Command(filepath.Join(probeDir, "probe"), "ps-linger", marker, "plain")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	Expect(cmd.Start()).To(Succeed())
+	DeferCleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process
+}
+
+// hostProcessesWith lists the host pids whose command line contains marker.
+func hostProcessesWith(marker string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

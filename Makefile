@@ -1,0 +1,64 @@
+# gosandbox: build, test, and the lab's jobs. Run as root on Linux (namespaces,
+# cgroups). `make report` is the main job; `make test` runs every test.
+
+GO          ?= go
+GINKGO      ?= $(GO) run github.com/onsi/ginkgo/v2/ginkgo
+BIN         := bin/gosandbox
+OUT         := out
+# Backends the conformance suites run on; those whose tool is missing are
+# skipped by `make conformance` with a message (see scripts/backends).
+BACKENDS    ?= oneshot container bwrap
+SUITE_FLAGS ?= -p --procs=2 --timeout=10m
+
+.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gosandbox
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Unit and root-only integration tests beside the code, then the conformance
+# suites on every available backend (they must pass where the sandbox is right).
+test: vet unit conformance
+
+# The Ginkgo suites run per backend in `conformance`, not here.
+unit:
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '^gosandbox/suites$$')
+
+conformance: build
+	@mkdir -p $(OUT)/conformance
+	@status=0; for b in $(BACKENDS); do \
+	  if [ "$$b" = bwrap ] && ! command -v bwrap >/dev/null; then \
+	    echo "conformance: skipping bwrap: bubblewrap is not installed (apt-get install bubblewrap)"; continue; fi; \
+	  echo "== conformance on $$b"; \
+	  $(GINKGO) $(SUITE_FLAGS) ./suites -- --backend=$$b --report-dir=$(CURDIR)/$(OUT)/conformance || { \
+	    if [ "$$b" = bwrap ]; then echo "conformance: bwrap is a peer: its failures are findings, not ours"; else status=1; fi; }; \
+	done; exit $$status
+
+conformance-%: build
+	@mkdir -p $(OUT)/conformance
+	$(GINKGO) $(SUITE_FLAGS) ./suites -- --backend=$* --report-dir=$(CURDIR)/$(OUT)/conformance
+
+bench: build
+	./$(BIN) bench --out $(OUT)/bench
+
+# The main job: conformance on every available backend, the benchmarks, and the
+# report. Conformance failures are part of the report, so they don't stop it.
+report: build
+	-$(MAKE) --no-print-directory conformance
+	./$(BIN) bench --out $(OUT)/bench
+	./$(BIN) report --in $(OUT) --out $(OUT)/report
+	@echo "report: $(CURDIR)/$(OUT)/report/index.html"
+
+matrix: build
+	./$(BIN) matrix --out $(OUT)/matrix
+
+vagrant-matrix:
+	cd vagrant && ./run-matrix.sh ../$(OUT)/matrix
+
+clean:
+	rm -rf bin $(OUT)

@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+)
+
+// Verdicts of a Claim.
+const (
+	VerdictHolds       = "holds"
+	VerdictDoesNotHold = "does not hold"
+	VerdictNotMeasured = "not measured"
+)
+
+// find returns the series of scenario name matching backend, program,
+// variant and value (value < 0: any), or nil.
+func (rep *Report) find(name, backend, program, variant string, value float64) *Series {
+	for i := range rep.Scenarios {
+		sc := &rep.Scenarios[i]
+		if sc.Name != name {
+			continue
+		}
+		for j := range sc.Series {
+			s := &sc.Series[j]
+			if s.Backend == backend && s.Program == program && s.Variant == variant && (value < 0 || s.Value == value) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// claims sets the seed design's three claims beside this run's figures. A
+// verdict rests on a ratio of two series measured side by side, never on an
+// absolute time: the seed's machine is not this one.
+func claims(rep *Report) []Claim {
+	return []Claim{startupClaim(rep), memoryClaim(rep), diskClaim(rep)}
+}
+
+func startupClaim(rep *Report) Claim {
+	c := Claim{
+		Claim: "pooled start ~10 ms vs one-shot ~300 ms",
+		Seed:  "one-shot ~300 ms, pooled ~10 ms per start: pooled ~30x faster",
+		Rule:  "holds when one-shot p50 / pooled p50 of /bin/true is at least 15 (half the seed's ~30x); absolute times depend on the machine",
+	}
+	one := rep.find(ScenarioStartup, "oneshot", programTrue.name, "", -1)
+	pool := rep.find(ScenarioStartup, "container", programTrue.name, "", -1)
+	if one == nil || pool == nil || pool.Summary.P50 == 0 {
+		c.Verdict, c.Measured = VerdictNotMeasured, "needs startup series of both oneshot and container for /bin/true"
+		return c
+	}
+	c.Ratio = one.Summary.P50 / pool.Summary.P50
+	c.Measured = fmt.Sprintf("/bin/true p50: one-shot %s, pooled %s: one-shot/pooled = %.1fx", ms(one.Summary.P50), ms(pool.Summary.P50), c.Ratio)
+	if floor := rep.find(ScenarioStartup, FloorBackend, programTrue.name, "", -1); floor != nil {
+		c.Measured += fmt.Sprintf(" (floor fork+exec %s: one-shot %.1fx, pooled %.1fx of it)", ms(floor.Summary.P50), one.RatioToFloor, pool.RatioToFloor)
+	}
+	c.Verdict = verdict(c.Ratio >= 15)
+	return c
+}
+
+func memoryClaim(rep *Report) Claim {
+	c := Claim{
+		Claim: "pooled memory 40-60% lower",
+		Seed:  "pooled containers use 40-60% less memory than one-shot runs (shared pages)",
+		Rule:  "holds when pooled busy PSS per slot / one-shot PSS per run (1 slot, p50) is at most 0.6 (at least 40% lower)",
+	}
+	one := rep.find(ScenarioMemory, "oneshot", "", "busy-per-slot", 1)
+	pool := rep.find(ScenarioMemory, "container", "", "busy-per-slot", 1)
+	if one == nil || pool == nil || one.Summary.P50 == 0 {
+		c.Verdict, c.Measured = VerdictNotMeasured, "needs memory series (busy-per-slot, slots=1) of both oneshot and container"
+		return c
+	}
+	c.Ratio = pool.Summary.P50 / one.Summary.P50
+	c.Measured = fmt.Sprintf("PSS during a run: one-shot %s per run, pooled %s per slot: pooled/one-shot = %.2f (%.0f%% lower)",
+		mib(one.Summary.P50), mib(pool.Summary.P50), c.Ratio, 100*(1-c.Ratio))
+	if idle := rep.find(ScenarioMemory, "container", "", "idle-per-slot", 1); idle != nil {
+		c.Measured += fmt.Sprintf("; pooled keeps %s per idle slot, one-shot nothing", mib(idle.Summary.P50))
+	}
+	c.Verdict = verdict(c.Ratio <= 0.6)
+	return c
+}
+
+func diskClaim(rep *Report) Claim {
+	c := Claim{
+		Claim: "disk 70-80% lower",
+		Seed:  "pooled containers use 70-80% less disk (shared filesystem) than a per-run environment",
+		Rule:  "holds when pooled shared-binds bytes / per-run rootfs-copy bytes (p50) is at most 0.3 (at least 70% lower)",
+	}
+	pool := rep.find(ScenarioDisk, "container", "", layoutSharedBinds, -1)
+	cp := rep.find(ScenarioDisk, layoutRootfsCopy, "/usr/bin/true", layoutRootfsCopy, -1)
+	if pool == nil || cp == nil || cp.Summary.P50 == 0 {
+		c.Verdict, c.Measured = VerdictNotMeasured, "needs disk series shared-binds of container and rootfs-copy"
+		return c
+	}
+	c.Ratio = pool.Summary.P50 / cp.Summary.P50
+	c.Measured = fmt.Sprintf("bytes on disk per sandbox: pooled (shared read-only binds + tmpfs) %s, per-run rootfs copy %s: ratio %.3f (%.0f%% lower)",
+		kib(pool.Summary.P50), kib(cp.Summary.P50), c.Ratio, 100*(1-c.Ratio))
+	if one := rep.find(ScenarioDisk, "oneshot", "", layoutSharedBinds, -1); one != nil {
+		c.Measured += fmt.Sprintf("; one-shot (same layout) %s", kib(one.Summary.P50))
+	}
+	if ov := rep.find(ScenarioDisk, layoutOverlayUpper, "/usr/bin/true", layoutOverlayUpper, -1); ov != nil {
+		c.Measured += fmt.Sprintf("; overlay upper %s", kib(ov.Summary.P50))
+	}
+	c.Verdict = verdict(c.Ratio <= 0.3)
+	return c
+}
+
+func verdict(holds bool) string {
+	if holds {
+		return VerdictHolds
+	}
+	return VerdictDoesNotHold
+}
+
+func ms(ns float64) string {
+	return time.Duration(ns).Round(time.Microsecond).String()
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+func kib(b float64) string { return fmt.Sprintf("%.0f KiB", b/(1<<10)) }

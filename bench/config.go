@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"gosandbox/harness"
+)
+
+// Scenario names, in the order they run.
+const (
+	ScenarioStartup    = "startup"
+	ScenarioThroughput = "throughput"
+	ScenarioWarmup     = "warmup"
+	ScenarioReset      = "reset"
+	ScenarioMemory     = "memory"
+	ScenarioDisk       = "disk"
+)
+
+// ScenarioNames lists every scenario in the order they run.
+func ScenarioNames() []string {
+	return []string{ScenarioStartup, ScenarioThroughput, ScenarioWarmup, ScenarioReset, ScenarioMemory, ScenarioDisk}
+}
+
+// ErrUnknownScenario is wrapped by Config.Validate for a scenario name that
+// does not exist. An unknown backend wraps harness.ErrUnknownBackend.
+var ErrUnknownScenario = errors.New("unknown scenario")
+
+// Config chooses what a bench run measures and how long it takes. Zero fields
+// take the defaults of the mode (full or Quick); see Defaults.
+type Config struct {
+	// Backends to measure, by harness name; empty means every registered
+	// backend. The floor (none) is always added for the ratios.
+	Backends []string
+	// Scenarios to run; empty means all of ScenarioNames.
+	Scenarios []string
+	// Quick is a smoke run of about a minute: few samples, not to be quoted.
+	Quick bool
+
+	// Runs is the number of measured rounds of the startup scenario (every
+	// backend and program once per round).
+	Runs int
+	// Warmup rounds precede the measured ones and are thrown away.
+	Warmup int
+	// Duration, when set, replaces Runs: startup rounds go on until it has
+	// passed.
+	Duration time.Duration
+	// Rounds is the number of samples per series of the throughput, warm-up,
+	// memory and disk scenarios; reset takes ten times as many.
+	Rounds int
+	// Window is how long one throughput sample keeps the workers busy.
+	Window time.Duration
+	// Concurrency lists the throughput scenario's worker counts; a pooled
+	// backend gets a pool of the same size.
+	Concurrency []int
+	// PoolSizes lists the container counts of the warm-up scenario.
+	PoolSizes []int
+	// Slots lists the slot counts of the memory scenario.
+	Slots []int
+
+	// Progress receives progress output (nil: none). ProgressBar draws a bar
+	// that rewrites one line, for a terminal; otherwise plain lines.
+	Progress    io.Writer
+	ProgressBar bool
+}
+
+// Defaults returns cfg with every zero field set for its mode.
+func (cfg Config) Defaults() Config {
+	full := Config{Runs: 200, Warmup: 20, Rounds: 5, Window: 2 * time.Second,
+		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 2, 4, 8, 16}}
+	quick := Config{Runs: 15, Warmup: 3, Rounds: 1, Window: 250 * time.Millisecond,
+		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 4}}
+	d := full
+	if cfg.Quick {
+		d = quick
+	}
+	if len(cfg.Backends) == 0 {
+		cfg.Backends = harness.Names()
+	}
+	if len(cfg.Scenarios) == 0 {
+		cfg.Scenarios = ScenarioNames()
+	}
+	if cfg.Runs <= 0 {
+		cfg.Runs = d.Runs
+	}
+	if cfg.Warmup <= 0 {
+		cfg.Warmup = d.Warmup
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = d.Rounds
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = d.Window
+	}
+	if len(cfg.Concurrency) == 0 {
+		cfg.Concurrency = d.Concurrency
+	}
+	if len(cfg.PoolSizes) == 0 {
+		cfg.PoolSizes = d.PoolSizes
+	}
+	if len(cfg.Slots) == 0 {
+		cfg.Slots = d.Slots
+	}
+	cfg.Backends = orderBackends(append(cfg.Backends, FloorBackend))
+	return cfg
+}
+
+// Validate rejects unknown backend and scenario names and parameters that
+// make no sense; every problem is named.
+func (cfg Config) Validate() error {
+	var errs []error
+	known := harness.Names()
+	for _, b := range cfg.Backends {
+		if !slices.Contains(known, b) {
+			errs = append(errs, fmt.Errorf("%w %q (known: %s)", harness.ErrUnknownBackend, b, strings.Join(known, ", ")))
+		}
+	}
+	for _, s := range cfg.Scenarios {
+		if !slices.Contains(ScenarioNames(), s) {
+			errs = append(errs, fmt.Errorf("%w %q (known: %s)", ErrUnknownScenario, s, strings.Join(ScenarioNames(), ", ")))
+		}
+	}
+	for name, list := range map[string][]int{"concurrency": cfg.Concurrency, "pool size": cfg.PoolSizes, "slot count": cfg.Slots} {
+		for _, n := range list {
+			if n < 1 || n > 256 {
+				errs = append(errs, fmt.Errorf("bench: %s %d: want 1..256", name, n))
+			}
+		}
+	}
+	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 {
+		errs = append(errs, errors.New("bench: counts and durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// backendOrder puts the floor first and the sandboxes in the order the
+// figures are read: one-shot, pooled, the external peer.
+var backendOrder = []string{FloorBackend, "oneshot", "container", "bwrap"}
+
+// orderBackends sorts names by backendOrder (others after, alphabetically)
+// and drops duplicates.
+func orderBackends(names []string) []string {
+	rank := func(n string) int {
+		if i := slices.Index(backendOrder, n); i >= 0 {
+			return i
+		}
+		return len(backendOrder)
+	}
+	out := slices.Clone(names)
+	slices.SortStableFunc(out, func(a, b string) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+	return slices.Compact(out)
+}

@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"gosandbox/harness"
+	"gosandbox/sandbox"
+)
+
+// waitingProgram is a program that stays alive, idle, until its stdin is
+// closed, carrying marker in its argv so that the bench can find it in /proc.
+// The shell stays (": " after read keeps it from exec'ing away).
+func waitingProgram(script, marker string) []string {
+	return []string{"/bin/sh", "-c", script + "; read x; :", marker}
+}
+
+// heldRun is a run of waitingProgram in flight.
+type heldRun struct {
+	marker  string
+	release *os.File // closing it ends the run
+	done    chan error
+}
+
+var markerSeq struct {
+	sync.Mutex
+	n int
+}
+
+func newMarker(what string) string {
+	markerSeq.Lock()
+	defer markerSeq.Unlock()
+	markerSeq.n++
+	return fmt.Sprintf("gosandbox-bench-%s-%d-%d", what, os.Getpid(), markerSeq.n)
+}
+
+// startHeld starts spec's program on b, with stdin a pipe the bench holds;
+// the run lasts until release is closed.
+func startHeld(ctx context.Context, b harness.Backend, spec sandbox.Spec, marker string) (*heldRun, error) {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: pipe: %w", err)
+	}
+	spec.Stdin = rd
+	// Generous: with 16 boxes starting at once on a small machine, the first
+	// waits for the last.
+	spec.Limits.Wall = 2 * time.Minute
+	h := &heldRun{marker: marker, release: wr, done: make(chan error, 1)}
+	go func() {
+		defer rd.Close()
+		_, err := runOK(ctx, b, spec)
+		h.done <- err
+	}()
+	return h, nil
+}
+
+// finish releases the run and waits for its end.
+func (h *heldRun) finish() error {
+	h.release.Close()
+	return <-h.done
+}
+
+// findMarked waits until every marker has a process, or the run of one of
+// them ended, or the timeout passed; it returns the box of each marker.
+func findMarked(held []*heldRun, timeout time.Duration) (procTable, map[int]bool, error) {
+	deadline := time.Now().Add(timeout)
+	self := os.Getpid()
+	for {
+		t, err := scanProcs()
+		if err != nil {
+			return nil, nil, err
+		}
+		boxes := map[int]bool{}
+		missing := 0
+		for _, h := range held {
+			pids := t.marked(h.marker)
+			if len(pids) == 0 {
+				missing++
+				continue
+			}
+			for _, pid := range pids {
+				for p := range t.boxOf(pid, self) {
+					boxes[p] = true
+				}
+			}
+		}
+		if missing == 0 {
+			return t, boxes, nil
+		}
+		for _, h := range held {
+			select {
+			case err := <-h.done:
+				h.done <- err // finish() still gets it
+				return nil, nil, fmt.Errorf("a run ended before it was seen in /proc: %v", err)
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%d of %d marked programs not seen in /proc after %s", missing, len(held), timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// keptAlive is the set of processes backend b keeps between runs: its
+// PidReporter's pids and their descendants, or else what appeared under the
+// bench process since before (the processes it had before b was opened).
+func keptAlive(b harness.Backend, before map[int]bool) (map[int]bool, string, error) {
+	t, err := scanProcs()
+	if err != nil {
+		return nil, "", err
+	}
+	set := map[int]bool{}
+	if pr, ok := b.(PidReporter); ok {
+		for _, pid := range pr.Pids() {
+			t.descendants(pid, set)
+		}
+		return set, "PidReporter.Pids and their descendants", nil
+	}
+	t.descendants(os.Getpid(), set)
+	delete(set, os.Getpid())
+	for pid := range before {
+		delete(set, pid)
+	}
+	return set, "the processes that appeared under the bench process after Open (no PidReporter)", nil
+}
+
+// benchChildren is every process below the bench process now.
+func benchChildren() map[int]bool {
+	set := map[int]bool{}
+	if t, err := scanProcs(); err == nil {
+		t.descendants(os.Getpid(), set)
+	}
+	delete(set, os.Getpid())
+	return set
+}
+
+// memory measures the PSS a sandbox costs, idle and during runs.
+func (r *runner) memory(ctx context.Context) Scenario {
+	sc := Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
+		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs, " +
+		"the processes the backend keeps alive (bench.PidReporter when implemented, else the processes that appeared under the " +
+		"bench process after Open). busy-total: while N runs of a waiting shell (`sh -c 'read x; :' MARKER`, held by an open stdin pipe) " +
+		"are in flight: each box is found by scanning /proc for the marker argument, climbing its parents up to (not including) " +
+		"the bench process or pid 1 and taking that process and all its descendants, plus the kept-alive set. " +
+		"*-per-slot are the totals divided by N. For one-shot backends busy-per-slot is the transient cost of one run. Unit: bytes."}
+	type variant struct {
+		name  string
+		slots int
+	}
+	var variants []variant
+	for _, n := range r.cfg.Slots {
+		for _, name := range r.backends {
+			variants = append(variants, variant{name, n})
+		}
+	}
+	series := map[variant]map[string]*Series{}
+	for _, v := range variants {
+		series[v] = map[string]*Series{}
+		for _, state := range []string{"idle-total", "busy-total", "idle-per-slot", "busy-per-slot"} {
+			sc.Series = append(sc.Series, Series{Backend: v.name, Param: "slots", Value: float64(v.slots),
+				Variant: state, Unit: "bytes", Samples: []float64{}})
+		}
+	}
+	for i := range sc.Series {
+		s := &sc.Series[i]
+		series[variant{s.Backend, int(s.Value)}][s.Variant] = s
+	}
+	methods := map[string]string{}
+	var fails failures
+	r.prog.begin(ScenarioMemory, len(variants)*r.cfg.Rounds)
+	for st := range interleave(len(variants), 0, r.cfg.Rounds) {
+		if ctx.Err() != nil {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("stopped early: %v", ctx.Err()))
+			break
+		}
+		v := variants[st.Variant]
+		label := fmt.Sprintf("%s slots=%d", v.name, v.slots)
+		idle, busy, method, err := r.measureMemory(ctx, v.name, v.slots)
+		fails.add(label, err)
+		if err == nil {
+			ss := series[v]
+			n := float64(v.slots)
+			ss["idle-total"].Samples = append(ss["idle-total"].Samples, float64(idle))
+			ss["busy-total"].Samples = append(ss["busy-total"].Samples, float64(busy))
+			ss["idle-per-slot"].Samples = append(ss["idle-per-slot"].Samples, float64(idle)/n)
+			ss["busy-per-slot"].Samples = append(ss["busy-per-slot"].Samples, float64(busy)/n)
+			methods[v.name] = method
+		}
+		r.prog.step(label)
+	}
+	for _, name := range r.backends {
+		if m, ok := methods[name]; ok {
+			sc.Description += fmt.Sprintf(" %s kept-alive set: %s.", name, m)
+		}
+	}
+	sc.Errors = append(sc.Errors, fails.messages()...)
+	sc.Series = dropEmpty(sc.Series)
+	return sc
+}
+
+// measureMemory opens name with n slots and returns the PSS kept alive idle
+// and the PSS with n runs in flight.
+func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, busy int64, method string, err error) {
+	before := benchChildren()
+	b, err := openBackend(name, harness.Options{PoolSize: n})
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("open with %d slots: %w", n, err)
+	}
+	defer closeBackend(b)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = runOK(ctx, b, r.spec(programTrue.args...))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, "", fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	kept, method, err := keptAlive(b, before)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if len(kept) == 0 && b.Features().Reuses {
+		return 0, 0, "", fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
+	}
+	idle = pssTotal(kept)
+
+	held := make([]*heldRun, 0, n)
+	defer func() {
+		for _, h := range held {
+			if ferr := h.finish(); ferr != nil && err == nil {
+				err = fmt.Errorf("held run: %w", ferr)
+			}
+		}
+	}()
+	for range n {
+		marker := newMarker("mem")
+		h, err := startHeld(ctx, b, r.spec(waitingProgram(":", marker)...), marker)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		held = append(held, h)
+	}
+	_, boxes, err := findMarked(held, time.Minute)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	kept, _, err = keptAlive(b, before)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	for pid := range kept {
+		boxes[pid] = true
+	}
+	busy = pssTotal(boxes)
+	return idle, busy, method, nil
+}

@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"gosandbox/harness"
+)
+
+// ReadyWaiter is implemented by a pooled backend that can say when every
+// container of its pool is ready; the warm-up scenario uses it when present.
+type ReadyWaiter interface {
+	WaitReady(ctx context.Context) error
+}
+
+// Resetter is implemented by a pooled backend that can reset an idle
+// container on demand, exactly as it does after a run (kill what is left,
+// wipe the writable paths, restore limits), and return once the container is
+// ready again. The reset scenario times it; nothing else can separate the
+// reset from the exec.
+type Resetter interface {
+	Reset(ctx context.Context) error
+}
+
+// pooled lists the backends that keep containers between runs.
+func (r *runner) pooled() []string {
+	var names []string
+	for _, name := range r.backends {
+		if r.features[name].Reuses {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// warmup measures how long a pool takes to have N containers ready.
+func (r *runner) warmup(ctx context.Context) Scenario {
+	sc := Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
+		"when the backend implements bench.ReadyWaiter, until WaitReady returns; otherwise until N concurrent runs of /bin/true " +
+		"have returned after Open (each then had a container of its own), so it includes N runs. Variant \"open-returned\": " +
+		"until Open returned (all the readiness there is when Open builds the pool before returning). Close is not timed. " +
+		"Rounds interleave the pool sizes."}
+	pooled := r.pooled()
+	if len(pooled) == 0 {
+		sc.Errors = append(sc.Errors, "no pooled backend opened: nothing to warm up")
+		return sc
+	}
+	type variant struct {
+		name string
+		n    int
+	}
+	var variants []variant
+	for _, name := range pooled {
+		for _, n := range r.cfg.PoolSizes {
+			variants = append(variants, variant{name, n})
+			for _, v := range []string{"ready", "open-returned"} {
+				sc.Series = append(sc.Series, Series{Backend: name, Param: "pool_size", Value: float64(n), Variant: v, Unit: "ns", Samples: []float64{}})
+			}
+		}
+	}
+	methods := map[string]string{}
+	var fails failures
+	r.prog.begin(ScenarioWarmup, len(variants)*r.cfg.Rounds)
+	for st := range interleave(len(variants), 0, r.cfg.Rounds) {
+		if ctx.Err() != nil {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("stopped early: %v", ctx.Err()))
+			break
+		}
+		v := variants[st.Variant]
+		ready, opened := &sc.Series[2*st.Variant], &sc.Series[2*st.Variant+1]
+		dReady, dOpen, method, err := r.timeWarmup(ctx, v.name, v.n)
+		fails.add(ready.label(), err)
+		if err == nil {
+			ready.Samples = append(ready.Samples, float64(dReady.Nanoseconds()))
+			opened.Samples = append(opened.Samples, float64(dOpen.Nanoseconds()))
+			methods[v.name] = method
+		}
+		r.prog.step(ready.label())
+	}
+	for _, name := range pooled {
+		if m, ok := methods[name]; ok {
+			sc.Description += fmt.Sprintf(" %s: %s.", name, m)
+		}
+	}
+	sc.Errors = append(sc.Errors, fails.messages()...)
+	sc.Series = dropEmpty(sc.Series)
+	return sc
+}
+
+// timeWarmup opens name with a pool of n and waits until n containers are
+// ready; it returns the time until then, the time until Open returned, and
+// which way it waited.
+func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, opened time.Duration, method string, err error) {
+	start := time.Now()
+	b, err := openBackend(name, harness.Options{PoolSize: n})
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("open with pool %d: %w", n, err)
+	}
+	opened = time.Since(start)
+	defer closeBackend(b)
+	if w, ok := b.(ReadyWaiter); ok {
+		err := w.WaitReady(ctx)
+		return time.Since(start), opened, "readiness hook (WaitReady)", err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = runOK(ctx, b, r.spec(programTrue.args...))
+		}()
+	}
+	wg.Wait()
+	ready = time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, 0, "", err
+		}
+	}
+	return ready, opened, "no readiness hook: Open then N concurrent runs", nil
+}
+
+// resetSettle is how long the spaced variant of the reset estimate waits
+// before its run, so that a background reset has finished.
+const resetSettle = 100 * time.Millisecond
+
+// reset measures the reset of a pooled container apart from the exec.
+func (r *runner) reset(ctx context.Context) Scenario {
+	sc := Scenario{Description: "Reset of one pooled container (kill leftovers, wipe writable paths, restore limits) apart from any exec, " +
+		"on a pool of 1 after one warm-up run. With the backend's bench.Resetter hook (Reset(ctx)), series \"hook\": the time of one Reset. " +
+		"Without it, an estimate: a pool resets a container in the background after Run returns (sandbox/container does), so " +
+		"\"back-to-back\" times a run started right after the previous one returned (it waits for that reset), \"spaced\" a run started " +
+		resetSettle.String() + " later (reset done), pair by pair; \"reset-estimate\" is back-to-back minus spaced of each pair " +
+		"(about 0 if the backend resets inside Run). Unit: ns."}
+	pooled := r.pooled()
+	if len(pooled) == 0 {
+		sc.Errors = append(sc.Errors, "no pooled backend opened: no reset to measure")
+		return sc
+	}
+	rounds := 10 * r.cfg.Rounds
+	r.prog.begin(ScenarioReset, len(pooled)*rounds)
+	for _, name := range pooled {
+		b, err := openBackend(name, harness.Options{PoolSize: 1})
+		if err != nil {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("backend %s: open: %v", name, err))
+			continue
+		}
+		if _, err := runOK(ctx, b, r.spec(programTrue.args...)); err != nil {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("backend %s: warm-up run: %v", name, err))
+		}
+		var fails failures
+		if rs, ok := b.(Resetter); ok {
+			s := Series{Backend: name, Variant: "hook", Unit: "ns", Samples: []float64{}}
+			for range rounds {
+				start := time.Now()
+				err := rs.Reset(ctx)
+				d := time.Since(start)
+				fails.add(name+" hook", err)
+				if err == nil {
+					s.Samples = append(s.Samples, float64(d.Nanoseconds()))
+				}
+				r.prog.step(name)
+			}
+			sc.Series = append(sc.Series, s)
+		} else {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("backend %s: no bench.Resetter hook (Reset(ctx context.Context) error: "+
+				"reset one idle container as after a run): reset cost estimated from run times instead", name))
+			sc.Series = append(sc.Series, r.resetEstimate(ctx, b, rounds, &fails)...)
+		}
+		if err := closeBackend(b); err != nil {
+			sc.Errors = append(sc.Errors, fmt.Sprintf("backend %s: close: %v", name, err))
+		}
+		sc.Errors = append(sc.Errors, fails.messages()...)
+	}
+	sc.Series = dropEmpty(sc.Series)
+	return sc
+}
+
+// resetEstimate times pairs of runs on b: one started right after a run
+// returned, one started after resetSettle; see the reset scenario.
+func (r *runner) resetEstimate(ctx context.Context, b harness.Backend, pairs int, fails *failures) []Series {
+	name := b.Name()
+	back := Series{Backend: name, Variant: "back-to-back", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	spaced := Series{Backend: name, Variant: "spaced", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	diff := Series{Backend: name, Variant: "reset-estimate", Unit: "ns", Samples: []float64{}}
+	spec := r.spec(programTrue.args...)
+	for range pairs {
+		if ctx.Err() != nil {
+			break
+		}
+		_, err := runOK(ctx, b, spec) // its reset is what the next run waits for
+		fails.add(name+" reset estimate", err)
+		dBack, errBack := runOK(ctx, b, spec)
+		fails.add(name+" reset estimate", errBack)
+		time.Sleep(resetSettle)
+		dSpaced, errSpaced := runOK(ctx, b, spec)
+		fails.add(name+" reset estimate", errSpaced)
+		if err == nil && errBack == nil && errSpaced == nil {
+			back.Samples = append(back.Samples, float64(dBack.Nanoseconds()))
+			spaced.Samples = append(spaced.Samples, float64(dSpaced.Nanoseconds()))
+			diff.Samples = append(diff.Samples, float64((dBack - dSpaced).Nanoseconds()))
+		}
+		r.prog.step(name)
+	}
+	return []Series{diff, back, spaced}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"gosandbox/harness"
+	"gosandbox/sandbox/batch"
+)
+
+func init() {
+	commands["batch"] = command{summary: "run JSON-lines jobs from stdin, one result line each on stdout", run: batchCommand}
+}
+
+func batchCommand(args []string) int {
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|oneshot] [--pool N] [--parallel N] < jobs.jsonl\n\n"+
+			"Reads one JSON job per line on stdin and writes one JSON result line per job on stdout, in\n"+
+			"input order (see DESIGN.md for both formats). A malformed line gets {\"id\": ..., \"error\": ...}\n"+
+			"and the batch goes on. Exit status: 0 every line was answered; 2 invalid usage; 3 the backend\n"+
+			"could not be opened, or reading stdin or writing stdout failed.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	backend := fs.String("backend", "container", "sandbox: container (a pool of reused containers) or oneshot")
+	pool := fs.Int("pool", 1, "containers in the pool (container backend); 1 = every job reuses the same container, in order")
+	parallel := fs.Int("parallel", 0, "jobs run at once (default: the pool size)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "gosandbox batch: unexpected arguments %q (jobs come on stdin)\n", fs.Args())
+		return exitUsage
+	}
+	if *backend != "container" && *backend != "oneshot" {
+		fmt.Fprintf(os.Stderr, "gosandbox batch: --backend %q: want container or oneshot\n", *backend)
+		return exitUsage
+	}
+	if *pool < 1 || *parallel < 0 {
+		fmt.Fprintln(os.Stderr, "gosandbox batch: --pool must be at least 1 and --parallel not negative")
+		return exitUsage
+	}
+	if *parallel == 0 {
+		*parallel = *pool
+	}
+	b, err := harness.Open(*backend, harness.Options{PoolSize: *pool})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gosandbox batch: %v\n", err)
+		return exitInternal
+	}
+	defer b.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stats, err := batch.Run(ctx, b, os.Stdin, os.Stdout, batch.Options{Parallel: *parallel})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gosandbox batch: %v (%d jobs ran, %d lines refused)\n", err, stats.Jobs, stats.Malformed)
+		return exitInternal
+	}
+	return exitOK
+}

@@ -1,0 +1,75 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/container"
+)
+
+func init() { register("container", openContainer) }
+
+// containerBackend runs specs on a pool of reused containers
+// (sandbox/container). The program opening it must call
+// container.MaybeRunInit first thing: it is the containers' init.
+type containerBackend struct {
+	pool     *container.Pool
+	features Features
+}
+
+// containerBuildTimeout bounds the start of the pool.
+const containerBuildTimeout = 2 * time.Minute
+
+func openContainer(o Options) (Backend, error) {
+	if err := userNamespacesUsable(); err != nil {
+		return nil, fmt.Errorf("%w: container: %v", ErrUnavailable, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), containerBuildTimeout)
+	defer cancel()
+	pool, err := container.NewPool(ctx, container.PoolOptions{Size: o.PoolSize})
+	if err != nil {
+		return nil, fmt.Errorf("%w: container: %v", ErrUnavailable, err)
+	}
+	f := Features{Isolated: true, Reuses: true, Seccomp: true}
+	if ok, why := pool.Builder().Cgroups(); ok {
+		f.Cgroups = true
+	} else {
+		reason := fmt.Sprintf("no cgroups (%v): rlimits and rusage only", why)
+		f.Unsupported = map[string]string{
+			"R2":            reason + "; CPU of children counts once they are reaped",
+			"R7":            reason + "; peak memory is the largest process's maxrss",
+			"R8":            reason + "; tmpfs has its own size cap but is not charged to the box",
+			"R12":           reason,
+			"U4":            reason + "; no per-run accounting to reset",
+			"Limits.CPUSet": reason,
+		}
+	}
+	return &containerBackend{pool: pool, features: f}, nil
+}
+
+func (b *containerBackend) Name() string       { return "container" }
+func (b *containerBackend) Features() Features { return b.features }
+
+func (b *containerBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	res, err := b.pool.Run(ctx, spec)
+	if err == nil {
+		res.Backend = "container"
+	}
+	return res, err
+}
+
+// KillInit kills (SIGKILL) the init of the container the next run gets, as
+// a crash would; StopInit stops it (SIGSTOP), as a hang would. The suites'
+// B6 specs use them to check that the pool heals.
+func (b *containerBackend) KillInit() error { return b.pool.SignalIdleInit(syscall.SIGKILL, initSignalWait) }
+func (b *containerBackend) StopInit() error { return b.pool.SignalIdleInit(syscall.SIGSTOP, initSignalWait) }
+
+// initSignalWait bounds the wait for an idle container in KillInit and
+// StopInit.
+const initSignalWait = 30 * time.Second
+
+// Close destroys every container of the pool.
+func (b *containerBackend) Close() error { return b.pool.Close() }

@@ -1,0 +1,284 @@
+package main
+
+// Filesystem actions (F1-F11): what the box can see, write and create.
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register("fs-writable", fsWritable)
+	register("fs-exists", fsExists)
+	register("fs-proc", fsProc)
+	register("fs-mknod", fsMknod)
+	register("fs-dev", fsDev)
+	register("fs-mark", fsMark)
+	register("fs-mark-wait", fsMarkWait)
+	register("fs-cat", fsCat)
+	register("fs-plant", fsPlant)
+	register("fs-tamper", fsTamper)
+	register("fs-cgroup", fsCgroup)
+}
+
+// fs-writable DIR...: tries to create a file in each directory (and removes
+// it). Prints w:DIR=ok|ERRNO.
+func fsWritable(args []string) int {
+	mustBeBoxed()
+	for _, dir := range args {
+		p := filepath.Join(dir, fmt.Sprintf(".gosandbox-probe-%d", os.Getpid()))
+		fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			unix.Close(fd)
+			unix.Unlink(p)
+		}
+		fmt.Printf("w:%s=%s\n", dir, errText(err))
+	}
+	return 0
+}
+
+// fs-exists PATH...: lstat of each path. Prints e:PATH=ok|ERRNO.
+func fsExists(args []string) int {
+	for _, p := range args {
+		var st unix.Stat_t
+		fmt.Printf("e:%s=%s\n", p, errText(unix.Lstat(p, &st)))
+	}
+	return 0
+}
+
+// fs-proc: sensitive /proc paths. Reads are tried on paths that leak kernel
+// memory or logs (read:PATH=N bytes read, or ERRNO), opens for writing
+// (nothing is written) on paths that change the kernel (open:PATH=ok|ERRNO).
+func fsProc([]string) int {
+	mustBeBoxed()
+	for _, p := range []string{"/proc/kcore", "/proc/kmsg", "/proc/kallsyms", "/proc/timer_list", "/proc/sched_debug", "/proc/keys"} {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Printf("read:%s=%s\n", p, errText(err))
+			continue
+		}
+		buf := make([]byte, 4096)
+		n, err := unix.Read(fd, buf)
+		unix.Close(fd)
+		if err != nil {
+			fmt.Printf("read:%s=%s\n", p, errText(err))
+			continue
+		}
+		// kallsyms shows zero addresses to the unprivileged: that is masked.
+		if p == "/proc/kallsyms" && n > 0 && strings.HasPrefix(string(buf[:n]), "0000000000000000") {
+			n = 0
+		}
+		fmt.Printf("read:%s=%d\n", p, n)
+	}
+	for _, p := range []string{
+		"/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches",
+		"/proc/sys/kernel/modprobe", "/proc/sys/fs/suid_dumpable", "/proc/sys/net/ipv4/ip_forward",
+	} {
+		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		fmt.Printf("open:%s=%s\n", p, errText(err))
+	}
+	return 0
+}
+
+// fs-mknod PATH...: mknod of a /dev/null twin at each path. Prints
+// mknod:PATH=ok|ERRNO, and when it worked, opendev:PATH=ok|ERRNO.
+func fsMknod(args []string) int {
+	mustBeBoxed()
+	for _, p := range args {
+		err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
+		fmt.Printf("mknod:%s=%s\n", p, errText(err))
+		if err == nil {
+			fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			fmt.Printf("opendev:%s=%s\n", p, errText(err))
+			unix.Unlink(p)
+		}
+	}
+	return 0
+}
+
+// fs-dev: everything under /dev. Prints dev:PATH=char MAJ:MIN | block MAJ:MIN
+// | dir | link TARGET | file | other.
+func fsDev([]string) int {
+	err := filepath.WalkDir("/dev", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fmt.Printf("dev:%s=error %s\n", p, errText(err))
+			return nil
+		}
+		if p == "/dev" {
+			return nil
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			fmt.Printf("dev:%s=error %s\n", p, errText(err))
+			return nil
+		}
+		kind := "other"
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			kind = fmt.Sprintf("char %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		case unix.S_IFBLK:
+			kind = fmt.Sprintf("block %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		case unix.S_IFDIR:
+			kind = "dir"
+		case unix.S_IFLNK:
+			t, _ := os.Readlink(p)
+			kind = "link " + t
+		case unix.S_IFREG:
+			kind = "file"
+		}
+		fmt.Printf("dev:%s=%s\n", p, kind)
+		return nil
+	})
+	if err != nil {
+		fmt.Printf("error=%s\n", errText(err))
+		return 1
+	}
+	return 0
+}
+
+// fs-mark PATH...: creates each file with a line of content. Prints
+// mark:PATH=ok|ERRNO.
+func fsMark(args []string) int {
+	for _, p := range args {
+		fmt.Printf("mark:%s=%s\n", p, errText(os.WriteFile(p, []byte("gosandbox mark\n"), 0o644)))
+	}
+	return 0
+}
+
+// fs-mark-wait PATH...: like fs-mark, then prints ready and waits until its
+// standard input ends.
+func fsMarkWait(args []string) int {
+	fsMark(args)
+	fmt.Println("ready")
+	bufio.NewReader(os.Stdin).ReadString(0)
+	return 0
+}
+
+// fs-cat PATH: the file's content on stdout.
+func fsCat(args []string) int {
+	for _, p := range args {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Printf("error=%s\n", errText(err))
+			return 1
+		}
+		os.Stdout.Write(b)
+	}
+	return 0
+}
+
+// fs-plant: plants in the working directory what a copy-out must refuse:
+// link (symlink to /etc/shadow), escape (symlink to /), fifo, sock (a
+// listening unix socket's file), hard (second name of orig.txt), sparse (a
+// 1 TiB hole, or EFBIG under a file size limit), dir; and ok.txt, which may
+// be copied out. Prints plant:NAME=ok|ERRNO.
+func fsPlant([]string) int {
+	signal.Ignore(unix.SIGXFSZ)
+	report := func(name string, err error) { fmt.Printf("plant:%s=%s\n", name, errText(err)) }
+	report("ok.txt", os.WriteFile("ok.txt", []byte("copy me\n"), 0o644))
+	report("link", os.Symlink("/etc/shadow", "link"))
+	report("escape", os.Symlink("/", "escape"))
+	report("fifo", unix.Mkfifo("fifo", 0o644))
+	if l, err := net.Listen("unix", "sock"); err == nil {
+		// Leave the socket file behind when the process ends.
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		report("sock", nil)
+	} else {
+		report("sock", err)
+	}
+	err := os.WriteFile("orig.txt", []byte("two names\n"), 0o644)
+	if err == nil {
+		err = os.Link("orig.txt", "hard")
+	}
+	report("hard", err)
+	f, err := os.Create("sparse")
+	if err == nil {
+		err = f.Truncate(1 << 40)
+		f.Close()
+	}
+	report("sparse", err)
+	report("dir", os.Mkdir("dir", 0o755))
+	return 0
+}
+
+// fs-tamper PATH: reads PATH (read=QUOTED), then tries to change it every
+// way there is. Prints tamper.OP=ok|ERRNO; ok means it was changed.
+func fsTamper(args []string) int {
+	mustBeBoxed()
+	if len(args) != 1 {
+		fmt.Println("usage=fs-tamper PATH")
+		return 2
+	}
+	p := args[0]
+	b, err := os.ReadFile(p)
+	if err != nil {
+		fmt.Printf("read=error %s\n", errText(err))
+		return 1
+	}
+	fmt.Printf("read=%s\n", strconv.Quote(string(b)))
+	try := func(op string, err error) { fmt.Printf("tamper.%s=%s\n", op, errText(err)) }
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, err = unix.Write(fd, []byte("tampered\n"))
+		unix.Close(fd)
+	}
+	try("append", err)
+	try("truncate", unix.Truncate(p, 0))
+	try("chmod", unix.Chmod(p, 0o777))
+	try("utimes", unix.UtimesNano(p, []unix.Timespec{{Sec: 1}, {Sec: 1}}))
+	try("create", os.WriteFile(filepath.Join(filepath.Dir(p), "planted"), []byte("x"), 0o644))
+	try("link", unix.Link(p, p+".link"))
+	try("rename", unix.Rename(p, p+".moved"))
+	try("unlink", unix.Unlink(p))
+	return 0
+}
+
+// fs-cgroup: the box's view of cgroups. Prints cgroup=LINE for each line of
+// /proc/self/cgroup, cgroupfs=absent|present, and mkdir:DIR=ok|ERRNO for
+// /sys/fs/cgroup and each directory right under it (removed again if made).
+func fsCgroup([]string) int {
+	mustBeBoxed()
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			fmt.Printf("cgroup=%s\n", line)
+		}
+	} else {
+		fmt.Printf("cgroup=error %s\n", errText(err))
+	}
+	entries, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil || len(entries) == 0 {
+		fmt.Printf("cgroupfs=absent\n")
+		return 0
+	}
+	fmt.Printf("cgroupfs=present\n")
+	dirs := []string{"/sys/fs/cgroup"}
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join("/sys/fs/cgroup", e.Name()))
+		}
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, fmt.Sprintf("gosandbox-probe-%d", os.Getpid()))
+		err := unix.Mkdir(p, 0o755)
+		if err == nil {
+			unix.Rmdir(p)
+		}
+		fmt.Printf("mkdir:%s=%s\n", d, errText(err))
+	}
+	return 0
+}

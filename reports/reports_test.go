@@ -1,0 +1,426 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+)
+
+var (
+	update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the fixtures")
+	keep   = flag.String("keep", "", "also write the report of testdata/full into this directory, to look at")
+)
+
+// fixtures are the input directories under testdata, each an out/ tree:
+// full, partial and corrupt are written by testdata/genfixtures; ginkgo holds
+// a report written by Ginkgo itself (the suite in ginkgo/check_test.go.txt,
+// run with -ginkgo.json-report); "missing" does not exist on purpose.
+var fixtures = []string{"full", "partial", "corrupt", "ginkgo", "missing"}
+
+// TestBuildGolden checks the data-to-series step: from the fixture results to
+// the series the charts plot and the tables the pages print.
+func TestBuildGolden(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			d := Build(Load(filepath.Join("testdata", name)))
+			got, err := json.MarshalIndent(d, "", " ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := filepath.Join("testdata", "golden", name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reports -run BuildGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("series differ from %s (rerun with -update if the change is intended):\n%s", golden, firstDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) && i < len(g); i++ {
+		if w[i] != g[i] {
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + w[i] + "\n  got:  " + g[i]
+		}
+	}
+	return "lengths differ: want " + strconv.Itoa(len(w)) + " lines, got " + strconv.Itoa(len(g))
+}
+
+// TestLoadFull pins down what the full fixture must yield, independent of
+// the golden file: every backend and target, no problems.
+func TestLoadFull(t *testing.T) {
+	in := Load(filepath.Join("testdata", "full"))
+	// The only problems are the matrix target that did not boot; the cache
+	// directory beside the targets is not one.
+	if len(in.Problems) == 0 {
+		t.Error("no problem reported for the matrix target that did not boot")
+	}
+	for _, p := range in.Problems {
+		if p.Input != "matrix/6.1-v1" {
+			t.Errorf("unexpected problem: %s", p)
+		}
+	}
+	if in.Bench == nil || in.Bench.Quick {
+		t.Fatalf("bench not loaded as a full run: %+v", in.Bench)
+	}
+	var cols []string
+	for _, r := range in.Conformance {
+		cols = append(cols, r.Column())
+	}
+	want := "oneshot container none oneshot @ 5.10-v1 oneshot @ 6.12-v2 container @ 6.12-v2"
+	if got := strings.Join(cols, " "); got != want {
+		t.Errorf("columns %q, want %q", got, want)
+	}
+	if len(in.MatrixBench) != 2 {
+		t.Errorf("%d matrix bench results, want 2", len(in.MatrixBench))
+	}
+	for _, r := range in.Conformance {
+		for _, s := range r.Specs {
+			if s.Property == "" || s.Area == "" {
+				t.Errorf("%s: spec %q lost its labels", r.Column(), s.Text)
+			}
+			if s.State != StatePass && s.Reason == "" {
+				t.Errorf("%s: %s spec %q has no reason", r.Column(), s.State, s.Text)
+			}
+		}
+	}
+}
+
+// TestLoadRealGinkgoReport reads a report Ginkgo wrote, so that the loader
+// is checked against Ginkgo's own encoding: labels on containers and on
+// table entries, skip and failure messages, pending specs, suite nodes.
+func TestLoadRealGinkgoReport(t *testing.T) {
+	in := Load(filepath.Join("testdata", "ginkgo"))
+	if len(in.Conformance) != 1 {
+		t.Fatalf("%d conformance runs, want 1 (problems: %v)", len(in.Conformance), in.Problems)
+	}
+	run := in.Conformance[0]
+	if run.Backend != "fake" || len(run.Specs) != 6 {
+		t.Fatalf("backend %q with %d specs, want fake with 6 (the BeforeSuite is not a spec)", run.Backend, len(run.Specs))
+	}
+	want := []struct{ property, state, reason string }{
+		{"R5", StatePass, ""},
+		{"R8", StateFail, "tmpfs pages not charged"},
+		{"R6", StateSkip, "address-space mode not configured"},
+		{"R11", StatePass, ""},
+		{"R11", StateFail, "to be >"},
+		{"R12", StatePending, ""},
+	}
+	for i, w := range want {
+		s := run.Specs[i]
+		if s.Property != w.property || s.State != w.state || s.Area != "limits" || !strings.Contains(s.Reason, w.reason) {
+			t.Errorf("spec %d = %+v, want property %s, area limits, state %s, reason containing %q", i, s, w.property, w.state, w.reason)
+		}
+	}
+}
+
+// TestLoadBadInputs checks that each kind of bad input is named in the
+// problems rather than crashing or passing silently.
+func TestLoadBadInputs(t *testing.T) {
+	cases := map[string][]string{
+		"partial": {
+			"conformance/container.json: left out of the conformance matrix: corrupt Ginkgo JSON report",
+			"conformance: only one backend (oneshot)",
+			"bench/bench.json: bench error: backend none: skipped by --backends",
+			"bench/bench.json: scenario throughput: backend container: open: backend unavailable",
+			"matrix/6.1-v2: no bench.json for kernel target 6.1-v2",
+		},
+		"corrupt": {
+			"bench/bench.json: unreadable, benchmark sections left out: corrupt JSON",
+			"conformance: no conformance reports",
+		},
+		"missing": {"input directory missing or unreadable"},
+	}
+	for name, wants := range cases {
+		in := Load(filepath.Join("testdata", name))
+		var got []string
+		for _, p := range in.Problems {
+			got = append(got, p.String())
+		}
+		all := strings.Join(got, "\n")
+		for _, w := range wants {
+			if !strings.Contains(all, w) {
+				t.Errorf("%s: no problem containing %q in:\n%s", name, w, all)
+			}
+		}
+	}
+}
+
+// TestRender writes the report of every fixture and checks the pages: the
+// HTML parses, every image and link it references exists in the report
+// folder, nothing is fetched from elsewhere, the Markdown's images exist, and
+// the sections that must be there are there.
+func TestRender(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			out := t.TempDir()
+			res, err := Generate(filepath.Join("testdata", name), out)
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			page, err := os.ReadFile(res.HTML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			imgs := checkHTML(t, out, page)
+			if len(imgs) != len(res.Charts) {
+				t.Errorf("HTML shows %d images, %d charts were drawn", len(imgs), len(res.Charts))
+			}
+			for _, c := range res.Charts {
+				checkPNG(t, filepath.Join(out, c.PNG))
+				checkSVG(t, filepath.Join(out, c.SVG))
+			}
+			md, err := os.ReadFile(res.Markdown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMarkdown(t, out, string(md), len(res.Charts))
+
+			text := string(page)
+			if hasProblems := len(res.Dataset.Problems) > 0; hasProblems != strings.Contains(text, `id="missing"`) {
+				t.Errorf("problems %v but Missing inputs section present=%v", res.Dataset.Problems, !hasProblems)
+			}
+			if res.Dataset.Quick != strings.Contains(text, `id="quick"`) {
+				t.Errorf("quick=%v but the quick banner present=%v", res.Dataset.Quick, !res.Dataset.Quick)
+			}
+			if name == "full" {
+				if len(res.Charts) < 9 {
+					t.Errorf("only %d charts from the full fixture", len(res.Charts))
+				}
+				for _, want := range []string{`id="conformance"`, `id="latency"`, `id="throughput"`, `id="pool"`,
+					`id="memory"`, `id="disk"`, `id="kernels"`, `id="claims"`, `id="environment"`, "oneshot @ 5.10-v1"} {
+					if !strings.Contains(text, want) && !strings.Contains(string(md), want) {
+						t.Errorf("report lacks %s", want)
+					}
+				}
+			}
+			if *keep != "" && name == "full" {
+				if _, err := Generate(filepath.Join("testdata", name), *keep); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// checkHTML parses the page and checks every src and href; it returns the
+// img sources.
+func checkHTML(t *testing.T, dir string, page []byte) []string {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatalf("HTML does not parse: %v", err)
+	}
+	var imgs []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			switch n.Data {
+			case "script", "link", "iframe", "object", "embed":
+				t.Errorf("page has a <%s>: it must be self-contained with inline CSS only", n.Data)
+			}
+			for _, a := range n.Attr {
+				if a.Key != "src" && a.Key != "href" {
+					continue
+				}
+				if strings.Contains(a.Val, "://") || strings.HasPrefix(a.Val, "//") {
+					t.Errorf("<%s %s=%q>: an external reference", n.Data, a.Key, a.Val)
+					continue
+				}
+				if strings.HasPrefix(a.Val, "#") {
+					continue
+				}
+				if n.Data == "img" {
+					imgs = append(imgs, a.Val)
+				}
+				if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(a.Val))); err != nil || st.Size() == 0 {
+					t.Errorf("<%s %s=%q>: not in the report folder (%v)", n.Data, a.Key, a.Val, err)
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if bytes.Contains(page, []byte("@import")) || bytes.Contains(page, []byte("url(")) {
+		t.Errorf("CSS fetches something (@import or url())")
+	}
+	return imgs
+}
+
+var mdImage = regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`)
+
+func checkMarkdown(t *testing.T, dir, md string, charts int) {
+	t.Helper()
+	refs := mdImage.FindAllStringSubmatch(md, -1)
+	if len(refs) != charts {
+		t.Errorf("report.md shows %d images, %d charts were drawn", len(refs), charts)
+	}
+	for _, m := range refs {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(m[1]))); err != nil {
+			t.Errorf("report.md image %q: %v", m[1], err)
+		}
+	}
+}
+
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	if n := distinctColors(img, 10); n < 10 {
+		t.Errorf("%s: only %d colours: an empty chart?", path, n)
+	}
+}
+
+func checkSVG(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if !bytes.Contains(data, []byte("<svg")) {
+		t.Errorf("%s: not an SVG", path)
+	}
+}
+
+// TestGenerateReplacesStaleCharts checks that a second report into the same
+// folder leaves only its own charts.
+func TestGenerateReplacesStaleCharts(t *testing.T) {
+	out := t.TempDir()
+	if _, err := Generate(filepath.Join("testdata", "full"), out); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Generate(filepath.Join("testdata", "partial"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(out, chartDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2*len(res.Charts) {
+		t.Errorf("charts/ holds %d files after the second report, want %d", len(entries), 2*len(res.Charts))
+	}
+}
+
+// TestGenerateUnwritable checks that failing to write is the one error.
+func TestGenerateUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Generate(filepath.Join("testdata", "full"), filepath.Join(file, "report")); err == nil {
+		t.Error("Generate into a path under a regular file succeeded")
+	}
+}
+
+func TestFormatQuantity(t *testing.T) {
+	cases := []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{11_500_000, "ns", "11.5 ms"},
+		{850, "ns", "850 ns"},
+		{2_500, "ns", "2.50 µs"},
+		{12 << 10, "bytes", "12.0 KiB"},
+		{118 << 20, "bytes", "118 MiB"},
+		{3.1 * (1 << 20), "bytes/slot", "3.10 MiB/slot"},
+		{523.4, "runs/s", "523 runs/s"},
+	}
+	for _, c := range cases {
+		if got := formatQuantity(c.v, c.unit); got != c.want {
+			t.Errorf("formatQuantity(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
+		}
+	}
+}
+
+// TestGenerateOddBench feeds shapes a bench may write when things go wrong
+// (all zeros, one sample, no samples, an unknown scenario, a matrix
+// directory without matrix.json) and checks a report still comes out.
+func TestGenerateOddBench(t *testing.T) {
+	in := t.TempDir()
+	odd := `{"schema": "gosandbox-bench/1", "quick": false, "environment": {"kernel": "x"},
+	 "scenarios": [
+	  {"name": "startup", "series": [
+	    {"backend": "none", "program": "true", "unit": "ns", "samples": [0, 0]},
+	    {"backend": "oneshot", "program": "true", "unit": "ns", "samples": [5]},
+	    {"backend": "container", "program": "true", "unit": "ns", "samples": []}]},
+	  {"name": "disk", "series": [{"backend": "oneshot", "variant": "shared-binds", "unit": "bytes", "samples": [0]}]},
+	  {"name": "memory", "series": [{"backend": "oneshot", "variant": "idle-per-slot", "param": "slots", "value": 1, "unit": "bytes", "samples": [0]}]},
+	  {"name": "throughput", "series": [{"backend": "oneshot", "param": "concurrency", "value": 1, "unit": "runs/s", "samples": [-1]}]},
+	  {"name": "something-new", "series": [{"backend": "oneshot", "unit": "widgets", "samples": [1, 2, 3]}]}],
+	 "claims": [{"claim": "c", "verdict": ""}]}`
+	for path, content := range map[string]string{
+		"bench/bench.json":         odd,
+		"conformance/oneshot.json": "[]",
+		"matrix/5.4-v1/bench.json": odd,
+		"matrix/notes/readme.txt":  "not a target",
+	} {
+		p := filepath.Join(in, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Generate(in, filepath.Join(t.TempDir(), "report"))
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	all := ""
+	for _, p := range res.Dataset.Problems {
+		all += p.String() + "\n"
+	}
+	for _, want := range []string{"conformance/oneshot.json: left out", "matrix/5.4-v1: no conformance reports"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no problem containing %q in:\n%s", want, all)
+		}
+	}
+	t.Logf("problems:\n%s", all)
+	if strings.Contains(all, "notes") {
+		t.Errorf("matrix/notes taken for a kernel target:\n%s", all)
+	}
+	page, err := os.ReadFile(res.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHTML(t, filepath.Dir(res.HTML), page)
+	if !strings.Contains(string(page), "something-new") {
+		t.Error("the unknown scenario is not tabulated")
+	}
+}

@@ -1,0 +1,54 @@
+// Package cgroup creates, limits, accounts and removes the control group of
+// each sandboxed run, on cgroup v1 and v2 alike, chosen at run time.
+//
+// A Manager owns a root group named "gosandbox"; each run gets a Group below
+// it with a memory cap (swap never allowed), a process cap and optionally a
+// CPU set. The supervisor adds the box's first process right after fork (or,
+// on v2, starts it inside with clone3 CLONE_INTO_CGROUP and Group.FD), polls
+// Group.CPU to enforce the CPU limit across all threads and children, and
+// reads Group.Usage at the end: CPU time, peak memory, whether the kernel's
+// OOM killer acted (the run is then memory-limit, R5), and peak process
+// count. Group.Remove kills whatever is left and deletes the group; pooled
+// boxes call Group.Reset between runs instead (U4, U5).
+//
+// Placement:
+//
+//   - v1 (also hybrid hosts, whose cgroup2 mount holds no memory controller):
+//     the root is made in each hierarchy we use (memory, pids, cpuacct;
+//     cpuset only for groups that ask for a CPU set) inside this process's
+//     own cgroup when it is writable, so limits on the supervisor also bound
+//     its boxes, else at the top of the hierarchy.
+//   - v2: the root is /sys/fs/cgroup/gosandbox (the top of the unified
+//     mount), because a cgroup holding processes, such as our own, may not
+//     pass controllers to children. memory, pids, cpu and cpuset are enabled
+//     in the subtree_control of the top and of our root. Inside a container
+//     whose cgroup namespace root holds processes this fails, and New
+//     returns ErrUnavailable.
+//
+// Figures by version:
+//
+//	              v1                          v2
+//	memory cap    memory.limit_in_bytes and   memory.max, memory.swap.max=0,
+//	              memory.memsw.limit_in_bytes memory.oom.group=1
+//	peak memory   memory.max_usage_in_bytes   memory.peak (5.19+); else memory.current
+//	OOM kill      memory.oom_control oom_kill memory.events oom_kill
+//	CPU           cpuacct.usage               cpu.stat usage_usec
+//	processes     pids.max, pids.peak if any  pids.max, pids.peak if any
+//	kill all      SIGKILL loop on cgroup.procs cgroup.kill (5.14+); else freeze+kill
+//
+// Reset for reuse: v1 writes 0 to memory.max_usage_in_bytes and
+// cpuacct.usage; v2 resets memory.peak through the descriptor the group keeps
+// open (6.12+) and otherwise reports memory.current with PeakSource saying
+// so; CPU (v2) and OOM kill counts are baselined; pids.peak cannot be reset,
+// so ProcsPeak is 0 (unknown) after a Reset.
+//
+// All methods are safe for concurrent use. Group names are unique: Create of
+// an existing name fails with ErrExist rather than sharing a group. Remove
+// retries rmdir while the kernel drains the group (bounded, then an error).
+// Manager.Close removes the root directories once no group is left.
+//
+// When not to use it: without root (or a delegated v2 subtree) New returns
+// ErrUnavailable; use rlimits (package rlimit) and rusage then. This package
+// does not put the calling process into any group and does not manage the
+// cgroup namespace or the read-only cgroupfs view inside the box (F11).
+package cgroup

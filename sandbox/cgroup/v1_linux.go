@@ -1,0 +1,377 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// v1Manager keeps our root directory in each hierarchy we use.
+type v1Manager struct {
+	memory, pids, cpuacct string // root dirs; pids and cpuacct may be ""
+	cpuset                string // root dir, "" when the controller is absent
+	hasMemsw              bool   // memory.memsw.* exist (swap accounting on)
+	hasOOMKill            bool   // memory.oom_control reports oom_kill (4.13+)
+	hasPidsPeak           bool
+}
+
+func newV1(info Info) (*v1Manager, error) {
+	m := &v1Manager{}
+	var err error
+	if m.memory, err = v1Root(info, "memory"); err != nil {
+		return nil, err
+	}
+	if _, ok := info.V1["pids"]; ok {
+		if m.pids, err = v1Root(info, "pids"); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := info.V1["cpuacct"]; ok {
+		if m.cpuacct, err = v1Root(info, "cpuacct"); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := info.V1["cpuset"]; ok {
+		if m.cpuset, err = v1Root(info, "cpuset"); err != nil {
+			return nil, err
+		}
+		if err := inheritCpuset(m.cpuset); err != nil {
+			return nil, err
+		}
+	}
+	// New memory cgroups copy these from their parent: the OOM killer acts
+	// (a disabled killer would leave the box hanging at its limit), and no
+	// anonymous memory goes to swap where swap exists but is not accounted.
+	if err := writeFile(filepath.Join(m.memory, "memory.oom_control"), "0"); err != nil {
+		return nil, fmt.Errorf("cgroup: enable the OOM killer in %s: %w", m.memory, err)
+	}
+	_ = writeFile(filepath.Join(m.memory, "memory.swappiness"), "0")
+	m.hasMemsw = exists(filepath.Join(m.memory, "memory.memsw.limit_in_bytes"))
+	oc, _ := readFile(filepath.Join(m.memory, "memory.oom_control"))
+	_, m.hasOOMKill = keyedInt(oc, "oom_kill")
+	m.hasPidsPeak = m.pids != "" && exists(filepath.Join(m.pids, "pids.peak"))
+	return m, nil
+}
+
+// remakeRoot makes root again, set up as newV1 does.
+func (m *v1Manager) remakeRoot(root string) error {
+	if err := unix.Mkdir(root, 0o755); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("cgroup: create %s: %w", root, err)
+	}
+	switch root {
+	case m.cpuset:
+		return inheritCpuset(root)
+	case m.memory:
+		if err := writeFile(filepath.Join(root, "memory.oom_control"), "0"); err != nil {
+			return fmt.Errorf("cgroup: enable the OOM killer in %s: %w", root, err)
+		}
+		_ = writeFile(filepath.Join(root, "memory.swappiness"), "0")
+	}
+	return nil
+}
+
+// v1Root makes our root in the hierarchy of controller: nested in this
+// process's own cgroup when we may write there (so limits set on us also
+// bound the boxes), else at the top of the hierarchy.
+func v1Root(info Info, controller string) (string, error) {
+	h := info.V1[controller]
+	parent := h.Own
+	if unix.Access(parent, unix.W_OK) != nil {
+		parent = h.Mount
+	}
+	root := filepath.Join(parent, RootName)
+	if err := unix.Mkdir(root, 0o755); err != nil && err != unix.EEXIST {
+		if err == unix.EACCES || err == unix.EPERM || err == unix.EROFS {
+			return "", fmt.Errorf("%w: create %s: %v", ErrUnavailable, root, err)
+		}
+		return "", fmt.Errorf("cgroup: create %s: %w", root, err)
+	}
+	return root, nil
+}
+
+// inheritCpuset fills an empty cpuset group from its parent: v1 refuses tasks
+// in a cpuset without CPUs or memory nodes.
+func inheritCpuset(dir string) error {
+	for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
+		if readString(filepath.Join(dir, f)) != "" {
+			continue
+		}
+		v := readString(filepath.Join(filepath.Dir(dir), f))
+		if err := writeFile(filepath.Join(dir, f), v); err != nil {
+			return fmt.Errorf("cgroup: set %s of %s to %q: %w", f, dir, v, err)
+		}
+	}
+	return nil
+}
+
+func (m *v1Manager) close() error {
+	var errs []error
+	for _, root := range []string{m.cpuset, m.cpuacct, m.pids, m.memory} {
+		if root == "" {
+			continue
+		}
+		if err := unix.Rmdir(root); err != nil && err != unix.ENOENT && err != unix.EBUSY {
+			errs = append(errs, fmt.Errorf("cgroup: remove root %s: %w", root, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type v1Group struct {
+	m                     *v1Manager
+	name                  string
+	memory, pids, cpuacct string // group dirs ("" when the controller is absent)
+	cpuset                string // "" until a CPUSet is asked for
+	dirs                  []string
+	oomBase               int64 // oom_kill count at the last reset
+	pidsPeakStale         bool  // pids.peak covers an earlier run
+}
+
+func (m *v1Manager) create(name string, l Limits) (groupImpl, error) {
+	g := &v1Group{m: m, name: name}
+	if err := g.mkdir(&g.memory, m.memory); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			g.rmdirs()
+		}
+	}()
+	if m.pids != "" {
+		if err := g.mkdir(&g.pids, m.pids); err != nil {
+			return nil, err
+		}
+	}
+	if m.cpuacct != "" {
+		if err := g.mkdir(&g.cpuacct, m.cpuacct); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.setLimits(l); err != nil {
+		return nil, err
+	}
+	ok = true
+	return g, nil
+}
+
+// mkdir creates the group in one hierarchy. Hierarchies may be co-mounted
+// (cpu,cpuacct), so a directory made already is reused.
+func (g *v1Group) mkdir(dst *string, root string) error {
+	dir := filepath.Join(root, g.name)
+	for _, d := range g.dirs {
+		if d == dir {
+			*dst = dir
+			return nil
+		}
+	}
+	err := mkdirGroup(dir, g.name)
+	// Another manager's Close may have removed an empty root meanwhile.
+	for try := 0; errors.Is(err, unix.ENOENT) && try < 3; try++ {
+		if err = g.m.remakeRoot(root); err == nil {
+			err = mkdirGroup(dir, g.name)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	*dst = dir
+	g.dirs = append(g.dirs, dir)
+	return nil
+}
+
+func (g *v1Group) setLimits(l Limits) error {
+	if err := g.setMemory(l.Memory); err != nil {
+		return err
+	}
+	if l.Procs > 0 && g.pids == "" {
+		return fmt.Errorf("cgroup: process limit %d: no pids controller", l.Procs)
+	}
+	if g.pids != "" {
+		if err := writeFile(filepath.Join(g.pids, "pids.max"), limitString(int64(l.Procs), "max")); err != nil {
+			return fmt.Errorf("cgroup: set pids.max of %s: %w", g.name, err)
+		}
+	}
+	return g.setCPUSet(l.CPUSet)
+}
+
+// setMemory sets the memory limit and the memory+swap limit to the same
+// value, so the box gets no swap. memsw may never be below the memory limit,
+// so the order of the two writes depends on the direction of the change.
+func (g *v1Group) setMemory(limit int64) error {
+	v := limitString(limit, "-1")
+	mem := filepath.Join(g.memory, "memory.limit_in_bytes")
+	if !g.m.hasMemsw {
+		if err := writeFile(mem, v); err != nil {
+			return fmt.Errorf("cgroup: set memory limit of %s: %w", g.name, err)
+		}
+		return nil
+	}
+	memsw := filepath.Join(g.memory, "memory.memsw.limit_in_bytes")
+	first, second := mem, memsw
+	if err := writeFile(first, v); err == unix.EINVAL {
+		// Raising the limit above the current memsw limit: memsw first.
+		first, second = memsw, mem
+		if err := writeFile(first, v); err != nil {
+			return fmt.Errorf("cgroup: set memory+swap limit of %s: %w", g.name, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("cgroup: set memory limit of %s: %w", g.name, err)
+	}
+	if err := writeFile(second, v); err != nil {
+		return fmt.Errorf("cgroup: set %s of %s: %w", filepath.Base(second), g.name, err)
+	}
+	return nil
+}
+
+func (g *v1Group) setCPUSet(cpus string) error {
+	if cpus == "" && g.cpuset == "" {
+		return nil
+	}
+	if g.m.cpuset == "" {
+		return fmt.Errorf("cgroup: cpu set %q: no cpuset controller", cpus)
+	}
+	if g.cpuset == "" {
+		if err := g.mkdir(&g.cpuset, g.m.cpuset); err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(g.cpuset, "cpuset.mems"), readString(filepath.Join(g.m.cpuset, "cpuset.mems"))); err != nil {
+			return fmt.Errorf("cgroup: set cpuset.mems of %s: %w", g.name, err)
+		}
+	}
+	if cpus == "" {
+		cpus = readString(filepath.Join(g.m.cpuset, "cpuset.cpus"))
+	}
+	if err := writeFile(filepath.Join(g.cpuset, "cpuset.cpus"), cpus); err != nil {
+		return fmt.Errorf("cgroup: set cpuset.cpus of %s to %q: %w", g.name, cpus, err)
+	}
+	return nil
+}
+
+func (g *v1Group) addProc(pid int) error {
+	p := strconv.Itoa(pid)
+	for _, d := range g.dirs {
+		if err := writeFile(filepath.Join(d, "cgroup.procs"), p); err != nil {
+			return fmt.Errorf("cgroup: add process %d to %s: %w", pid, d, err)
+		}
+	}
+	return nil
+}
+
+func (g *v1Group) fd() int { return 0 }
+
+func (g *v1Group) cpu() (time.Duration, error) {
+	if g.cpuacct == "" {
+		return 0, fmt.Errorf("cgroup: cpu usage of %s: no cpuacct controller", g.name)
+	}
+	ns, err := readInt(filepath.Join(g.cpuacct, "cpuacct.usage"))
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: cpu usage of %s: %w", g.name, err)
+	}
+	return time.Duration(ns), nil
+}
+
+func (g *v1Group) usage() (Usage, error) {
+	var u Usage
+	var err error
+	if g.cpuacct != "" {
+		if u.CPU, err = g.cpu(); err != nil {
+			return u, err
+		}
+	}
+	if u.MemoryPeak, err = readInt(filepath.Join(g.memory, "memory.max_usage_in_bytes")); err != nil {
+		return u, fmt.Errorf("cgroup: peak memory of %s: %w", g.name, err)
+	}
+	u.PeakSource = "memory.max_usage_in_bytes"
+	if u.OOMKilled, err = g.oomKilled(); err != nil {
+		return u, err
+	}
+	if g.m.hasPidsPeak && !g.pidsPeakStale {
+		n, err := readInt(filepath.Join(g.pids, "pids.peak"))
+		if err != nil {
+			return u, fmt.Errorf("cgroup: peak processes of %s: %w", g.name, err)
+		}
+		u.ProcsPeak = int(n)
+	}
+	return u, nil
+}
+
+// oomKilled reports whether the kernel OOM-killed a process in the group
+// since the last reset. Kernels before 4.13 have no oom_kill counter; there
+// a failed charge at the limit (failcnt) stands in.
+func (g *v1Group) oomKilled() (bool, error) {
+	if g.m.hasOOMKill {
+		n, err := g.oomCount()
+		return n > g.oomBase, err
+	}
+	n, err := readInt(filepath.Join(g.memory, "memory.failcnt"))
+	if err != nil {
+		return false, fmt.Errorf("cgroup: memory.failcnt of %s: %w", g.name, err)
+	}
+	return n > 0, nil
+}
+
+func (g *v1Group) oomCount() (int64, error) {
+	b, err := readFile(filepath.Join(g.memory, "memory.oom_control"))
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: memory.oom_control of %s: %w", g.name, err)
+	}
+	n, _ := keyedInt(b, "oom_kill")
+	return n, nil
+}
+
+func (g *v1Group) reset(l Limits) error {
+	// Writing 0 resets the peak to the current usage and the CPU counter to
+	// zero; the OOM kill counter cannot be reset, so it is baselined.
+	if err := writeFile(filepath.Join(g.memory, "memory.max_usage_in_bytes"), "0"); err != nil {
+		return fmt.Errorf("cgroup: reset peak memory of %s: %w", g.name, err)
+	}
+	_ = writeFile(filepath.Join(g.memory, "memory.failcnt"), "0")
+	if g.cpuacct != "" {
+		if err := writeFile(filepath.Join(g.cpuacct, "cpuacct.usage"), "0"); err != nil {
+			return fmt.Errorf("cgroup: reset cpu usage of %s: %w", g.name, err)
+		}
+	}
+	if g.m.hasOOMKill {
+		n, err := g.oomCount()
+		if err != nil {
+			return err
+		}
+		g.oomBase = n
+	}
+	// pids.peak cannot be reset: from now on it would describe an earlier
+	// run, so it is reported as unknown.
+	g.pidsPeakStale = true
+	return g.setLimits(l)
+}
+
+func (g *v1Group) killAll() error {
+	// Every hierarchy holds the same processes; the memory one always exists.
+	return killProcs(filepath.Join(g.memory, "cgroup.procs"))
+}
+
+func (g *v1Group) remove() error {
+	killErr := g.killAll()
+	if err := g.rmdirs(); err != nil {
+		return errors.Join(killErr, err)
+	}
+	return nil
+}
+
+func (g *v1Group) rmdirs() error {
+	var errs []error
+	for _, d := range g.dirs {
+		if err := rmdirRetry(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	g.dirs = nil
+	return nil
+}

@@ -1,0 +1,121 @@
+// Package container runs untrusted programs in pooled containers: a few
+// containers are built ahead of time, each a small init process already
+// inside its own namespaces and mount tree, and every run borrows one,
+// runs one program in it and gives it back to be reset and reused. Runs
+// skip the namespace and mount set-up that the one-shot runner
+// (sandbox/oneshot) pays every time, and see the same sandbox: the same
+// mount plan (sandbox/mount), child set-up (sandbox/forkexec), rlimits,
+// seccomp policy, cgroup limits and verdict rules (sandbox/verdict).
+//
+// Use Pool (a sandbox.Runner) for many runs; use sandbox/oneshot for a few,
+// or when runs must not share a kernel namespace at all over time.
+//
+// # The init, and programs that embed this package
+//
+// A container's init is the program that uses this package, re-executed
+// (/proc/self/exe, or Builder.InitPath) with a marker argument in new user,
+// mount, pid, net, ipc, uts and cgroup namespaces. MaybeRunInit recognises
+// the marker, runs the init and never returns; in every other process it
+// returns at once. So every program that builds containers must call it
+// before anything else:
+//
+//	func main() {
+//		container.MaybeRunInit() // first: this process may be a container's init
+//		...
+//	}
+//
+// and a test binary that builds containers from itself does the same in
+// TestMain:
+//
+//	func TestMain(m *testing.M) {
+//		container.MaybeRunInit()
+//		os.Exit(m.Run())
+//	}
+//
+// In a program that forgets it, the copy started as the init does not
+// answer: Build kills it when BuildTimeout passes and says why.
+//
+// The init runs as an unmapped host uid (the host's root when the host runs
+// as root) with a few capabilities of its container's user namespace only
+// (CAP_SYS_ADMIN, SETUID, SETGID, SETPCAP, KILL, DAC_OVERRIDE, FOWNER,
+// CHOWN): it owns nothing the box owns, so a box process can neither signal
+// nor trace it. It builds the root with the default mount plan, the
+// host-side work directory (sandbox/workdir, a tmpfs owned by the box id)
+// bound at /w, and pivots into it. Programs run as uid/gid 1000, with no
+// capabilities, NO_NEW_PRIVS, the seccomp policy and the rlimits of their
+// Limits, each in a fresh IPC and UTS namespace (so SysV IPC objects, POSIX
+// message queues and the hostname of one run never reach the next, with
+// nothing to clean), and on cgroup hosts in the container's cgroup, whose
+// limits are set and counters reset for each run. The init itself stays out
+// of that cgroup, so a run's figures never include it.
+//
+// # Protocol
+//
+// Host and init talk over a SOCK_SEQPACKET socket pair (the init's end is
+// its descriptor 3). Each datagram is one message: a 16-byte header, then
+// the body.
+//
+//	offset size  field
+//	0      2     magic "gs"
+//	2      1     version (1)
+//	3      1     kind
+//	4      4     seq: request number; replies echo it (little-endian)
+//	8      4     body length (at most MaxBody, 8 MiB)
+//	12     2     flags: 1 = the body is in the last descriptor (a memfd)
+//	14     2     number of descriptors passed with SCM_RIGHTS
+//
+// A datagram is at most MaxPacket (32 KiB); a larger body (a huge argv)
+// travels in a memfd whose size must equal the announced length. Bodies are
+// a compact binary encoding: little-endian integers, strings and lists as a
+// uint32 length then the content, every length checked against what is left
+// before anything is allocated (encoder and decoder in protocol.go).
+//
+// Commands, host to init, and their replies:
+//
+//	ping                       -> ok
+//	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?}
+//	      [fd: cgroup v2 dir]  -> ok | error        (once, first: build the root)
+//	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?}
+//	      [fds: stdin, stdout, stderr, extra files..., program memfd]
+//	                           -> started -> (proceed) -> exited | exec-failed
+//	proceed {ok, reason}          answer to started
+//	kill                          kill the program and every other box process
+//	                              (no reply of its own: the run ends with exited)
+//	reset                      -> ok | error
+//
+// exec passes the program's descriptors with SCM_RIGHTS; the init gives
+// them to the child as 0, 1, 2, ... and closes its copies. With cgroup v1
+// (conf sync), the child waits in forkexec's SyncFunc while the init sends
+// started with SCM_CREDENTIALS naming the child's pid: the kernel translates
+// it into the host's pid namespace, the host writes that pid into the
+// container's cgroup and answers proceed (a refusal aborts the child). With
+// cgroup v2 the conf message carries the cgroup's directory descriptor and
+// every child is born in it (CLONE_INTO_CGROUP): no round trip. exited
+// carries the wait status and rusage of the program; the init sends it only
+// once the program has been reaped and every other process of the container
+// killed (kill(-1, SIGKILL) from the pid 1 of the container's pid namespace,
+// which reaches nothing else) and reaped (U1). exec-failed says the program
+// never ran: errno, text, and whether execve itself refused it (exec-error)
+// or the set-up failed (internal-error). error carries errno and text.
+//
+// Both sides check every message: magic, version, kind, flags, lengths,
+// descriptor counts, sequence numbers, what may come in the current state,
+// and every field. Anything unexpected, malformed or oversize ends that
+// container: the init exits (and with it, as pid 1, everything in the
+// container) and the host marks it broken, destroys it and builds a
+// replacement. Every wait of the host is bounded (Builder.ReplyTimeout,
+// BuildTimeout, the run's wall limit plus a grace), so a stopped or stuck
+// init costs one run an internal-error, never a hang (B6).
+//
+// reset happens in the background after each run: the init checks that no
+// process but itself is left, wipes /w, /tmp and /dev/shm (removing
+// entries relative to directory descriptors opened with O_NOFOLLOW, so a
+// planted symlink is removed and never followed), restores the mode, owner
+// and extended attributes of those directories, and checks that they are
+// empty; the host then resets the cgroup's counters and limits. A container
+// that fails reset or ping is destroyed, never reused.
+//
+// A container is built for a Shape (extra binds, tmpfs size) and keeps it;
+// the Pool swaps an idle container for one of the right shape when a run
+// needs another.
+package container

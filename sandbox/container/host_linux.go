@@ -1,0 +1,837 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/unixsocket"
+	"gosandbox/sandbox/verdict"
+	"gosandbox/sandbox/workdir"
+)
+
+// BackendName is what Result.Backend says for runs in a container.
+const BackendName = "container"
+
+// Bounds of the host's waits on an init. They are not timing expectations:
+// an init answers in microseconds. They turn a stuck or stopped init into an
+// error (and a replaced container) instead of a caller that hangs (B6).
+const (
+	DefaultBuildTimeout = 30 * time.Second
+	DefaultReplyTimeout = 5 * time.Second
+	// cpuPoll is the period of the CPU-limit check.
+	cpuPoll = 10 * time.Millisecond
+)
+
+// ErrBroken is wrapped by the errors of a container that can no longer be
+// used: its init died, stopped answering or broke the protocol.
+var ErrBroken = errors.New("container: broken")
+
+// containerNamespaces are the namespaces of a container, made once when it is
+// built. CLONE_NEWCGROUP is left out on cgroup v2 (see Builder.Build).
+const containerNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// initCaps are the capabilities (in the container's user namespace only) the
+// init keeps across its exec: mount and pivot_root, per-run namespaces and
+// the hostname (SYS_ADMIN), the child's credentials and the pid it reports
+// (SETUID, SETGID, SYS_ADMIN), dropping the child's bounding set (SETPCAP),
+// killing the box's processes (KILL) and wiping what they leave
+// (DAC_OVERRIDE, FOWNER, CHOWN). The init runs as an unmapped host uid, so
+// it owns nothing in the box and the box cannot signal or trace it.
+var initCaps = []uintptr{
+	unix.CAP_SYS_ADMIN, unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_SETPCAP,
+	unix.CAP_KILL, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+}
+
+// Shape is what a container is built with and cannot change afterwards: its
+// extra binds and the size of its tmpfs mounts. Runs whose Spec asks for
+// another shape need another container.
+type Shape struct {
+	Binds []sandbox.Bind
+	Tmpfs int64 // 0 = sandbox.DefaultLimits.Tmpfs
+}
+
+// ShapeOf returns the shape a spec needs.
+func ShapeOf(spec sandbox.Spec) Shape {
+	return Shape{Binds: spec.Binds, Tmpfs: spec.Limits.WithDefaults().Tmpfs}
+}
+
+func (s Shape) normal() Shape {
+	if s.Tmpfs <= 0 {
+		s.Tmpfs = sandbox.DefaultLimits.Tmpfs
+	}
+	return s
+}
+
+// Equal reports whether two shapes build the same container.
+func (s Shape) Equal(o Shape) bool {
+	s, o = s.normal(), o.normal()
+	if s.Tmpfs != o.Tmpfs || len(s.Binds) != len(o.Binds) {
+		return false
+	}
+	for i := range s.Binds {
+		if s.Binds[i] != o.Binds[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Builder starts containers. Set its fields before the first Build and do
+// not change them afterwards; Build may then be called concurrently.
+type Builder struct {
+	// InitPath is the program started as the init; "" means this program
+	// (/proc/self/exe), which must call MaybeRunInit first thing.
+	InitPath string
+	// WorkRoot is where the host-side work directories (bound at /w) are
+	// made; "" takes sandbox/workdir's default.
+	WorkRoot string
+	// NoCgroups skips cgroups even where they work: limits fall back to
+	// rlimits and figures to rusage.
+	NoCgroups bool
+	// InitStderr receives the inits' own diagnostics; nil discards them.
+	InitStderr *os.File
+	// BuildTimeout bounds one build (0 = DefaultBuildTimeout), ReplyTimeout
+	// every other exchange with an init (0 = DefaultReplyTimeout).
+	BuildTimeout, ReplyTimeout time.Duration
+
+	once    sync.Once
+	cg      *cgroup.Manager
+	cgInfo  cgroup.Info
+	cgErr   error
+}
+
+// workDirPrefix starts the names of the containers' work directories and
+// cgroups, followed by the host pid: what workdir.RemoveStale looks for.
+const workDirPrefix = "container-"
+
+// containerSerial numbers the containers of this process: their work
+// directories and cgroups are named after it, and must never collide (a
+// work directory of the same name is taken for a leftover and replaced).
+var containerSerial atomic.Uint64
+
+func (b *Builder) init() {
+	b.once.Do(func() {
+		// Work directories of supervisors that were killed (a kill -9
+		// leaves their tmpfs mounted on the host) go first.
+		workdir.RemoveStale(b.WorkRoot, workDirPrefix)
+		if b.NoCgroups {
+			b.cgErr = errors.New("disabled by the caller")
+			return
+		}
+		m, err := cgroup.New()
+		if err != nil {
+			b.cgErr = err
+			return
+		}
+		b.cg, b.cgInfo = m, m.Info()
+	})
+}
+
+// Cgroups reports whether containers get a cgroup per container (limits and
+// per-run accounting from it) and, if not, why.
+func (b *Builder) Cgroups() (bool, error) {
+	b.init()
+	return b.cg != nil, b.cgErr
+}
+
+// Accounting is where the figures of the results come from.
+func (b *Builder) Accounting() string {
+	b.init()
+	if b.cg == nil {
+		return sandbox.AccountingRusage
+	}
+	return b.cgInfo.Accounting()
+}
+
+// Close releases the cgroup root the builder made, once every container it
+// built has been destroyed.
+func (b *Builder) Close() error {
+	b.init()
+	if b.cg != nil {
+		return b.cg.Close()
+	}
+	return nil
+}
+
+func (b *Builder) replyTimeout() time.Duration {
+	if b.ReplyTimeout > 0 {
+		return b.ReplyTimeout
+	}
+	return DefaultReplyTimeout
+}
+
+// Container is one running container: its init, the socket to it, its work
+// directory and its cgroup. It runs one program at a time; Run, Ping and
+// Reset must not be called concurrently.
+type Container struct {
+	b     *Builder
+	shape Shape
+	name  string
+
+	cmd      *exec.Cmd
+	initPid  int
+	initDone chan struct{} // closed once the init has been reaped
+
+	conn    *unixsocket.Conn
+	link    *link
+	in      chan message
+	dead    chan struct{} // closed when the socket failed; deadErr says why
+	deadErr error
+	closing chan struct{}
+
+	wd          *workdir.Dir
+	group       *cgroup.Group
+	groupLimits cgroup.Limits
+	syncStart   bool
+	devNull     *os.File
+
+	seq        uint32
+	mayHaveRun bool // the run in progress got far enough that the program may have run
+	broken     atomic.Pointer[error]
+	lastUsed   time.Time
+	runs       int
+
+	destroyOnce sync.Once
+	destroyErr  error
+}
+
+// Build starts a container of the given shape and waits until its init has
+// built the root and answered.
+func (b *Builder) Build(ctx context.Context, shape Shape) (c *Container, err error) {
+	b.init()
+	shape = shape.normal()
+	n := containerSerial.Add(1)
+	c = &Container{
+		b:        b,
+		shape:    shape,
+		name:     fmt.Sprintf("%s%d-%d", workDirPrefix, os.Getpid(), n),
+		in:       make(chan message),
+		dead:     make(chan struct{}),
+		closing:  make(chan struct{}),
+		initDone: make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			c.Destroy()
+			c = nil
+		}
+	}()
+	if c.devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+		return c, fmt.Errorf("container: %w", err)
+	}
+	c.wd, err = workdir.New(workdir.Options{Root: b.WorkRoot, Size: shape.Tmpfs, Name: c.name})
+	if err != nil {
+		return c, fmt.Errorf("container: %w", err)
+	}
+	if b.cg != nil {
+		c.groupLimits = groupLimits(sandbox.DefaultLimits)
+		c.group, err = b.cg.Create(c.name, c.groupLimits)
+		if err != nil {
+			return c, fmt.Errorf("container: %w", err)
+		}
+	}
+	if err := c.startInit(); err != nil {
+		return c, err
+	}
+	timeout := b.BuildTimeout
+	if timeout <= 0 {
+		timeout = DefaultBuildTimeout
+	}
+	conf := Conf{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs, SetgroupsDenied: !sandbox.HostIsRoot()}
+	for _, bd := range shape.Binds {
+		conf.Binds = append(conf.Binds, BindConf{Source: bd.Source, Target: bd.Target, Writable: bd.Writable})
+	}
+	var fds []int
+	if c.group != nil {
+		if fd := c.group.FD(); fd > 0 {
+			conf.CgroupFD = true
+			fds = []int{fd}
+		} else {
+			c.syncStart = true
+			conf.SyncStart = true
+		}
+	}
+	if err := c.request(ctx, KindConf, MarshalConf(conf), fds, timeout); err != nil {
+		return c, fmt.Errorf("container: build (does %s call container.MaybeRunInit first thing?): %w", c.initPath(), err)
+	}
+	c.lastUsed = time.Now()
+	return c, nil
+}
+
+func (c *Container) initPath() string {
+	if c.b.InitPath != "" {
+		return c.b.InitPath
+	}
+	return "/proc/self/exe"
+}
+
+// startInit starts the init in new namespaces from a goroutine locked to its
+// thread for the init's whole life: Pdeathsig fires when the thread that
+// started the child ends, and Go ends threads of goroutines that exit
+// locked, so only a thread that outlives the init makes Pdeathsig mean
+// "the host process died" (B4).
+func (c *Container) startInit() error {
+	conn, peer, err := unixsocket.Pair()
+	if err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	if err := conn.SetPassCred(true); err != nil {
+		conn.Close()
+		peer.Close()
+		return fmt.Errorf("container: %w", err)
+	}
+	c.conn = conn
+	c.link = newLink(conn, false)
+
+	uid, gid := sandbox.HostBoxUID()
+	flags := uintptr(containerNamespaces)
+	if c.group == nil || c.group.FD() == 0 {
+		// cgroup v1 (or none): the init gets a cgroup namespace of its own;
+		// each program unshares again once it joined its group. On v2 the
+		// program is born in its group with CLONE_INTO_CGROUP, which needs
+		// that group inside the init's cgroup namespace.
+		flags |= unix.CLONE_NEWCGROUP
+	}
+	cmd := &exec.Cmd{
+		Path:       c.initPath(),
+		Args:       []string{initArgv0, initMarker},
+		Env:        []string{},
+		Dir:        "/",
+		ExtraFiles: []*os.File{peer},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 flags,
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: sandbox.BoxUID, HostID: uid, Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: sandbox.BoxGID, HostID: gid, Size: 1}},
+			GidMappingsEnableSetgroups: sandbox.HostIsRoot(),
+			AmbientCaps:                initCaps,
+			Pdeathsig:                  syscall.SIGKILL,
+		},
+	}
+	if c.b.InitStderr != nil {
+		cmd.Stderr = c.b.InitStderr
+	}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			runtime.UnlockOSThread()
+			return
+		}
+		cmd.Wait()
+		close(c.initDone)
+		runtime.UnlockOSThread()
+	}()
+	err = <-started
+	peer.Close()
+	if err != nil {
+		close(c.initDone)
+		return fmt.Errorf("container: start init %s: %w", c.initPath(), err)
+	}
+	c.cmd, c.initPid = cmd, cmd.Process.Pid
+	go c.readLoop()
+	return nil
+}
+
+// readLoop hands every message to whoever waits for one; the first error
+// (the init closed the socket or sent garbage) marks the container dead.
+func (c *Container) readLoop() {
+	for {
+		m, err := c.link.recv()
+		if err != nil {
+			c.deadErr = err
+			close(c.dead)
+			return
+		}
+		select {
+		case c.in <- m:
+		case <-c.closing:
+			m.closeFDs()
+			return
+		}
+	}
+}
+
+// fail marks the container broken for good and returns err wrapped.
+func (c *Container) fail(err error) error {
+	err = fmt.Errorf("%w: %w", ErrBroken, err)
+	c.broken.CompareAndSwap(nil, &err)
+	return err
+}
+
+// Broken returns why the container cannot be used any more, or nil.
+func (c *Container) Broken() error {
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	select {
+	case <-c.dead:
+		return c.fail(fmt.Errorf("connection to the init lost: %w", c.deadErr))
+	case <-c.initDone:
+		return c.fail(errors.New("the init exited"))
+	default:
+	}
+	return nil
+}
+
+// Shape is what the container was built with.
+func (c *Container) Shape() Shape { return c.shape }
+
+// InitPid is the host pid of the container's init.
+func (c *Container) InitPid() int { return c.initPid }
+
+// Runs is how many programs the container has run.
+func (c *Container) Runs() int { return c.runs }
+
+// IdleSince is when the container last finished a command.
+func (c *Container) IdleSince() time.Time { return c.lastUsed }
+
+func (c *Container) send(kind Kind, body []byte, fds []int, cred *unix.Ucred) (uint32, error) {
+	c.seq++
+	if err := c.link.send(kind, c.seq, body, fds, cred); err != nil {
+		return 0, c.fail(fmt.Errorf("send %s: %w", kind, err))
+	}
+	return c.seq, nil
+}
+
+// await waits for the next message, bounded by ctx, timeout and the init's
+// death. A wrong sequence number breaks the container.
+func (c *Container) await(ctx context.Context, seq uint32, timeout time.Duration) (message, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case m := <-c.in:
+		if m.Seq != seq {
+			m.closeFDs()
+			return message{}, c.fail(protoErr("%s for request %d while waiting for %d", m.Kind, m.Seq, seq))
+		}
+		return m, nil
+	case <-c.dead:
+		return message{}, c.fail(fmt.Errorf("connection to the init lost: %w", c.deadErr))
+	case <-t.C:
+		return message{}, c.fail(fmt.Errorf("the init did not answer within %v", timeout))
+	case <-ctx.Done():
+		// The exchange is half done: the container cannot be trusted to be
+		// in step any more.
+		return message{}, c.fail(fmt.Errorf("cancelled while waiting for the init: %w", ctx.Err()))
+	}
+}
+
+// request sends a command and expects KindOK; KindError becomes an error.
+func (c *Container) request(ctx context.Context, kind Kind, body []byte, fds []int, timeout time.Duration) error {
+	if err := c.Broken(); err != nil {
+		return err
+	}
+	seq, err := c.send(kind, body, fds, nil)
+	if err != nil {
+		return err
+	}
+	m, err := c.await(ctx, seq, timeout)
+	if err != nil {
+		return err
+	}
+	defer m.closeFDs()
+	if len(m.FDs) != 0 {
+		return c.fail(protoErr("%s reply with descriptors", kind))
+	}
+	switch m.Kind {
+	case KindOK:
+		if err := emptyBody(m.Kind, m.Body); err != nil {
+			return c.fail(err)
+		}
+		c.lastUsed = time.Now()
+		return nil
+	case KindError:
+		r, err := UnmarshalError(m.Body)
+		if err != nil {
+			return c.fail(err)
+		}
+		e := fmt.Errorf("%s: %s", kind, r.Message)
+		if r.Errno != 0 {
+			e = fmt.Errorf("%w (%w)", e, unix.Errno(r.Errno))
+		}
+		// A failed command leaves the container in an unknown state.
+		return c.fail(e)
+	}
+	return c.fail(protoErr("%s in reply to %s", m.Kind, kind))
+}
+
+// Ping checks that the init is alive and in step.
+func (c *Container) Ping(ctx context.Context) error {
+	return c.request(ctx, KindPing, nil, nil, c.b.replyTimeout())
+}
+
+// Reset wipes what the last run left (writable directories; its processes
+// are gone already and its IPC and UTS namespaces died with it) and checks
+// the result. A container whose reset fails is broken.
+func (c *Container) Reset(ctx context.Context) error {
+	if err := c.request(ctx, KindReset, nil, nil, c.b.replyTimeout()); err != nil {
+		return err
+	}
+	if c.group != nil {
+		l := groupLimits(sandbox.DefaultLimits)
+		if err := c.group.Reset(l); err != nil {
+			return c.fail(fmt.Errorf("reset cgroup: %w", err))
+		}
+		c.groupLimits = l
+	}
+	return nil
+}
+
+func groupLimits(l sandbox.Limits) cgroup.Limits {
+	return cgroup.Limits{Memory: l.Memory, Procs: l.Procs, CPUSet: l.CPUSet}
+}
+
+// Destroy kills the init (and with it, as pid 1 of the container's pid
+// namespace, every process of the container), reaps it and removes the
+// cgroup and the work directory. It is idempotent.
+func (c *Container) Destroy() error {
+	c.destroyOnce.Do(func() {
+		c.broken.CompareAndSwap(nil, ptr(fmt.Errorf("%w: destroyed", ErrBroken)))
+		var errs []error
+		close(c.closing)
+		if c.cmd != nil && c.cmd.Process != nil {
+			c.cmd.Process.Kill()
+			<-c.initDone
+		}
+		if c.conn != nil {
+			c.conn.Close()
+		}
+		if c.group != nil {
+			if err := c.group.Remove(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.wd != nil {
+			if err := c.wd.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.devNull != nil {
+			c.devNull.Close()
+		}
+		c.destroyErr = errors.Join(errs...)
+	})
+	return c.destroyErr
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Run runs spec in the container and returns its result. The spec must be
+// valid and of the container's shape (the Pool sees to both). Failures of
+// the container itself are internal-error results, and the container is
+// then Broken.
+func (c *Container) Run(ctx context.Context, spec sandbox.Spec) sandbox.Result {
+	res, _ := c.runOnce(ctx, spec)
+	return res
+}
+
+// runOnce is Run, also saying whether the program surely never ran: the
+// container broke before the init took the request (its socket was closed
+// already, or it died before the program was placed in its cgroup). Such a
+// run may be retried on another container.
+func (c *Container) runOnce(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, neverRan bool) {
+	c.mayHaveRun = false
+	limits := spec.Limits.WithDefaults()
+	mode := spec.Syscalls
+	if mode == "" {
+		mode = sandbox.SyscallsErrno
+	}
+	facts := verdict.Facts{Limits: limits, Syscalls: mode}
+	res = c.run(ctx, spec, limits, mode, &facts)
+	if len(spec.CopyOut) > 0 && res.Status != sandbox.StatusInternalError {
+		res.Files, res.FileErrors = c.wd.CopyOut(spec.CopyOut, limits.Output)
+	}
+	res.Backend = BackendName
+	c.runs++
+	c.lastUsed = time.Now()
+	return res, res.Status == sandbox.StatusInternalError && !c.mayHaveRun && c.Broken() != nil
+}
+
+func (c *Container) decide(f verdict.Facts) sandbox.Result {
+	r := verdict.Decide(f)
+	if f.Cgroup == nil && c.group != nil {
+		r.Accounting = c.b.cgInfo.Accounting()
+	}
+	return r
+}
+
+func (c *Container) internal(f *verdict.Facts, err error) sandbox.Result {
+	f.StartErr = err
+	return c.decide(*f)
+}
+
+func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.Limits, mode sandbox.SyscallMode, facts *verdict.Facts) sandbox.Result {
+	if err := c.Broken(); err != nil {
+		return c.internal(facts, err)
+	}
+	if err := c.wd.CopyIn(spec.CopyIn); err != nil {
+		return c.internal(facts, fmt.Errorf("container: %w", err))
+	}
+	if c.group != nil {
+		if l := groupLimits(limits); l != c.groupLimits {
+			if err := c.group.Reset(l); err != nil {
+				return c.internal(facts, c.fail(fmt.Errorf("set cgroup limits: %w", err)))
+			}
+			c.groupLimits = l
+		}
+	}
+	if n := argBytes(spec); n > maxArgBytes {
+		// The kernel refuses this in execve whatever the stack limit; say
+		// so as it would, without shipping megabytes to the init.
+		return c.internal(facts, &startError{ExecFailed{ProgramFault: true, Errno: uint32(unix.E2BIG),
+			Message: fmt.Sprintf("execve: %v (%d bytes of arguments and environment, the kernel takes at most %d)", unix.E2BIG, n, maxArgBytes)}})
+	}
+	x, fds := c.execRequest(spec, limits, mode)
+	start := time.Now() // monotonic (R13)
+	seq, err := c.send(KindExec, MarshalExec(x), fds, nil)
+	if err != nil {
+		return c.internal(facts, err)
+	}
+	// Without the sync step the init may start the program as soon as it
+	// reads the request.
+	c.mayHaveRun = !c.syncStart
+	return c.supervise(ctx, spec, seq, start, limits, facts)
+}
+
+// maxArgBytes is the most argv and environment execve accepts with any
+// stack limit: three quarters of the kernel's 8 MiB cap on the stack rlimit
+// it takes into account (fs/exec.c).
+const maxArgBytes = 6 << 20
+
+func argBytes(spec sandbox.Spec) int {
+	n := 0
+	for _, l := range [][]string{spec.Args, spec.Env} {
+		for _, s := range l {
+			n += len(s) + 1
+		}
+	}
+	return n
+}
+
+// execRequest describes the program for the init, with the descriptors to
+// pass: one per open child descriptor, nil standard streams being /dev/null.
+func (c *Container) execRequest(spec sandbox.Spec, limits sandbox.Limits, mode sandbox.SyscallMode) (Exec, []int) {
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = sandbox.DefaultHostname
+	}
+	x := Exec{
+		Args:     spec.Args,
+		Env:      spec.Env,
+		Dir:      spec.Dir,
+		Hostname: hostname,
+		Syscalls: string(mode),
+	}
+	for _, r := range rlimit.FromLimits(limits, c.group != nil) {
+		x.RLimits = append(x.RLimits, RLimitConf{Resource: int32(r.Resource), Cur: r.Limit.Cur, Max: r.Limit.Max})
+	}
+	var fds []int
+	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {
+		switch {
+		case f != nil:
+			// Fd puts the descriptor in blocking mode, which is what a
+			// program expects of its standard streams.
+			fds = append(fds, int(f.Fd()))
+			x.Files = append(x.Files, true)
+		case i < 3:
+			fds = append(fds, int(c.devNull.Fd()))
+			x.Files = append(x.Files, true)
+		default:
+			x.Files = append(x.Files, false)
+		}
+	}
+	return x, fds
+}
+
+// supervise waits for the program's end while enforcing the wall and CPU
+// limits, the captures' output limit and the caller's context.
+func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32, start time.Time, limits sandbox.Limits, facts *verdict.Facts) sandbox.Result {
+	wall := time.NewTimer(limits.Wall)
+	defer wall.Stop()
+	var cpuTick <-chan time.Time
+	if c.group != nil {
+		t := time.NewTicker(cpuPoll)
+		defer t.Stop()
+		cpuTick = t.C
+	}
+	var grace <-chan time.Time
+	// The init answers an exec at once: when the program waits in the sync
+	// step, a missing Started means a stuck init, not a slow program.
+	var startTimeout <-chan time.Time
+	if c.syncStart {
+		t := time.NewTimer(c.b.replyTimeout())
+		defer t.Stop()
+		startTimeout = t.C
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	overflow := mergeWatches(ctx, stop)
+	done := ctx.Done()
+	killSent := false
+	kill := func(why verdict.KillReason) {
+		if facts.Killed == verdict.NotKilled {
+			facts.Killed = why
+		}
+		if !killSent {
+			killSent = true
+			if _, err := c.send(KindKill, nil, nil, nil); err != nil {
+				return // the dead channel ends the wait
+			}
+			grace = time.After(c.b.replyTimeout())
+		}
+	}
+	started := !c.syncStart
+	for {
+		select {
+		case m := <-c.in:
+			res, end := c.handleRunMessage(m, spec, seq, &started, start, facts)
+			if end {
+				return res
+			}
+		case <-c.dead:
+			facts.Wall = time.Since(start)
+			return c.internal(facts, c.fail(fmt.Errorf("container init lost during the run: %w", c.deadErr)))
+		case <-startTimeout:
+			if !started {
+				facts.Wall = time.Since(start)
+				return c.internal(facts, c.fail(fmt.Errorf("the init did not start the program within %v", c.b.replyTimeout())))
+			}
+		case <-grace:
+			facts.Wall = time.Since(start)
+			return c.internal(facts, c.fail(fmt.Errorf("the init did not end the program within %v of the kill", c.b.replyTimeout())))
+		case <-wall.C:
+			kill(verdict.KilledWall)
+		case <-cpuTick:
+			if facts.Killed != verdict.NotKilled || !started {
+				continue
+			}
+			if cpu, err := c.group.CPU(); err == nil && cpu >= limits.CPU {
+				kill(verdict.KilledCPU)
+			}
+		case <-overflow:
+			facts.OutputExceeded = true
+			overflow = nil
+			kill(verdict.KilledOutput)
+		case <-done:
+			done = nil
+			if facts.Killed == verdict.NotKilled {
+				facts.Err = ctx.Err()
+			}
+			kill(verdict.KilledCancel)
+		}
+	}
+}
+
+// handleRunMessage handles one message of a run in progress; end says the
+// run is over and res is its result.
+func (c *Container) handleRunMessage(m message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
+	defer m.closeFDs()
+	bad := func(err error) (sandbox.Result, bool) {
+		facts.Wall = time.Since(start)
+		return c.internal(facts, c.fail(err)), true
+	}
+	if m.Seq != seq || len(m.FDs) != 0 {
+		return bad(protoErr("%s (seq %d, %d descriptors) during run %d", m.Kind, m.Seq, len(m.FDs), seq))
+	}
+	switch m.Kind {
+	case KindStarted:
+		if *started || !c.syncStart {
+			return bad(protoErr("started twice"))
+		}
+		if _, err := UnmarshalStarted(m.Body); err != nil {
+			return bad(err)
+		}
+		if m.Cred == nil || m.Cred.Pid <= 0 {
+			return bad(protoErr("started without the program's pid as credentials"))
+		}
+		*started = true
+		c.mayHaveRun = true
+		p := Proceed{OK: true}
+		if err := c.group.AddProc(int(m.Cred.Pid)); err != nil {
+			p = Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
+		}
+		if err := c.link.send(KindProceed, seq, MarshalProceed(p), nil, nil); err != nil {
+			return bad(fmt.Errorf("send proceed: %w", err))
+		}
+		return sandbox.Result{}, false
+	case KindExecFailed:
+		f, err := UnmarshalExecFailed(m.Body)
+		if err != nil {
+			return bad(err)
+		}
+		facts.Wall = time.Since(start)
+		var e error = &startError{f}
+		if facts.Killed == verdict.KilledCancel && facts.Err != nil {
+			e = fmt.Errorf("%w: %w", facts.Err, e)
+		}
+		return c.internal(facts, e), true
+	case KindExited:
+		x, err := UnmarshalExited(m.Body)
+		if err != nil {
+			return bad(err)
+		}
+		if !*started {
+			return bad(protoErr("exited before started"))
+		}
+		facts.Wall = time.Since(start)
+		facts.Status = syscall.WaitStatus(x.WaitStatus)
+		facts.Rusage = &unix.Rusage{
+			Utime:  unix.NsecToTimeval(x.UserNanos),
+			Stime:  unix.NsecToTimeval(x.SysNanos),
+			Maxrss: x.MaxRSSKiB,
+		}
+		if !(facts.Status.Exited() && facts.Status.ExitStatus() == 0) {
+			facts.FileAtLimit = c.fileAtLimit(spec, facts.Limits.Output)
+		}
+		if c.group != nil {
+			u, err := c.group.Usage()
+			if err != nil && facts.Err == nil {
+				facts.Err = fmt.Errorf("container: read cgroup accounting: %w", err)
+			}
+			facts.Cgroup = &verdict.CgroupUsage{
+				CPU: u.CPU, MemoryPeak: u.MemoryPeak, OOMKilled: u.OOMKilled,
+				ProcsPeak: u.ProcsPeak, Accounting: c.b.cgInfo.Accounting(),
+			}
+		}
+		return c.decide(*facts), true
+	}
+	return bad(protoErr("unexpected %s during a run", m.Kind))
+}
+
+// fileAtLimit reports whether a regular file the program wrote (its stdout
+// or stderr, or a file of /w) reached the output limit (see
+// verdict.Facts.FileAtLimit).
+func (c *Container) fileAtLimit(spec sandbox.Spec, limit int64) bool {
+	for _, f := range []*os.File{spec.Stdout, spec.Stderr} {
+		if f == nil {
+			continue
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= limit {
+			return true
+		}
+	}
+	return c.wd.HasFileAtLeast(limit)
+}
+
+// startError is a program that never ran, as the init reported it. It is
+// the program's fault (exec-error) when execve itself refused it.
+type startError struct{ f ExecFailed }
+
+func (e *startError) Error() string      { return e.f.Message }
+func (e *startError) ProgramFault() bool { return e.f.ProgramFault }

@@ -1,0 +1,465 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/unixsocket"
+)
+
+// initMarker is argv[1] of a container's init. The host starts the init as
+// [initArgv0, initMarker]; nothing else uses this argument.
+const (
+	initArgv0  = "gosandbox-init"
+	initMarker = "__gosandbox_container_init__"
+	// initSocketFD is where the init finds its end of the socket pair
+	// (exec.Cmd.ExtraFiles[0]).
+	initSocketFD = 3
+)
+
+// perRunNamespaces are made fresh for every program: a new IPC namespace
+// empties SysV shared memory, semaphores, message queues and POSIX message
+// queues, and a new UTS namespace restores the hostname, both without a
+// single cleanup step (U3).
+const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// MaybeRunInit turns this process into a container's init when it was
+// started as one (by a Builder), and then never returns. In any other
+// process it returns at once, having done nothing. Call it first thing in
+// main (and in TestMain of tests that build containers from the test binary),
+// before flags are parsed or goroutines started.
+func MaybeRunInit() {
+	if len(os.Args) < 2 || os.Args[1] != initMarker {
+		return
+	}
+	if os.Getpid() != 1 {
+		// The marker is reserved: a process that was not started as the pid
+		// 1 of a container must not act as one (its kill(-1) would reach
+		// the whole host).
+		fmt.Fprintln(os.Stderr, "gosandbox: the container init must run as pid 1 of its own pid namespace")
+		os.Exit(2)
+	}
+	os.Exit(runInit())
+}
+
+// initServer is the init's state. Only the main goroutine touches it.
+type initServer struct {
+	link    *link
+	msgs    chan received
+	conf    *Conf
+	cgFD    int // cgroup v2 directory, or 0
+	roots   []rootState
+	running int // pid of the program, 0 when idle
+	exited  chan Exited
+	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
+	// and Exited echo it.
+	execSeq uint32
+}
+
+type received struct {
+	msg message
+	err error
+}
+
+func runInit() int {
+	// The init is a small supervisor: one processor is plenty, and a
+	// tighter GC keeps its resident memory (counted per idle container)
+	// small.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(20)
+	// Polite signals from outside must not end the init (the host uses
+	// SIGKILL); inside the pid namespace nobody may signal it anyway.
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU)
+
+	conn, err := unixsocket.New(initSocketFD)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gosandbox-init:", err)
+		return 2
+	}
+	s := &initServer{
+		link:   newLink(conn, true),
+		msgs:   make(chan received),
+		exited: make(chan Exited, 1),
+	}
+	go s.readLoop()
+	if err := s.serve(); err != nil {
+		fmt.Fprintln(os.Stderr, "gosandbox-init:", err)
+		return 1
+	}
+	return 0
+}
+
+// readLoop feeds the main goroutine with messages; it stops at the first
+// error (which ends the init).
+func (s *initServer) readLoop() {
+	for {
+		m, err := s.link.recv()
+		s.msgs <- received{m, err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// serve handles commands until the host goes away (nil) or breaks the
+// protocol (an error). Either way the init exits, and with it, being pid 1,
+// everything left in the container.
+func (s *initServer) serve() error {
+	for {
+		select {
+		case r := <-s.msgs:
+			if r.err != nil {
+				if errors.Is(r.err, unixsocket.ErrClosed) {
+					return nil
+				}
+				return r.err
+			}
+			if err := s.handle(r.msg); err != nil {
+				r.msg.closeFDs()
+				return err
+			}
+		case x := <-s.exited:
+			s.running = 0
+			if err := s.link.send(KindExited, s.execSeq, MarshalExited(x), nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *initServer) replyOK(seq uint32) error { return s.link.send(KindOK, seq, nil, nil, nil) }
+
+func (s *initServer) replyError(seq uint32, err error) error {
+	var errno unix.Errno
+	errors.As(err, &errno)
+	return s.link.send(KindError, seq, MarshalError(ErrorReply{Errno: uint32(errno), Message: err.Error()}), nil, nil)
+}
+
+func (s *initServer) handle(m message) error {
+	switch m.Kind {
+	case KindPing:
+		if err := emptyBody(m.Kind, m.Body); err != nil {
+			return err
+		}
+		if len(m.FDs) != 0 {
+			return protoErr("ping with descriptors")
+		}
+		return s.replyOK(m.Seq)
+	case KindConf:
+		if s.conf != nil {
+			return protoErr("conf sent twice")
+		}
+		c, err := UnmarshalConf(m.Body)
+		if err != nil {
+			return err
+		}
+		want := 0
+		if c.CgroupFD {
+			want = 1
+		}
+		if len(m.FDs) != want {
+			return protoErr("conf with %d descriptors, want %d", len(m.FDs), want)
+		}
+		if c.CgroupFD {
+			s.cgFD = m.FDs[0]
+			m.FDs = nil
+		}
+		s.conf = &c
+		if err := s.build(c); err != nil {
+			return s.replyError(m.Seq, err)
+		}
+		return s.replyOK(m.Seq)
+	case KindExec:
+		if s.conf == nil || s.running != 0 {
+			return protoErr("exec while not configured or busy")
+		}
+		x, err := UnmarshalExec(m.Body)
+		if err != nil {
+			return err
+		}
+		if x.NumFDs() != len(m.FDs) {
+			return protoErr("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
+		}
+		return s.exec(m.Seq, x, m.FDs)
+	case KindKill:
+		if err := emptyBody(m.Kind, m.Body); err != nil {
+			return err
+		}
+		if len(m.FDs) != 0 {
+			return protoErr("kill with descriptors")
+		}
+		if s.running != 0 {
+			killBox()
+		}
+		return nil
+	case KindReset:
+		if err := emptyBody(m.Kind, m.Body); err != nil {
+			return err
+		}
+		if len(m.FDs) != 0 {
+			return protoErr("reset with descriptors")
+		}
+		if s.conf == nil || s.running != 0 {
+			return protoErr("reset while not configured or busy")
+		}
+		if err := s.reset(); err != nil {
+			return s.replyError(m.Seq, err)
+		}
+		return s.replyOK(m.Seq)
+	}
+	return protoErr("unexpected %s from the host", m.Kind)
+}
+
+// build makes the container's root with the default mount plan and pivots
+// into it.
+func (s *initServer) build(c Conf) error {
+	binds := make([]sandbox.Bind, len(c.Binds))
+	for i, b := range c.Binds {
+		binds[i] = sandbox.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable}
+	}
+	plan, err := mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: binds})
+	if err != nil {
+		return fmt.Errorf("init: mount plan: %w", err)
+	}
+	if err := plan.Apply(""); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	roots, err := recordRoots(writableRoots)
+	if err != nil {
+		return err
+	}
+	s.roots = roots
+	// What the build allocated is garbage now; give it back so that an idle
+	// container costs little.
+	debug.FreeOSMemory()
+	return nil
+}
+
+// exec starts one program. fds are the received descriptors, in the order
+// of x.Files then the program's. They are closed here once the child has
+// its copies.
+func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	files := make([]int, len(x.Files))
+	next := 0
+	for i, open := range x.Files {
+		files[i] = -1
+		if open {
+			files[i] = fds[next]
+			next++
+		}
+	}
+	execFD := 0
+	if x.ExecFD {
+		execFD = fds[next]
+	}
+	rl := make([]rlimit.RLimit, len(x.RLimits))
+	for i, r := range x.RLimits {
+		rl[i] = rlimit.RLimit{Resource: int(r.Resource), Limit: unix.Rlimit{Cur: r.Cur, Max: r.Max}}
+	}
+	dir := x.Dir
+	if dir == "" {
+		dir = sandbox.WorkDir
+	}
+	fe := &forkexec.Runner{
+		Args:          x.Args,
+		Env:           x.Env,
+		ExecFD:        execFD,
+		Dir:           dir,
+		Files:         files,
+		RLimits:       rl,
+		NoNewPrivs:    true,
+		DropCaps:      true,
+		CloneFlags:    perRunNamespaces,
+		DenySetgroups: s.conf.SetgroupsDenied,
+		UID:           sandbox.BoxUID,
+		GID:           sandbox.BoxGID,
+		Hostname:      x.Hostname,
+		CgroupFD:      s.cgFD,
+		Pdeathsig:     syscall.SIGKILL,
+	}
+	if s.cgFD > 0 {
+		// Born in the run's cgroup v2 (the init has no cgroup namespace of
+		// its own then), so a cgroup namespace made at clone time is rooted
+		// there.
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+	}
+	if x.Syscalls != "" {
+		p, err := seccomp.Default(sandbox.SyscallMode(x.Syscalls))
+		if err != nil {
+			return s.execFailed(seq, err)
+		}
+		fe.Seccomp = p.Fprog()
+	}
+	var syncErr error // a protocol failure during the sync ends the init
+	if s.conf.SyncStart {
+		fe.SyncFunc = func(pid int) error {
+			err := s.syncStart(seq, pid)
+			var pe *protocolFailure
+			if errors.As(err, &pe) {
+				syncErr = pe.err
+			}
+			return err
+		}
+		fe.UnshareCgroupAfterSync = true
+	}
+	pid, err := fe.Start()
+	if syncErr != nil {
+		return syncErr
+	}
+	if err != nil {
+		return s.execFailed(seq, err)
+	}
+	s.running, s.execSeq = pid, seq
+	go func() { s.exited <- waitBox(pid) }()
+	return nil
+}
+
+// protocolFailure marks a SyncFunc error that must also end the init.
+type protocolFailure struct{ err error }
+
+func (p *protocolFailure) Error() string { return p.err.Error() }
+
+// syncStart tells the host the child's pid (as credentials, which the
+// kernel translates into the host's pid namespace) and waits for its word.
+func (s *initServer) syncStart(seq uint32, pid int) error {
+	cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
+	if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+		return &protocolFailure{err}
+	}
+	r := <-s.msgs
+	if r.err != nil {
+		// Put it back for serve, which ends the init.
+		go func() { s.msgs <- r }()
+		return fmt.Errorf("init: host gone while the program waited: %w", r.err)
+	}
+	m := r.msg
+	defer m.closeFDs()
+	switch {
+	case m.Kind == KindKill:
+		return errors.New("init: killed before the program started")
+	case m.Kind != KindProceed || m.Seq != seq || len(m.FDs) != 0:
+		return &protocolFailure{protoErr("got %s (seq %d) while the program waited for proceed (seq %d)", m.Kind, m.Seq, seq)}
+	}
+	p, err := UnmarshalProceed(m.Body)
+	if err != nil {
+		return &protocolFailure{err}
+	}
+	if !p.OK {
+		return fmt.Errorf("init: host refused to go on: %s", p.Message)
+	}
+	return nil
+}
+
+func (s *initServer) execFailed(seq uint32, err error) error {
+	f := ExecFailed{Message: err.Error()}
+	var ce *forkexec.ChildError
+	if errors.As(err, &ce) {
+		f.ProgramFault = ce.ProgramFault()
+		f.Errno = uint32(ce.Errno)
+	} else {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			f.Errno = uint32(errno)
+		}
+	}
+	return s.link.send(KindExecFailed, seq, MarshalExecFailed(f), nil, nil)
+}
+
+// killBox kills every process of the container but the init. kill(-1) from
+// the pid 1 of a pid namespace reaches exactly the other processes of that
+// namespace; the guard makes sure it never runs anywhere else.
+func killBox() {
+	if os.Getpid() != 1 {
+		panic("gosandbox-init: kill(-1) outside a container's init")
+	}
+	unix.Kill(-1, unix.SIGKILL)
+}
+
+// waitBox waits for the program, then kills and reaps everything else in
+// the container (daemons, stopped or not: U1). Orphans are the init's
+// children, so wait4(-1) until ECHILD means none is left; killing again
+// after every reap catches a process forked while the previous kill ran.
+func waitBox(pid int) Exited {
+	var ws unix.WaitStatus
+	var ru unix.Rusage
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, &ru)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	x := Exited{
+		WaitStatus: uint32(ws),
+		UserNanos:  ru.Utime.Nano(),
+		SysNanos:   ru.Stime.Nano(),
+		MaxRSSKiB:  ru.Maxrss,
+	}
+	for {
+		killBox()
+		_, err := unix.Wait4(-1, nil, unix.WALL, nil)
+		if err == unix.ECHILD {
+			break
+		}
+		if err == nil {
+			x.Others++
+		}
+	}
+	return x
+}
+
+// reset makes the container as it was after build: no process but the
+// init, empty writable directories with their original mode and owner.
+// IPC objects and the hostname need nothing: each run had its own IPC and
+// UTS namespace.
+func (s *initServer) reset() error {
+	if others, err := otherProcesses(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	} else if len(others) > 0 {
+		return fmt.Errorf("reset: processes %v still alive", others)
+	}
+	for _, r := range s.roots {
+		if err := r.wipe(); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+	}
+	return nil
+}
+
+// otherProcesses lists the pids in the container other than the init.
+func otherProcesses() ([]int, error) {
+	f, err := os.Open("/proc")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil && pid != 1 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}

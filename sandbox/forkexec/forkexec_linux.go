@@ -1,0 +1,630 @@
+package forkexec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/rlimit"
+)
+
+// IDMap is one line of a uid_map or gid_map: Size ids starting at Inside in
+// the child's user namespace are Outside..Outside+Size-1 on the host.
+type IDMap struct {
+	Inside, Outside, Size int
+}
+
+// Runner describes one child. Start may be called many times, also
+// concurrently, as long as the Runner is not modified meanwhile.
+type Runner struct {
+	// Args is argv. Args[0] with a slash is executed as is (relative to
+	// Dir); otherwise each Path entry is tried in order, like execvp.
+	Args []string
+	// Env is the whole environment of the program.
+	Env []string
+	// Path holds the directories searched for a bare Args[0]; nil takes the
+	// PATH of Env, or sandbox.DefaultPath.
+	Path []string
+	// ExecFD > 0 executes that descriptor (a memfd holding an ELF program)
+	// with execveat(AT_EMPTY_PATH) instead of Args[0]. It is closed on exec,
+	// so it cannot hold a #! script.
+	ExecFD int
+	// Dir is the working directory of the program, inside the new root when
+	// Mount is set; "" stays where the child is.
+	Dir string
+	// Files are host descriptors that become 0, 1, 2... in the child; -1
+	// leaves that number closed. Every other descriptor is closed.
+	Files []int
+	// RLimits are applied by the child to itself (prlimit64).
+	RLimits []rlimit.RLimit
+	// Seccomp is installed last, right before exec; nil installs none. The
+	// filter must allow execve/execveat. Without NoNewPrivs it needs
+	// CAP_SYS_ADMIN, which DropCaps takes away.
+	Seccomp *unix.SockFprog
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS; DropCaps empties the effective,
+	// permitted, inheritable, bounding and ambient capability sets.
+	NoNewPrivs, DropCaps bool
+	// CloneFlags are CLONE_NEW* flags; 0 starts the child in the caller's
+	// namespaces.
+	CloneFlags uintptr
+	// UIDMap and GIDMap are written by the parent when CLONE_NEWUSER is set.
+	UIDMap, GIDMap []IDMap
+	// DenySetgroups writes "deny" to /proc/PID/setgroups before gid_map (the
+	// only way an unprivileged parent may write gid_map); the child then
+	// skips setgroups(0).
+	DenySetgroups bool
+	// UID and GID are the credentials the program runs with (setresgid,
+	// setgroups(0) unless denied, setresuid); -1 keeps the current ones.
+	// Note that the zero value means uid 0.
+	UID, GID int
+	// Mount, when set, builds the plan's tree and pivots into it (needs
+	// CLONE_NEWNS, and CLONE_NEWPID for its /proc to show only the box).
+	Mount *mount.Plan
+	// Hostname is set with sethostname when CLONE_NEWUTS is set.
+	Hostname string
+	// SyncFunc runs in the parent once the id maps are written, while the
+	// child waits; the child goes on only when it returns nil. Join the
+	// child to its cgroup here.
+	SyncFunc func(pid int) error
+	// CgroupFD > 0 starts the child directly in that cgroup v2 directory
+	// (clone3 with CLONE_INTO_CGROUP). When the kernel lacks clone3 the
+	// child is started normally and SyncFunc must place it.
+	CgroupFD int
+	// UnshareCgroupAfterSync makes the child enter a new cgroup namespace
+	// after SyncFunc moved it, so that its cgroup is the namespace's root.
+	UnshareCgroupAfterSync bool
+	// Pdeathsig is sent to the child when the thread that started it dies
+	// (B4). Go may end a thread whose goroutine locked it, so callers that
+	// use LockOSThread must keep that thread alive while the child runs.
+	Pdeathsig syscall.Signal
+	// Vfork starts the child with CLONE_VM|CLONE_VFORK: it borrows the
+	// caller's memory until its exec instead of copying the page tables, so
+	// a start costs little even from a large process. Only for children
+	// without new namespaces: ignored when CloneFlags, SyncFunc, CgroupFD,
+	// UnshareCgroupAfterSync or Mount is set, and on architectures other
+	// than amd64.
+	Vfork bool
+
+	trace []int64 // see prepared.trace
+}
+
+// ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
+var ErrNoArgs = errors.New("forkexec: no program to run")
+
+// Step names a step of the child's setup. Its String is how messages name
+// it.
+type Step uint32
+
+// The child's steps, in the order it takes them.
+const (
+	StepUnknown Step = iota
+	StepPdeathsig
+	StepSync
+	StepUnshareCgroup
+	StepSetsid
+	StepFiles
+	StepCloseFiles
+	StepMountPrivate
+	StepBindRoot
+	StepBind
+	StepTmpfs
+	StepProc
+	StepSetAttr
+	StepMaskFile
+	StepMaskDir
+	StepPivotRoot
+	StepDetachOldRoot
+	StepRootReadOnly
+	StepHostname
+	StepChdir
+	StepRlimit
+	StepNoNewPrivs
+	StepDropBounding
+	StepSetgroups
+	StepSetresgid
+	StepSetresuid
+	StepCapset
+	StepAmbient
+	StepSeccomp
+	StepExecve
+	stepCount
+)
+
+var stepNames = [stepCount]string{
+	StepUnknown:       "unknown step",
+	StepPdeathsig:     "set parent-death signal",
+	StepSync:          "wait for the parent",
+	StepUnshareCgroup: "unshare cgroup namespace",
+	StepSetsid:        "setsid",
+	StepFiles:         "set up descriptor",
+	StepCloseFiles:    "close descriptors",
+	StepMountPrivate:  "make mounts private",
+	StepBindRoot:      "bind root",
+	StepBind:          "bind mount",
+	StepTmpfs:         "tmpfs mount",
+	StepProc:          "proc mount",
+	StepSetAttr:       "remount read-only",
+	StepMaskFile:      "mask file",
+	StepMaskDir:       "mask directory",
+	StepPivotRoot:     "pivot_root",
+	StepDetachOldRoot: "detach old root",
+	StepRootReadOnly:  "remount root read-only",
+	StepHostname:      "sethostname",
+	StepChdir:         "chdir",
+	StepRlimit:        "setrlimit",
+	StepNoNewPrivs:    "set no_new_privs",
+	StepDropBounding:  "drop bounding capabilities",
+	StepSetgroups:     "setgroups",
+	StepSetresgid:     "setresgid",
+	StepSetresuid:     "setresuid",
+	StepCapset:        "clear capabilities",
+	StepAmbient:       "clear ambient capabilities",
+	StepSeccomp:       "install seccomp filter",
+	StepExecve:        "execve",
+}
+
+func (s Step) String() string {
+	if s < stepCount {
+		return stepNames[s]
+	}
+	return "step " + strconv.Itoa(int(s))
+}
+
+// isMountStep reports steps whose Index is a step of the mount plan.
+func (s Step) isMountStep() bool {
+	return s >= StepBind && s <= StepMaskDir
+}
+
+// ChildError is a failure of the child before its program started: which
+// step failed, its index (the mount plan step, the descriptor, the rlimit),
+// and the errno.
+type ChildError struct {
+	Step  Step
+	Index int
+	Errno syscall.Errno
+
+	target string // the mount target inside the box, for mount steps
+}
+
+func (e *ChildError) Error() string {
+	var b strings.Builder
+	b.WriteString("forkexec: ")
+	b.WriteString(e.Step.String())
+	if e.Step.isMountStep() || e.Step == StepFiles || e.Step == StepRlimit {
+		b.WriteString(" ")
+		b.WriteString(strconv.Itoa(e.Index))
+	}
+	if e.target != "" {
+		b.WriteString(" (")
+		b.WriteString(e.target)
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Errno.Error())
+	return b.String()
+}
+
+// Unwrap lets errors.Is(err, syscall.ENOENT) look at the errno.
+func (e *ChildError) Unwrap() error { return e.Errno }
+
+// ProgramFault reports whether execve itself failed (missing program, bad
+// format, argv too long...): the program's fault, not the sandbox's.
+func (e *ChildError) ProgramFault() bool { return e.Step == StepExecve }
+
+// errRecord is what the child writes to the error pipe.
+type errRecord struct {
+	step  uint32
+	index uint32
+	errno uint32
+}
+
+// prepared is everything the child needs, computed before the fork so that
+// the child only reads it.
+type prepared struct {
+	argv0  *byte   // Args[0] when it holds a slash
+	search []*byte // candidates for a bare Args[0], in PATH order
+	argv   []*byte // NULL-terminated
+	envv   []*byte // NULL-terminated
+	execFD int
+	dir    *byte
+	files  []int
+	nextFD int // above every descriptor the child juggles
+	// closeLoopTo > 0 means the kernel lacks close_range: the child closes
+	// every descriptor below it one by one.
+	closeLoopTo int
+	rlimits     []rlimit.RLimit
+	fprog       *unix.SockFprog
+
+	flags     uintptr
+	vfork     bool
+	useClone3 bool
+	clone3    cloneArgs
+	sync      bool   // the child waits for the parent's byte
+	uidMap    string // id map file contents, for the parent
+	gidMap    string
+	// syncAt is where the child waits: -1 before anything else (no mount
+	// plan), syncAfterPivot once pivot_root is done, else before plan step
+	// syncAt (the first that needs the id map, when it names host paths).
+	syncAt     int
+	tail       int // plan steps from here on run after pivot_root
+	unshareCg  bool
+	pdeathsig  uintptr
+	ppid       uintptr
+	checkPPID  bool
+	setsid     bool
+	hostname   *byte
+	hostLen    uintptr
+	plan       []mount.Op
+	root       *byte
+	noNewPrivs bool
+	dropCaps   bool
+	lastCap    uintptr
+	setgroups  bool
+	uid, gid   int
+
+	// trace, when set (tests only), receives (label, CLOCK_MONOTONIC ns)
+	// pairs from the child: memory shared with the parent.
+	trace []int64
+}
+
+// cloneArgs is struct clone_args of clone3(2), up to the cgroup field.
+type cloneArgs struct {
+	flags      uint64
+	pidfd      uint64
+	childTID   uint64
+	parentTID  uint64
+	exitSignal uint64
+	stack      uint64
+	stackSize  uint64
+	tls        uint64
+	setTID     uint64
+	setTIDSize uint64
+	cgroup     uint64
+}
+
+var (
+	lastCapOnce sync.Once
+	lastCap     uintptr
+)
+
+// lastCapability returns the highest capability number this kernel knows.
+func lastCapability() uintptr {
+	lastCapOnce.Do(func() {
+		lastCap = 63
+		if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 && n < 64 {
+				lastCap = uintptr(n)
+			}
+		}
+	})
+	return lastCap
+}
+
+var (
+	closeRangeOnce sync.Once
+	closeRangeOK   bool
+)
+
+// haveCloseRange probes once for close_range(2) (Linux 5.9) with a range
+// that holds no descriptor.
+func haveCloseRange() bool {
+	closeRangeOnce.Do(func() {
+		_, _, errno := syscall.Syscall(unix.SYS_CLOSE_RANGE, ^uintptr(0)>>33, ^uintptr(0)>>33, 0)
+		closeRangeOK = errno != unix.ENOSYS
+	})
+	return closeRangeOK
+}
+
+// highestOpenFD returns the highest descriptor this process has open.
+func highestOpenFD() int {
+	high := 2
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 1 << 16
+	}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > high {
+			high = n
+		}
+	}
+	return high
+}
+
+// clone3Missing is set once clone3 returned ENOSYS.
+var clone3Missing atomic.Bool
+
+func (r *Runner) prepare() (*prepared, error) {
+	p := &prepared{execFD: r.ExecFD, rlimits: r.RLimits, fprog: r.Seccomp, uid: r.UID, gid: r.GID, trace: r.trace}
+	if len(r.Args) == 0 && r.ExecFD <= 0 {
+		return nil, ErrNoArgs
+	}
+	var err error
+	if p.argv, err = syscall.SlicePtrFromStrings(r.Args); err != nil {
+		return nil, fmt.Errorf("forkexec: args: %w", err)
+	}
+	if p.envv, err = syscall.SlicePtrFromStrings(r.Env); err != nil {
+		return nil, fmt.Errorf("forkexec: env: %w", err)
+	}
+	if r.ExecFD <= 0 {
+		name := r.Args[0]
+		if name == "" {
+			return nil, ErrNoArgs
+		}
+		if strings.Contains(name, "/") {
+			if p.argv0, err = unix.BytePtrFromString(name); err != nil {
+				return nil, fmt.Errorf("forkexec: args[0]: %w", err)
+			}
+		} else {
+			for _, d := range r.searchPath() {
+				if d == "" {
+					d = "."
+				}
+				c, err := unix.BytePtrFromString(d + "/" + name)
+				if err != nil {
+					return nil, fmt.Errorf("forkexec: path: %w", err)
+				}
+				p.search = append(p.search, c)
+			}
+		}
+	}
+	if r.Dir != "" {
+		if p.dir, err = unix.BytePtrFromString(r.Dir); err != nil {
+			return nil, fmt.Errorf("forkexec: dir: %w", err)
+		}
+	}
+	p.files = append([]int(nil), r.Files...)
+	p.nextFD = len(p.files)
+	for _, fd := range p.files {
+		p.nextFD = max(p.nextFD, fd+1)
+	}
+	p.nextFD = max(p.nextFD, r.ExecFD+1)
+	if !haveCloseRange() {
+		p.closeLoopTo = highestOpenFD() + 64 // room for descriptors opened meanwhile
+	}
+
+	p.flags = r.CloneFlags
+	userns := r.CloneFlags&unix.CLONE_NEWUSER != 0
+	if r.CgroupFD > 0 && !clone3Missing.Load() {
+		p.useClone3 = true
+		p.clone3 = cloneArgs{
+			flags:      uint64(r.CloneFlags) | unix.CLONE_INTO_CGROUP,
+			exitSignal: uint64(unix.SIGCHLD),
+			cgroup:     uint64(r.CgroupFD),
+		}
+	} else if r.CgroupFD > 0 && r.SyncFunc == nil {
+		return nil, fmt.Errorf("forkexec: clone3 is missing and no SyncFunc places the child in its cgroup: %w", unix.ENOSYS)
+	}
+	p.sync = userns || r.SyncFunc != nil
+	if userns {
+		p.uidMap, p.gidMap = formatIDMap(r.UIDMap), formatIDMap(r.GIDMap)
+	}
+	p.vfork = r.Vfork && haveVfork && r.CloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
+		!r.UnshareCgroupAfterSync && r.Mount == nil
+	p.unshareCg = r.UnshareCgroupAfterSync
+	if p.unshareCg && !p.sync {
+		return nil, errors.New("forkexec: UnshareCgroupAfterSync needs a SyncFunc or a user namespace")
+	}
+	p.setsid = true
+	if r.Pdeathsig != 0 {
+		p.pdeathsig = uintptr(r.Pdeathsig)
+		p.ppid = uintptr(unix.Getpid())
+		// In a new pid namespace getppid says 0; the sync pipe tells
+		// instead whether the parent is alive.
+		p.checkPPID = r.CloneFlags&unix.CLONE_NEWPID == 0
+	}
+	if r.Hostname != "" && r.CloneFlags&unix.CLONE_NEWUTS != 0 {
+		if p.hostname, err = unix.BytePtrFromString(r.Hostname); err != nil {
+			return nil, fmt.Errorf("forkexec: hostname: %w", err)
+		}
+		p.hostLen = uintptr(len(r.Hostname))
+	}
+	if r.Mount != nil {
+		if r.CloneFlags&unix.CLONE_NEWNS == 0 {
+			return nil, errors.New("forkexec: a mount plan needs CLONE_NEWNS")
+		}
+		p.plan = r.Mount.Ops()
+		p.root = r.Mount.Root()
+	}
+	p.syncAt = -1
+	if p.root != nil {
+		p.tail = r.Mount.Tail()
+		p.syncAt = syncAfterPivot
+		for i := range p.tail {
+			if p.plan[i].NeedsIDMap {
+				p.syncAt = i
+				break
+			}
+		}
+	}
+	p.noNewPrivs = r.NoNewPrivs
+	p.dropCaps = r.DropCaps
+	if p.dropCaps {
+		p.lastCap = lastCapability()
+	}
+	p.setgroups = r.GID != -1 && !r.DenySetgroups
+	return p, nil
+}
+
+func (r *Runner) searchPath() []string {
+	if r.Path != nil {
+		return r.Path
+	}
+	for i := len(r.Env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(r.Env[i], "PATH="); ok {
+			return strings.Split(v, ":")
+		}
+	}
+	return strings.Split(sandbox.DefaultPath, ":")
+}
+
+// Start starts the child and returns its pid once the program runs (its
+// exec succeeded). A failure of the child's setup or exec is a *ChildError;
+// the child is then already reaped. Otherwise the caller reaps it.
+func (r *Runner) Start() (int, error) {
+	p, err := r.prepare()
+	if err != nil {
+		return 0, err
+	}
+	var errPipe, syncPipe [2]int
+	if err := unix.Pipe2(errPipe[:], unix.O_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("forkexec: error pipe: %w", err)
+	}
+	defer closeFD(&errPipe[0])
+	defer closeFD(&errPipe[1])
+	if p.sync {
+		if err := unix.Pipe2(syncPipe[:], unix.O_CLOEXEC); err != nil {
+			return 0, fmt.Errorf("forkexec: sync pipe: %w", err)
+		}
+		defer closeFD(&syncPipe[0])
+		defer closeFD(&syncPipe[1])
+	} else {
+		syncPipe = [2]int{-1, -1}
+	}
+
+	syscall.ForkLock.Lock()
+	pid, errno := forkChild(p, errPipe[1], syncPipe[0])
+	syscall.ForkLock.Unlock()
+	if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
+		// No clone3 (before 5.3), or one without the cgroup field (before
+		// 5.7, E2BIG): SyncFunc places the child instead.
+		clone3Missing.Store(true)
+		p.useClone3 = false
+		syscall.ForkLock.Lock()
+		pid, errno = forkChild(p, errPipe[1], syncPipe[0])
+		syscall.ForkLock.Unlock()
+	}
+	if errno != 0 {
+		return 0, fmt.Errorf("forkexec: clone: %w", errno)
+	}
+	closeFD(&errPipe[1])
+	closeFD(&syncPipe[0])
+
+	if p.sync {
+		if err := r.syncChild(pid, p); err != nil {
+			closeFD(&syncPipe[1]) // the child reads EOF and exits
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, err
+		}
+		one := [1]byte{1}
+		if _, err := unix.Write(syncPipe[1], one[:]); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, fmt.Errorf("forkexec: release child: %w", err)
+		}
+		// syncPipe[1] stays open until the child's exec: a child that
+		// re-arms its parent-death signal polls it to learn whether we died.
+	}
+
+	var rec errRecord
+	buf := (*[unsafe.Sizeof(rec)]byte)(unsafe.Pointer(&rec))[:]
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(errPipe[0], buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+			return 0, fmt.Errorf("forkexec: read error pipe: %w", err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n == 0 {
+		return pid, nil // exec succeeded: the pipe closed on exec
+	}
+	reap(pid)
+	if n != len(buf) {
+		return 0, fmt.Errorf("forkexec: short report from the child (%d bytes)", n)
+	}
+	ce := &ChildError{Step: Step(rec.step), Index: int(rec.index), Errno: syscall.Errno(rec.errno)}
+	if ce.Step.isMountStep() && r.Mount != nil {
+		ce.target = r.Mount.Target(ce.Index)
+	}
+	return 0, ce
+}
+
+// syncChild writes the id maps and runs SyncFunc while the child waits.
+func (r *Runner) syncChild(pid int, p *prepared) error {
+	if r.CloneFlags&unix.CLONE_NEWUSER != 0 {
+		proc := "/proc/" + strconv.Itoa(pid) + "/"
+		if r.DenySetgroups {
+			if err := writeProcFile(proc+"setgroups", "deny"); err != nil {
+				return fmt.Errorf("forkexec: write setgroups: %w", err)
+			}
+		}
+		if p.gidMap != "" {
+			if err := writeProcFile(proc+"gid_map", p.gidMap); err != nil {
+				return fmt.Errorf("forkexec: write gid_map: %w", err)
+			}
+		}
+		if p.uidMap != "" {
+			if err := writeProcFile(proc+"uid_map", p.uidMap); err != nil {
+				return fmt.Errorf("forkexec: write uid_map: %w", err)
+			}
+		}
+	}
+	if r.SyncFunc != nil {
+		if err := r.SyncFunc(pid); err != nil {
+			return fmt.Errorf("forkexec: sync: %w", err)
+		}
+	}
+	return nil
+}
+
+func formatIDMap(m []IDMap) string {
+	var b []byte
+	for _, e := range m {
+		b = strconv.AppendInt(b, int64(e.Inside), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(e.Outside), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(e.Size), 10)
+		b = append(b, '\n')
+	}
+	return string(b)
+}
+
+// writeProcFile writes s in one write(2), as id map files require.
+func writeProcFile(name, s string) error {
+	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(fd, []byte(s))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func closeFD(fd *int) {
+	if *fd >= 0 {
+		unix.Close(*fd)
+		*fd = -1
+	}
+}
+
+// reap waits for a child that failed before its program ran.
+func reap(pid int) {
+	for {
+		_, err := unix.Wait4(pid, nil, 0, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}

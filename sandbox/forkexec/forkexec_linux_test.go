@@ -1,0 +1,605 @@
+package forkexec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
+)
+
+const allNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+
+// wait reaps pid and returns its wait status.
+func wait(t testing.TB, pid int) unix.WaitStatus {
+	t.Helper()
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("wait4 %d: %v", pid, err)
+		}
+		return ws
+	}
+}
+
+// requireUserns skips unless the test runs as root on a host that allows
+// user namespaces.
+func requireUserns(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the box maps to an unallocated host id")
+	}
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		t.Skipf("user namespaces: %v", err)
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		t.Skip("user namespaces disabled (max_user_namespaces = 0)")
+	}
+}
+
+// boxRunner returns a Runner with every namespace, the box user and the
+// default plan, writing the program's stdout and stderr to out.
+func boxRunner(t testing.TB, plan *mount.Plan, out *os.File, args ...string) *Runner {
+	hu, hg := sandbox.HostBoxUID()
+	files := []int{-1, -1, -1}
+	if out != nil {
+		files = []int{-1, int(out.Fd()), int(out.Fd())}
+	}
+	return &Runner{
+		Args:       args,
+		Env:        []string{"PATH=/usr/bin:/bin", "HOME=/w"},
+		Dir:        "/w",
+		Files:      files,
+		NoNewPrivs: true,
+		DropCaps:   true,
+		CloneFlags: allNamespaces,
+		UIDMap:     []IDMap{{sandbox.BoxUID, hu, 1}},
+		GIDMap:     []IDMap{{sandbox.BoxGID, hg, 1}},
+		UID:        sandbox.BoxUID,
+		GID:        sandbox.BoxGID,
+		Mount:      plan,
+		Hostname:   "box-test",
+		Pdeathsig:  syscall.SIGKILL,
+	}
+}
+
+func defaultPlan(t testing.TB, o mount.Options) *mount.Plan {
+	t.Helper()
+	p, err := mount.Default(o)
+	if err != nil {
+		t.Fatalf("default plan: %v", err)
+	}
+	return p
+}
+
+// runOut runs r to its end and returns its exit status and output.
+func runOut(t *testing.T, r *Runner, out *os.File) (unix.WaitStatus, string) {
+	t.Helper()
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatalf("start %q: %v", r.Args, err)
+	}
+	ws := wait(t, pid)
+	if _, err := out.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws, string(b)
+}
+
+func tempOut(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// checkNoLeaks records fds and gosandbox mounts and checks them at cleanup.
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	before := countFDs(t)
+	t.Cleanup(func() {
+		if after := countFDs(t); after != before {
+			t.Errorf("descriptors: %d before, %d after", before, after)
+		}
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(mi, []byte("gosandbox/skel")) {
+			t.Errorf("host mountinfo mentions a skeleton:\n%s", mi)
+		}
+	})
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestPlainTrue(t *testing.T) {
+	checkNoLeaks(t)
+	r := &Runner{Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}, UID: -1, GID: -1, Files: []int{0, 1, 2}}
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := wait(t, pid); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("true: status %v", ws)
+	}
+}
+
+func TestPlainMissingProgram(t *testing.T) {
+	checkNoLeaks(t)
+	r := &Runner{Args: []string{"no-such-program-gosandbox"}, UID: -1, GID: -1}
+	_, err := r.Start()
+	var ce *ChildError
+	if !errors.As(err, &ce) || !ce.ProgramFault() || ce.Errno != unix.ENOENT || ce.Step != StepExecve {
+		t.Fatalf("want a ChildError at execve with ENOENT, got %v", err)
+	}
+}
+
+func TestPlainFilesAndEnv(t *testing.T) {
+	checkNoLeaks(t)
+	out := tempOut(t)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	// The same descriptor twice, and one that is already in a low slot.
+	r := &Runner{
+		Args:  []string{"/bin/sh", "-c", `echo "$FOO"; ls /proc/self/fd | sort -n | tr '\n' ' '`},
+		Env:   []string{"FOO=bar baz"},
+		Files: []int{int(null.Fd()), int(out.Fd()), int(out.Fd())},
+		UID:   -1, GID: -1,
+	}
+	ws, s := runOut(t, r, out)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output %q", ws, s)
+	}
+	// ls itself opens one directory descriptor (3).
+	if want := "bar baz\n0 1 2 3 "; s != want {
+		t.Fatalf("output %q, want %q", s, want)
+	}
+}
+
+func TestPlainVfork(t *testing.T) {
+	checkNoLeaks(t)
+	out := tempOut(t)
+	r := &Runner{
+		Args:  []string{"sh", "-c", `echo "$X" $$; exit 3`},
+		Env:   []string{"X=vfork", "PATH=/usr/bin:/bin"},
+		Files: []int{-1, int(out.Fd()), int(out.Fd())},
+		UID:   -1, GID: -1,
+		Vfork: true,
+	}
+	for range 50 { // the parent's stack and state must survive every start
+		if _, err := out.Seek(0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Truncate(0); err != nil {
+			t.Fatal(err)
+		}
+		ws, s := runOut(t, r, out)
+		if !ws.Exited() || ws.ExitStatus() != 3 || !strings.HasPrefix(s, "vfork ") {
+			t.Fatalf("status %v output %q", ws, s)
+		}
+	}
+	r.Args = []string{"no-such-program-gosandbox"}
+	_, err := r.Start()
+	var ce *ChildError
+	if !errors.As(err, &ce) || ce.Step != StepExecve || ce.Errno != unix.ENOENT {
+		t.Fatalf("want execve ENOENT, got %v", err)
+	}
+}
+
+func TestBoxTrue(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), nil, "true")
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := wait(t, pid); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("true: status %v", ws)
+	}
+}
+
+func TestBoxIdentity(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c",
+		`grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; hostname; id -un; echo pid=$$`)
+	ws, s := runOut(t, r, out)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output:\n%s", ws, s)
+	}
+	for _, want := range []string{
+		"Uid:\t1000\t1000\t1000\t1000", "Gid:\t1000\t1000\t1000\t1000", "Groups:\t \n",
+		"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
+		"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000", "NoNewPrivs:\t1",
+		"box-test\n", "box\n", "pid=1\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestBoxFilesystem(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	out := tempOut(t)
+	script := `
+		test -e /etc/shadow && echo shadow-visible
+		test -e /root && echo root-visible
+		test -e /home && echo home-visible
+		touch /usr/gosandbox-x 2>&1 | grep -q 'Read-only' && echo usr-ro
+		touch /gosandbox-x 2>&1 | grep -q 'Read-only' && echo root-ro
+		echo hi > /w/f && cat /w/f
+		echo t > /tmp/f && echo tmp-ok
+		echo s > /dev/shm/f && echo shm-ok
+		echo x > /proc/sys/kernel/hostname 2>/dev/null || echo procsys-ro
+		test -s /proc/kcore || echo kcore-masked
+		ls /proc | grep -c '^[0-9]'
+		ls /dev | tr '\n' ' '; echo
+		head -c 4 /dev/zero | wc -c
+	`
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", script)
+	ws, s := runOut(t, r, out)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output:\n%s", ws, s)
+	}
+	for _, bad := range []string{"shadow-visible", "root-visible", "home-visible"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("%s:\n%s", bad, s)
+		}
+	}
+	for _, want := range []string{"usr-ro", "root-ro", "hi\n", "tmp-ok", "shm-ok", "procsys-ro", "kcore-masked",
+		"fd full null random shm stderr stdin stdout urandom zero \n", "4\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestBoxMissingProgram(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), nil, "no-such-program-gosandbox")
+	_, err := r.Start()
+	var ce *ChildError
+	if !errors.As(err, &ce) || !ce.ProgramFault() || ce.Step != StepExecve || ce.Errno != unix.ENOENT {
+		t.Fatalf("want ChildError at execve ENOENT, got %v", err)
+	}
+}
+
+func TestBoxBadBindSource(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	plan := defaultPlan(t, mount.Options{Binds: []sandbox.Bind{{Source: "/nonexistent/gosandbox-src", Target: "/opt/data"}}})
+	_, err := boxRunner(t, plan, nil, "true").Start()
+	var ce *ChildError
+	if !errors.As(err, &ce) || ce.ProgramFault() || ce.Step != StepBind || ce.Errno != unix.ENOENT {
+		t.Fatalf("want a bind-step ChildError, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "bind mount") || !strings.Contains(err.Error(), "/opt/data") {
+		t.Fatalf("message %q should name the step and the target", err)
+	}
+}
+
+func TestBoxHugeArgv(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	huge := strings.Repeat("x", 128<<10)
+	args := []string{"true"}
+	for range 64 { // 8 MiB: above any ARG_MAX an 8 MiB stack allows
+		args = append(args, huge)
+	}
+	_, err := boxRunner(t, defaultPlan(t, mount.Options{}), nil, args...).Start()
+	var ce *ChildError
+	if !errors.As(err, &ce) || !ce.ProgramFault() || ce.Errno != unix.E2BIG {
+		t.Fatalf("want an execve E2BIG ChildError, got %v", err)
+	}
+}
+
+func TestBoxWorkDirAndBind(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	hu, hg := sandbox.HostBoxUID()
+	base, err := os.MkdirTemp("", "gosandbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	work := filepath.Join(base, "w")
+	data := filepath.Join(base, "data.txt")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(work, hu, hg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(data, []byte("payload\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o666); err != nil { // only the read-only bind stops the box
+		t.Fatal(err)
+	}
+	plan := defaultPlan(t, mount.Options{WorkDir: work, Binds: []sandbox.Bind{{Source: data, Target: "/opt/in/data.txt"}}})
+	out := tempOut(t)
+	r := boxRunner(t, plan, out, "/bin/sh", "-c", `cat /opt/in/data.txt; echo w > /w/made; { echo x >> /opt/in/data.txt; } 2>&1 | grep -q 'Read-only' && echo bind-ro`)
+	ws, s := runOut(t, r, out)
+	if ws.ExitStatus() != 0 || s != "payload\nbind-ro\n" {
+		t.Fatalf("status %v output %q", ws, s)
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "made")); err != nil || string(b) != "w\n" {
+		t.Fatalf("work dir file: %q, %v", b, err)
+	}
+}
+
+func TestBoxSeccompAndRlimits(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	prog, err := seccomp.Default(sandbox.SyscallsErrno)
+	if err != nil {
+		t.Skipf("seccomp policy: %v", err)
+	}
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^Seccomp:' /proc/self/status; ulimit -n; ulimit -Hn`)
+	r.Seccomp = prog.Fprog()
+	r.RLimits = []rlimit.RLimit{{Resource: unix.RLIMIT_NOFILE, Limit: unix.Rlimit{Cur: 17, Max: 17}}}
+	ws, s := runOut(t, r, out)
+	if ws.ExitStatus() != 0 || s != "Seccomp:\t2\n17\n17\n" {
+		t.Fatalf("status %v, output %q", ws, s)
+	}
+}
+
+func TestPlainExecFD(t *testing.T) {
+	checkNoLeaks(t)
+	prog, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip(err)
+	}
+	fd, err := unix.MemfdCreate("program", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skipf("memfd: %v", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, prog); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Args: []string{"program"}, ExecFD: fd, UID: -1, GID: -1}
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := wait(t, pid); ws.ExitStatus() != 0 {
+		t.Fatalf("status %v", ws)
+	}
+}
+
+// testCgroup2 makes a cgroup v2 directory for one test, or skips.
+func testCgroup2(t *testing.T) string {
+	t.Helper()
+	var root string
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			root = p
+			break
+		}
+	}
+	if root == "" {
+		t.Skip("no cgroup v2 hierarchy")
+	}
+	dir := filepath.Join(root, fmt.Sprintf("gosandbox-forkexec-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cgroup v2: %v", err)
+	}
+	t.Cleanup(func() {
+		for range 100 { // the reaped child may take a moment to leave
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("cgroup %s not removed", dir)
+	})
+	return dir
+}
+
+func TestBoxSyncFuncAndCgroupNamespace(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	cg := testCgroup2(t)
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^0::' /proc/self/cgroup`)
+	var synced int
+	r.SyncFunc = func(pid int) error {
+		synced = pid
+		return os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+	}
+	r.UnshareCgroupAfterSync = true
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := wait(t, pid)
+	b, _ := os.ReadFile(out.Name())
+	if synced != pid || ws.ExitStatus() != 0 || string(b) != "0::/\n" {
+		t.Fatalf("sync pid %d (child %d), status %v, cgroup %q", synced, pid, ws, b)
+	}
+}
+
+func TestBoxSyncFuncFailure(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), nil, "true")
+	r.SyncFunc = func(int) error { return errors.New("no cgroup today") }
+	if _, err := r.Start(); err == nil || !strings.Contains(err.Error(), "no cgroup today") {
+		t.Fatalf("want the SyncFunc error, got %v", err)
+	}
+}
+
+func TestBoxCloneIntoCgroup(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	cg := testCgroup2(t)
+	fd, err := unix.Open(cg, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^0::' /proc/self/cgroup`)
+	r.CgroupFD = fd
+	ws, s := runOut(t, r, out)
+	// CLONE_NEWCGROUP at clone time, already inside: the box's cgroup is its root.
+	if ws.ExitStatus() != 0 || s != "0::/\n" {
+		t.Fatalf("status %v, cgroup %q", ws, s)
+	}
+}
+
+// TestBoxPdeathsig checks B4: a helper process starts a box and dies; the
+// box must die with it.
+func TestBoxPdeathsig(t *testing.T) {
+	requireUserns(t)
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in the helper")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=pdeathsig")
+	outb, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(outb)))
+	if err != nil {
+		t.Fatalf("helper said %q", outb)
+	}
+	for range 500 {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	t.Fatalf("box %d outlived its supervisor", pid)
+}
+
+// alive reports whether pid runs (a zombie, or a pid reused by something
+// that is not a sleeping box, counts as gone).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[1] == "(sleep)" && f[2] != "Z"
+}
+
+const helperEnv = "GOSANDBOX_FORKEXEC_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "pdeathsig" {
+		plan, err := mount.Default(mount.Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		runtime.LockOSThread() // Pdeathsig follows the starting thread
+		r := boxRunner(nil, plan, nil, "sleep", "1000")
+		pid, err := r.Start()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Println(pid)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBoxParallel starts boxes from several goroutines at once: every start
+// must succeed and report its own outcome.
+func TestBoxParallel(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	plan := defaultPlan(t, mount.Options{})
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 10 {
+				args := []string{"sh", "-c", fmt.Sprintf("exit %d", (g+n)%7)}
+				if n == 5 {
+					args = []string{"no-such-program-gosandbox"}
+				}
+				pid, err := boxRunner(t, plan, nil, args...).Start()
+				var ce *ChildError
+				switch {
+				case n == 5 && (!errors.As(err, &ce) || ce.Errno != unix.ENOENT):
+					errs <- fmt.Errorf("missing program: %v", err)
+					return
+				case n == 5:
+					continue
+				case err != nil:
+					errs <- err
+					return
+				}
+				var ws unix.WaitStatus
+				if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != (g+n)%7 {
+					errs <- fmt.Errorf("box %d/%d: status %v, %v", g, n, ws, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestPlainCloseLoop checks the descriptor layout on the path for kernels
+// without close_range.
+func TestPlainCloseLoop(t *testing.T) {
+	was := haveCloseRange()
+	closeRangeOK = false
+	defer func() { closeRangeOK = was }()
+	TestPlainFilesAndEnv(t)
+}

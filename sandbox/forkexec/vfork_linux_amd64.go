@@ -1,0 +1,9 @@
+package forkexec
+
+// haveVfork says whether this architecture has rawVfork.
+const haveVfork = true
+
+// rawVfork is clone(2) for CLONE_VM|CLONE_VFORK starts; see the assembly.
+//
+//go:noescape
+func rawVfork(flags uintptr) (pid uintptr, errno uintptr)

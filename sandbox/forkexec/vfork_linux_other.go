@@ -1,0 +1,11 @@
+//go:build linux && !amd64
+
+package forkexec
+
+import "syscall"
+
+// haveVfork says whether this architecture has rawVfork: not this one, so
+// Runner.Vfork is ignored.
+const haveVfork = false
+
+func rawVfork(flags uintptr) (pid uintptr, errno uintptr) { return 0, uintptr(syscall.ENOSYS) }

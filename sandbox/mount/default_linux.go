@@ -1,0 +1,173 @@
+package mount
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"gosandbox/sandbox"
+)
+
+// Options chooses the variable parts of the default plan.
+type Options struct {
+	// WorkDir is a host directory bound read-write at /w (prepared and
+	// chowned to the box's host id by the caller); "" mounts a tmpfs at /w.
+	WorkDir string
+	// TmpfsSize caps /w (when it is a tmpfs), /tmp and /dev/shm, each; 0
+	// takes sandbox.DefaultLimits.Tmpfs. An inode cap goes with it.
+	TmpfsSize int64
+	// Binds are extra host paths made visible inside (read-only unless
+	// Writable). Their targets may not lie below /proc, /dev, /tmp or a
+	// tmpfs /w; below a host WorkDir they must exist there.
+	Binds []sandbox.Bind
+}
+
+// Devices are the host device nodes a box gets.
+var Devices = []string{"null", "zero", "full", "random", "urandom"}
+
+// MaskedFiles are /proc files hidden behind /dev/null: the world-readable
+// ones that tell about the host (the list container runtimes use). Files only
+// root may read (kmsg, kpage*, vmallocinfo) stay closed to the box user
+// anyway. Each costs the child one mount, so the list is short.
+var MaskedFiles = []string{
+	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+	"/proc/timer_stats", "/proc/sched_debug",
+}
+
+// MaskedDirs are /proc directories hidden behind an empty read-only tmpfs.
+var MaskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound"}
+
+// etcCopies are host files and directories that dynamic programs and common
+// runtimes read, copied into the box's /etc when the first plan is built.
+// (No CA certificates: a box has no network.)
+var etcCopies = []string{
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+	"/etc/localtime",
+}
+
+// mergedUsrLinks are the top-level names that merged-/usr hosts make
+// symlinks into /usr.
+var mergedUsrLinks = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+
+// Default returns the plan of a one-shot box: read-only /usr and the
+// merged-/usr names, a few /etc files (passwd and group naming the box
+// user), /dev with null, zero, full, random and urandom, a fresh read-only
+// /proc with its sensitive parts masked, a tmpfs /tmp also seen at /dev/shm,
+// /w, and
+// the extra binds; everything nosuid and nodev, the root and /proc
+// read-only.
+func Default(o Options) (*Plan, error) {
+	size := o.TmpfsSize
+	if size <= 0 {
+		size = sandbox.DefaultLimits.Tmpfs
+	}
+	b := NewBuilder()
+	host := hostLayout()
+	b.Bind("/usr", "/usr", false)
+	for _, l := range host.links {
+		b.Symlink(l[1], l[0])
+	}
+	for _, d := range host.dirs {
+		b.Bind(d, d, false)
+	}
+	b.File("/etc/passwd", []byte(fmt.Sprintf(
+		"root:x:0:0:root:/root:/usr/sbin/nologin\nbox:x:%d:%d:box:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		sandbox.BoxUID, sandbox.BoxGID, sandbox.WorkDir)), 0o644)
+	b.File("/etc/group", []byte(fmt.Sprintf("root:x:0:\nbox:x:%d:\nnogroup:x:65534:\n", sandbox.BoxGID)), 0o644)
+	b.File("/etc/hosts", []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n"), 0o644)
+	b.File("/etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files\n"), 0o644)
+	for _, p := range host.etc {
+		b.Copy(p, p)
+	}
+
+	b.Devices("/dev", Devices...)
+	b.Symlink("/proc/self/fd", "/dev/fd")
+	b.Symlink("/proc/self/fd/0", "/dev/stdin")
+	b.Symlink("/proc/self/fd/1", "/dev/stdout")
+	b.Symlink("/proc/self/fd/2", "/dev/stderr")
+	// One tmpfs serves /tmp and /dev/shm (a bind of it): a mount less in
+	// every start, one size cap for both, still private to the box.
+	b.Tmpfs("/tmp", TmpfsOptions{Size: size, Mode: 0o777 | os.ModeSticky})
+	b.Rebind("/tmp", "/dev/shm", true)
+
+	b.Proc("/proc")
+	for _, p := range MaskedFiles {
+		b.MaskFile(p)
+	}
+	for _, p := range MaskedDirs {
+		b.MaskDir(p)
+	}
+
+	// A host work directory comes before the extra binds, which may lie
+	// inside it. A tmpfs /w owned by the box user comes last: it needs the
+	// id map, which the parent writes while the child does every step
+	// above and pivots (see Plan.Tail); nothing may be bound inside it.
+	if o.WorkDir != "" {
+		b.Bind(o.WorkDir, sandbox.WorkDir, true)
+	}
+	reserved := []string{"/proc", "/dev"}
+	if o.WorkDir == "" {
+		reserved = append(reserved, sandbox.WorkDir)
+	}
+	for i, bd := range o.Binds {
+		if !path.IsAbs(bd.Source) || !path.IsAbs(bd.Target) {
+			return nil, fmt.Errorf("%w: bind %d %s:%s: want absolute paths", ErrBadPlan, i, bd.Source, bd.Target)
+		}
+		t := path.Clean(bd.Target)
+		for _, r := range reserved {
+			if t == r || strings.HasPrefix(t, r+"/") {
+				return nil, fmt.Errorf("%w: bind %d: target %s lies inside %s", ErrBadPlan, i, t, r)
+			}
+		}
+		b.Bind(path.Clean(bd.Source), t, bd.Writable)
+	}
+	if o.WorkDir == "" {
+		b.Tmpfs(sandbox.WorkDir, TmpfsOptions{Size: size, Mode: 0o755, BoxOwned: true})
+	}
+
+	p, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("mount: default plan: %w", err)
+	}
+	return p, nil
+}
+
+// layout is what Default takes from the host: looked up once per process.
+type layout struct {
+	links [][2]string // merged-/usr symlinks: name, destination
+	dirs  []string    // top-level directories bound instead (not merged /usr)
+	etc   []string    // /etc paths copied in
+}
+
+var (
+	layoutOnce sync.Once
+	hostLay    layout
+)
+
+func hostLayout() layout {
+	layoutOnce.Do(func() {
+		for _, name := range mergedUsrLinks {
+			switch st, err := os.Lstat(name); {
+			case err != nil:
+			case st.Mode()&os.ModeSymlink != 0:
+				if dest, err := os.Readlink(name); err == nil {
+					hostLay.links = append(hostLay.links, [2]string{name, dest})
+				}
+			case st.IsDir():
+				hostLay.dirs = append(hostLay.dirs, name)
+			}
+		}
+		for _, p := range etcCopies {
+			if _, err := os.Lstat(p); err == nil {
+				hostLay.etc = append(hostLay.etc, p)
+			}
+		}
+		// Java finds its configuration through symlinks into /etc/java-N.
+		javas, _ := filepath.Glob("/etc/java-*")
+		hostLay.etc = append(hostLay.etc, javas...)
+	})
+	return hostLay
+}

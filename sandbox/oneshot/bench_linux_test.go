@@ -1,0 +1,101 @@
+package oneshot
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+)
+
+var trueSpec = sandbox.Spec{Args: []string{"/bin/true"}}
+
+func runTrueBoxed(b *testing.B) {
+	res, err := testRunner.Run(context.Background(), trueSpec)
+	if err != nil || res.Status != sandbox.StatusOK {
+		b.Fatalf("%v %s %s", err, res.Status, res.Message)
+	}
+}
+
+// runTrueFloor is the floor: a plain fork+exec+wait of the same program
+// from the same process, nothing isolated.
+func runTrueFloor(b *testing.B) {
+	pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		b.Fatalf("wait4: %v status %v", err, ws)
+	}
+}
+
+func BenchmarkOneshotTrue(b *testing.B) {
+	needRoot(b)
+	for b.Loop() {
+		runTrueBoxed(b)
+	}
+}
+
+func BenchmarkForkExecTrue(b *testing.B) {
+	for b.Loop() {
+		runTrueFloor(b)
+	}
+}
+
+// BenchmarkOneshotVsFloor interleaves a boxed run and a floor run (A B A B
+// after a warm-up) and reports the p50 of each and their ratio, the figure
+// the one-shot design is judged by.
+func BenchmarkOneshotVsFloor(b *testing.B) {
+	needRoot(b)
+	for range 5 {
+		runTrueBoxed(b)
+		runTrueFloor(b)
+	}
+	var boxed, floor []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		runTrueBoxed(b)
+		t1 := time.Now()
+		runTrueFloor(b)
+		t2 := time.Now()
+		boxed = append(boxed, t1.Sub(t0))
+		floor = append(floor, t2.Sub(t1))
+	}
+	pb, pf := p50(boxed), p50(floor)
+	b.ReportMetric(float64(pb.Microseconds()), "boxed-p50-us")
+	b.ReportMetric(float64(pf.Microseconds()), "floor-p50-us")
+	b.ReportMetric(float64(pb)/float64(pf), "ratio-p50")
+}
+
+// BenchmarkOneshotPhases reports the p50 of each phase of a boxed
+// /bin/true, to show where the start-up time goes.
+func BenchmarkOneshotPhases(b *testing.B) {
+	needRoot(b)
+	phases := map[string][]time.Duration{}
+	var order []string
+	phaseHook = func(phase string, d time.Duration) {
+		if _, ok := phases[phase]; !ok {
+			order = append(order, phase)
+		}
+		phases[phase] = append(phases[phase], d)
+	}
+	defer func() { phaseHook = nil }()
+	for b.Loop() {
+		runTrueBoxed(b)
+	}
+	for _, p := range order {
+		b.ReportMetric(float64(p50(phases[p]).Microseconds()), strings.ReplaceAll(p, " ", "-")+"-p50-us")
+	}
+}
+
+func p50(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

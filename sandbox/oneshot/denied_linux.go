@@ -1,0 +1,96 @@
+package oneshot
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	"golang.org/x/sys/unix"
+)
+
+// x32SyscallBit marks x32 system call numbers on x86_64.
+const x32SyscallBit = 0x40000000
+
+// deniedSyscall finds the audit record (type 1326, SECCOMP) the kernel
+// logged when the syscall filter killed process pid, and names the call:
+// "keyctl (250, x86_64)". It returns "" when the record is not there (no
+// access to /dev/kmsg, an audit daemon that takes the records, or rate
+// limiting). Only called after a SIGSYS death in kill mode, so reading the
+// whole log buffer costs nothing on the common path.
+func deniedSyscall(pid int) string {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	wantPid := []byte(" pid=" + strconv.Itoa(pid) + " ")
+	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
+	var last []byte
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EPIPE {
+			continue // records overwritten while we read: go on with the next
+		}
+		if err != nil || n <= 0 {
+			break // EAGAIN: the end of the log
+		}
+		rec := buf[:n]
+		if bytes.Contains(rec, []byte("type=1326")) && bytes.Contains(rec, wantPid) {
+			last = append(last[:0], rec...)
+		}
+	}
+	if last == nil {
+		return ""
+	}
+	return describeAuditRecord(last)
+}
+
+// describeAuditRecord turns the syscall= and arch= fields of a seccomp
+// audit record into "name (number, arch)".
+func describeAuditRecord(rec []byte) string {
+	nr, err := strconv.ParseInt(field(rec, "syscall="), 10, 64)
+	if err != nil {
+		return ""
+	}
+	archID, err := strconv.ParseUint(field(rec, "arch="), 16, 32)
+	if err != nil {
+		return fmt.Sprintf("syscall %d", nr)
+	}
+	info := archByAudit(uint32(archID), nr)
+	if info == nil {
+		return fmt.Sprintf("syscall %d (arch %#x)", nr, archID)
+	}
+	if info == arch.X32 {
+		nr &^= x32SyscallBit
+	}
+	if name, ok := info.SyscallNumbers[int(nr)]; ok {
+		return fmt.Sprintf("%s (%d, %s)", name, nr, info.Name)
+	}
+	return fmt.Sprintf("syscall %d (%s)", nr, info.Name)
+}
+
+func archByAudit(id uint32, nr int64) *arch.Info {
+	for _, a := range []*arch.Info{arch.X86_64, arch.I386, arch.AARCH64, arch.ARM} {
+		if uint32(a.ID) == id {
+			if a == arch.X86_64 && nr&x32SyscallBit != 0 {
+				return arch.X32
+			}
+			return a
+		}
+	}
+	return nil
+}
+
+// field returns the value after key up to the next space.
+func field(rec []byte, key string) string {
+	i := bytes.Index(rec, []byte(" "+key))
+	if i < 0 {
+		return ""
+	}
+	v := rec[i+1+len(key):]
+	if j := bytes.IndexAny(v, " \n"); j >= 0 {
+		v = v[:j]
+	}
+	return string(v)
+}

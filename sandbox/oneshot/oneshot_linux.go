@@ -1,0 +1,443 @@
+package oneshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/verdict"
+	"gosandbox/sandbox/workdir"
+)
+
+// DefaultCPUPoll is how often the supervisor reads the box's CPU total. The
+// cgroup read is a few microseconds; 10 ms keeps the overshoot of a CPU
+// limit small without costing the host anything measurable.
+const DefaultCPUPoll = 10 * time.Millisecond
+
+// workDirPrefix starts the name of every work directory of this package,
+// followed by the supervisor's pid.
+const workDirPrefix = "oneshot-"
+
+// maxCachedPlans bounds the compiled mount plans a Runner keeps.
+const maxCachedPlans = 64
+
+// boxNamespaces are the namespaces of every box. CLONE_NEWCGROUP is added
+// at clone time or right after the box joined its cgroup, see prepare.
+const boxNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// Runner runs specs one-shot. The zero value is ready to use; set fields
+// before the first Run and do not change them afterwards.
+type Runner struct {
+	// WorkRoot is where per-run work directories are made; "" takes the
+	// workdir package's default (/run/gosandbox/w when root).
+	WorkRoot string
+	// NoCgroups skips cgroups even where they work: limits fall back to
+	// rlimits and figures to rusage.
+	NoCgroups bool
+	// CPUPoll is the period of the CPU-limit check; 0 means DefaultCPUPoll.
+	CPUPoll time.Duration
+
+	initOnce sync.Once
+	cgroups  *cgroup.Manager
+	cgInfo   cgroup.Info
+	cgErr    error // why cgroups are not used, when they are not
+
+	plansMu sync.Mutex
+	plans   map[string]*mount.Plan
+
+	// Work directories live at a few stable paths (one per run in flight),
+	// so their compiled mount plans can be reused.
+	slotsMu   sync.Mutex
+	freeSlots []int
+	nextSlot  int
+
+	seq atomic.Uint64
+}
+
+var _ sandbox.Runner = (*Runner)(nil)
+
+func (r *Runner) init() {
+	r.initOnce.Do(func() {
+		r.plans = map[string]*mount.Plan{}
+		// Work directories of supervisors that were killed (B4 kills their
+		// boxes, but nobody unmounts what they had made).
+		workdir.RemoveStale(r.WorkRoot, workDirPrefix)
+		if r.NoCgroups {
+			r.cgErr = errors.New("disabled by the caller")
+			return
+		}
+		info, err := cgroup.Detect()
+		if err != nil {
+			r.cgErr = err
+			return
+		}
+		m, err := cgroup.New()
+		if err != nil {
+			r.cgErr = err
+			return
+		}
+		r.cgroups, r.cgInfo = m, info
+	})
+}
+
+// Cgroups reports whether runs get a cgroup (limits and accounting from
+// it), and if not, why.
+func (r *Runner) Cgroups() (bool, error) {
+	r.init()
+	return r.cgroups != nil, r.cgErr
+}
+
+// Accounting is where the figures of this runner's results come from.
+func (r *Runner) Accounting() string {
+	r.init()
+	if r.cgroups == nil {
+		return sandbox.AccountingRusage
+	}
+	return r.cgInfo.Accounting()
+}
+
+// Run runs spec in a fresh box and waits for it to end. It returns an error
+// only when the spec is invalid (nothing ran) or ctx ended before the start.
+// Captures attached to ctx with workdir.Capture.Watch end the run with
+// output-limit as soon as one overflows.
+func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	if err := spec.Validate(); err != nil {
+		return sandbox.Result{}, err
+	}
+	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
+		return sandbox.Result{}, err
+	}
+	for i, bd := range spec.Binds {
+		if _, err := os.Stat(bd.Source); err != nil {
+			return sandbox.Result{}, fmt.Errorf("%w: bind[%d] %s:%s: %v", sandbox.ErrInvalidSpec, i, bd.Source, bd.Target, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return sandbox.Result{}, fmt.Errorf("oneshot: not started: %w", err)
+	}
+	r.init()
+	b := &box{runner: r, spec: spec, limits: spec.Limits.WithDefaults(), slot: -1, pidfd: -1}
+	defer b.tearDown()
+	return b.run(ctx), nil
+}
+
+// box is the state of one run, and everything that has to be undone.
+type box struct {
+	runner *Runner
+	spec   sandbox.Spec
+	limits sandbox.Limits
+
+	dir    *workdir.Dir
+	group  *cgroup.Group
+	pidfd  int
+	devnul *os.File
+	slot   int // -1 when none was taken
+
+	lastMark time.Time // see mark
+}
+
+func (b *box) run(ctx context.Context) sandbox.Result {
+	facts := verdict.Facts{Limits: b.limits, Syscalls: b.syscallMode()}
+	b.mark("")
+	fe, err := b.prepare()
+	if err != nil {
+		facts.StartErr = err
+		return b.decide(facts)
+	}
+
+	pid, err := fe.Start()
+	// The wall clock (monotonic, R13) starts when the program does: Start
+	// returns once execve succeeded, so the box's set-up is not charged to
+	// the program.
+	start := time.Now()
+	if err != nil {
+		facts.StartErr = fmt.Errorf("start %s: %w", b.spec.Args[0], err)
+		return b.decide(facts)
+	}
+	b.mark("start")
+	b.pidfd = openPidfd(pid)
+	b.supervise(ctx, pid, start, &facts)
+	b.mark("run+reap")
+	if b.group != nil {
+		usage, err := b.group.Usage()
+		if err != nil && facts.Err == nil {
+			facts.Err = fmt.Errorf("oneshot: read cgroup accounting: %w", err)
+		}
+		facts.Cgroup = &verdict.CgroupUsage{
+			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
+			ProcsPeak: usage.ProcsPeak, Accounting: b.runner.cgInfo.Accounting(),
+		}
+	}
+	b.mark("usage")
+	facts.FileAtLimit = b.fileAtLimit()
+	res := b.decide(facts)
+	if len(b.spec.CopyOut) > 0 {
+		res.Files, res.FileErrors = b.dir.CopyOut(b.spec.CopyOut, b.limits.Output)
+	}
+	b.mark("verdict+copy-out")
+	return res
+}
+
+// fileAtLimit reports whether a regular file the program wrote reached the
+// output limit (see verdict.Facts.FileAtLimit).
+func (b *box) fileAtLimit() bool {
+	for _, f := range []*os.File{b.spec.Stdout, b.spec.Stderr} {
+		if f == nil {
+			continue
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= b.limits.Output {
+			return true
+		}
+	}
+	return b.dir != nil && b.dir.HasFileAtLeast(b.limits.Output)
+}
+
+func (b *box) decide(f verdict.Facts) sandbox.Result {
+	res := verdict.Decide(f)
+	if f.Cgroup == nil && b.group != nil {
+		res.Accounting = b.runner.cgInfo.Accounting()
+	}
+	return res
+}
+
+func (b *box) syscallMode() sandbox.SyscallMode {
+	if b.spec.Syscalls == "" {
+		return sandbox.SyscallsErrno
+	}
+	return b.spec.Syscalls
+}
+
+// prepare makes the work directory, the cgroup and the child's description.
+// Everything it makes is recorded in b for tearDown.
+func (b *box) prepare() (*forkexec.Runner, error) {
+	r := b.runner
+	workDir := "" // the mount plan puts a fresh tmpfs at /w inside the box
+	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
+		// The host must reach /w before or after the run: make it on the
+		// host and bind it. Without copies the box's own tmpfs is cheaper
+		// (no mount and unmount in the host's namespace) and vanishes
+		// with the box.
+		b.slot = r.takeSlot()
+		dir, err := workdir.New(workdir.Options{
+			Root: r.WorkRoot,
+			Size: b.limits.Tmpfs,
+			Name: fmt.Sprintf("%s%d-%d", workDirPrefix, os.Getpid(), b.slot),
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.dir = dir
+		workDir = dir.Path()
+		if err := dir.CopyIn(b.spec.CopyIn); err != nil {
+			return nil, err
+		}
+	}
+	b.mark("workdir")
+	if r.cgroups != nil {
+		name := fmt.Sprintf("oneshot-%d-%d", os.Getpid(), r.seq.Add(1))
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs, CPUSet: b.limits.CPUSet})
+		if err != nil {
+			return nil, fmt.Errorf("oneshot: %w", err)
+		}
+		b.group = g
+	}
+	b.mark("cgroup create")
+	plan, err := r.plan(workDir, b.limits.Tmpfs, b.spec.Binds)
+	if err != nil {
+		return nil, err
+	}
+	b.mark("mount plan")
+	filter, err := seccomp.Default(b.syscallMode())
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: %w", err)
+	}
+	files, err := b.childFiles()
+	if err != nil {
+		return nil, err
+	}
+
+	hostUID, hostGID := sandbox.HostBoxUID()
+	dirInBox := b.spec.Dir
+	if dirInBox == "" {
+		dirInBox = sandbox.WorkDir
+	}
+	hostname := b.spec.Hostname
+	if hostname == "" {
+		hostname = sandbox.DefaultHostname
+	}
+	fe := &forkexec.Runner{
+		Args:          b.spec.Args,
+		Env:           b.spec.Env,
+		Path:          pathOf(b.spec.Env),
+		Dir:           dirInBox,
+		Files:         files,
+		RLimits:       rlimit.FromLimits(b.rlimitLimits(), b.group != nil),
+		Seccomp:       filter.Fprog(),
+		NoNewPrivs:    true,
+		DropCaps:      true,
+		CloneFlags:    boxNamespaces,
+		UIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: hostUID, Size: 1}},
+		GIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: hostGID, Size: 1}},
+		DenySetgroups: !sandbox.HostIsRoot(),
+		UID:           sandbox.BoxUID,
+		GID:           sandbox.BoxGID,
+		Mount:         plan,
+		Hostname:      hostname,
+		Pdeathsig:     syscall.SIGKILL,
+	}
+	switch {
+	case b.group != nil && b.group.FD() > 0:
+		// cgroup v2: the child is born in the box's cgroup, so a cgroup
+		// namespace made at clone time is rooted there.
+		fe.CgroupFD = b.group.FD()
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+	case b.group != nil:
+		// cgroup v1: the child joins in SyncFunc, then unshares, so its
+		// cgroup namespace is rooted at the box's group and not ours.
+		g := b.group
+		fe.SyncFunc = func(pid int) error { return g.AddProc(pid) }
+		fe.UnshareCgroupAfterSync = true
+	default:
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+	}
+	return fe, nil
+}
+
+// cpuBackstopMargin puts RLIMIT_CPU above the CPU limit. The supervisor
+// kills at the exact box total; the rlimit only stops what it cannot see
+// (children without cgroups) and must not fire first: the kernel checks it
+// against a tick-sampled clock that runs ahead of the precise figure by
+// tens of milliseconds, so a spinner would die by SIGKILL with less CPU
+// than its limit (seen on this host: 920ms of 1s) and read as signalled.
+const cpuBackstopMargin = time.Second
+
+func (b *box) rlimitLimits() sandbox.Limits {
+	l := b.limits
+	l.CPU += cpuBackstopMargin
+	return l
+}
+
+// pathOf returns the PATH entries of env, or nil to let forkexec use its
+// default.
+func pathOf(env []string) []string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
+			return strings.Split(v, ":")
+		}
+	}
+	return nil
+}
+
+// childFiles returns the host descriptors that become 0, 1, 2, ... in the
+// box; a nil standard stream is /dev/null.
+func (b *box) childFiles() ([]int, error) {
+	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
+	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
+	for _, f := range std {
+		if f == nil {
+			if b.devnul == nil {
+				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+				if err != nil {
+					return nil, fmt.Errorf("oneshot: %w", err)
+				}
+				b.devnul = dn
+			}
+			f = b.devnul
+		}
+		// Fd puts the descriptor in blocking mode, which is what a program
+		// expects of its standard streams.
+		fds = append(fds, int(f.Fd()))
+	}
+	for _, f := range b.spec.ExtraFiles {
+		if f == nil {
+			fds = append(fds, -1)
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
+	}
+	return fds, nil
+}
+
+// plan returns the compiled mount plan for a work directory, tmpfs size and
+// binds, compiled once per distinct combination.
+func (r *Runner) plan(workDir string, tmpfs int64, binds []sandbox.Bind) (*mount.Plan, error) {
+	var key strings.Builder
+	fmt.Fprintf(&key, "%s\x00%d", workDir, tmpfs)
+	for _, bd := range binds {
+		fmt.Fprintf(&key, "\x00%s\x00%s\x00%v", bd.Source, bd.Target, bd.Writable)
+	}
+	k := key.String()
+	r.plansMu.Lock()
+	p, ok := r.plans[k]
+	r.plansMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := mount.Default(mount.Options{WorkDir: workDir, TmpfsSize: tmpfs, Binds: binds})
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: mount plan: %w", err)
+	}
+	r.plansMu.Lock()
+	if len(r.plans) >= maxCachedPlans {
+		clear(r.plans) // callers with ever new binds: keep memory bounded
+	}
+	r.plans[k] = p
+	r.plansMu.Unlock()
+	return p, nil
+}
+
+// tearDown undoes everything prepare and run made, in reverse order. The
+// program has been reaped by now (or never started).
+func (b *box) tearDown() {
+	b.mark("")
+	if b.group != nil {
+		b.group.Remove()
+	}
+	b.mark("cgroup remove")
+	if b.pidfd >= 0 {
+		unix.Close(b.pidfd)
+	}
+	if b.dir != nil {
+		b.dir.Close()
+	}
+	b.mark("workdir close")
+	if b.slot >= 0 {
+		b.runner.releaseSlot(b.slot)
+	}
+	if b.devnul != nil {
+		b.devnul.Close()
+	}
+}
+
+func (r *Runner) takeSlot() int {
+	r.slotsMu.Lock()
+	defer r.slotsMu.Unlock()
+	if n := len(r.freeSlots); n > 0 {
+		s := r.freeSlots[n-1]
+		r.freeSlots = r.freeSlots[:n-1]
+		return s
+	}
+	r.nextSlot++
+	return r.nextSlot - 1
+}
+
+func (r *Runner) releaseSlot(s int) {
+	r.slotsMu.Lock()
+	r.freeSlots = append(r.freeSlots, s)
+	r.slotsMu.Unlock()
+}

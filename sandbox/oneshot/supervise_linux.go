@@ -1,0 +1,182 @@
+package oneshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/verdict"
+	"gosandbox/sandbox/workdir"
+)
+
+type exit struct {
+	status syscall.WaitStatus
+	rusage unix.Rusage
+	err    error
+	at     time.Time
+}
+
+// supervise enforces the wall and CPU limits and the caller's output and
+// context while the program runs, and reaps it. It returns once the program
+// (pid 1 of the box's pid namespace, so the last of the box's processes to
+// go) has been reaped.
+func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
+	exited := make(chan exit, 1)
+	go func() {
+		var e exit
+		for {
+			_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
+			if err != unix.EINTR {
+				e.err = err
+				break
+			}
+		}
+		e.at = time.Now()
+		exited <- e
+	}()
+
+	wall := time.NewTimer(b.limits.Wall - time.Since(start))
+	defer wall.Stop()
+	poll := b.runner.CPUPoll
+	if poll <= 0 {
+		poll = DefaultCPUPoll
+	}
+	cpuTick := time.NewTicker(poll)
+	defer cpuTick.Stop()
+	stop := make(chan struct{})
+	defer close(stop)
+	overflow := workdir.Overflow(ctx, stop)
+	done := ctx.Done()
+
+	kill := func(why verdict.KillReason) {
+		if facts.Killed == verdict.NotKilled {
+			facts.Killed = why
+		}
+		b.killBox(pid)
+	}
+	for {
+		select {
+		case e := <-exited:
+			facts.Wall = e.at.Sub(start)
+			if e.err != nil {
+				// Nobody else reaps our children; this would be a bug.
+				facts.Err = fmt.Errorf("oneshot: wait4: %w", e.err)
+				facts.Killed = verdict.KilledFailure
+				b.killBox(pid)
+			}
+			facts.Status = e.status
+			facts.Rusage = &e.rusage
+			if e.status.Signaled() && e.status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
+				facts.DeniedSyscall = deniedSyscall(pid)
+			}
+			// A capture that overflowed closed its pipe: the program may
+			// have died of SIGPIPE before the overflow was seen above.
+			for _, w := range workdir.Watches(ctx) {
+				select {
+				case <-w:
+					facts.OutputExceeded = true
+				default:
+				}
+			}
+			// The box's pid namespace died with its pid 1; this catches
+			// anything that was not in it (there should be nothing).
+			if b.group != nil {
+				b.group.KillAll()
+			}
+			return
+		case <-wall.C:
+			kill(verdict.KilledWall)
+		case <-cpuTick.C:
+			if facts.Killed != verdict.NotKilled {
+				continue // dying already
+			}
+			cpu, err := b.cpuUsed(pid)
+			if err == nil && cpu >= b.limits.CPU {
+				kill(verdict.KilledCPU)
+			}
+		case <-overflow:
+			facts.OutputExceeded = true
+			kill(verdict.KilledOutput)
+			overflow = nil
+		case <-done:
+			if facts.Killed == verdict.NotKilled {
+				facts.Err = ctx.Err()
+			}
+			kill(verdict.KilledCancel)
+			done = nil
+		}
+	}
+}
+
+// killBox kills the box's pid 1, which takes the whole pid namespace with
+// it, and every process of its cgroup. The pidfd makes the kill safe against
+// pid reuse should the program have been reaped meanwhile.
+func (b *box) killBox(pid int) {
+	if b.pidfd >= 0 {
+		unix.PidfdSendSignal(b.pidfd, unix.SIGKILL, nil, 0)
+	} else {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	if b.group != nil {
+		b.group.KillAll()
+	}
+}
+
+// cpuUsed is the box's CPU total: from its cgroup, which counts every thread
+// and child (R2), or else from /proc for the program and the children it
+// reaped.
+func (b *box) cpuUsed(pid int) (time.Duration, error) {
+	if b.group != nil {
+		return b.group.CPU()
+	}
+	return procCPU(pid)
+}
+
+// procCPU reads utime+stime+cutime+cstime of pid from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name is in parentheses and may hold spaces: fields
+	// start after the last ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, errors.New("oneshot: malformed /proc stat")
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	// After ')': state(3) ... utime is field 14 of stat, index 11 here.
+	if len(fields) < 15 {
+		return 0, errors.New("oneshot: short /proc stat")
+	}
+	var ticks int64
+	for _, f := range fields[11:15] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, fixed at 100 on every Linux ABI Go supports.
+const clockTicks = 100
+
+// openPidfd returns a pidfd for pid, or -1 on kernels without pidfd_open.
+func openPidfd(pid int) int {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1
+	}
+	unix.CloseOnExec(fd)
+	return fd
+}

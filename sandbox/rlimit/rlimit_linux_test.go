@@ -1,0 +1,129 @@
+package rlimit
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+)
+
+func byResource(rl []RLimit) map[int]unix.Rlimit {
+	out := map[int]unix.Rlimit{}
+	for _, r := range rl {
+		if _, dup := out[r.Resource]; dup {
+			panic("resource listed twice")
+		}
+		out[r.Resource] = r.Limit
+	}
+	return out
+}
+
+func TestFromLimits(t *testing.T) {
+	l := sandbox.Limits{
+		CPU:       1500 * time.Millisecond,
+		Output:    1 << 20,
+		Stack:     8 << 20,
+		OpenFiles: 32,
+		Memory:    64 << 20,
+		Procs:     10,
+	}
+	type want struct {
+		resource int
+		value    uint64
+	}
+	common := []want{
+		{unix.RLIMIT_CPU, 2}, // rounded up
+		{unix.RLIMIT_FSIZE, 1 << 20},
+		{unix.RLIMIT_STACK, 8 << 20},
+		{unix.RLIMIT_NOFILE, 32},
+		{unix.RLIMIT_CORE, 0},
+		{unix.RLIMIT_MEMLOCK, memlockBytes},
+		{unix.RLIMIT_MSGQUEUE, msgqueueBytes},
+	}
+	cases := []struct {
+		name    string
+		l       sandbox.Limits
+		cgroups bool
+		extra   []want
+		absent  []int
+	}{
+		{"cgroups", l, true, nil, []int{unix.RLIMIT_AS, unix.RLIMIT_NPROC}},
+		{"no cgroups", l, false, []want{{unix.RLIMIT_AS, 64 << 20}, {unix.RLIMIT_NPROC, 10}}, nil},
+		{"address space with cgroups", withAS(l, 1<<30), true, []want{{unix.RLIMIT_AS, 1 << 30}}, []int{unix.RLIMIT_NPROC}},
+		{"address space without cgroups", withAS(l, 1<<30), false, []want{{unix.RLIMIT_AS, 1 << 30}, {unix.RLIMIT_NPROC, 10}}, nil},
+	}
+	for _, tc := range cases {
+		got := byResource(FromLimits(tc.l, tc.cgroups))
+		for _, w := range append(append([]want(nil), common...), tc.extra...) {
+			r, ok := got[w.resource]
+			if !ok {
+				t.Errorf("%s: resource %d missing", tc.name, w.resource)
+				continue
+			}
+			if r.Cur != w.value || r.Max != w.value {
+				t.Errorf("%s: resource %d = %d/%d, want %d/%d", tc.name, w.resource, r.Cur, r.Max, w.value, w.value)
+			}
+		}
+		for _, res := range tc.absent {
+			if _, ok := got[res]; ok {
+				t.Errorf("%s: resource %d set, want unset", tc.name, res)
+			}
+		}
+	}
+}
+
+func withAS(l sandbox.Limits, as int64) sandbox.Limits {
+	l.AddressSpace = as
+	return l
+}
+
+func TestFromLimitsDefaultsAndUnlimited(t *testing.T) {
+	got := byResource(FromLimits(sandbox.Limits{}, true))
+	d := sandbox.DefaultLimits
+	if got[unix.RLIMIT_STACK].Cur != uint64(d.Stack) || got[unix.RLIMIT_NOFILE].Cur != uint64(d.OpenFiles) {
+		t.Fatalf("zero limits did not take the defaults: %+v", got)
+	}
+	got = byResource(FromLimits(sandbox.Limits{Stack: -1, CPU: -1}, true))
+	if got[unix.RLIMIT_STACK].Cur != unix.RLIM_INFINITY || got[unix.RLIMIT_CPU].Max != unix.RLIM_INFINITY {
+		t.Fatalf("negative limits are not unlimited: %+v", got)
+	}
+}
+
+// TestApplied checks that the values are accepted by the kernel and that a
+// program cannot raise them again (R11): a shell applies them through
+// prlimit on itself and tries to raise its file-size limit.
+func TestApplied(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	cmd := exec.Command("sh", "-c", `read x; ulimit -H -f; if ulimit -f unlimited 2>/dev/null; then echo raised; else echo kept; fi`)
+	stdin, _ := cmd.StdinPipe()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	for _, r := range FromLimits(sandbox.Limits{Output: 1 << 20}, os.Geteuid() == 0) {
+		lim := r.Limit
+		if err := unix.Prlimit(pid, r.Resource, &lim, nil); err != nil {
+			t.Fatalf("prlimit(%d, %+v): %v", r.Resource, r.Limit, err)
+		}
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// sh reports file-size limits in 512-byte (POSIX) or 1024-byte blocks.
+	lines := strings.Fields(out.String())
+	if len(lines) != 2 || (lines[0] != "2048" && lines[0] != "1024") || lines[1] != "kept" {
+		t.Fatalf("sh saw %q; want the 1 MiB hard file-size limit and no way to raise it", out.String())
+	}
+}

@@ -1,0 +1,245 @@
+package verdict
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+)
+
+// KillReason is why the supervisor killed the box, if it did. Only the first
+// reason counts: once the box is being killed for one limit, later
+// observations are consequences of that kill.
+type KillReason int
+
+const (
+	NotKilled     KillReason = iota
+	KilledCPU                // the box's CPU total reached Limits.CPU
+	KilledWall               // the wall timer fired
+	KilledOutput             // a captured stream went past Limits.Output
+	KilledCancel             // the caller's context ended
+	KilledFailure            // the supervisor could not go on (see Facts.Err)
+)
+
+func (k KillReason) String() string {
+	switch k {
+	case NotKilled:
+		return "not killed"
+	case KilledCPU:
+		return "cpu limit"
+	case KilledWall:
+		return "wall limit"
+	case KilledOutput:
+		return "output limit"
+	case KilledCancel:
+		return "cancelled"
+	case KilledFailure:
+		return "supervisor failure"
+	}
+	return fmt.Sprintf("KillReason(%d)", int(k))
+}
+
+// CgroupUsage is the box's accounting from its cgroup. It mirrors the
+// cgroup package's Usage so that this package depends on no implementation.
+type CgroupUsage struct {
+	CPU        time.Duration
+	MemoryPeak int64
+	OOMKilled  bool
+	ProcsPeak  int    // 0 when unknown
+	Accounting string // sandbox.AccountingCgroupV1 or sandbox.AccountingCgroupV2
+}
+
+// Facts is everything a supervisor knows when a run is over.
+type Facts struct {
+	// Limits are the limits the run had, defaults applied.
+	Limits sandbox.Limits
+	// Syscalls is the run's syscall mode: in kill mode SIGSYS means the
+	// filter killed the program.
+	Syscalls sandbox.SyscallMode
+
+	// StartErr is set when the program never ran. An error that has a
+	// ProgramFault() bool method returning true (forkexec.ChildError when
+	// execve failed) is the program's fault: exec-error. Anything else is
+	// internal-error.
+	StartErr error
+
+	// Status and Rusage come from wait4 on the program.
+	Status syscall.WaitStatus
+	Rusage *unix.Rusage
+	// Wall is the run's elapsed time on a monotonic clock.
+	Wall time.Duration
+
+	// Cgroup is the box's cgroup accounting; nil when the run had no cgroup
+	// (figures then come from Rusage).
+	Cgroup *CgroupUsage
+
+	// Killed is the first reason the supervisor killed the box for.
+	Killed KillReason
+	// OutputExceeded is set when a stream the supervisor captured went past
+	// Limits.Output, even if the program ended before it could be killed.
+	OutputExceeded bool
+	// FileAtLimit is set when a regular file the program wrote (its stdout
+	// or stderr, or a file of its work directory) reached Limits.Output.
+	// RLIMIT_FSIZE stops it there with SIGXFSZ, but programs that ignore
+	// the signal (every Go program) see EFBIG and fail their own way; a run
+	// that did not exit 0 with such a file is output-limit.
+	FileAtLimit bool
+	// DeniedSyscall names the call the seccomp filter killed the program
+	// for ("keyctl (250, x86_64)"), when the supervisor could learn it.
+	DeniedSyscall string
+	// Err is a supervisor failure after the start (wait4 failed, the cgroup
+	// vanished, the caller cancelled): the run's figures may be incomplete.
+	Err error
+}
+
+// programFault is what a start error implements to say the program itself
+// could not be executed (missing, not executable, bad format, huge argv).
+type programFault interface{ ProgramFault() bool }
+
+// Decide returns the Result the facts add up to. Backend is left empty for
+// the caller. ExitCode is -1 when the program did not exit by itself (it was
+// signalled or never started).
+func Decide(f Facts) sandbox.Result {
+	var r sandbox.Result
+	r.WallNanos = int64(f.Wall)
+	r.Accounting = sandbox.AccountingRusage
+
+	if f.StartErr != nil {
+		var pf programFault
+		if errors.As(f.StartErr, &pf) && pf.ProgramFault() {
+			r.Status = sandbox.StatusExecError
+		} else {
+			r.Status = sandbox.StatusInternalError
+		}
+		r.Message = f.StartErr.Error()
+		r.ExitCode = -1
+		if f.Cgroup != nil {
+			r.Accounting = f.Cgroup.Accounting
+		}
+		return r
+	}
+
+	fillFigures(&r, f)
+	fillExit(&r, f.Status)
+
+	status, message := limitStatus(r, f)
+	if status != "" {
+		r.Status, r.Message = status, message
+		return r
+	}
+	if f.Err != nil {
+		r.Status = sandbox.StatusInternalError
+		r.Message = f.Err.Error()
+		return r
+	}
+	return r
+}
+
+// fillFigures takes CPU, memory and process figures from the cgroup when it
+// has them, else from rusage.
+func fillFigures(r *sandbox.Result, f Facts) {
+	if f.Rusage != nil {
+		r.CPUNanos = timevalNanos(f.Rusage.Utime) + timevalNanos(f.Rusage.Stime)
+		r.MemoryBytes = f.Rusage.Maxrss * 1024 // Linux reports kilobytes
+	}
+	if c := f.Cgroup; c != nil {
+		r.Accounting = c.Accounting
+		// Both figures can only fall short: the cgroup misses what the
+		// program ran before it joined its group, rusage misses children
+		// that were never reaped. The larger is the better one; it is
+		// almost always the cgroup's.
+		r.CPUNanos = max(r.CPUNanos, int64(c.CPU))
+		if c.MemoryPeak > 0 {
+			r.MemoryBytes = c.MemoryPeak
+		}
+		r.ProcsPeak = c.ProcsPeak
+		r.OOMKilled = c.OOMKilled
+	}
+}
+
+func fillExit(r *sandbox.Result, ws syscall.WaitStatus) {
+	switch {
+	case ws.Signaled():
+		r.Status = sandbox.StatusSignalled
+		r.Signal = unix.SignalName(ws.Signal())
+		if r.Signal == "" {
+			r.Signal = fmt.Sprintf("SIG%d", int(ws.Signal()))
+		}
+		r.ExitCode = -1
+	case ws.Exited() && ws.ExitStatus() == 0:
+		r.Status = sandbox.StatusOK
+	case ws.Exited():
+		r.Status = sandbox.StatusNonzeroExit
+		r.ExitCode = ws.ExitStatus()
+	default:
+		// Stopped or continued: wait4 was not asked for those, so this is a
+		// supervisor bug rather than something the program did.
+		r.Status = sandbox.StatusInternalError
+		r.ExitCode = -1
+		r.Message = fmt.Sprintf("unexpected wait status %#x", uint32(ws))
+	}
+}
+
+// limitStatus applies "a limit status wins over the signal that enforced
+// it", in order of how certain the evidence is: the supervisor's own kill
+// first, then the kernel's OOM killer, then the rlimit signals, then the
+// seccomp kill. It returns "" when no limit was hit.
+func limitStatus(r sandbox.Result, f Facts) (sandbox.Status, string) {
+	cpu := time.Duration(r.CPUNanos)
+	cpuMsg := func() string {
+		return fmt.Sprintf("cpu time %v reached the limit %v", cpu.Round(time.Millisecond), f.Limits.CPU)
+	}
+	switch f.Killed {
+	case KilledCPU:
+		return sandbox.StatusCPULimit, cpuMsg()
+	case KilledWall:
+		return sandbox.StatusWallLimit, fmt.Sprintf("wall time reached the limit %v", f.Limits.Wall)
+	case KilledOutput:
+		return sandbox.StatusOutputLimit, fmt.Sprintf("output went past the limit %s", sandbox.FormatSize(f.Limits.Output))
+	case KilledCancel:
+		msg := "run cancelled"
+		if f.Err != nil {
+			msg += ": " + f.Err.Error()
+		}
+		return sandbox.StatusInternalError, msg
+	case KilledFailure:
+		msg := "supervisor failure"
+		if f.Err != nil {
+			msg = f.Err.Error()
+		}
+		return sandbox.StatusInternalError, msg
+	}
+	if r.OOMKilled {
+		return sandbox.StatusMemoryLimit, fmt.Sprintf("memory limit %s reached (out-of-memory kill)", sandbox.FormatSize(f.Limits.Memory))
+	}
+	sig := syscall.Signal(-1)
+	if f.Status.Signaled() {
+		sig = f.Status.Signal()
+	}
+	switch {
+	case sig == syscall.SIGXCPU:
+		return sandbox.StatusCPULimit, cpuMsg()
+	case sig == syscall.SIGKILL && f.Limits.CPU > 0 && cpu >= f.Limits.CPU:
+		// RLIMIT_CPU's hard limit ends in SIGKILL.
+		return sandbox.StatusCPULimit, cpuMsg()
+	case sig == syscall.SIGXFSZ || f.OutputExceeded:
+		return sandbox.StatusOutputLimit, fmt.Sprintf("output went past the limit %s", sandbox.FormatSize(f.Limits.Output))
+	case f.FileAtLimit && r.Status != sandbox.StatusOK:
+		return sandbox.StatusOutputLimit, fmt.Sprintf("a file reached the output limit %s", sandbox.FormatSize(f.Limits.Output))
+	case sig == syscall.SIGSYS && f.Syscalls == sandbox.SyscallsKill:
+		msg := "killed by the syscall filter (SIGSYS)"
+		if f.DeniedSyscall != "" {
+			msg += ": " + f.DeniedSyscall
+		}
+		return sandbox.StatusSyscallDenied, msg
+	}
+	return "", ""
+}
+
+func timevalNanos(tv unix.Timeval) int64 {
+	return tv.Sec*int64(time.Second) + tv.Usec*int64(time.Microsecond)
+}

@@ -1,0 +1,363 @@
+package workdir
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+)
+
+func newDir(t *testing.T, o Options) *Dir {
+	t.Helper()
+	if o.Root == "" {
+		o.Root = t.TempDir()
+	}
+	d, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+		assertGone(t, d.Path())
+	})
+	return d
+}
+
+// assertGone checks that nothing of a closed Dir is left: no directory, no
+// mount.
+func assertGone(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists after Close (%v)", path, err)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(mounts, []byte(path)) {
+		t.Errorf("%s still mounted after Close", path)
+	}
+}
+
+func TestNewIsAnOwnedTmpfs(t *testing.T) {
+	d := newDir(t, Options{Size: 1 << 20})
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path(), &st); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := sandbox.HostBoxUID()
+	if int(st.Uid) != uid || int(st.Gid) != gid || st.Mode&0o777 != 0o755 {
+		t.Errorf("owner %d:%d mode %#o; want %d:%d 0755", st.Uid, st.Gid, st.Mode&0o777, uid, gid)
+	}
+	if !sandbox.HostIsRoot() {
+		t.Skip("not root: no tmpfs, nothing more to check")
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(d.Path(), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type != unix.TMPFS_MAGIC || !d.Tmpfs() {
+		t.Fatalf("not a tmpfs: type %#x", fs.Type)
+	}
+	if got := int64(fs.Blocks) * fs.Bsize; got != 1<<20 {
+		t.Errorf("tmpfs size %d, want %d", got, 1<<20)
+	}
+	// The cap holds: writing past it fails with ENOSPC.
+	err := os.WriteFile(filepath.Join(d.Path(), "big"), make([]byte, 2<<20), 0o644)
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Errorf("writing 2MiB into a 1MiB work dir: %v, want ENOSPC", err)
+	}
+}
+
+func TestCloseIsIdempotentAndRemovesContent(t *testing.T) {
+	d, err := New(Options{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(d.Path(), "a/b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(d.Path(), "a/etc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, d.Path())
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Fatalf("Close followed a planted symlink: %v", err)
+	}
+}
+
+func TestCopyIn(t *testing.T) {
+	host := t.TempDir()
+	exe := filepath.Join(host, "prog")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := []sandbox.CopyIn{
+		{Name: "prog", HostPath: exe},
+		{Name: "input.txt", Content: []byte("42\n")},
+		{Name: "sub/dir/secret", Content: []byte("x"), Mode: 0o600},
+	}
+	if err := CheckCopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	d := newDir(t, Options{})
+	if err := d.CopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := sandbox.HostBoxUID()
+	for name, want := range map[string]os.FileMode{"prog": 0o755, "input.txt": 0o644, "sub/dir/secret": 0o600, "sub/dir": 0o755 | os.ModeDir} {
+		fi, err := os.Lstat(filepath.Join(d.Path(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != want || int(st.Uid) != uid || int(st.Gid) != gid {
+			t.Errorf("%s: mode %v owner %d:%d; want %v %d:%d", name, fi.Mode(), st.Uid, st.Gid, want, uid, gid)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(d.Path(), "input.txt"))
+	if string(got) != "42\n" {
+		t.Errorf("input.txt = %q", got)
+	}
+	if err := d.CopyIn(files[1:2]); err == nil || !strings.Contains(err.Error(), "input.txt") {
+		t.Errorf("copying a name twice: %v, want an error naming it", err)
+	}
+}
+
+func TestCheckCopyInNamesTheMissingFile(t *testing.T) {
+	err := CheckCopyIn([]sandbox.CopyIn{{Name: "a", Content: []byte("x")}, {Name: "sol", HostPath: "/nonexistent/sol.bin"}})
+	if !errors.Is(err, sandbox.ErrInvalidSpec) || !strings.Contains(err.Error(), "/nonexistent/sol.bin") || !strings.Contains(err.Error(), "sol") {
+		t.Errorf("got %v, want ErrInvalidSpec naming the file", err)
+	}
+	err = CheckCopyIn([]sandbox.CopyIn{{Name: "d", HostPath: t.TempDir()}})
+	if !errors.Is(err, sandbox.ErrInvalidSpec) {
+		t.Errorf("a directory: got %v, want ErrInvalidSpec", err)
+	}
+}
+
+// TestCopyOutRefusesPlantedFiles plants what a hostile program would (F9) and
+// checks each is refused with a reason, without blocking or following.
+func TestCopyOutRefusesPlantedFiles(t *testing.T) {
+	d := newDir(t, Options{})
+	w := d.Path()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(w, "ok.txt"), []byte("answer"), 0o644))
+	must(os.MkdirAll(filepath.Join(w, "out"), 0o755))
+	must(os.WriteFile(filepath.Join(w, "out/nested.txt"), []byte("nested"), 0o644))
+	must(os.Symlink("/etc/passwd", filepath.Join(w, "link")))
+	must(os.Symlink("/etc", filepath.Join(w, "etcdir")))
+	must(os.Symlink("ok.txt", filepath.Join(w, "innerlink")))
+	must(unix.Mkfifo(filepath.Join(w, "fifo"), 0o644))
+	// A hard link to a file the box could not otherwise read. Hard links
+	// cannot cross file systems, so plant one to a file in the work dir.
+	must(os.WriteFile(filepath.Join(w, "target"), []byte("host secret"), 0o600))
+	must(os.Link(filepath.Join(w, "target"), filepath.Join(w, "hardlink")))
+	sparse, err := os.Create(filepath.Join(w, "sparse"))
+	must(err)
+	must(sparse.Truncate(1 << 40))
+	sparse.Close()
+	must(os.WriteFile(filepath.Join(w, "big"), make([]byte, 2048), 0o644))
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	must(err)
+	defer unix.Close(sock)
+	must(unix.Bind(sock, &unix.SockaddrUnix{Name: filepath.Join(w, "sock")}))
+	must(unix.Mknod(filepath.Join(w, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+
+	names := []string{"ok.txt", "out/nested.txt", "link", "etcdir/passwd", "innerlink", "fifo", "hardlink", "sparse", "big", "sock", "null", "out", "missing", "../escape"}
+	files, reasons := d.CopyOut(names, 1024)
+	if string(files["ok.txt"]) != "answer" || string(files["out/nested.txt"]) != "nested" || len(files) != 2 {
+		t.Errorf("files = %q, want ok.txt and out/nested.txt only", files)
+	}
+	want := map[string]string{
+		"link": "symlink", "etcdir/passwd": "symlink", "innerlink": "symlink",
+		"fifo": "fifo", "hardlink": "hard links", "sparse": "exceeds", "big": "exceeds",
+		"sock": "socket", "null": "character device", "out": "directory",
+		"missing": "not found", "../escape": "outside",
+	}
+	for name, substr := range want {
+		if !strings.Contains(reasons[name], substr) {
+			t.Errorf("%s: reason %q, want it to mention %q", name, reasons[name], substr)
+		}
+	}
+}
+
+func TestOpenWalkingMatchesOpenat2(t *testing.T) {
+	d := newDir(t, Options{})
+	w := d.Path()
+	os.MkdirAll(filepath.Join(w, "a"), 0o755)
+	os.WriteFile(filepath.Join(w, "a/f"), []byte("x"), 0o644)
+	os.Symlink("/etc", filepath.Join(w, "s"))
+	os.Symlink("/etc/passwd", filepath.Join(w, "a/l"))
+	for name, ok := range map[string]bool{"a/f": true, "s/passwd": false, "a/l": false, "../x": false} {
+		fd, err := openWalking(d.fd, name, openFlags)
+		if (err == nil) != ok {
+			t.Errorf("openWalking(%q): %v, want success %v", name, err, ok)
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+	}
+}
+
+func TestWriteFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink("/nonexistent-target", filepath.Join(dir, "trap")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFiles(dir, map[string][]byte{"a.txt": []byte("a"), "sub/b.txt": []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub/b.txt")); string(b) != "b" {
+		t.Errorf("sub/b.txt = %q", b)
+	}
+	if err := WriteFiles(dir, map[string][]byte{"trap": []byte("x")}); err == nil {
+		t.Error("WriteFiles followed a symlink at the destination")
+	}
+}
+
+func TestCaptureBelowTheLimit(t *testing.T) {
+	c, err := NewCapture(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Writer().WriteString("hello\n")
+	data, exceeded := c.Wait()
+	if string(data) != "hello\n" || exceeded {
+		t.Errorf("got %q exceeded %v", data, exceeded)
+	}
+}
+
+func TestCaptureStopsAtTheLimit(t *testing.T) {
+	c, err := NewCapture(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := c.Watch(context.Background())
+	if len(Watches(ctx)) != 1 {
+		t.Fatal("Watch did not attach the capture")
+	}
+	// A flood: the writer sees EPIPE once the capture gave up, instead of
+	// blocking forever.
+	w := bufio.NewWriter(c.Writer())
+	var werr error
+	for i := 0; i < 1<<20 && werr == nil; i++ {
+		_, werr = w.WriteString("flood flood flood\n")
+	}
+	if !errors.Is(werr, unix.EPIPE) {
+		t.Errorf("writer error %v, want EPIPE", werr)
+	}
+	<-Watches(ctx)[0]
+	data, exceeded := c.Wait()
+	if !exceeded || len(data) != 1000 {
+		t.Errorf("exceeded %v with %d bytes, want true with 1000", exceeded, len(data))
+	}
+}
+
+func TestNamedDirReplacesALeftover(t *testing.T) {
+	root := t.TempDir()
+	stale := filepath.Join(root, "slot-0")
+	if err := os.MkdirAll(filepath.Join(stale, "junk"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := newDir(t, Options{Root: root, Name: "slot-0"})
+	if d.Path() != stale {
+		t.Fatalf("path %s, want %s", d.Path(), stale)
+	}
+	if _, err := os.Stat(filepath.Join(stale, "junk")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover content still there: %v", err)
+	}
+	if _, err := New(Options{Root: root, Name: "a/b"}); err == nil {
+		t.Error("a name with a slash was accepted")
+	}
+}
+
+func TestHasFileAtLeast(t *testing.T) {
+	d := newDir(t, Options{})
+	os.MkdirAll(filepath.Join(d.Path(), "a/b"), 0o755)
+	os.WriteFile(filepath.Join(d.Path(), "a/b/small"), make([]byte, 10), 0o644)
+	os.Symlink("/usr/bin/env", filepath.Join(d.Path(), "big-link"))
+	if d.HasFileAtLeast(11) {
+		t.Error("found a file of 11 bytes (followed the symlink?)")
+	}
+	os.WriteFile(filepath.Join(d.Path(), "a/b/full"), make([]byte, 11), 0o644)
+	if !d.HasFileAtLeast(11) {
+		t.Error("missed a file of 11 bytes")
+	}
+}
+
+func TestOverflowOfSeveralCaptures(t *testing.T) {
+	a, _ := NewCapture(10)
+	b, _ := NewCapture(10)
+	ctx := b.Watch(a.Watch(context.Background()))
+	stop := make(chan struct{})
+	defer close(stop)
+	ov := Overflow(ctx, stop)
+	b.Writer().WriteString("more than ten bytes")
+	<-ov
+	if _, exceeded := b.Wait(); !exceeded {
+		t.Error("b not exceeded")
+	}
+	if _, exceeded := a.Wait(); exceeded {
+		t.Error("a exceeded")
+	}
+	if Overflow(context.Background(), stop) != nil {
+		t.Error("no captures: want a nil channel")
+	}
+}
+
+func TestRemoveStale(t *testing.T) {
+	root := t.TempDir()
+	dead := 1 << 22 // above pid_max's ceiling: never a live process
+	for _, name := range []string{
+		fmt.Sprintf("x-%d-0", dead), fmt.Sprintf("x-%d-1", os.Getpid()), "x-notapid-0", "y-1-0",
+	} {
+		if err := os.Mkdir(filepath.Join(root, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sandbox.HostIsRoot() {
+		// A stale one still mounted, as a killed supervisor leaves it.
+		p := filepath.Join(root, fmt.Sprintf("x-%d-2", dead))
+		os.Mkdir(p, 0o755)
+		if err := unix.Mount("gosandbox-w", p, "tmpfs", 0, "size=4k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveStale(root, "x-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := os.ReadDir(root)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	want := []string{fmt.Sprintf("x-%d-1", os.Getpid()), "x-notapid-0", "y-1-0"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("left %v, want %v (removed %d)", names, want, n)
+	}
+	assertGone(t, filepath.Join(root, fmt.Sprintf("x-%d-2", dead)))
+}

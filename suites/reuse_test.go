@@ -1,0 +1,276 @@
+package suites
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"gosandbox/sandbox"
+)
+
+// Pooled reuse (U1-U6): what one run leaves in a reused container must not
+// reach the next. These specs need a pool of one container (--pool=1, the
+// default), so that the run after a plant is certain to reuse its container.
+
+var leakRuns = flag.Int("leak-runs", 1000, "runs of the U6 host leak check")
+
+// needsReuse skips a spec on backends that do not reuse a box between runs.
+func needsReuse() {
+	needs(backend.Features().Reuses, "runs do not share a reused container: nothing carries over to check")
+	if *poolSize != 1 {
+		Skip(fmt.Sprintf("--pool=%d: the next run may land in another container; U1-U5 need --pool=1", *poolSize))
+	}
+}
+
+// plantAndCheck plants traces in one run (with hostname first) and looks for
+// them in the next, returning both outcomes.
+func plantAndCheck(token, firstHostname string) (plant, check Outcome) {
+	GinkgoHelper()
+	spec := probeSpec("reuse-plant", token)
+	spec.Hostname = firstHostname
+	plant = runBounded(spec)
+	Expect(plant.Status).To(Equal(sandbox.StatusOK), "the planting run\n"+describe(plant))
+	check = runBounded(probeSpec("reuse-check", token))
+	Expect(check.Status).To(Equal(sandbox.StatusOK), "the checking run\n"+describe(check))
+	Expect(check.Stdout).To(ContainSubstring("checked="), describe(check))
+	return plant, check
+}
+
+// leaksOf returns the check's leak= lines that start with one of kinds.
+func leaksOf(check Outcome, kinds ...string) []string {
+	var found []string
+	for _, line := range strings.Split(check.Stdout, "\n") {
+		rest, ok := strings.CutPrefix(line, "leak=")
+		if !ok {
+			continue
+		}
+		for _, k := range kinds {
+			if strings.HasPrefix(rest, k) {
+				found = append(found, rest)
+			}
+		}
+	}
+	return found
+}
+
+var _ = Describe("Pooled reuse", Label("reuse"), func() {
+	It("U1: no process survives into the next run (daemon, stopped, SIGTERM-ignoring)", Label("U1"), func() {
+		needsReuse()
+		token := newMarker("u1")
+		DeferCleanup(killMarked, token)
+		plant, check := plantAndCheck(token, "")
+		Expect(plant.Stdout).To(MatchRegexp(`daemon_run=\d+`), "the daemon was not started\n"+describe(plant))
+		Expect(plant.Stdout).To(MatchRegexp(`daemon_stop=\d+`), "the stopped daemon was not started\n"+describe(plant))
+		Expect(leaksOf(check, "process")).To(BeEmpty(), describe(check))
+		Eventually(func() []int { return hostPidsWith(token) }).WithTimeout(10*time.Second).WithPolling(100*time.Millisecond).
+			Should(BeEmpty(), "the planted daemons are still alive on the host")
+	})
+
+	It("U2: every writable path is wiped (/w, /tmp, /dev/shm)", Label("U2"), func() {
+		needsReuse()
+		token := newMarker("u2")
+		plant, check := plantAndCheck(token, "")
+		Expect(plant.Stdout).To(ContainSubstring("file_/w=ok"), describe(plant))
+		Expect(plant.Stdout).To(ContainSubstring("file_/tmp=ok"), describe(plant))
+		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
+	})
+
+	It("U3: IPC objects and the hostname are reset", Label("U3"), func() {
+		needsReuse()
+		token := newMarker("u3")
+		plant, check := plantAndCheck(token, "u3-first")
+		for _, kind := range []string{"shm", "msg", "sem", "mqueue"} {
+			Expect(plant.Stdout).To(ContainSubstring(kind+"=ok"), kind+" could not be planted\n"+describe(plant))
+		}
+		Expect(leaksOf(check, "sysv", "mqueue", "hostname")).To(BeEmpty(), describe(check))
+		host, _ := factOf(check.Stdout, "hostname")
+		Expect(host).To(Equal(sandbox.DefaultHostname), "the second run (no hostname configured) sees the first run's\n"+describe(check))
+	})
+
+	It("U4: accounting is per run: an idle run after a heavy one reports small figures", Label("U4"), func() {
+		needsReuse()
+		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
+		Expect(heavy.MemoryBytes).To(BeNumerically(">=", 100*mib), "the heavy run itself is not accounted\n"+describe(heavy))
+		Expect(heavy.CPU()).To(BeNumerically(">=", 450*time.Millisecond), "the heavy run itself is not accounted\n"+describe(heavy))
+
+		idle := runBounded(probeSpec("true"))
+		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the heavy run's peak\n"+describe(idle))
+		Expect(idle.CPU()).To(BeNumerically("<", 250*time.Millisecond), "the idle run carries the heavy run's CPU\n"+describe(idle))
+	})
+
+	It("U5: limits are restored between runs", Label("U5"), func() {
+		needsReuse()
+		tight := sandbox.Limits{CPU: 300 * time.Millisecond, Wall: 2 * time.Second, Memory: 32 * mib, Procs: 12,
+			Output: 64 << 10, Stack: mib, OpenFiles: 10, Tmpfs: 4 * mib}
+		first := runBounded(limitedProbe(tight, "rlimits"))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		nofile, _ := factOf(first.Stdout, "NOFILE")
+		Expect(nofile).To(Equal("10/10"), "the tight run did not get its own limits\n"+describe(first))
+
+		d := sandbox.DefaultLimits
+		after := runBounded(probeSpec("rlimits"))
+		Expect(after.Status).To(Equal(sandbox.StatusOK), describe(after))
+		for name, want := range map[string]int64{"NOFILE": int64(d.OpenFiles), "STACK": d.Stack, "FSIZE": d.Output} {
+			got, _ := factOf(after.Stdout, name)
+			Expect(got).To(Equal(fmt.Sprintf("%d/%d", want, want)), "RLIMIT_"+name+" after a tight run\n"+describe(after))
+		}
+		// What the tight limits would have stopped: 100 MiB, 0.5 s of CPU,
+		// 2 MiB of output, 8 MiB in /w.
+		work := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		Expect(work.Status).To(Equal(sandbox.StatusOK), "memory or CPU limit left over\n"+describe(work))
+		out := runBounded(probeSpec("flood", "2MiB"))
+		Expect(out.Status).To(Equal(sandbox.StatusOK), "output limit left over\n"+describe(out))
+		fill := runBounded(probeSpec("tmpfs-fill", "/w", "8MiB"))
+		Expect(fill.Stdout).To(ContainSubstring("fill=done"), "tmpfs cap left over\n"+describe(fill))
+	})
+
+	It("U6: no host leak over many runs (fds, goroutines, cgroups, mounts, temp dirs)", Label("U6"), Serial, func() {
+		needs(backend.Features().Reuses, "runs do not share a reused container (the leak check is for pools)")
+		n := *leakRuns
+		if n < 1 {
+			Skip("--leak-runs=0")
+		}
+		// A varied workload: plain exits, exit codes, copy-in and copy-out,
+		// and every tenth run killed at its wall limit.
+		runOne := func(i int) {
+			spec := probeSpec("true")
+			switch {
+			case i%10 == 9:
+				spec = limitedProbe(sandbox.Limits{Wall: 100 * time.Millisecond}, "wall-pause")
+			case i%3 == 1:
+				spec = probeSpec("robust-exit", "3")
+			case i%3 == 2:
+				spec = probeSpec("echo", "hi")
+				spec.CopyIn = []sandbox.CopyIn{{Name: "in.txt", Content: []byte("x"), Mode: 0o644}}
+				spec.CopyOut = []string{"in.txt"}
+			}
+			o, err := runBoundedErr(spec)
+			Expect(err).NotTo(HaveOccurred(), "run %d", i)
+			Expect(o.Status).NotTo(Equal(sandbox.StatusInternalError), "run %d\n%s", i, describe(o))
+		}
+		for i := 0; i < 20; i++ { // warm-up: the pool is full, caches are made
+			runOne(i)
+		}
+		before := takeLeakSnapshot()
+		started := time.Now()
+		for i := 0; i < n; i++ {
+			runOne(i)
+		}
+		AddReportEntry("U6 runs", fmt.Sprintf("%d runs in %v", n, time.Since(started).Round(time.Millisecond)))
+		Eventually(func() string { return takeLeakSnapshot().growthSince(before) }).
+			WithTimeout(30*time.Second).WithPolling(500*time.Millisecond).
+			Should(BeEmpty(), "host resources grew over %d runs", n)
+	})
+})
+
+// leakSnapshot counts what a backend could leak on the host.
+type leakSnapshot struct {
+	fds, goroutines           int
+	cgroups, mounts, tempDirs map[string]bool
+}
+
+func takeLeakSnapshot() leakSnapshot {
+	s := leakSnapshot{goroutines: runtime.NumGoroutine(), cgroups: map[string]bool{}, mounts: map[string]bool{}, tempDirs: map[string]bool{}}
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		s.fds = len(fds)
+	}
+	controllers, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, c := range controllers {
+		filepath.WalkDir(c, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.Contains(d.Name(), "gosandbox") {
+				s.cgroups[p] = true
+			}
+			return nil
+		})
+	}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fields := strings.Fields(sc.Text()); len(fields) > 4 && strings.Contains(sc.Text(), "gosandbox") {
+				s.mounts[fields[4]] = true
+			}
+		}
+		f.Close()
+	}
+	if entries, err := os.ReadDir(os.TempDir()); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "gosandbox") {
+				s.tempDirs[filepath.Join(os.TempDir(), e.Name())] = true
+			}
+		}
+	}
+	// Backends keep per-box directories (work dirs, mount points) here.
+	if dirs, err := filepath.Glob("/run/gosandbox/*/*"); err == nil {
+		for _, d := range dirs {
+			s.tempDirs[d] = true
+		}
+	}
+	return s
+}
+
+// pidTagged matches the names backends give per-process resources,
+// KIND-PID-N ("container-4242-1", "oneshot-4242-7"), capturing the PID.
+var pidTagged = regexp.MustCompile(`^[a-z]+-(\d+)-\d+$`)
+
+// untaggedSlack is how many new resources with no owner in their name
+// ("gosandbox-w-123456") may appear during the check: other processes on a
+// shared host make and keep their own. A per-run leak would show as hundreds.
+const untaggedSlack = 5
+
+// growthSince describes what grew since before, "" when nothing did. A named
+// thing (cgroup, mount, temp dir) counts when it is new and still there; one
+// tagged with another process's pid is that process's and is not counted.
+func (s leakSnapshot) growthSince(before leakSnapshot) string {
+	var grew []string
+	// A few descriptors and goroutines come and go with the runtime (timers,
+	// the netpoller); a leak per run would show as hundreds.
+	if s.fds > before.fds+3 {
+		grew = append(grew, "fds "+strconv.Itoa(before.fds)+" -> "+strconv.Itoa(s.fds))
+	}
+	if s.goroutines > before.goroutines+5 {
+		grew = append(grew, "goroutines "+strconv.Itoa(before.goroutines)+" -> "+strconv.Itoa(s.goroutines))
+	}
+	self := strconv.Itoa(os.Getpid())
+	for _, set := range []struct {
+		what        string
+		now, before map[string]bool
+	}{{"cgroups", s.cgroups, before.cgroups}, {"mounts", s.mounts, before.mounts}, {"temp dirs", s.tempDirs, before.tempDirs}} {
+		var ours, untagged []string
+		for k := range set.now {
+			if set.before[k] {
+				continue
+			}
+			m := pidTagged.FindStringSubmatch(filepath.Base(k))
+			switch {
+			case m == nil:
+				untagged = append(untagged, k)
+			case m[1] == self:
+				ours = append(ours, k)
+			}
+		}
+		if len(ours) > 0 || len(untagged) > untaggedSlack {
+			fresh := append(ours, untagged...)
+			sort.Strings(fresh)
+			if len(fresh) > 10 {
+				fresh = append(fresh[:10], "...")
+			}
+			grew = append(grew, fmt.Sprintf("%s: %d new of this process, %d new unattributed: %s",
+				set.what, len(ours), len(untagged), strings.Join(fresh, ", ")))
+		}
+	}
+	return strings.Join(grew, "; ")
+}

@@ -1,0 +1,130 @@
+package suites
+
+import (
+	"strconv"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"gosandbox/sandbox"
+)
+
+// Syscalls (S1-S6). The probe's sys-* actions refuse to run outside a pid
+// namespace, so on the none backend every spec here fails: the filter they
+// check is not there.
+
+// syscallRefusals are the errors that mean "not allowed" (by the filter or for want
+// of a capability), as opposed to an argument error past the permission check.
+var syscallRefusals = []any{"EPERM", "EACCES", "ENOSYS"}
+
+var _ = Describe("Syscalls", Label("syscalls"), func() {
+	Context("S1: a denied call is refused as configured", Label("S1"), func() {
+		It("fails keyctl with EPERM in errno mode", func() {
+			o := runBounded(probeSpec("sys-try", "keyctl"))
+			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			got, _ := factOf(o.Stdout, "keyctl")
+			Expect(got).To(Equal("EPERM"), describe(o))
+		})
+		It("ends the run with syscall-denied, naming the call, in kill mode", func() {
+			spec := probeSpec("sys-try", "keyctl")
+			spec.Syscalls = sandbox.SyscallsKill
+			o := runBounded(spec)
+			Expect(o.Status).To(Equal(sandbox.StatusSyscallDenied), describe(o))
+			Expect(o.Stdout).NotTo(ContainSubstring("keyctl="), "keyctl returned to the program\n"+describe(o))
+			Expect(o.Message).To(Or(ContainSubstring("keyctl"), ContainSubstring("250")), "the message names the denied call\n"+describe(o))
+		})
+	})
+
+	Context("S2: unknown syscalls return ENOSYS so libc falls back", Label("S2"), func() {
+		It("returns ENOSYS for numbers no kernel assigns", func() {
+			o := runBounded(probeSpec("sys-unknown"))
+			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			for _, nr := range []string{"nr1000", "nr16385", "nr1073741808"} {
+				got, _ := factOf(o.Stdout, nr)
+				Expect(got).To(Equal("ENOSYS"), nr+"\n"+describe(o))
+			}
+		})
+		It("does not answer clone3 with EPERM (glibc would not fall back to clone)", func() {
+			o := runBounded(probeSpec("sys-unknown"))
+			got, found := factOf(o.Stdout, "clone3")
+			Expect(found).To(BeTrue(), describe(o))
+			Expect(got).To(BeElementOf("ENOSYS", "EINVAL"), describe(o))
+		})
+	})
+
+	Context("S3: the filter covers every thread and NO_NEW_PRIVS is set", Label("S3"), func() {
+		It("refuses the denied call from a second thread", func() {
+			o := runBounded(probeSpec("sys-thread"))
+			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			mainTid, _ := factOf(o.Stdout, "main_tid")
+			threadTid, _ := factOf(o.Stdout, "thread_tid")
+			Expect(threadTid).NotTo(Equal(mainTid), "the call did not come from a second thread\n"+describe(o))
+			got, _ := factOf(o.Stdout, "thread_keyctl")
+			Expect(got).To(Equal("EPERM"), describe(o))
+		})
+		It("shows NoNewPrivs 1 and Seccomp 2 on every thread", func() {
+			o := runBounded(probeSpec("sys-status"))
+			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			nnp, _ := factOf(o.Stdout, "NoNewPrivs")
+			Expect(nnp).To(Equal("1"), describe(o))
+			mode, _ := factOf(o.Stdout, "Seccomp")
+			Expect(mode).To(Equal("2"), describe(o))
+			threads, _ := factOf(o.Stdout, "thread_seccomp")
+			modes := strings.Split(threads, ",")
+			Expect(len(modes)).To(BeNumerically(">=", 2), describe(o))
+			Expect(modes).To(HaveEach("2"), describe(o))
+		})
+	})
+
+	Context("S4: foreign ABIs are blocked", Label("S4"), func() {
+		// blocked: the process was killed at the call, or the call failed.
+		// A non-negative result would be the pid: the call happened.
+		expectBlocked := func(o Outcome, key string) {
+			GinkgoHelper()
+			Expect(o.Stdout).To(ContainSubstring(key+"=trying"), "the probe never made the call\n"+describe(o))
+			got, _ := factOf(o.Stdout, key)
+			if got == "trying" {
+				Expect(o.Status).To(BeElementOf(sandbox.StatusSyscallDenied, sandbox.StatusSignalled),
+					"the process stopped at the call without being killed\n"+describe(o))
+				return
+			}
+			n, err := strconv.ParseInt(got, 10, 64)
+			if err == nil {
+				Expect(n).To(BeNumerically("<", 0), "the call went through\n"+describe(o))
+				return
+			}
+			Expect(got).NotTo(HavePrefix("ok"), "the call went through\n"+describe(o))
+		}
+		It("blocks int 0x80 (i386 getpid)", func() {
+			expectBlocked(runBounded(probeSpec("sys-int80")), "int80")
+		})
+		It("blocks an x32 call (getpid with the x32 bit)", func() {
+			expectBlocked(runBounded(probeSpec("sys-x32")), "x32")
+		})
+	})
+
+	It("S5: non-namespaced kernel objects are closed (keyctl, add_key, io_uring, AF_VSOCK)", Label("S5"), func() {
+		calls := []string{"keyctl", "add_key", "io_uring_setup", "vsock"}
+		o := runBounded(probeSpec("sys-try", calls...))
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		for _, c := range calls {
+			got, found := factOf(o.Stdout, c)
+			Expect(found).To(BeTrue(), c+"\n"+describe(o))
+			Expect(got).NotTo(Equal("ok"), c+" succeeded\n"+describe(o))
+		}
+	})
+
+	It("S6: escape-class calls are refused", Label("S6"), func() {
+		// umount last: were it allowed, it would take the probe's mount away.
+		calls := []string{"mount", "setns", "unshare_user", "clone_user", "unshare_mount", "unshare_net",
+			"bpf", "userfaultfd", "syslog", "kexec_load", "init_module", "umount"}
+		o := runBounded(probeSpec("sys-try", calls...))
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		for _, c := range calls {
+			got, found := factOf(o.Stdout, c)
+			Expect(found).To(BeTrue(), c+"\n"+describe(o))
+			Expect(got).To(BeElementOf(syscallRefusals...), c+" was not refused\n"+describe(o))
+		}
+	})
+})
