@@ -178,7 +178,7 @@ func (r *runner) sharedBindsBytes(ctx context.Context, name string) (created, de
 	defer rd.Close()
 	spec := r.spec(waitingProgram("echo gosandbox-bench > out.txt && echo ready", marker)...)
 	spec.Stdout = wr
-	h, err := startHeld(ctx, b, spec, marker)
+	h, err := r.startHeld(ctx, b, spec, marker)
 	if err != nil {
 		wr.Close()
 		return 0, 0, nil, err
@@ -262,6 +262,11 @@ func dirOwnBytes(dir string) int64 {
 func writableDiskMounts(pids []int) []string {
 	host := readMountinfo("/proc/self/mountinfo")
 	seenNS := map[string]bool{}
+	// Processes in the bench's own mount namespace (a supervisor such as
+	// bwrap's outer process) see the host's mounts, not the box's.
+	if self, err := os.Readlink("/proc/self/ns/mnt"); err == nil {
+		seenNS[self] = true
+	}
 	seen := map[string]bool{}
 	var out []string
 	for _, pid := range pids {

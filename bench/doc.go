@@ -45,8 +45,9 @@
 //	                        "/usr/bin/true" (the closure copied); may be absent
 //	    param, value        the parameter varied and its value: "concurrency",
 //	                        "pool_size", "slots", or "layout" (value absent)
-//	    variant   string    warmup: "ready", "open-returned"; reset: "hook", or
-//	                        "reset-estimate", "back-to-back", "spaced"; memory:
+//	    variant   string    warmup: "ready", "open-returned"; reset: "hook" (the
+//	                        reset cost), or without the hook "back-to-back" and
+//	                        "spaced" run latencies (context, not the cost); memory:
 //	                        "idle-total", "busy-total", "idle-per-slot",
 //	                        "busy-per-slot"; disk: "shared-binds",
 //	                        "shared-binds-fs-delta", "rootfs-copy", "overlay-upper";

@@ -39,7 +39,7 @@ func newMarker(what string) string {
 
 // startHeld starts spec's program on b, with stdin a pipe the bench holds;
 // the run lasts until release is closed.
-func startHeld(ctx context.Context, b harness.Backend, spec sandbox.Spec, marker string) (*heldRun, error) {
+func (r *runner) startHeld(ctx context.Context, b harness.Backend, spec sandbox.Spec, marker string) (*heldRun, error) {
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("bench: pipe: %w", err)
@@ -51,7 +51,7 @@ func startHeld(ctx context.Context, b harness.Backend, spec sandbox.Spec, marker
 	h := &heldRun{marker: marker, release: wr, done: make(chan error, 1)}
 	go func() {
 		defer rd.Close()
-		_, err := runOK(ctx, b, spec)
+		_, err := r.runOK(ctx, b, spec)
 		h.done <- err
 	}()
 	return h, nil
@@ -217,7 +217,7 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = runOK(ctx, b, r.spec(programTrue.args...))
+			_, errs[i] = r.runOK(ctx, b, r.spec(programTrue.args...))
 		}()
 	}
 	wg.Wait()
@@ -245,7 +245,7 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, b
 	}()
 	for range n {
 		marker := newMarker("mem")
-		h, err := startHeld(ctx, b, r.spec(waitingProgram(":", marker)...), marker)
+		h, err := r.startHeld(ctx, b, r.spec(waitingProgram(":", marker)...), marker)
 		if err != nil {
 			return 0, 0, "", err
 		}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"gosandbox/harness"
@@ -26,6 +28,8 @@ type runner struct {
 	// backends are the requested backends that opened, in backendOrder.
 	backends []string
 	features map[string]harness.Features
+	// hung holds, by backend name, why a Run of it was given up.
+	hung sync.Map
 	// toolDir holds the bench's own programs (the static C program); it is
 	// bound read-only at toolMount in every box.
 	toolDir   string
@@ -92,6 +96,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if r.rep.Scenarios == nil {
 		r.rep.Scenarios = []Scenario{}
 	}
+	r.hung.Range(func(_, why any) bool {
+		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("backend %s: abandoned", why))
+		return true
+	})
 	r.rep.Claims = claims(r.rep)
 	r.rep.Env.LoadAfter = loadAverage()
 	r.rep.Finished = time.Now().UTC()
@@ -215,36 +223,71 @@ func (r *runner) startupPrograms() ([]program, []string) {
 	return append(progs, program{name: "static", args: []string{toolMount + "/static"}}), nil
 }
 
-// spec is the Spec every scenario starts from: default limits, a plain PATH
-// and the bench's tool directory bound read-only.
+// spec is the Spec every scenario starts from: default limits and a plain
+// PATH. No binds: a pool is built for specs without any, and a spec of
+// another shape would make it rebuild a container.
 func (r *runner) spec(args ...string) sandbox.Spec {
-	s := sandbox.Spec{
-		Args: args,
-		Env:  []string{"PATH=/usr/bin:/bin"},
-	}
+	return sandbox.Spec{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}
+}
+
+// startupSpec runs a startup program with the bench's tool directory bound
+// read-only. Every startup program gets the bind, the ones that do not need
+// it too, so that a pool sees one shape (rebuilt once, during the warm-up).
+func (r *runner) startupSpec(p program) sandbox.Spec {
+	s := r.spec(p.args...)
 	if r.toolDir != "" {
 		s.Binds = []sandbox.Bind{{Source: r.toolDir, Target: toolMount}}
 	}
 	return s
 }
 
+// runGrace is how long after its context ended a Run may take to return
+// before the bench gives it up.
+const runGrace = 10 * time.Second
+
+// errHung marks a run given up because Backend.Run did not return.
+var errHung = errors.New("Backend.Run did not return")
+
 // runOK runs spec and returns how long Backend.Run took, as the caller sees
-// it; a refused spec or a status other than ok is an error.
-func runOK(ctx context.Context, b harness.Backend, spec sandbox.Spec) (time.Duration, error) {
-	// A backend that hangs must not hang the bench: well past the wall
-	// limit the run is given up.
-	ctx, cancel := context.WithTimeout(ctx, spec.Limits.WithDefaults().Wall+30*time.Second)
+// it; a refused spec or a status other than ok is an error. A Run that does
+// not return well after its context ended is abandoned, and the backend is
+// not asked again in this bench run (one hung backend must not stall the
+// others).
+func (r *runner) runOK(ctx context.Context, b harness.Backend, spec sandbox.Spec) (time.Duration, error) {
+	if why, ok := r.hung.Load(b.Name()); ok {
+		return 0, fmt.Errorf("%w: %s (not asked again)", errHung, why)
+	}
+	limit := spec.Limits.WithDefaults().Wall + 30*time.Second
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	start := time.Now()
-	res, err := b.Run(ctx, spec)
-	d := time.Since(start)
-	if err != nil {
-		return d, fmt.Errorf("%s: run %v: %w", b.Name(), spec.Args, err)
+	type ran struct {
+		res sandbox.Result
+		d   time.Duration
+		err error
 	}
-	if res.Status != sandbox.StatusOK {
-		return d, fmt.Errorf("%s: run %v: status %s (exit %d %s) %s", b.Name(), spec.Args, res.Status, res.ExitCode, res.Signal, res.Message)
+	done := make(chan ran, 1)
+	go func() {
+		start := time.Now()
+		res, err := b.Run(ctx, spec)
+		done <- ran{res, time.Since(start), err}
+	}()
+	var out ran
+	select {
+	case out = <-done:
+	case <-time.After(limit + runGrace):
+		why := fmt.Sprintf("%s: run %v still running %s after its context ended", b.Name(), spec.Args, runGrace)
+		if _, loaded := r.hung.LoadOrStore(b.Name(), why); !loaded {
+			r.prog.note("backend %s", why)
+		}
+		return 0, fmt.Errorf("%w: %s", errHung, why)
 	}
-	return d, nil
+	if out.err != nil {
+		return out.d, fmt.Errorf("%s: run %v: %w", b.Name(), spec.Args, out.err)
+	}
+	if res := out.res; res.Status != sandbox.StatusOK {
+		return out.d, fmt.Errorf("%s: run %v: status %s (exit %d %s) %s", b.Name(), spec.Args, res.Status, res.ExitCode, res.Signal, res.Message)
+	}
+	return out.d, nil
 }
 
 // failures counts the runs of each series that failed, to be reported once

@@ -77,8 +77,9 @@ type Claim struct {
 	Measured string `json:"measured"` // what this run measured, in words and figures
 	Verdict  string `json:"verdict"`  // "holds", "does not hold", "not measured"
 	// Ratio is the measured figure the verdict rests on (one-shot p50 over
-	// pooled p50; pooled over one-shot memory or disk); 0 when not measured.
-	Ratio float64 `json:"ratio,omitempty"`
+	// pooled p50; pooled over one-shot memory; pooled over rootfs-copy disk,
+	// which may be 0); 0 when not measured.
+	Ratio float64 `json:"ratio"`
 	// Rule says how the verdict was decided from Ratio.
 	Rule string `json:"rule,omitempty"`
 }

@@ -36,9 +36,11 @@ func closeAll(sc *Scenario, backends []harness.Backend) {
 // it, for each program on each backend.
 func (r *runner) startup(ctx context.Context) Scenario {
 	sc := Scenario{Description: fmt.Sprintf("Latency of Backend.Run from call to return (start, run, wait, tear down or reset), "+
-		"for /bin/true and a small static C program (gcc -static -O2, bound read-only at %s). "+
+		"for /bin/true and a small static C program (gcc -static -O2), with the bench's tool directory bound read-only at %s in both. "+
 		"Every backend is opened once (pooled: pool of 1, kept warm); after %d warm-up rounds, rounds interleave the variants "+
-		"(none, oneshot, container, bwrap; A B C A B C ...). Floor: backend none, a plain fork+exec+wait from the bench process.",
+		"(none, oneshot, container, bwrap; A B C A B C ...). Floor: backend none, a plain fork+exec+wait from the bench process. "+
+		"A pool that resets its container in the background after Run returns (sandbox/container) does so while the other "+
+		"variants run, so its figure leaves the reset out (see the reset scenario).",
 		toolMount, r.cfg.Warmup)}
 	progs, skipped := r.startupPrograms()
 	sc.Errors = append(sc.Errors, skipped...)
@@ -75,7 +77,7 @@ func (r *runner) startup(ctx context.Context) Scenario {
 			break
 		}
 		v := variants[st.Variant]
-		d, err := runOK(ctx, v.b, r.spec(v.p.args...))
+		d, err := r.runOK(ctx, v.b, r.startupSpec(v.p))
 		s := &sc.Series[st.Variant]
 		if !st.Warmup {
 			fails.add(s.label(), err)
@@ -166,7 +168,7 @@ func (r *runner) window(ctx context.Context, b harness.Backend, c int) (float64,
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				_, err := runOK(ctx, b, r.spec(programTrue.args...))
+				_, err := r.runOK(ctx, b, r.spec(programTrue.args...))
 				mu.Lock()
 				errs = append(errs, err)
 				if err == nil {

@@ -134,3 +134,44 @@ func TestOrderBackends(t *testing.T) {
 		t.Errorf("order %v, want %v", got, want)
 	}
 }
+
+func TestChangeWording(t *testing.T) {
+	for _, c := range []struct {
+		ratio float64
+		want  string
+	}{{0.45, "55% lower"}, {1, "0% lower"}, {3.2, "3.2x higher"}} {
+		if got := change(c.ratio); got != c.want {
+			t.Errorf("change(%g) = %q, want %q", c.ratio, got, c.want)
+		}
+	}
+}
+
+func TestClaimsFromKnownSeries(t *testing.T) {
+	rep := &Report{Scenarios: []Scenario{
+		{Name: ScenarioStartup, Series: []Series{
+			{Backend: "none", Program: "true", Samples: []float64{1e6}},
+			{Backend: "oneshot", Program: "true", Samples: []float64{300e6, 290e6, 310e6}},
+			{Backend: "container", Program: "true", Samples: []float64{10e6, 9e6, 11e6}},
+		}},
+		{Name: ScenarioMemory, Series: []Series{
+			{Backend: "oneshot", Variant: "busy-per-slot", Param: "slots", Value: 1, Samples: []float64{10 << 20}},
+			{Backend: "container", Variant: "busy-per-slot", Param: "slots", Value: 1, Samples: []float64{8 << 20}},
+		}},
+		{Name: ScenarioDisk, Series: []Series{
+			{Backend: layoutRootfsCopy, Program: "/usr/bin/true", Variant: layoutRootfsCopy, Param: "layout", Samples: []float64{1000}},
+		}},
+	}}
+	for i := range rep.Scenarios {
+		summarizeSeries(rep.Scenarios[i].Series)
+	}
+	got := claims(rep)
+	want := []struct {
+		verdict string
+		ratio   float64
+	}{{VerdictHolds, 30}, {VerdictDoesNotHold, 0.8}, {VerdictNotMeasured, 0}}
+	for i, w := range want {
+		if got[i].Verdict != w.verdict || !near(got[i].Ratio, w.ratio) {
+			t.Errorf("claim %q: %s ratio %g, want %s %g (%s)", got[i].Claim, got[i].Verdict, got[i].Ratio, w.verdict, w.ratio, got[i].Measured)
+		}
+	}
+}

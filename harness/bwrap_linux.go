@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +34,8 @@ func init() {
 
 type bwrapBackend struct {
 	bwrap, prlimit string
+	// runs numbers the runs, to give each concurrent box its own host uid.
+	runs atomic.Uint32
 	// usrLinks are the merged-/usr symlinks of the host (/bin -> usr/bin),
 	// recreated in the box.
 	usrLinks map[string]string
@@ -62,13 +66,12 @@ func openBwrap(Options) (Backend, error) {
 	}
 	// One trial run, so that a host without unprivileged user namespaces
 	// fails here with bubblewrap's own message rather than in every spec.
-	uid, gid := sandbox.HostBoxUID()
 	trial := []string{"--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr"}
 	for link, target := range b.usrLinks {
 		trial = append(trial, "--symlink", target, link)
 	}
 	cmd := exec.Command(bw, append(trial, "--", "/usr/bin/true")...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(b.hostIDs())}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%w: bwrap: trial run failed: %v: %s", ErrUnavailable, err, strings.TrimSpace(string(out)))
 	}
@@ -83,7 +86,11 @@ func (*bwrapBackend) Features() Features {
 		Unsupported: map[string]string{
 			"Limits.Memory":  "bwrap has no cgroup: memory is not capped (RLIMIT_AS only when Limits.AddressSpace asks), no memory-limit status, peak from rusage",
 			"Limits.CPU":     "bwrap has no cgroup: RLIMIT_CPU counts each process in whole seconds, children are not summed",
-			"Limits.Procs":   "RLIMIT_NPROC counts every process of the host uid that all bwrap boxes share",
+			"R2":             "rusage of bwrap: the box's CPU is lost when bwrap's pid 1 is not waited for, and children are not summed",
+			"R4":             "the hard RLIMIT_CPU kill is reported as SIGKILL: without accounting it cannot be told from any other kill",
+			"R7":             "no cgroup: no peak memory of the box",
+			"R12":            "not passed to bwrap",
+			"B2":             "bwrap reports a failed execvp as exit status 1 with its message on the program's stderr",
 			"Limits.CPUSet":  "not passed to bwrap",
 			"Syscalls":       "no seccomp filter is passed to bwrap",
 			"Result.Signal":  "bwrap reports a signalled program as exit status 128+N; the backend maps that back, so a program exiting 129..192 looks signalled",
@@ -121,26 +128,40 @@ func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 	if err := d.CopyIn(spec.CopyIn); err != nil {
 		return failed("bwrap", err), nil
 	}
+	uid, gid := b.hostIDs()
+	if err := chownTree(wd.path, uid, gid); err != nil {
+		return failed("bwrap", err), nil
+	}
 
-	argv := append(b.prlimitArgs(lim), b.bwrapArgs(spec, lim, wd.path)...)
 	files, closeFiles, err := stdioFiles(spec)
 	if err != nil {
 		return failed("bwrap", err), nil
 	}
 	defer closeFiles()
+	// bwrap reports the box's pid 1 (as a host pid) on this pipe, so that
+	// Run can wait for the box to be gone: bwrap itself exits as soon as it
+	// learns the program's status, while the rest of the box may still be
+	// dying.
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return failed("bwrap", err), nil
+	}
+	defer statusR.Close()
+	files = append(files, statusW.Fd())
+	argv := append(b.prlimitArgs(lim), "--json-status-fd", strconv.Itoa(len(files)-1))
+	argv = append(argv, b.bwrapArgs(spec, lim, wd.path)...)
 
 	// bwrap hands its own environment to the program; it adds PWD.
 	env := spec.Env
 	if env == nil {
 		env = []string{}
 	}
-	uid, gid := sandbox.HostBoxUID()
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   env,
 		Files: files,
 		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+			Credential: credential(uid, gid),
 			// If this process dies, bwrap dies, and --die-with-parent takes
 			// the box down with it.
 			Pdeathsig: syscall.SIGKILL,
@@ -155,6 +176,8 @@ func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 	// with them.)
 	closeOnExecExcept(files)
 	pid, err := syscall.ForkExec(b.prlimit, argv, attr)
+	statusW.Close()
+	boxGone := watchBoxInit(statusR)
 	if err != nil {
 		facts := verdict.Facts{Limits: lim, Syscalls: spec.Syscalls, Wall: time.Since(start)}
 		if errors.Is(err, unix.E2BIG) {
@@ -168,9 +191,56 @@ func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 	// init die (--die-with-parent), which empties the pid namespace.
 	facts := waitProgram(ctx, pid, start, lim.Wall, func(p int) { unix.Kill(p, unix.SIGKILL) })
 	facts.Limits, facts.Syscalls = lim, spec.Syscalls
+	boxGone()
 	facts.Status = unwrapBwrapStatus(facts.Status)
 	facts.OutputExceeded = outputFull(spec, lim)
 	return finish("bwrap", facts, wd, spec, lim), nil
+}
+
+// boxTeardownWait bounds the wait for a box's pid 1 to be gone after bwrap
+// exited; the kernel empties the pid namespace promptly, so reaching it means
+// something is stuck, and Run returns rather than hang.
+const boxTeardownWait = 10 * time.Second
+
+// watchBoxInit reads bwrap's JSON status stream and holds a pidfd of the
+// box's pid 1 as soon as bwrap names it. The returned function waits until
+// that process has exited, which the kernel allows only once every other
+// process of its pid namespace is gone.
+func watchBoxInit(status *os.File) (wait func()) {
+	pidfd := make(chan int, 1)
+	go func() {
+		fd := -1
+		defer func() { pidfd <- fd }()
+		dec := json.NewDecoder(status)
+		for {
+			var msg struct {
+				ChildPID int `json:"child-pid"`
+			}
+			if err := dec.Decode(&msg); err != nil {
+				return
+			}
+			if msg.ChildPID > 0 && fd < 0 {
+				if f, err := unix.PidfdOpen(msg.ChildPID, 0); err == nil {
+					fd = f
+				}
+			}
+		}
+	}()
+	return func() {
+		fd := <-pidfd // the stream ends when bwrap exits
+		if fd < 0 {
+			return
+		}
+		defer unix.Close(fd)
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		deadline := time.Now().Add(boxTeardownWait)
+		for time.Now().Before(deadline) {
+			n, err := unix.Poll(pfd, int(time.Until(deadline).Milliseconds())+1)
+			if n > 0 || (err != nil && err != unix.EINTR) {
+				return
+			}
+		}
+	}
 }
 
 // unwrapBwrapStatus turns bwrap's exit status 128+N for a program killed by
@@ -214,6 +284,49 @@ func (b *bwrapBackend) prlimitArgs(lim sandbox.Limits) []string {
 		args = append(args, "--"+name+"="+rlimitText(soft)+":"+rlimitText(hard))
 	}
 	return append(args, "--", b.bwrap)
+}
+
+// bwrapUIDBase is the first host uid of bwrap boxes: above the ids of the
+// gosandbox runners (sandbox.HostBoxUID), far above any distribution's.
+const bwrapUIDBase = 1<<30 + 1<<16
+
+// hostIDs picks the host uid and gid the next box runs as. A root harness
+// gives every box its own (cycling through 65536 of them), because
+// RLIMIT_NPROC, the only process cap bwrap has, counts the processes of a
+// uid: a shared uid would let a fork bomb in one box starve the boxes
+// running beside it. Unprivileged, the box runs as the harness's own ids.
+func (b *bwrapBackend) hostIDs() (uid, gid int) {
+	if !sandbox.HostIsRoot() {
+		return os.Geteuid(), os.Getegid()
+	}
+	id := bwrapUIDBase + int(b.runs.Add(1)%(1<<16))
+	return id, id
+}
+
+// credential switches bwrap to the box's host ids, with no supplementary
+// groups; unprivileged, bwrap keeps the harness's ids.
+func credential(uid, gid int) *syscall.Credential {
+	if !sandbox.HostIsRoot() {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+}
+
+// chownTree gives the work directory and its copy-in files to the box's
+// host ids.
+func chownTree(root string, uid, gid int) error {
+	if !sandbox.HostIsRoot() {
+		return nil
+	}
+	return filepath.WalkDir(root, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return fmt.Errorf("bwrap: work directory: %w", err)
+		}
+		return nil
+	})
 }
 
 func rlimitText(v uint64) string {

@@ -64,8 +64,12 @@ func (b *containerBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.
 // KillInit kills (SIGKILL) the init of the container the next run gets, as
 // a crash would; StopInit stops it (SIGSTOP), as a hang would. The suites'
 // B6 specs use them to check that the pool heals.
-func (b *containerBackend) KillInit() error { return b.pool.SignalIdleInit(syscall.SIGKILL, initSignalWait) }
-func (b *containerBackend) StopInit() error { return b.pool.SignalIdleInit(syscall.SIGSTOP, initSignalWait) }
+func (b *containerBackend) KillInit() error {
+	return b.pool.SignalIdleInit(syscall.SIGKILL, initSignalWait)
+}
+func (b *containerBackend) StopInit() error {
+	return b.pool.SignalIdleInit(syscall.SIGSTOP, initSignalWait)
+}
 
 // initSignalWait bounds the wait for an idle container in KillInit and
 // StopInit.

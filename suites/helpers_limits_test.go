@@ -29,7 +29,7 @@ const (
 	// hangSlack is how long past its own wall limit (plus start-up) a run may
 	// take before the spec calls it a hang. It is a guard against deadlock,
 	// not a timing expectation.
-	hangSlack = 60 * time.Second
+	hangSlack = 30 * time.Second
 )
 
 // limitedProbe is probeSpec with limits.

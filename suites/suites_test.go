@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -38,6 +39,10 @@ var backend harness.Backend
 var probeDir string
 
 const probeMount = "/opt/probe"
+
+// runGrace is how long past twice its wall limit run waits for a run before
+// cancelling it.
+const runGrace = time.Minute
 
 func TestSuites(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -104,7 +109,12 @@ func run(spec sandbox.Spec) Outcome {
 		errFile = tempFile()
 		spec.Stderr = errFile
 	}
-	res, err := backend.Run(context.Background(), spec)
+	// A safety net, not a measurement: a backend that loses track of a run
+	// is told to give up long after the run's own wall limit, so the spec
+	// fails with what the backend reports instead of hanging the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*spec.Limits.WithDefaults().Wall+runGrace)
+	defer cancel()
+	res, err := backend.Run(ctx, spec)
 	Expect(err).NotTo(HaveOccurred(), "backend %s refused the spec", backend.Name())
 	o := Outcome{Result: res}
 	if outFile != nil {

@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gosandbox/sandbox"
@@ -72,6 +74,8 @@ func TestRunUsageErrorsExit2(t *testing.T) {
 		{[]string{"--stdin", "/nonexistent/in", "--", "/bin/true"}, "--stdin"},
 		{[]string{"--backend", "nosuch", "--", "/bin/true"}, "nosuch"},
 		{[]string{"--bind", "/nonexistent/gosandbox-src:/data", "--", "/bin/true"}, "/nonexistent/gosandbox-src"},
+		{[]string{"--bind", "/etc/hostname:/proc/x", "--", "/bin/true"}, "/proc/x"},
+		{[]string{"--tmpfs", "64KiB", "--copy-in", "/usr/bin/dash:sh", "--", "/bin/true"}, "tmpfs"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 		{[]string{}, "no program"},
 	}
@@ -106,9 +110,6 @@ func TestRunExitStatuses(t *testing.T) {
 		{[]string{"--", "/bin/sh", "-c", "exit 7"}, 1},
 		{[]string{"--", "/nonexistent/program"}, 1}, // exec-error is the program's fault
 		{[]string{"--wall", "200ms", "--", "/bin/sleep", "10"}, 1},
-		// A copy-in larger than the work directory: the box cannot be
-		// built, which is the sandbox's failure, not the program's.
-		{[]string{"--tmpfs", "64KiB", "--copy-in", "/usr/bin/sh:sh", "--", "/bin/true"}, 3},
 	}
 	for _, tc := range cases {
 		code, _, stderr := cli(t, dir, tc.args...)
@@ -162,5 +163,36 @@ func TestRunResultJSONAndFiles(t *testing.T) {
 	}
 	if strings.Contains(stderr, "gosandbox: nonzero-exit") {
 		t.Errorf("a summary was printed although --result was given: %q", stderr)
+	}
+}
+
+// TestRunInterruptedExit3: a TERM to the CLI ends the run as the sandbox's
+// doing (internal-error, exit 3), with the box torn down.
+func TestRunInterruptedExit3(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command(gosandboxBin, "run", "--wall", "1m", "--", "/bin/sh", "-c", "echo started; exec sleep 60")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, len("started\n"))
+	if _, err := io.ReadFull(out, line); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the box did not start: %v", err)
+	}
+	// The box runs, so the CLI is inside Run with its signal handler set.
+	cmd.Process.Signal(syscall.SIGTERM)
+	io.Copy(io.Discard, out) // EOF once the box is gone
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(stderr.String(), "internal-error") {
+		t.Errorf("exit %v, stderr %q; want 3 with internal-error", err, stderr.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,24 @@ func TestMalformedLinesAndMissingCopyIn(t *testing.T) {
 	}
 	if l := lines[6]; l["id"] != "last" || l["status"] != "ok" || l["backend"] != "container" {
 		t.Fatalf("last job: %v", l)
+	}
+}
+
+// TestNoJobBreaksTheNext: whatever a job leaves or breaks, the job after it
+// on the same container starts clean.
+func TestNoJobBreaksTheNext(t *testing.T) {
+	p := pool(t, 1)
+	input := strings.Join([]string{
+		`{"id":"mess","args":["/bin/sh","-c","sleep 100 & (trap '' TERM; sleep 100) & echo x > /tmp/left; echo y > left; exec sleep 100"],"limits":{"wall":"300ms"}}`,
+		`{"id":"bomb","args":["/bin/sh","-c","while :; do sleep 100 & done"],"limits":{"wall":"500ms","procs":8}}`,
+		`{"id":"clean","args":["/bin/sh","-c","ls -A /tmp /w; echo /proc/[0-9]*"]}`,
+	}, "\n")
+	lines := runBatch(t, p, input, 1)
+	if lines[0]["status"] != "wall-limit" {
+		t.Fatalf("mess: %v", lines[0])
+	}
+	// Only the init (pid 1) and the job's own shell are left.
+	if l := lines[2]; l["status"] != "ok" || !regexp.MustCompile(`^/tmp:\n\n/w:\n/proc/1 /proc/[0-9]+\n$`).MatchString(l["stdout"].(string)) {
+		t.Fatalf("clean job after a mess: %v", l)
 	}
 }

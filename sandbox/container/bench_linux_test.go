@@ -108,17 +108,26 @@ func TestReportFigures(t *testing.T) {
 	var os1 oneshot.Runner
 	for i := 0; i < n+20; i++ {
 		tOne := time.Now()
-		if res, err := os1.Run(ctx, spec); err != nil || res.Status != sandbox.StatusOK {
+		oneCtx, oneCancel := context.WithTimeout(ctx, time.Minute)
+		res, err := os1.Run(oneCtx, spec)
+		oneCancel()
+		if err != nil || res.Status != sandbox.StatusOK {
 			t.Fatalf("oneshot: %+v %v", res, err)
 		}
 		t0 := time.Now()
 		forkExecTrue(t)
 		t1 := time.Now()
-		if _, err := p.Run(ctx, spec); err != nil {
+		runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		_, err = p.Run(runCtx, spec)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		t2 := time.Now()
 		// The same container by hand: run, then reset, timed apart.
+		if got := onlyContainer(t, p); got != c {
+			t.Fatalf("the pool replaced its container: %v", p.lastErr)
+		}
 		<-p.ready
 		t3 := time.Now()
 		c.Run(ctx, spec)
@@ -189,4 +198,40 @@ func containerPids(init int) []int {
 		}
 	}
 	return out
+}
+
+// BenchmarkIdleContainerPSS reports the PSS of an idle container (its init,
+// after one run and a reset) as the metric PSS-KiB; ns/op is meaningless.
+func BenchmarkIdleContainerPSS(b *testing.B) {
+	needRoot(b)
+	bl := &Builder{}
+	defer bl.Close()
+	c := buildOne(b, bl)
+	ctx := context.Background()
+	c.Run(ctx, sandbox.Spec{Args: []string{"/bin/true"}})
+	if err := c.Reset(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var kib int
+	for b.Loop() {
+		kib = pssKiB(b, c)
+	}
+	b.ReportMetric(float64(kib), "PSS-KiB")
+}
+
+func pssKiB(tb testing.TB, c *Container) int {
+	total := 0
+	for _, pid := range containerPids(c.InitPid()) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.Atoi(f[1])
+				total += kb
+			}
+		}
+	}
+	return total
 }

@@ -117,5 +117,14 @@
 //
 // A container is built for a Shape (extra binds, tmpfs size) and keeps it;
 // the Pool swaps an idle container for one of the right shape when a run
-// needs another.
+// needs another. A run whose container turns out to be dead before its
+// program could have started (an init that died while idle, not yet
+// noticed) moves to another container instead of failing.
+//
+// Costs, per run on a warm pool with cgroup v1: two round trips on the
+// socket (exec/started, proceed/exited), one cgroup write (the program's
+// pid), one fork of the small init and the program's exec; the reset (one
+// round trip, three directory wipes, a cgroup counter reset) runs after the
+// result is returned. The wall time of a run starts when the host sends
+// exec, so it includes the program's set-up (about a millisecond).
 package container

@@ -16,6 +16,7 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/verdict"
@@ -108,10 +109,10 @@ type Builder struct {
 	// every other exchange with an init (0 = DefaultReplyTimeout).
 	BuildTimeout, ReplyTimeout time.Duration
 
-	once    sync.Once
-	cg      *cgroup.Manager
-	cgInfo  cgroup.Info
-	cgErr   error
+	once   sync.Once
+	cg     *cgroup.Manager
+	cgInfo cgroup.Info
+	cgErr  error
 }
 
 // workDirPrefix starts the names of the containers' work directories and
@@ -243,6 +244,12 @@ func (b *Builder) Build(ctx context.Context, shape Shape) (c *Container, err err
 		if err != nil {
 			return c, fmt.Errorf("container: %w", err)
 		}
+	}
+	// The init compiles the same plan, but cannot create the skeleton
+	// directory (mount points made on the host) from its user namespace:
+	// compiling it here first creates it, and the init finds it.
+	if _, err := mount.Default(mount.Options{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs, Binds: shape.Binds}); err != nil {
+		return c, fmt.Errorf("container: mount plan: %w", err)
 	}
 	if err := c.startInit(); err != nil {
 		return c, err
@@ -403,10 +410,21 @@ func (c *Container) IdleSince() time.Time { return c.lastUsed }
 
 func (c *Container) send(kind Kind, body []byte, fds []int, cred *unix.Ucred) (uint32, error) {
 	c.seq++
-	if err := c.link.send(kind, c.seq, body, fds, cred); err != nil {
-		return 0, c.fail(fmt.Errorf("send %s: %w", kind, err))
+	if err := c.sendSeq(kind, c.seq, body, fds, cred); err != nil {
+		return 0, err
 	}
 	return c.seq, nil
+}
+
+// sendSeq sends one message with a given sequence number. A stopped init
+// stops reading and its socket queue fills up: the deadline keeps the host
+// from blocking on it for good.
+func (c *Container) sendSeq(kind Kind, seq uint32, body []byte, fds []int, cred *unix.Ucred) error {
+	c.conn.SetWriteDeadline(time.Now().Add(c.b.replyTimeout()))
+	if err := c.link.send(kind, seq, body, fds, cred); err != nil {
+		return c.fail(fmt.Errorf("send %s: %w", kind, err))
+	}
+	return nil
 }
 
 // await waits for the next message, bounded by ctx, timeout and the init's
@@ -598,6 +616,14 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 			Message: fmt.Sprintf("execve: %v (%d bytes of arguments and environment, the kernel takes at most %d)", unix.E2BIG, n, maxArgBytes)}})
 	}
 	x, fds := c.execRequest(spec, limits, mode)
+	// What the protocol cannot carry is refused here, so that the init
+	// never sees a request it must reject (and the container survives).
+	if len(x.Files) > MaxChildFiles {
+		return c.internal(facts, fmt.Errorf("container: %d descriptors for the program, at most %d", len(x.Files), MaxChildFiles))
+	}
+	if len(x.Hostname) > maxHostname {
+		return c.internal(facts, fmt.Errorf("container: hostname %q: longer than %d bytes", x.Hostname, maxHostname))
+	}
 	start := time.Now() // monotonic (R13)
 	seq, err := c.send(KindExec, MarshalExec(x), fds, nil)
 	if err != nil {
@@ -700,7 +726,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 	for {
 		select {
 		case m := <-c.in:
-			res, end := c.handleRunMessage(m, spec, seq, &started, start, facts)
+			res, end := c.handleRunMessage(ctx, m, spec, seq, &started, start, facts)
 			if end {
 				return res
 			}
@@ -740,7 +766,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 
 // handleRunMessage handles one message of a run in progress; end says the
 // run is over and res is its result.
-func (c *Container) handleRunMessage(m message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
+func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
 	defer m.closeFDs()
 	bad := func(err error) (sandbox.Result, bool) {
 		facts.Wall = time.Since(start)
@@ -766,8 +792,8 @@ func (c *Container) handleRunMessage(m message, spec sandbox.Spec, seq uint32, s
 		if err := c.group.AddProc(int(m.Cred.Pid)); err != nil {
 			p = Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
 		}
-		if err := c.link.send(KindProceed, seq, MarshalProceed(p), nil, nil); err != nil {
-			return bad(fmt.Errorf("send proceed: %w", err))
+		if err := c.sendSeq(KindProceed, seq, MarshalProceed(p), nil, nil); err != nil {
+			return bad(err)
 		}
 		return sandbox.Result{}, false
 	case KindExecFailed:
@@ -798,6 +824,15 @@ func (c *Container) handleRunMessage(m message, spec sandbox.Spec, seq uint32, s
 		}
 		if !(facts.Status.Exited() && facts.Status.ExitStatus() == 0) {
 			facts.FileAtLimit = c.fileAtLimit(spec, facts.Limits.Output)
+		}
+		// A capture that overflowed stops reading: the program may have
+		// died of SIGPIPE before the overflow reached the select above.
+		for _, w := range workdir.Watches(ctx) {
+			select {
+			case <-w:
+				facts.OutputExceeded = true
+			default:
+			}
 		}
 		if c.group != nil {
 			u, err := c.group.Usage()

@@ -373,7 +373,7 @@ func TestGarbageFromTheInit(t *testing.T) {
 				t.Fatal(err)
 			}
 			if name == "bad body" {
-				garbage = append(AppendHeader(nil, Header{Kind: KindExited, Seq: c.seq, BodyLen: 2}), 1, 2)
+				garbage = append(AppendHeader(nil, Header{Kind: KindExited, Seq: 1, BodyLen: 2}), 1, 2)
 			}
 			peer.Send(garbage, nil, nil)
 			select {
@@ -433,15 +433,18 @@ func snapshot(t testing.TB) hostState {
 	t.Helper()
 	fds, _ := os.ReadDir("/proc/self/fd")
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	cg, _ := filepath.Glob("/sys/fs/cgroup/*/gosandbox/container-*")
-	cg2, _ := filepath.Glob("/sys/fs/cgroup/gosandbox/container-*")
-	wd, _ := filepath.Glob("/run/gosandbox/w/container-*")
-	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), "gosandbox-w-*"))
+	// Only this process's: other supervisors on the host come and go.
+	own := fmt.Sprintf("%s%d-*", workDirPrefix, os.Getpid())
+	cg, _ := filepath.Glob("/sys/fs/cgroup/*/gosandbox/" + own)
+	cg1, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/gosandbox/" + own)
+	cg2, _ := filepath.Glob("/sys/fs/cgroup/gosandbox/" + own)
+	wd, _ := filepath.Glob("/run/gosandbox/w/" + own)
+	tmp, _ := filepath.Glob(filepath.Join(os.TempDir(), own))
 	return hostState{
 		fds:        len(fds),
 		goroutines: runtime.NumGoroutine(),
-		mounts:     strings.Count(string(mounts), "gosandbox"),
-		cgroups:    append(cg, cg2...),
+		mounts:     strings.Count(string(mounts), strings.TrimSuffix(own, "*")),
+		cgroups:    append(append(cg, cg1...), cg2...),
 		workdirs:   append(wd, tmp...),
 	}
 }
@@ -478,9 +481,29 @@ func TestThousandRunsLeakNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("%d runs in %v (%v per run, reset included); during: %d fds, %d goroutines", n, elapsed, elapsed/time.Duration(n), during.fds, during.goroutines)
+	t.Logf("%d runs in %v (%v per run, reset included); during: %d fds, %d goroutines, %d cgroup dirs, %d mounts, %d work dirs", n, elapsed, elapsed/time.Duration(n), during.fds, during.goroutines, len(during.cgroups), during.mounts, len(during.workdirs))
 	if after.fds != before.fds || after.goroutines > before.goroutines || after.mounts != before.mounts ||
 		len(after.cgroups) != len(before.cgroups) || len(after.workdirs) != len(before.workdirs) {
 		t.Fatalf("leak:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestRefusedRequestsKeepTheContainer: what the protocol cannot carry is an
+// internal-error for that run only.
+func TestRefusedRequestsKeepTheContainer(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	c := onlyContainer(t, p)
+	spec := sh("true")
+	spec.Hostname = strings.Repeat("h", 65)
+	wantStatus(t, runSpec(t, p, spec), sandbox.StatusInternalError)
+	spec = sh("true")
+	for i := 0; i < MaxChildFiles; i++ {
+		spec.ExtraFiles = append(spec.ExtraFiles, tempFile(t))
+	}
+	spec.Limits.OpenFiles = 64
+	wantStatus(t, runSpec(t, p, spec), sandbox.StatusInternalError)
+	wantStatus(t, runSpec(t, p, sh("true")), sandbox.StatusOK)
+	if got := onlyContainer(t, p); got != c || c.Broken() != nil {
+		t.Fatal("a refused request cost the container")
 	}
 }

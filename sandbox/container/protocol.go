@@ -342,6 +342,9 @@ type BindConf struct {
 
 const maxPath = 4096
 
+// maxHostname is the longest hostname sethostname(2) takes.
+const maxHostname = 64
+
 // MarshalConf encodes c.
 func MarshalConf(c Conf) []byte {
 	var e encoder
@@ -457,7 +460,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 	x.Args = d.strs(MaxBody/4, MaxBody)
 	x.Env = d.strs(MaxBody/4, MaxBody)
 	x.Dir = d.str(maxPath)
-	x.Hostname = d.str(64)
+	x.Hostname = d.str(maxHostname)
 	n := d.count(MaxRLimits, 20)
 	for i := 0; i < n && d.err == nil; i++ {
 		x.RLimits = append(x.RLimits, RLimitConf{Resource: d.i32(), Cur: d.u64(), Max: d.u64()})

@@ -1,6 +1,7 @@
 package forkexec
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -61,6 +62,16 @@ func BenchmarkNamespacesNoMountTrue(b *testing.B) {
 	benchRun(b, r)
 }
 
+// BenchmarkBareNamespacesTrue is the reference for what the namespaces alone
+// cost: a clone into all seven and exec, with no id map (so no round trip),
+// no mounts, no credential change.
+func BenchmarkBareNamespacesTrue(b *testing.B) {
+	requireUserns(b)
+	r := floorRunner()
+	r.CloneFlags = allNamespaces
+	benchRun(b, r)
+}
+
 // BenchmarkRatio interleaves the floor and the box start (A B A B...) and
 // reports the ratio of their medians, the figure the issue asks for.
 func BenchmarkRatio(b *testing.B) {
@@ -113,6 +124,9 @@ func BenchmarkNamespacesSteps(b *testing.B) {
 	tr := unsafe.Slice((*int64)(unsafe.Pointer(&mem[0])), len(mem)/8)
 	r := boxRunner(b, plan, nil, "/bin/true")
 	r.trace = tr
+	if os.Getenv("GOSANDBOX_BENCH_NOPLAN") != "" {
+		r.Mount, r.Dir = nil, ""
+	}
 	now := func() int64 {
 		var ts unix.Timespec
 		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)

@@ -31,6 +31,7 @@ var (
 )
 
 const (
+	syncAtStart        = -1           // prepared.syncAt: wait before anything else
 	syncAfterPivot     = -2           // prepared.syncAt: wait once pivot_root is done
 	atFDCWD            = ^uintptr(99) // AT_FDCWD, -100
 	linuxCapVersion3   = 0x20080522
@@ -138,7 +139,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// Without a mount plan the child waits for the parent right away;
 	// with one it first does the mount steps that need no id map, while
 	// the parent writes the maps (see prepared.syncAt).
-	if p.sync && p.syncAt < 0 {
+	if p.sync && p.syncAt == syncAtStart {
 		if step, err1 = childSync(p, syncFD); err1 != 0 {
 			goto fail
 		}

@@ -435,7 +435,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.plan = r.Mount.Ops()
 		p.root = r.Mount.Root()
 	}
-	p.syncAt = -1
+	p.syncAt = syncAtStart
 	if p.root != nil {
 		p.tail = r.Mount.Tail()
 		p.syncAt = syncAfterPivot
@@ -510,52 +510,71 @@ func (r *Runner) Start() (int, error) {
 	closeFD(&syncPipe[0])
 
 	if p.sync {
-		if err := r.syncChild(pid, p); err != nil {
-			closeFD(&syncPipe[1]) // the child reads EOF and exits
-			unix.Kill(pid, unix.SIGKILL)
-			reap(pid)
-			return 0, err
+		err := r.syncChild(pid, p)
+		if err == nil {
+			one := [1]byte{1}
+			if _, werr := unix.Write(syncPipe[1], one[:]); werr != nil {
+				err = fmt.Errorf("forkexec: release child: %w", werr)
+			}
 		}
-		one := [1]byte{1}
-		if _, err := unix.Write(syncPipe[1], one[:]); err != nil {
+		if err != nil {
+			closeFD(&syncPipe[1]) // a waiting child reads EOF and leaves
 			unix.Kill(pid, unix.SIGKILL)
 			reap(pid)
-			return 0, fmt.Errorf("forkexec: release child: %w", err)
+			// The child may have failed first (a mount step runs while we
+			// write the maps): then its report is the better answer.
+			if ce, _ := r.readReport(errPipe[0]); ce != nil {
+				return 0, ce
+			}
+			return 0, err
 		}
 		// syncPipe[1] stays open until the child's exec: a child that
 		// re-arms its parent-death signal polls it to learn whether we died.
 	}
 
+	ce, err := r.readReport(errPipe[0])
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return 0, err
+	}
+	if ce == nil {
+		return pid, nil // exec succeeded: the pipe closed on exec
+	}
+	reap(pid)
+	return 0, ce
+}
+
+// readReport reads the child's report from the error pipe: nil, nil at EOF
+// (the exec succeeded or the child died without a word).
+func (r *Runner) readReport(fd int) (*ChildError, error) {
 	var rec errRecord
 	buf := (*[unsafe.Sizeof(rec)]byte)(unsafe.Pointer(&rec))[:]
 	n := 0
 	for n < len(buf) {
-		m, err := unix.Read(errPipe[0], buf[n:])
+		m, err := unix.Read(fd, buf[n:])
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			unix.Kill(pid, unix.SIGKILL)
-			reap(pid)
-			return 0, fmt.Errorf("forkexec: read error pipe: %w", err)
+			return nil, fmt.Errorf("forkexec: read error pipe: %w", err)
 		}
 		if m == 0 {
 			break
 		}
 		n += m
 	}
-	if n == 0 {
-		return pid, nil // exec succeeded: the pipe closed on exec
-	}
-	reap(pid)
-	if n != len(buf) {
-		return 0, fmt.Errorf("forkexec: short report from the child (%d bytes)", n)
+	switch {
+	case n == 0:
+		return nil, nil
+	case n != len(buf):
+		return nil, fmt.Errorf("forkexec: short report from the child (%d bytes)", n)
 	}
 	ce := &ChildError{Step: Step(rec.step), Index: int(rec.index), Errno: syscall.Errno(rec.errno)}
 	if ce.Step.isMountStep() && r.Mount != nil {
 		ce.target = r.Mount.Target(ce.Index)
 	}
-	return 0, ce
+	return ce, nil
 }
 
 // syncChild writes the id maps and runs SyncFunc while the child waits.

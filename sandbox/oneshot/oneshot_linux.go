@@ -122,16 +122,27 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
 		return sandbox.Result{}, err
 	}
+	limits := spec.Limits.WithDefaults()
+	if err := workdir.CheckCopyInFits(spec.CopyIn, limits.Tmpfs); err != nil {
+		return sandbox.Result{}, err
+	}
 	for i, bd := range spec.Binds {
 		if _, err := os.Stat(bd.Source); err != nil {
 			return sandbox.Result{}, fmt.Errorf("%w: bind[%d] %s:%s: %v", sandbox.ErrInvalidSpec, i, bd.Source, bd.Target, err)
 		}
 	}
+	r.init()
+	// A mount plan that cannot be built (a bind over /proc, a target given
+	// twice) is the caller's mistake: reject it before anything runs. The
+	// plan without a host work directory is the one cached for runs
+	// without copies, so this costs nothing on the common path.
+	if _, err := r.plan("", limits.Tmpfs, spec.Binds); err != nil {
+		return sandbox.Result{}, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("oneshot: not started: %w", err)
 	}
-	r.init()
-	b := &box{runner: r, spec: spec, limits: spec.Limits.WithDefaults(), slot: -1, pidfd: -1}
+	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1}
 	defer b.tearDown()
 	return b.run(ctx), nil
 }
@@ -160,13 +171,27 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		return b.decide(facts)
 	}
 
+	stopWatch := b.watchStart(ctx)
 	pid, err := fe.Start()
 	// The wall clock (monotonic, R13) starts when the program does: Start
 	// returns once execve succeeded, so the box's set-up is not charged to
 	// the program.
 	start := time.Now()
+	if why := stopWatch(); why != verdict.NotKilled {
+		// The child was killed during its set-up; Start may even have
+		// taken that for a successful exec.
+		facts.Killed = why
+		if why == verdict.KilledCancel {
+			facts.Err = ctx.Err()
+		} else {
+			facts.Err = fmt.Errorf("oneshot: the box's set-up did not finish within %v", startTimeout)
+		}
+	}
 	if err != nil {
 		facts.StartErr = fmt.Errorf("start %s: %w", b.spec.Args[0], err)
+		if facts.Killed != verdict.NotKilled {
+			facts.StartErr = fmt.Errorf("%w (%v)", facts.Err, err)
+		}
 		return b.decide(facts)
 	}
 	b.mark("start")
@@ -191,6 +216,43 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	}
 	b.mark("verdict+copy-out")
 	return res
+}
+
+// startTimeout bounds the box's set-up (clone to execve). It takes
+// milliseconds; a child stuck there is a bug, and no caller may hang on it.
+const startTimeout = 30 * time.Second
+
+// watchStart kills the child if its set-up outlives startTimeout or ctx
+// ends meanwhile. Its cgroup is the handle: the child joins it before it
+// can block (without a cgroup there is nothing to kill by, and the set-up
+// is not watched). The returned stop ends the watch and says whether it
+// killed.
+func (b *box) watchStart(ctx context.Context) (stop func() verdict.KillReason) {
+	if b.group == nil {
+		return func() verdict.KillReason { return verdict.NotKilled }
+	}
+	done := make(chan struct{})
+	killed := make(chan verdict.KillReason, 1)
+	go func() {
+		t := time.NewTimer(startTimeout)
+		defer t.Stop()
+		why := verdict.NotKilled
+		select {
+		case <-done:
+		case <-t.C:
+			why = verdict.KilledFailure
+		case <-ctx.Done():
+			why = verdict.KilledCancel
+		}
+		if why != verdict.NotKilled {
+			b.group.KillAll()
+		}
+		killed <- why
+	}()
+	return func() verdict.KillReason {
+		close(done)
+		return <-killed
+	}
 }
 
 // fileAtLimit reports whether a regular file the program wrote reached the

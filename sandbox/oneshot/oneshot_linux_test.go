@@ -248,6 +248,9 @@ func TestInvalidSpecRunsNothing(t *testing.T) {
 		{},
 		{Args: []string{"/bin/true"}, Limits: sandbox.Limits{CPU: -1}},
 		{Args: []string{"/bin/true"}, CopyIn: []sandbox.CopyIn{{Name: "x", HostPath: "/nonexistent/input"}}},
+		{Args: []string{"/bin/true"}, CopyIn: []sandbox.CopyIn{{Name: "x", Content: make([]byte, 8192)}}, Limits: sandbox.Limits{Tmpfs: 4096}},
+		{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/nonexistent/src", Target: "/data"}}},
+		{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/etc/hostname", Target: "/proc/x"}}},
 	} {
 		_, err := testRunner.Run(context.Background(), spec)
 		if !errors.Is(err, sandbox.ErrInvalidSpec) {

@@ -182,6 +182,30 @@ func CheckCopyIn(files []sandbox.CopyIn) error {
 	return nil
 }
 
+// CheckCopyInFits verifies, before anything runs, that files fit in a work
+// directory of capacity bytes (Limits.Tmpfs), counting whole pages as tmpfs
+// does. Its error wraps sandbox.ErrInvalidSpec.
+func CheckCopyInFits(files []sandbox.CopyIn, capacity int64) error {
+	const page = 4096
+	var total int64
+	for _, c := range files {
+		size := int64(len(c.Content))
+		if c.HostPath != "" {
+			fi, err := os.Stat(c.HostPath)
+			if err != nil {
+				return fmt.Errorf("%w: copy-in %s: %v", sandbox.ErrInvalidSpec, c.Name, err)
+			}
+			size = fi.Size()
+		}
+		total += (size + page - 1) / page * page
+	}
+	if total > capacity {
+		return fmt.Errorf("%w: copy-in files take %d bytes, more than the work directory's %s (raise the tmpfs limit)",
+			sandbox.ErrInvalidSpec, total, sandbox.FormatSize(capacity))
+	}
+	return nil
+}
+
 // CopyIn writes files into the directory, owned by the box. A file from a
 // host path keeps its permission bits (executables stay executable) unless
 // Mode says otherwise; Content gets Mode or 0644. Subdirectories in a name

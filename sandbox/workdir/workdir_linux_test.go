@@ -361,3 +361,13 @@ func TestRemoveStale(t *testing.T) {
 	}
 	assertGone(t, filepath.Join(root, fmt.Sprintf("x-%d-2", dead)))
 }
+
+func TestCheckCopyInFits(t *testing.T) {
+	files := []sandbox.CopyIn{{Name: "a", Content: make([]byte, 5000)}, {Name: "b", Content: []byte("x")}}
+	if err := CheckCopyInFits(files, 3*4096); err != nil {
+		t.Errorf("three pages into three pages: %v", err)
+	}
+	if err := CheckCopyInFits(files, 2*4096); !errors.Is(err, sandbox.ErrInvalidSpec) {
+		t.Errorf("three pages into two: %v, want ErrInvalidSpec", err)
+	}
+}

@@ -219,9 +219,14 @@ func wallPause([]string) int {
 	}
 }
 
-// wall-stop: stop itself with SIGSTOP; only a kill from outside (or SIGCONT)
-// ends it. The init of a pid namespace (pid 1) cannot be stopped from inside,
-// so as pid 1 it stops a child instead and waits for it.
+// wall-stop: stop itself with SIGSTOP; only a kill from outside ends it.
+// The init of a pid namespace (pid 1) cannot be stopped from inside, so as
+// pid 1 it stops a child instead and waits for it. The kernel continues a
+// stopped process once when its process group becomes orphaned (with a SIGHUP
+// first), so it stops itself again each time it is continued, up to
+// stopTries times, and reports each continuation.
+const stopTries = 5
+
 func wallStop([]string) int {
 	if os.Getpid() == 1 {
 		cmd := exec.Command(os.Args[0], "wall-stop")
@@ -233,9 +238,23 @@ func wallStop([]string) int {
 		fmt.Println("stop=child-continued")
 		return 0
 	}
-	fmt.Printf("stopping pid=%d\n", os.Getpid())
-	unix.Kill(os.Getpid(), unix.SIGSTOP)
-	fmt.Println("stop=continued")
+	status, _ := os.ReadFile("/proc/self/status")
+	sigIgn := ""
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			sigIgn = strings.TrimSpace(v)
+		}
+	}
+	pgid, _ := unix.Getpgid(0)
+	sid, _ := unix.Getsid(0)
+	fmt.Printf("stopping pid=%d ppid=%d pgid=%d sid=%d sigign=%s\n", os.Getpid(), os.Getppid(), pgid, sid, sigIgn)
+	for i := 1; i <= stopTries; i++ {
+		if err := unix.Kill(os.Getpid(), unix.SIGSTOP); err != nil {
+			fmt.Printf("stop=%s\n", errName(err))
+			return 1
+		}
+		fmt.Printf("stop=continued n=%d\n", i)
+	}
 	return 0
 }
 

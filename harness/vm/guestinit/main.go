@@ -41,6 +41,7 @@ func main() {
 		os.Exit(2)
 	}
 	start := time.Now()
+	fmt.Println("guestinit: started")
 	out := openResults()
 	err := run(out, start)
 	if err != nil {
@@ -304,16 +305,21 @@ func openResults() vm.FrameWriter {
 	os.MkdirAll("/dev", 0o755)
 	// /dev is not mounted yet: make the node ourselves, then devtmpfs hides it.
 	unix.Mknod("/ttyS1", unix.S_IFCHR|0o600, int(unix.Mkdev(4, 65)))
-	f, err := os.OpenFile("/ttyS1", os.O_WRONLY|unix.O_NOCTTY, 0)
+	// O_NONBLOCK: a serial port's open otherwise waits for a carrier that
+	// never comes; CLOCAL then makes the port ignore it, and blocking writes
+	// are restored so that nothing is dropped.
+	fd, err := unix.Open("/ttyS1", unix.O_WRONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	os.Remove("/ttyS1")
 	if err != nil {
 		return vm.FrameWriter{W: os.Stdout}
 	}
-	os.Remove("/ttyS1")
-	if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+	if t, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
 		t.Oflag &^= unix.OPOST
-		unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+		t.Cflag |= unix.CLOCAL
+		unix.IoctlSetTermios(fd, unix.TCSETS, t)
 	}
-	return vm.FrameWriter{W: f}
+	unix.SetNonblock(fd, false)
+	return vm.FrameWriter{W: os.NewFile(uintptr(fd), "/dev/ttyS1")}
 }
 
 func readUptime() string {
