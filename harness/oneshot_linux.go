@@ -63,5 +63,6 @@ func (b *oneshotBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Re
 	return res, err
 }
 
-// Close has nothing to release: every run tears down its own box.
-func (b *oneshotBackend) Close() error { return nil }
+// Close removes the cgroups the runner keeps ready for the next runs and
+// waits for those of finished runs to go.
+func (b *oneshotBackend) Close() error { return b.runner.Close() }

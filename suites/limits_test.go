@@ -106,13 +106,14 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 	Context("R6: address-space mode caps virtual memory", Label("R6"), func() {
 		It("makes a mapping larger than Limits.AddressSpace fail with ENOMEM", func() {
 			skipIfUnsupported("R6", "Limits.AddressSpace")
-			// A Go program needs ~700 MiB of address space to start at all.
-			l := sandbox.Limits{AddressSpace: 1 << 30}
+			// A Go program needs ~700 MiB of address space to start at all
+			// (and reserves over 1 GiB when it may): 2 GiB leaves it room.
+			l := sandbox.Limits{AddressSpace: 2 << 30}
 			small := runBounded(limitedProbe(l, "mem-mmap", "16MiB"))
 			Expect(small.Status).To(Equal(sandbox.StatusOK), "a small mapping under the cap\n"+describe(small))
 			Expect(small.Stdout).To(ContainSubstring("mmap=ok"), describe(small))
 
-			big := runBounded(limitedProbe(l, "mem-mmap", "2GiB"))
+			big := runBounded(limitedProbe(l, "mem-mmap", "8GiB"))
 			Expect(big.Stdout).To(ContainSubstring("mmap=ENOMEM"), describe(big))
 		})
 	})

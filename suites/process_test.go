@@ -96,6 +96,14 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(probeValues(o.Stdout, "env")).To(BeEmpty())
 	})
 
+	It("P5: the program starts with every signal at its default, none blocked", Label("P5"), func() {
+		o := runProbe("ps-signals")
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
+		f := probeFacts(o.Stdout)
+		Expect(f).To(HaveKeyWithValue("SigIgn", "0000000000000000"), "signals ignored at start")
+		Expect(f).To(HaveKeyWithValue("SigBlk", "0000000000000000"), "signals blocked at start")
+	})
+
 	It("P6: argv and the working directory are exactly the configured ones", Label("P6"), func() {
 		args := []string{"plain", "with space", "", "tab\there", "new\nline", "ünïcødé", "-x", "--", "$HOME", "*", "'\""}
 		spec := probeSpec("ps-argv", args...)

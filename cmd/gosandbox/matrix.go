@@ -29,6 +29,7 @@ func runMatrix(args []string) int {
 	}
 	var (
 		out      = fs.String("out", "out/matrix", "directory for <kernel>-<cgroup>/ results, matrix.json and the download cache (cache/)")
+		cacheDir = fs.String("cache", "", "download and build cache (default <out>/cache)")
 		kernels  = fs.String("kernels", strings.Join(names, ","), "comma-separated Debian kernels to boot")
 		modes    = fs.String("cgroups", "v2,v1", "comma-separated cgroup modes to boot each kernel in")
 		backends = fs.String("backends", "oneshot,container", "comma-separated backends the suites run on in each VM")
@@ -38,7 +39,7 @@ func runMatrix(args []string) int {
 		parallel = fs.Int("parallel", runtime.NumCPU(), "VMs at once")
 		memory   = fs.Int("memory", 1536, "MiB of memory per VM")
 		cpus     = fs.Int("smp", 2, "virtual CPUs per VM")
-		accel    = fs.String("accel", "", "qemu accelerator: tcg (software emulation) or kvm (default: kvm where /dev/kvm opens, else tcg)")
+		accel    = fs.String("accel", "", "qemu accelerator: tcg (software emulation) or kvm (default tcg)")
 		noBench  = fs.Bool("no-bench", false, "skip the quick bench inside each VM")
 		host     = fs.Bool("host", false, "also run the suites on this host into <out>/host-<kernel>-<cgroup>/ (default: the host column is out/conformance)")
 	)
@@ -62,7 +63,7 @@ func runMatrix(args []string) int {
 		return 2
 	}
 	cfg := vm.Config{
-		Out: *out, Modes: matrixList(*modes), Backends: matrixList(*backends), LabelFilter: *labels,
+		Out: *out, Cache: *cacheDir, Modes: matrixList(*modes), Backends: matrixList(*backends), LabelFilter: *labels,
 		SuiteTimeout: *suiteTO, VMTimeout: *vmTO, Parallel: *parallel, MemoryMiB: *memory, CPUs: *cpus,
 		Accel: *accel, NoBench: *noBench, Host: *host, Log: os.Stderr,
 	}

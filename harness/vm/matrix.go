@@ -26,6 +26,8 @@ import (
 type Config struct {
 	Repo     string   // module root (for building the guest binaries)
 	Out      string   // out/matrix
+	Cache    string   // downloads and builds; default Out/cache
+	BuildDir string   // guest binaries and initramfs; default Cache/build
 	Kernels  []Kernel // default DefaultKernels
 	Modes    []string // cgroup modes; default v2 and v1
 	Backends []string // default oneshot, container
@@ -149,16 +151,28 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return sum, fmt.Errorf("vm: %w", err)
 	}
-	cache := filepath.Join(cfg.Out, "cache")
+	cache := cfg.Cache
+	if cache == "" {
+		cache = filepath.Join(cfg.Out, "cache")
+	}
+	buildDir := cfg.BuildDir
+	if buildDir == "" {
+		buildDir = filepath.Join(cache, "build")
+	}
+	for _, p := range []*string{&cache, &buildDir} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
 	if _, err := QemuPath(); err != nil {
 		return sum, err
 	}
 	cfg.logf("building the guest binaries (static)")
-	bins, err := BuildBinaries(ctx, cfg.Repo, filepath.Join(cache, "build"))
+	bins, err := BuildBinaries(ctx, cfg.Repo, buildDir)
 	if err != nil {
 		return sum, err
 	}
-	initrd := filepath.Join(cache, "build", "initramfs.cpio.gz")
+	initrd := filepath.Join(buildDir, "initramfs.cpio.gz")
 	if err := WriteInitramfs(initrd, bins); err != nil {
 		return sum, err
 	}

@@ -60,9 +60,9 @@ func PlanFromCmdline(cmdline string) (GuestPlan, error) {
 
 // Where the initramfs puts the static binaries, and where results leave.
 const (
-	GuestSuite   = "/opt/matrix/suites.test" // the conformance suites (go test -c)
-	GuestProbe   = "/opt/matrix/probe"       // prebuilt probe (see probes.PrebuiltEnv)
-	GuestCLI     = "/opt/matrix/gosandbox"   // the CLI, for the bench
-	ResultsPort  = "/dev/ttyS1"              // second serial port: results only
-	ConsolePort  = "ttyS0"                   // first serial port: kernel and suite output
+	GuestSuite  = "/opt/matrix/suites.test" // the conformance suites (go test -c)
+	GuestProbe  = "/opt/matrix/probe"       // prebuilt probe (see probes.PrebuiltEnv)
+	GuestCLI    = "/opt/matrix/gosandbox"   // the CLI, for the bench
+	ResultsPort = "/dev/ttyS1"              // second serial port: results only
+	ConsolePort = "ttyS0"                   // first serial port: kernel and suite output
 )

@@ -252,8 +252,9 @@ type Usage struct {
 // Manager owns this package's root group and creates groups under it. It is
 // safe for concurrent use.
 type Manager struct {
-	info Info
-	impl managerImpl
+	info  Info
+	impl  managerImpl
+	stock stock // see KeepStock and Group.RemoveLater
 }
 
 type managerImpl interface {
@@ -301,17 +302,25 @@ func (m *Manager) Create(name string, l Limits) (*Group, error) {
 	if err := validName(name); err != nil {
 		return nil, err
 	}
+	if g, ok := m.takeStocked(l); ok {
+		return &Group{name: g.name, impl: g.impl, m: m}, nil
+	}
 	impl, err := m.impl.create(name, l)
 	if err != nil {
 		return nil, err
 	}
-	return &Group{name: name, impl: impl}, nil
+	return &Group{name: name, impl: impl, m: m}, nil
 }
 
-// Close removes our root groups when no group is left in them (groups of
-// other managers, in this or another process, keep them alive). Groups
-// created by m should be removed first.
-func (m *Manager) Close() error { return m.impl.close() }
+// Close empties and turns off the stock (see KeepStock), waits for the
+// removals queued by Group.RemoveLater, then removes our root groups when
+// no group is left in them (groups of other managers, in this or another
+// process, keep them alive). Groups created by m should be removed first.
+// The manager stays usable: a later Create makes the roots again.
+func (m *Manager) Close() error {
+	stockErr := m.drainStock()
+	return errors.Join(stockErr, m.impl.close())
+}
 
 func validName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00\n") || len(name) > 200 {
@@ -324,12 +333,14 @@ func validName(name string) error {
 // for concurrent use.
 type Group struct {
 	name    string
+	m       *Manager // nil for groups not made by a Manager
 	mu      sync.Mutex
 	removed bool
 	impl    groupImpl
 }
 
-// Name is the name the group was created with.
+// Name is the name of the group's directory: the one given to Create, or
+// the stock name of a group taken from the stock (see KeepStock).
 func (g *Group) Name() string { return g.name }
 
 func (g *Group) do(f func() error) error {

@@ -35,13 +35,18 @@
 // In a program that forgets it, the copy started as the init does not
 // answer: Build kills it when BuildTimeout passes and says why.
 //
-// The init runs as an unmapped host uid (the host's root when the host runs
-// as root) with a few capabilities of its container's user namespace only
+// Containers need a root supervisor (Build returns ErrNeedsRoot otherwise):
+// only root can map the box id to an id of its own while the init keeps
+// another. The init runs as an unmapped host uid (the host's root) with a few capabilities of its container's user namespace only
 // (CAP_SYS_ADMIN, SETUID, SETGID, SETPCAP, KILL, DAC_OVERRIDE, FOWNER,
 // CHOWN): it owns nothing the box owns, so a box process can neither signal
 // nor trace it. It builds the root with the default mount plan, the
 // host-side work directory (sandbox/workdir, a tmpfs owned by the box id)
-// bound at /w, and pivots into it. Programs run as uid/gid 1000, with no
+// bound at /w, and pivots into it. The plan's skeleton directory (mount
+// points and host /etc snapshots, sandbox/mount) is made by the host, which
+// may create it; should the init's snapshot differ from the host's (a
+// package install changed /etc meanwhile), a fresh copy of the program run
+// as root makes the missing skeleton and the build is tried once more. Programs run as uid/gid 1000, with no
 // capabilities, NO_NEW_PRIVS, the seccomp policy and the rlimits of their
 // Limits, each in a fresh IPC and UTS namespace (so SysV IPC objects, POSIX
 // message queues and the hostname of one run never reach the next, with

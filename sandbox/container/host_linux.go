@@ -1,12 +1,14 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -210,10 +212,33 @@ type Container struct {
 	destroyErr  error
 }
 
+// ErrNeedsRoot is returned by Build when the host process is not root.
+// Without root the user namespace can map only the caller's own id, so the
+// init and the box would share a uid and a box could signal or trace its
+// init; one-shot boxes (sandbox/oneshot) have no init and work unprivileged.
+var ErrNeedsRoot = errors.New("container: pooled containers need a root supervisor")
+
 // Build starts a container of the given shape and waits until its init has
 // built the root and answered.
-func (b *Builder) Build(ctx context.Context, shape Shape) (c *Container, err error) {
+func (b *Builder) Build(ctx context.Context, shape Shape) (*Container, error) {
+	if !sandbox.HostIsRoot() {
+		return nil, ErrNeedsRoot
+	}
 	b.init()
+	c, err := b.build(ctx, shape, false)
+	if errors.Is(err, errSkeletonMissing) {
+		// The init runs this program and answers: a fresh copy of it may
+		// make the skeleton (see prepareSkeleton). Try once more.
+		c, err = b.build(ctx, shape, true)
+	}
+	return c, err
+}
+
+// errSkeletonMissing marks a build whose init could not compile its mount
+// plan for want of a skeleton directory it may not create.
+var errSkeletonMissing = errors.New("mount plan skeleton missing")
+
+func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c *Container, err error) {
 	shape = shape.normal()
 	n := containerSerial.Add(1)
 	c = &Container{
@@ -245,22 +270,25 @@ func (b *Builder) Build(ctx context.Context, shape Shape) (c *Container, err err
 			return c, fmt.Errorf("container: %w", err)
 		}
 	}
-	// The init compiles the same plan, but cannot create the skeleton
-	// directory (mount points made on the host) from its user namespace:
-	// compiling it here first creates it, and the init finds it.
-	if _, err := mount.Default(mount.Options{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs, Binds: shape.Binds}); err != nil {
-		return c, fmt.Errorf("container: mount plan: %w", err)
-	}
-	if err := c.startInit(); err != nil {
-		return c, err
-	}
 	timeout := b.BuildTimeout
 	if timeout <= 0 {
 		timeout = DefaultBuildTimeout
 	}
-	conf := Conf{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs, SetgroupsDenied: !sandbox.HostIsRoot()}
+	conf := Conf{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs}
 	for _, bd := range shape.Binds {
 		conf.Binds = append(conf.Binds, BindConf{Source: bd.Source, Target: bd.Target, Writable: bd.Writable})
+	}
+	if freshSkeleton {
+		if err := c.prepareSkeleton(ctx, conf, timeout); err != nil {
+			return c, err
+		}
+	} else if _, err := mount.Default(mount.Options{WorkDir: conf.WorkDir, TmpfsSize: conf.TmpfsSize, Binds: shape.Binds}); err != nil {
+		// Compiling the plan here creates its skeleton, which the init
+		// (unable to create it) then finds.
+		return c, fmt.Errorf("container: mount plan: %w", err)
+	}
+	if err := c.startInit(); err != nil {
+		return c, err
 	}
 	var fds []int
 	if c.group != nil {
@@ -273,10 +301,35 @@ func (b *Builder) Build(ctx context.Context, shape Shape) (c *Container, err err
 		}
 	}
 	if err := c.request(ctx, KindConf, MarshalConf(conf), fds, timeout); err != nil {
+		var reply *replyError
+		if !freshSkeleton && errors.As(err, &reply) && strings.HasPrefix(reply.r.Message, mountPlanFailure) {
+			return c, fmt.Errorf("container: build: %w: %w", errSkeletonMissing, err)
+		}
 		return c, fmt.Errorf("container: build (does %s call container.MaybeRunInit first thing?): %w", c.initPath(), err)
 	}
 	c.lastUsed = time.Now()
 	return c, nil
+}
+
+// prepareSkeleton makes sure the skeleton directory of the container's
+// mount plan exists before the init needs it. The init compiles the plan
+// itself but cannot create a skeleton from its user namespace, and the plan
+// snapshots host files (/etc/ld.so.cache and friends), so a skeleton made
+// by this long-lived process could name an older snapshot than the init
+// sees. A fresh process of this program, run as root on the host, takes the
+// same snapshot the init is about to take, and creates what is missing.
+func (c *Container) prepareSkeleton(ctx context.Context, conf Conf, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.initPath())
+	cmd.Args = []string{initArgv0, skeletonMarker}
+	cmd.Env = []string{}
+	cmd.Stdin = bytes.NewReader(MarshalConf(conf))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("container: mount plan skeleton (does %s call container.MaybeRunInit first thing?): %w: %s",
+			c.initPath(), err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 func (c *Container) initPath() string {
@@ -323,7 +376,7 @@ func (c *Container) startInit() error {
 			Cloneflags:                 flags,
 			UidMappings:                []syscall.SysProcIDMap{{ContainerID: sandbox.BoxUID, HostID: uid, Size: 1}},
 			GidMappings:                []syscall.SysProcIDMap{{ContainerID: sandbox.BoxGID, HostID: gid, Size: 1}},
-			GidMappingsEnableSetgroups: sandbox.HostIsRoot(),
+			GidMappingsEnableSetgroups: true, // the box drops its supplementary groups
 			AmbientCaps:                initCaps,
 			Pdeathsig:                  syscall.SIGKILL,
 		},
@@ -479,14 +532,31 @@ func (c *Container) request(ctx context.Context, kind Kind, body []byte, fds []i
 		if err != nil {
 			return c.fail(err)
 		}
-		e := fmt.Errorf("%s: %s", kind, r.Message)
-		if r.Errno != 0 {
-			e = fmt.Errorf("%w (%w)", e, unix.Errno(r.Errno))
-		}
 		// A failed command leaves the container in an unknown state.
-		return c.fail(e)
+		return c.fail(&replyError{kind, r})
 	}
 	return c.fail(protoErr("%s in reply to %s", m.Kind, kind))
+}
+
+// replyError is a command the init answered with KindError.
+type replyError struct {
+	kind Kind
+	r    ErrorReply
+}
+
+func (e *replyError) Error() string {
+	if e.r.Errno != 0 {
+		return fmt.Sprintf("%s: %s (%v)", e.kind, e.r.Message, unix.Errno(e.r.Errno))
+	}
+	return fmt.Sprintf("%s: %s", e.kind, e.r.Message)
+}
+
+// Unwrap gives the errno, if any, to errors.Is.
+func (e *replyError) Unwrap() error {
+	if e.r.Errno != 0 {
+		return unix.Errno(e.r.Errno)
+	}
+	return nil
 }
 
 // Ping checks that the init is alive and in step.

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -30,6 +31,39 @@ const (
 	initSocketFD = 3
 )
 
+// mountPlanFailure starts the error text of a conf whose mount plan could not
+// be compiled (the host then makes the plan's skeleton afresh and retries).
+const mountPlanFailure = "init: mount plan:"
+
+// skeletonMarker is argv[1] of the skeleton helper (see prepareSkeleton).
+const skeletonMarker = "__gosandbox_container_skeleton__"
+
+// runSkeletonHelper compiles the default mount plan of the Conf it reads on
+// stdin, as root on the host, which creates the plan's skeleton directory
+// if it is missing, and exits. It does nothing else.
+func runSkeletonHelper() int {
+	b, err := io.ReadAll(io.LimitReader(os.Stdin, MaxPacket))
+	if err == nil {
+		var c Conf
+		if c, err = UnmarshalConf(b); err == nil {
+			_, err = mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func bindsOf(c Conf) []sandbox.Bind {
+	binds := make([]sandbox.Bind, len(c.Binds))
+	for i, b := range c.Binds {
+		binds[i] = sandbox.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable}
+	}
+	return binds
+}
+
 // perRunNamespaces are made fresh for every program: a new IPC namespace
 // empties SysV shared memory, semaphores, message queues and POSIX message
 // queues, and a new UTS namespace restores the hostname, both without a
@@ -42,6 +76,9 @@ const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 // main (and in TestMain of tests that build containers from the test binary),
 // before flags are parsed or goroutines started.
 func MaybeRunInit() {
+	if len(os.Args) >= 2 && os.Args[1] == skeletonMarker {
+		os.Exit(runSkeletonHelper())
+	}
 	if len(os.Args) < 2 || os.Args[1] != initMarker {
 		return
 	}
@@ -227,13 +264,9 @@ func (s *initServer) handle(m message) error {
 // build makes the container's root with the default mount plan and pivots
 // into it.
 func (s *initServer) build(c Conf) error {
-	binds := make([]sandbox.Bind, len(c.Binds))
-	for i, b := range c.Binds {
-		binds[i] = sandbox.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable}
-	}
-	plan, err := mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: binds})
+	plan, err := mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
 	if err != nil {
-		return fmt.Errorf("init: mount plan: %w", err)
+		return fmt.Errorf("%s %w", mountPlanFailure, err)
 	}
 	if err := plan.Apply(""); err != nil {
 		return fmt.Errorf("init: %w", err)

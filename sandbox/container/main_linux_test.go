@@ -59,3 +59,20 @@ func TestBuildPingRunTrue(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+// TestBuildWithAFreshSkeleton takes the path of a build whose init found no
+// skeleton: a fresh copy of the program makes it first.
+func TestBuildWithAFreshSkeleton(t *testing.T) {
+	needRoot(t)
+	b := &Builder{}
+	defer b.Close()
+	b.init()
+	c, err := b.build(testContext(t), Shape{Tmpfs: 3 << 20}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	if res := c.Run(testContext(t), sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("result %+v", res)
+	}
+}

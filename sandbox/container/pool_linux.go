@@ -129,7 +129,7 @@ func (p *Pool) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, erro
 		c, err := p.get(ctx, ShapeOf(spec))
 		if err != nil {
 			var buildErr *buildError
-			if errors.As(err, &buildErr) {
+			if errors.As(err, &buildErr) && ctx.Err() == nil {
 				// A container of the spec's shape could not be built: the
 				// run started and failed for the sandbox's reasons.
 				return sandbox.Result{Status: sandbox.StatusInternalError, ExitCode: -1, Message: err.Error(),

@@ -96,6 +96,8 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		zeroTime  unix.Timespec
 		ts        unix.Timespec
 		ntr       int
+		dflAction [4]uint64 // struct kernel_sigaction, all zero: SIG_DFL, no flags, empty mask
+		emptySet  uint64
 	)
 
 	runtime_BeforeFork()
@@ -436,6 +438,20 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.dir)), 0, 0); err1 != 0 {
 			goto fail
 		}
+	}
+
+	// Dispositions the supervisor ignores (SIGHUP under nohup, the signals a
+	// container's init ignores) survive fork and exec; the program must start
+	// with every signal at its default and none blocked.
+	step = StepSignals
+	for i = 1; i <= 64; i++ {
+		if i == int(syscall.SIGKILL) || i == int(syscall.SIGSTOP) {
+			continue
+		}
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(i), uintptr(unsafe.Pointer(&dflAction)), 0, 8, 0, 0)
+	}
+	if _, _, err1 = syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&emptySet)), 0, 8, 0, 0); err1 != 0 {
+		goto fail
 	}
 
 	step = StepRlimit

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,15 @@ type Runner struct {
 	// UnshareCgroupAfterSync or Mount is set, and on architectures other
 	// than amd64.
 	Vfork bool
+	// NetNSFD > 0 starts the child in that network namespace (an open
+	// /proc/PID/ns/net) instead of its current one: the starting thread
+	// enters it just for the clone and returns to the process's own right
+	// after. With CLONE_NEWUSER the child then has no capability over it
+	// (its owner is the caller's user namespace), which for a box is the
+	// point. It must not be combined with CLONE_NEWNET. A namespace made
+	// ahead of time takes its creation, the costliest part of a
+	// CLONE_NEWNET start, off the start.
+	NetNSFD int
 
 	trace []int64 // see prepared.trace
 }
@@ -127,6 +137,7 @@ const (
 	StepRootReadOnly
 	StepHostname
 	StepChdir
+	StepSignals
 	StepRlimit
 	StepNoNewPrivs
 	StepDropBounding
@@ -161,6 +172,7 @@ var stepNames = [stepCount]string{
 	StepRootReadOnly:  "remount root read-only",
 	StepHostname:      "sethostname",
 	StepChdir:         "chdir",
+	StepSignals:       "reset signal dispositions",
 	StepRlimit:        "setrlimit",
 	StepNoNewPrivs:    "set no_new_privs",
 	StepDropBounding:  "drop bounding capabilities",
@@ -393,6 +405,9 @@ func (r *Runner) prepare() (*prepared, error) {
 	}
 
 	p.flags = r.CloneFlags
+	if r.NetNSFD > 0 && r.CloneFlags&unix.CLONE_NEWNET != 0 {
+		return nil, errors.New("forkexec: NetNSFD and CLONE_NEWNET together")
+	}
 	userns := r.CloneFlags&unix.CLONE_NEWUSER != 0
 	if r.CgroupFD > 0 && !clone3Missing.Load() {
 		p.useClone3 = true
@@ -491,17 +506,9 @@ func (r *Runner) Start() (int, error) {
 		syncPipe = [2]int{-1, -1}
 	}
 
-	syscall.ForkLock.Lock()
-	pid, errno := forkChild(p, errPipe[1], syncPipe[0])
-	syscall.ForkLock.Unlock()
-	if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
-		// No clone3 (before 5.3), or one without the cgroup field (before
-		// 5.7, E2BIG): SyncFunc places the child instead.
-		clone3Missing.Store(true)
-		p.useClone3 = false
-		syscall.ForkLock.Lock()
-		pid, errno = forkChild(p, errPipe[1], syncPipe[0])
-		syscall.ForkLock.Unlock()
+	pid, errno, err := r.fork(p, errPipe[1], syncPipe[0])
+	if err != nil {
+		return 0, err
 	}
 	if errno != 0 {
 		return 0, fmt.Errorf("forkexec: clone: %w", errno)
@@ -543,6 +550,74 @@ func (r *Runner) Start() (int, error) {
 	}
 	reap(pid)
 	return 0, ce
+}
+
+// fork clones the child, from inside NetNSFD when it is set.
+func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno, err error) {
+	if r.NetNSFD > 0 {
+		// The network namespace is per thread: keep this goroutine on
+		// its thread while the thread is in the other one. Threads the
+		// runtime starts meanwhile come from its template thread, not
+		// from this one.
+		runtime.LockOSThread()
+		home, err := ownNetNS()
+		if err != nil {
+			runtime.UnlockOSThread()
+			return 0, 0, fmt.Errorf("forkexec: open own network namespace: %w", err)
+		}
+		if err := setns(r.NetNSFD, unix.CLONE_NEWNET); err != nil {
+			unix.Close(home)
+			runtime.UnlockOSThread()
+			return 0, 0, fmt.Errorf("forkexec: enter network namespace: %w", err)
+		}
+		defer func() {
+			rerr := setns(home, unix.CLONE_NEWNET)
+			unix.Close(home)
+			if rerr != nil {
+				// The thread stays locked, so the goroutine's end ends
+				// it and no other code runs in the wrong namespace; the
+				// child started from it would see its parent die, so it
+				// is not handed out.
+				if errno == 0 && err == nil {
+					unix.Kill(pid, unix.SIGKILL)
+					reap(pid)
+				}
+				err = fmt.Errorf("forkexec: return to the host network namespace: %w", rerr)
+				return
+			}
+			runtime.UnlockOSThread()
+		}()
+	}
+	syscall.ForkLock.Lock()
+	pid, errno = forkChild(p, errFD, syncFD)
+	syscall.ForkLock.Unlock()
+	if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
+		// No clone3 (before 5.3), or one without the cgroup field (before
+		// 5.7, E2BIG): SyncFunc places the child instead.
+		clone3Missing.Store(true)
+		p.useClone3 = false
+		syscall.ForkLock.Lock()
+		pid, errno = forkChild(p, errFD, syncFD)
+		syscall.ForkLock.Unlock()
+	}
+	return pid, errno, nil
+}
+
+// ownNetNS opens the calling thread's network namespace, which is the
+// process's: every thread that leaves it comes back before it runs anything
+// else. It is opened per start rather than kept, so that the package holds
+// no descriptor between starts.
+func ownNetNS() (int, error) {
+	return unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+func setns(fd, nstype int) error {
+	for {
+		err := unix.Setns(fd, nstype)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // readReport reads the child's report from the error pipe: nil, nil at EOF

@@ -94,8 +94,68 @@ func BenchmarkOneshotPhases(b *testing.B) {
 	}
 }
 
-func p50(d []time.Duration) time.Duration {
+func p50(d []time.Duration) time.Duration { return quantile(d, 0.5) }
+
+func quantile(d []time.Duration, q float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return s[len(s)/2]
+	return s[int(q*float64(len(s)-1))]
+}
+
+// BenchmarkOneshotVariants interleaves the floor with boxed runs of runners
+// that lack one start-path optimisation each, so that what each one saves
+// shows under the same load: full (everything on), no-netns (every box
+// makes its network namespace at clone time), no-cgstock (every run makes
+// its cgroup synchronously).
+func BenchmarkOneshotVariants(b *testing.B) {
+	needRoot(b)
+	variants := []struct {
+		name string
+		r    *Runner
+	}{
+		{"full", &Runner{}},
+		{"no-netns", &Runner{noNetStock: true}},
+		{"no-cgstock", &Runner{noCgroupStock: true}},
+		{"none", &Runner{noNetStock: true, noCgroupStock: true}},
+	}
+	one := func(r *Runner) time.Duration {
+		t0 := time.Now()
+		res, err := r.Run(context.Background(), trueSpec)
+		if err != nil || res.Status != sandbox.StatusOK {
+			b.Fatalf("%v %s %s", err, res.Status, res.Message)
+		}
+		return time.Since(t0)
+	}
+	floor := func() time.Duration {
+		t0 := time.Now()
+		runTrueFloor(b)
+		return time.Since(t0)
+	}
+	times := make([][]time.Duration, len(variants))
+	var fl []time.Duration
+	for range 5 {
+		for _, v := range variants {
+			one(v.r)
+			floor()
+		}
+	}
+	for b.Loop() {
+		for i, v := range variants {
+			times[i] = append(times[i], one(v.r))
+			fl = append(fl, floor())
+		}
+	}
+	for _, v := range variants {
+		v.r.Close()
+	}
+	full := &variants[0].r.netns
+	b.ReportMetric(float64(full.hits)/float64(full.hits+full.misses), "netns-stock-hit-rate")
+	pf, pf10 := p50(fl), quantile(fl, 0.1)
+	b.ReportMetric(float64(pf.Microseconds()), "floor-p50-us")
+	for i, v := range variants {
+		b.ReportMetric(float64(p50(times[i]))/float64(pf), v.name+"-ratio-p50")
+		// On a saturated machine the low quantile says more about the
+		// work itself than the median does.
+		b.ReportMetric(float64(quantile(times[i], 0.1))/float64(pf10), v.name+"-ratio-p10")
+	}
 }

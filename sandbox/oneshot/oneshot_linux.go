@@ -66,7 +66,15 @@ type Runner struct {
 	freeSlots []int
 	nextSlot  int
 
-	seq atomic.Uint64
+	netns netStock // fresh network namespaces, made ahead
+
+	// Benchmarks turn the stocks off to measure what they save.
+	noNetStock, noCgroupStock bool
+
+	stockMu sync.Mutex
+	stockOn bool // the cgroup stock is kept (armStock); Close turns it off
+	// stockPrefix names this Runner's stocked groups: oneshot-PID-sN-.
+	stockPrefix string
 }
 
 var _ sandbox.Runner = (*Runner)(nil)
@@ -77,6 +85,7 @@ func (r *Runner) init() {
 		// Work directories of supervisors that were killed (B4 kills their
 		// boxes, but nobody unmounts what they had made).
 		workdir.RemoveStale(r.WorkRoot, workDirPrefix)
+		workdir.RemoveStale(r.WorkRoot, workdir.DefaultNamePrefix)
 		if r.NoCgroups {
 			r.cgErr = errors.New("disabled by the caller")
 			return
@@ -86,6 +95,7 @@ func (r *Runner) init() {
 			r.cgErr = err
 			return
 		}
+		removeStaleCgroups()
 		m, err := cgroup.New()
 		if err != nil {
 			r.cgErr = err
@@ -93,6 +103,65 @@ func (r *Runner) init() {
 		}
 		r.cgroups, r.cgInfo = m, info
 	})
+}
+
+// cgroupPrefix starts the name of every cgroup of this package, followed by
+// the supervisor's pid (what cgroup.RemoveStale looks for).
+const cgroupPrefix = "oneshot-"
+
+// cgroupStock is how many fresh cgroups a Runner keeps ready: one for the
+// next run and one being made.
+const cgroupStock = 2
+
+// groupSeq numbers the cgroups of every Runner of the process (names must
+// not collide between Runners), stockSeq the Runners' stocks.
+var groupSeq, stockSeq atomic.Uint64
+
+var staleCgroupsOnce sync.Once
+
+// removeStaleCgroups removes, once per process, the cgroups of supervisors
+// that were killed.
+func removeStaleCgroups() {
+	staleCgroupsOnce.Do(func() { cgroup.RemoveStale() })
+}
+
+// Close removes the cgroups the runner keeps ready and waits for those of
+// finished runs to be removed. Runs already going are not affected; a Run
+// after Close works and needs another Close.
+func (r *Runner) Close() error {
+	r.netns.drain()
+	if r.cgroups == nil {
+		return nil
+	}
+	r.stockMu.Lock()
+	defer r.stockMu.Unlock()
+	r.stockOn = false
+	return r.cgroups.Close()
+}
+
+func (r *Runner) takeNetNS() int {
+	if r.noNetStock {
+		return -1
+	}
+	return r.netns.take()
+}
+
+// armStock makes sure the cgroup manager keeps fresh groups ready: the
+// mkdirs and limit writes then happen in the background, off the run's
+// path. Stocked groups are named like the others, so RemoveStale knows
+// them as ours.
+func (r *Runner) armStock() {
+	r.stockMu.Lock()
+	defer r.stockMu.Unlock()
+	if r.stockOn || r.noCgroupStock {
+		return
+	}
+	if r.stockPrefix == "" {
+		r.stockPrefix = fmt.Sprintf("%s%d-s%d-", cgroupPrefix, os.Getpid(), stockSeq.Add(1))
+	}
+	if err := r.cgroups.KeepStock(r.stockPrefix, cgroupStock); err == nil {
+		r.stockOn = true
+	}
 }
 
 // Cgroups reports whether runs get a cgroup (limits and accounting from
@@ -142,7 +211,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("oneshot: not started: %w", err)
 	}
-	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1}
+	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1, netns: -1}
 	defer b.tearDown()
 	return b.run(ctx), nil
 }
@@ -158,6 +227,7 @@ type box struct {
 	pidfd  int
 	devnul *os.File
 	slot   int // -1 when none was taken
+	netns  int // descriptor of the box's network namespace made ahead; -1 when none
 
 	lastMark time.Time // see mark
 }
@@ -231,27 +301,30 @@ func (b *box) watchStart(ctx context.Context) (stop func() verdict.KillReason) {
 	if b.group == nil {
 		return func() verdict.KillReason { return verdict.NotKilled }
 	}
-	done := make(chan struct{})
-	killed := make(chan verdict.KillReason, 1)
-	go func() {
-		t := time.NewTimer(startTimeout)
-		defer t.Stop()
-		why := verdict.NotKilled
-		select {
-		case <-done:
-		case <-t.C:
-			why = verdict.KilledFailure
-		case <-ctx.Done():
-			why = verdict.KilledCancel
+	// Callbacks rather than a watcher goroutine: stop then needs no
+	// hand-off to another goroutine, which under load costs a scheduling
+	// delay on every start.
+	var mu sync.Mutex
+	why, stopped := verdict.NotKilled, false
+	kill := func(reason verdict.KillReason) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || why != verdict.NotKilled {
+			return
 		}
-		if why != verdict.NotKilled {
-			b.group.KillAll()
-		}
-		killed <- why
-	}()
+		why = reason
+		b.group.KillAll()
+	}
+	timer := time.AfterFunc(startTimeout, func() { kill(verdict.KilledFailure) })
+	stopCancel := context.AfterFunc(ctx, func() { kill(verdict.KilledCancel) })
 	return func() verdict.KillReason {
-		close(done)
-		return <-killed
+		timer.Stop()
+		stopCancel()
+		// A kill in progress finishes before stop returns.
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		return why
 	}
 }
 
@@ -311,7 +384,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	}
 	b.mark("workdir")
 	if r.cgroups != nil {
-		name := fmt.Sprintf("oneshot-%d-%d", os.Getpid(), r.seq.Add(1))
+		r.armStock()
+		name := fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), groupSeq.Add(1))
 		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs, CPUSet: b.limits.CPUSet})
 		if err != nil {
 			return nil, fmt.Errorf("oneshot: %w", err)
@@ -361,6 +435,11 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		Mount:         plan,
 		Hostname:      hostname,
 		Pdeathsig:     syscall.SIGKILL,
+	}
+	if fd := r.takeNetNS(); fd >= 0 {
+		b.netns = fd
+		fe.NetNSFD = fd
+		fe.CloneFlags &^= unix.CLONE_NEWNET
 	}
 	switch {
 	case b.group != nil && b.group.FD() > 0:
@@ -468,11 +547,18 @@ func (r *Runner) plan(workDir string, tmpfs int64, binds []sandbox.Bind) (*mount
 func (b *box) tearDown() {
 	b.mark("")
 	if b.group != nil {
-		b.group.Remove()
+		// The box's processes are gone (its pid 1 was reaped, which the
+		// kernel allows only once the rest of its pid namespace is dead)
+		// and its figures were read: the rmdir can happen after the
+		// result is returned. Runner.Close waits for it.
+		b.group.RemoveLater()
 	}
 	b.mark("cgroup remove")
 	if b.pidfd >= 0 {
 		unix.Close(b.pidfd)
+	}
+	if b.netns >= 0 {
+		unix.Close(b.netns)
 	}
 	if b.dir != nil {
 		b.dir.Close()

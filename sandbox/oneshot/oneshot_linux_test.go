@@ -82,6 +82,7 @@ type outcome struct {
 // run left nothing behind.
 func run(t *testing.T, spec sandbox.Spec) outcome {
 	t.Helper()
+	closeRunner(t)
 	before := countFDs(t)
 	var out, errf *os.File
 	if spec.Stdout == nil {
@@ -103,6 +104,7 @@ func run(t *testing.T, spec sandbox.Spec) outcome {
 	if errf != nil {
 		o.stderr = readBack(t, errf)
 	}
+	closeRunner(t)
 	if after := countFDs(t); after > before {
 		t.Errorf("descriptors: %d before the run, %d after", before, after)
 	}
@@ -133,6 +135,16 @@ func readBack(t *testing.T, f *os.File) string {
 	return string(b)
 }
 
+// closeRunner empties the test runner's cgroup stock and waits for the
+// removal of its finished runs' groups, so that what is left can be told
+// from what is kept on purpose.
+func closeRunner(t testing.TB) {
+	t.Helper()
+	if err := testRunner.Close(); err != nil {
+		t.Errorf("Runner.Close: %v", err)
+	}
+}
+
 func countFDs(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -145,6 +157,7 @@ func countFDs(t testing.TB) int {
 // directory, a cgroup or a process on the host.
 func assertNothingLeft(t testing.TB) {
 	t.Helper()
+	closeRunner(t)
 	assertNothingLeftBy(t, os.Getpid())
 }
 

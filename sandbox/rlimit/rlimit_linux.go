@@ -28,14 +28,18 @@ const (
 // With cgroups the box-wide memory and process caps belong to the cgroup, so
 // RLIMIT_AS is set only when l.AddressSpace asks for it and RLIMIT_NPROC is not
 // set at all (it counts every process of the uid, not of the box). Without
-// cgroups these two rlimits are the only memory and process caps there are.
+// cgroups RLIMIT_DATA (per process) and RLIMIT_NPROC are the only memory and
+// process caps there are.
 //
-// RLIMIT_CPU is a per-process backstop in whole seconds (rounded up): the
-// supervisor kills the box at the exact total of all its processes.
+// RLIMIT_CPU is a per-process backstop in whole seconds, one second above the
+// limit rounded up: the supervisor kills the box at the exact total of all its
+// processes, and the kernel's tick-based CPU clock must not get there first
+// (a backstop at the limit itself fires a little early and reads as a plain
+// signal instead of cpu-limit).
 func FromLimits(l sandbox.Limits, cgroups bool) []RLimit {
 	l = l.WithDefaults()
 	out := []RLimit{
-		same(unix.RLIMIT_CPU, cpuSeconds(l.CPU)),
+		same(unix.RLIMIT_CPU, cpuSeconds(l.CPU, CPUBackstopMargin)),
 		same(unix.RLIMIT_FSIZE, bytes(l.Output)),
 		same(unix.RLIMIT_STACK, bytes(l.Stack)),
 		same(unix.RLIMIT_NOFILE, count(l.OpenFiles)),
@@ -46,8 +50,12 @@ func FromLimits(l sandbox.Limits, cgroups bool) []RLimit {
 	switch {
 	case l.AddressSpace != 0:
 		out = append(out, same(unix.RLIMIT_AS, bytes(l.AddressSpace)))
-	case !cgroups:
-		out = append(out, same(unix.RLIMIT_AS, bytes(l.Memory)))
+	}
+	if !cgroups {
+		// RLIMIT_DATA, not RLIMIT_AS: runtimes such as Go reserve far more
+		// address space than they use (PROT_NONE arenas), which RLIMIT_AS
+		// counts and RLIMIT_DATA does not.
+		out = append(out, same(unix.RLIMIT_DATA, bytes(l.Memory)))
 	}
 	if !cgroups {
 		out = append(out, same(unix.RLIMIT_NPROC, count(l.Procs)))
@@ -61,11 +69,14 @@ func same(resource int, v uint64) RLimit {
 	return RLimit{Resource: resource, Limit: unix.Rlimit{Cur: v, Max: v}}
 }
 
-func cpuSeconds(d time.Duration) uint64 {
+// CPUBackstopMargin is how far RLIMIT_CPU sits above the CPU limit.
+const CPUBackstopMargin = time.Second
+
+func cpuSeconds(d, margin time.Duration) uint64 {
 	if d < 0 {
 		return unix.RLIM_INFINITY
 	}
-	return uint64((d + time.Second - 1) / time.Second)
+	return uint64((d + margin + time.Second - 1) / time.Second)
 }
 
 func bytes(n int64) uint64 {

@@ -37,7 +37,7 @@ func TestFromLimits(t *testing.T) {
 		value    uint64
 	}
 	common := []want{
-		{unix.RLIMIT_CPU, 2}, // rounded up
+		{unix.RLIMIT_CPU, 3}, // 1.5s + the 1s backstop margin, rounded up
 		{unix.RLIMIT_FSIZE, 1 << 20},
 		{unix.RLIMIT_STACK, 8 << 20},
 		{unix.RLIMIT_NOFILE, 32},
@@ -52,10 +52,10 @@ func TestFromLimits(t *testing.T) {
 		extra   []want
 		absent  []int
 	}{
-		{"cgroups", l, true, nil, []int{unix.RLIMIT_AS, unix.RLIMIT_NPROC}},
-		{"no cgroups", l, false, []want{{unix.RLIMIT_AS, 64 << 20}, {unix.RLIMIT_NPROC, 10}}, nil},
-		{"address space with cgroups", withAS(l, 1<<30), true, []want{{unix.RLIMIT_AS, 1 << 30}}, []int{unix.RLIMIT_NPROC}},
-		{"address space without cgroups", withAS(l, 1<<30), false, []want{{unix.RLIMIT_AS, 1 << 30}, {unix.RLIMIT_NPROC, 10}}, nil},
+		{"cgroups", l, true, nil, []int{unix.RLIMIT_AS, unix.RLIMIT_DATA, unix.RLIMIT_NPROC}},
+		{"no cgroups", l, false, []want{{unix.RLIMIT_DATA, 64 << 20}, {unix.RLIMIT_NPROC, 10}}, []int{unix.RLIMIT_AS}},
+		{"address space with cgroups", withAS(l, 1<<30), true, []want{{unix.RLIMIT_AS, 1 << 30}}, []int{unix.RLIMIT_DATA, unix.RLIMIT_NPROC}},
+		{"address space without cgroups", withAS(l, 1<<30), false, []want{{unix.RLIMIT_AS, 1 << 30}, {unix.RLIMIT_DATA, 64 << 20}, {unix.RLIMIT_NPROC, 10}}, nil},
 	}
 	for _, tc := range cases {
 		got := byResource(FromLimits(tc.l, tc.cgroups))

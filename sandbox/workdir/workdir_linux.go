@@ -20,6 +20,10 @@ import (
 // /run, so a crash leaves nothing on persistent disk.
 const DefaultRootForRoot = "/run/gosandbox/w"
 
+// DefaultNamePrefix starts the name of a work directory made without a
+// Name: DefaultNamePrefix + PID + "-" + random, the form RemoveStale knows.
+const DefaultNamePrefix = "gosandbox-w-"
+
 // Options configure a work directory.
 type Options struct {
 	// Root is the parent of the per-run directory; "" means
@@ -33,7 +37,9 @@ type Options struct {
 	// Name, when set, is the directory's name under Root, so a runner can
 	// reuse a few stable paths (and the mount plans compiled for them)
 	// instead of a new random one per run. A leftover of that name (a
-	// crashed run) is removed first. "" picks a fresh random name.
+	// crashed run) is removed first; put the owner's pid in it
+	// (PREFIX + PID + "-...") so RemoveStale can find it. "" picks a fresh
+	// name DefaultNamePrefix + PID + "-" + random.
 	Name string
 }
 
@@ -79,7 +85,9 @@ func New(o Options) (*Dir, error) {
 
 func makeDir(root, name string) (string, error) {
 	if name == "" {
-		return os.MkdirTemp(root, "gosandbox-w-")
+		// The owner's pid in the name lets RemoveStale take down what a
+		// killed process left.
+		return os.MkdirTemp(root, DefaultNamePrefix+strconv.Itoa(os.Getpid())+"-")
 	}
 	if strings.Contains(name, "/") || name == "." || name == ".." {
 		return "", fmt.Errorf("name %q: want one path component", name)

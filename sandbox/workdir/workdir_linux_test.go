@@ -371,3 +371,24 @@ func TestCheckCopyInFits(t *testing.T) {
 		t.Errorf("three pages into two: %v, want ErrInvalidSpec", err)
 	}
 }
+
+// A directory made without a Name carries its owner's pid, so that
+// RemoveStale can tell a killed owner's leftovers from a live one's.
+func TestDefaultNameCarriesPid(t *testing.T) {
+	root := t.TempDir()
+	d, err := New(Options{Root: root, Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	prefix := fmt.Sprintf("%s%d-", DefaultNamePrefix, os.Getpid())
+	if name := filepath.Base(d.Path()); !strings.HasPrefix(name, prefix) || len(name) == len(prefix) {
+		t.Errorf("name %q, want %s followed by something random", name, prefix)
+	}
+	if n, err := RemoveStale(root, DefaultNamePrefix); err != nil || n != 0 {
+		t.Errorf("RemoveStale took %d (%v) while the owner lives", n, err)
+	}
+	if _, err := os.Stat(d.Path()); err != nil {
+		t.Errorf("a live owner's directory is gone: %v", err)
+	}
+}

@@ -28,6 +28,25 @@ func init() {
 	register("ps-env", psEnv)
 	register("ps-argv", psArgv)
 	register("ps-fds", psFds)
+	register("ps-signals", psSignals)
+}
+
+// psSignals prints the signal masks the program started with, from
+// /proc/self/status: "SigIgn=<hex>", "SigBlk=<hex>".
+func psSignals([]string) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Println("error=" + errText(err))
+		return 1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, key := range []string{"SigIgn", "SigBlk"} {
+			if v, ok := strings.CutPrefix(line, key+":"); ok {
+				fmt.Printf("%s=%s\n", key, strings.TrimSpace(v))
+			}
+		}
+	}
+	return 0
 }
 
 // errText is "ok" for nil, the errno's name (ESRCH) or the error's text.

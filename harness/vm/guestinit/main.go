@@ -176,6 +176,8 @@ func copyTree(src, dst string) error {
 			}
 		}
 		return os.Chmod(dst, st.Mode().Perm()|st.Mode()&(os.ModeSticky))
+	case !st.Mode().IsRegular():
+		return nil // /dev/console and the like: devtmpfs brings its own
 	default:
 		data, err := os.ReadFile(src)
 		if err != nil {

@@ -1,0 +1,188 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// stock keeps fresh groups made ahead of need and removes released groups
+// in the background, so neither mkdir nor rmdir sits on a run's path. Every
+// stocked group is new (its counters start at zero, as for Create); groups
+// are never reused through the stock.
+type stock struct {
+	mu      sync.Mutex
+	size    int    // groups to keep ready; 0 = no stock
+	prefix  string // stocked groups are named prefix + sequence number
+	limits  Limits // limits of the groups in ready
+	seq     uint64
+	ready   []stocked
+	pending []groupImpl // released groups still to remove
+	running bool        // the worker goroutine is active
+	idle    *sync.Cond  // signalled when the worker stops
+	errs    []error     // background removal failures, returned by Close
+}
+
+type stocked struct {
+	name string
+	impl groupImpl
+}
+
+// KeepStock makes m keep up to n fresh groups ready, made in the
+// background with the limits of the latest Create and named namePrefix
+// followed by a sequence number. Create then hands out a stocked group
+// when the limits match (the group carries the stock name, not the one
+// passed to Create) and makes one as usual otherwise. n <= 0 turns the stock
+// off and removes what it holds. Close empties the stock and turns it off.
+func (m *Manager) KeepStock(namePrefix string, n int) error {
+	if n > 0 {
+		if err := validName(namePrefix + "0"); err != nil {
+			return err
+		}
+	}
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		s.size = 0
+		s.dropReadyLocked()
+	} else {
+		s.size, s.prefix = n, namePrefix
+	}
+	m.kickLocked()
+	return nil
+}
+
+// takeStocked returns a stocked group with limits l, if there is one, and
+// aims the stock at l.
+func (m *Manager) takeStocked(l Limits) (stocked, bool) {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size == 0 {
+		return stocked{}, false
+	}
+	if l != s.limits {
+		// The next runs likely look like this one: restock for it.
+		s.limits = l
+		s.dropReadyLocked()
+		m.kickLocked()
+		return stocked{}, false
+	}
+	if len(s.ready) == 0 {
+		m.kickLocked()
+		return stocked{}, false
+	}
+	g := s.ready[len(s.ready)-1]
+	s.ready = s.ready[:len(s.ready)-1]
+	m.kickLocked()
+	return g, true
+}
+
+func (s *stock) dropReadyLocked() {
+	for _, g := range s.ready {
+		s.pending = append(s.pending, g.impl)
+	}
+	s.ready = nil
+}
+
+// kickLocked starts the worker when there is something for it to do.
+func (m *Manager) kickLocked() {
+	s := &m.stock
+	if s.running || (len(s.pending) == 0 && len(s.ready) >= s.size) {
+		return
+	}
+	if s.idle == nil {
+		s.idle = sync.NewCond(&s.mu)
+	}
+	s.running = true
+	go m.work()
+}
+
+// work removes released groups first (they hold kernel memory), then fills
+// the stock, and stops when neither has anything left.
+func (m *Manager) work() {
+	s := &m.stock
+	s.mu.Lock()
+	for {
+		if n := len(s.pending); n > 0 {
+			g := s.pending[n-1]
+			s.pending = s.pending[:n-1]
+			s.mu.Unlock()
+			err := g.remove()
+			s.mu.Lock()
+			if err != nil {
+				s.errs = append(s.errs, err)
+			}
+			continue
+		}
+		if len(s.ready) < s.size {
+			l := s.limits
+			s.seq++
+			name := fmt.Sprintf("%s%d", s.prefix, s.seq)
+			s.mu.Unlock()
+			impl, err := m.impl.create(name, l)
+			s.mu.Lock()
+			if err != nil {
+				// Create makes its own group; the stock stays as it is
+				// until the next Create tries again.
+				break
+			}
+			if s.size > 0 && l == s.limits {
+				s.ready = append(s.ready, stocked{name, impl})
+			} else {
+				s.pending = append(s.pending, impl)
+			}
+			continue
+		}
+		break
+	}
+	s.running = false
+	s.idle.Broadcast()
+	s.mu.Unlock()
+}
+
+// removeLater queues impl for removal by the worker.
+func (m *Manager) removeLater(impl groupImpl) {
+	s := &m.stock
+	s.mu.Lock()
+	s.pending = append(s.pending, impl)
+	m.kickLocked()
+	s.mu.Unlock()
+}
+
+// drainStock turns the stock off, removes what it holds and waits for every
+// queued removal. It returns the removal failures seen since the last drain.
+func (m *Manager) drainStock() error {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.size = 0
+	s.dropReadyLocked()
+	m.kickLocked()
+	for s.running {
+		s.idle.Wait()
+	}
+	err := errors.Join(s.errs...)
+	s.errs = nil
+	return err
+}
+
+// RemoveLater is Remove done in the background: the group is unusable at
+// once (its methods return ErrRemoved), and its processes are killed and
+// its directories deleted by the manager's worker. Manager.Close waits for
+// it. Use it once the group's figures have been read and its processes
+// reaped, to keep the rmdir off the caller's path.
+func (g *Group) RemoveLater() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed {
+		return
+	}
+	g.removed = true
+	if g.m == nil {
+		g.impl.remove()
+		return
+	}
+	g.m.removeLater(g.impl)
+}

@@ -1,0 +1,283 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// stockManager is a manager of its own for a test of the stock, closed at
+// the end of the test.
+func stockManager(t *testing.T) *Manager {
+	t.Helper()
+	manager(t) // skips when cgroups are unavailable
+	m, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+// waitStockIdle waits until the manager's worker has nothing left to do.
+func waitStockIdle(m *Manager) {
+	s := &m.stock
+	s.mu.Lock()
+	for s.running {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+}
+
+func stockCount(m *Manager) int {
+	m.stock.mu.Lock()
+	defer m.stock.mu.Unlock()
+	return len(m.stock.ready)
+}
+
+// memoryLimit reads the memory limit of g from its memory directory.
+func memoryLimit(t *testing.T, g *Group) string {
+	t.Helper()
+	for _, d := range groupDirs(g) {
+		for _, f := range []string{"memory.limit_in_bytes", "memory.max"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				return strings.TrimSpace(string(b))
+			}
+		}
+	}
+	t.Fatalf("no memory limit file in %v", groupDirs(g))
+	return ""
+}
+
+// findDirs lists the directories named prefix* under the manager's roots.
+func findDirs(m *Manager, prefix string) []string {
+	var out []string
+	for _, root := range roots(m) {
+		matches, _ := filepath.Glob(filepath.Join(root, prefix+"*"))
+		out = append(out, matches...)
+	}
+	return out
+}
+
+func TestStockHandsOutFreshGroupsWithTheLimits(t *testing.T) {
+	m := stockManager(t)
+	prefix := testPrefix() + "stock-"
+	if err := m.KeepStock(prefix, 2); err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{Memory: 48 << 20, Procs: 8}
+	// The first Create tells the stock which limits to prepare.
+	first := create(t, m, "first", l)
+	if first.Name() != testPrefix()+"first" {
+		t.Errorf("first group %q: want the name given, nothing was stocked yet", first.Name())
+	}
+	waitStockIdle(m)
+	if n := stockCount(m); n != 2 {
+		t.Fatalf("%d groups in stock, want 2", n)
+	}
+	g := create(t, m, "second", l)
+	if !strings.HasPrefix(g.Name(), prefix) {
+		t.Fatalf("second group %q: want one from the stock (%s...)", g.Name(), prefix)
+	}
+	if got := memoryLimit(t, g); got != strconv.Itoa(48<<20) {
+		t.Errorf("stocked group's memory limit %s, want %d", got, 48<<20)
+	}
+	// Fresh: nothing counted before the run, then the run is.
+	u, err := g.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.CPU != 0 || u.OOMKilled {
+		t.Errorf("stocked group's usage before any process: %+v", u)
+	}
+	cmd := exec.Command("sh", "-c", "read x; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	stdin, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddProc(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if u, err = g.Usage(); err != nil || u.CPU <= 0 || u.MemoryPeak <= 0 {
+		t.Errorf("usage after a run in a stocked group: %+v %v", u, err)
+	}
+	// Other limits: made on the spot with the name given, and the stock
+	// turns to them.
+	other := create(t, m, "other", Limits{Memory: 40 << 20, Procs: 8})
+	if other.Name() != testPrefix()+"other" {
+		t.Errorf("group with other limits %q: want the name given", other.Name())
+	}
+	waitStockIdle(m)
+	m.stock.mu.Lock()
+	aimed := m.stock.limits
+	m.stock.mu.Unlock()
+	if aimed.Memory != 40<<20 {
+		t.Errorf("stock aims at %+v after a Create with other limits", aimed)
+	}
+
+	dirs := groupDirs(g)
+	g.RemoveLater()
+	if err := g.AddProc(os.Getpid()); !errors.Is(err, ErrRemoved) {
+		t.Errorf("AddProc after RemoveLater: %v, want ErrRemoved", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still there after RemoveLater and Close (%v)", d, err)
+		}
+	}
+	if left := findDirs(m, prefix); len(left) > 0 {
+		t.Errorf("stocked groups left after Close: %v", left)
+	}
+	// Close turned the stock off: Create works as without one.
+	after := create(t, m, "after", l)
+	if after.Name() != testPrefix()+"after" {
+		t.Errorf("group after Close %q: want the name given", after.Name())
+	}
+	waitStockIdle(m)
+	if left := findDirs(m, prefix); len(left) > 0 {
+		t.Errorf("the stock refilled after Close: %v", left)
+	}
+}
+
+func TestRemoveLaterKillsWhatIsLeft(t *testing.T) {
+	m := stockManager(t)
+	g, err := m.Create(testPrefix()+"later", Limits{Procs: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sh", "-c", "trap '' TERM; sleep 1000")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddProc(sleeper.Process.Pid); err != nil {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	dirs := groupDirs(g)
+	g.RemoveLater()
+	g.RemoveLater() // idempotent
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ee *exec.ExitError
+	if err := <-done; !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("process of a group removed later ended with %v, want SIGKILL", err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still there (%v)", d, err)
+		}
+	}
+}
+
+func TestOwnerPid(t *testing.T) {
+	for name, want := range map[string]int{
+		"oneshot-123-4":                  123,
+		"container-9-1":                  9,
+		"oneshot-77-s1-3":                77,
+		"oneshot-123":                    0,
+		"oneshot-123-":                   0,
+		"Oneshot-123-4":                  0,
+		"one_shot-123-4":                 0,
+		"-123-4":                         0,
+		"oneshot-0123-4":                 0,
+		"oneshot-x-4":                    0,
+		"oneshot--4":                     0,
+		"gosandbox":                      0,
+		"cgroup.procs":                   0,
+		"oneshot-99999999999999999999-1": 0,
+	} {
+		pid, ok := ownerPid(name)
+		if (want == 0) == ok || pid != want && ok {
+			t.Errorf("ownerPid(%q) = %d, %v; want %d", name, pid, ok, want)
+		}
+	}
+}
+
+// TestRemoveStale makes groups as killed supervisors leave them and checks
+// that exactly the dead owners' empty ones go.
+func TestRemoveStale(t *testing.T) {
+	if !inInitialPidNS() {
+		t.Skip("not in the initial pid namespace: RemoveStale removes nothing by design")
+	}
+	m := manager(t)
+	const dead = 1 << 22 // above pid_max's ceiling: never a live process
+	live := os.Getpid()
+	names := map[string]bool{ // name: should go
+		fmt.Sprintf("stale-%d-1", dead):    true,
+		fmt.Sprintf("stale-%d-s1", dead):   true,
+		fmt.Sprintf("stale-%d-2", live):    false, // owner alive
+		fmt.Sprintf("Stale-%d-1", dead):    false, // not our pattern
+		fmt.Sprintf("stale-%d", dead):      false, // not our pattern
+		fmt.Sprintf("stale-%d-busy", dead): false, // holds a process
+	}
+	groups := map[string]*Group{}
+	for name := range names {
+		g, err := m.Create(name, Limits{Procs: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups[name] = g
+		t.Cleanup(func() { g.Remove() })
+	}
+	sleeper := exec.Command("sleep", "1000")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+	}()
+	if err := groups[fmt.Sprintf("stale-%d-busy", dead)].AddProc(sleeper.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	n, err := RemoveStale()
+	if err != nil {
+		t.Fatalf("RemoveStale: %v", err)
+	}
+	removed := 0
+	for name, shouldGo := range names {
+		for _, d := range groupDirs(groups[name]) {
+			_, err := os.Stat(d)
+			switch {
+			case shouldGo && !os.IsNotExist(err):
+				t.Errorf("%s: still there (%v)", d, err)
+			case !shouldGo && err != nil:
+				t.Errorf("%s: removed although it should stay (%v)", d, err)
+			}
+		}
+		if shouldGo {
+			removed += len(groupDirs(groups[name]))
+		}
+	}
+	// Other stale groups of the host may have gone too.
+	if n < removed {
+		t.Errorf("RemoveStale reports %d removed, want at least %d", n, removed)
+	}
+	if sleeper.ProcessState != nil {
+		t.Error("the process of a busy stale group was touched")
+	}
+}

@@ -1,0 +1,101 @@
+package forkexec
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/mount"
+)
+
+// makeNetNS makes an empty network namespace on a thread of its own and
+// returns a descriptor of it, closed at cleanup.
+func makeNetNS(t *testing.T) int {
+	t.Helper()
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, err}
+			return
+		}
+		defer unix.Close(home)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, err}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
+			ch <- result{-1, serr} // the thread dies with this goroutine
+			return
+		}
+		runtime.UnlockOSThread()
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("make a network namespace: %v", r.err)
+	}
+	t.Cleanup(func() { unix.Close(r.fd) })
+	return r.fd
+}
+
+func nsInode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// TestBoxPresetNetNS starts a box in a network namespace made beforehand and
+// checks that the box is in it, has no interface but a down loopback, and
+// that no thread of ours stayed in it.
+func TestBoxPresetNetNS(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	own := nsInode(t, "/proc/thread-self/ns/net")
+	fd := makeNetNS(t)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", "readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1")
+	r.CloneFlags &^= unix.CLONE_NEWNET
+	r.NetNSFD = fd
+	ws, got := runOut(t, r, out)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output %q", ws, got)
+	}
+	lines := strings.Fields(got)
+	if want := fmt.Sprintf("net:[%d]", st.Ino); len(lines) == 0 || lines[0] != want {
+		t.Errorf("box's network namespace %q, want %s", got, want)
+	}
+	if len(lines) != 2 || lines[1] != "lo" {
+		t.Errorf("interfaces in the box: %q, want only lo", lines[1:])
+	}
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, task := range tasks {
+		if ino := nsInode(t, task); ino != own {
+			t.Errorf("%s is in network namespace %d, not ours (%d)", task, ino, own)
+		}
+	}
+
+	r.CloneFlags |= unix.CLONE_NEWNET
+	if _, err := r.Start(); err == nil {
+		t.Error("NetNSFD with CLONE_NEWNET: started, want an error")
+	}
+}
