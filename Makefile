@@ -54,8 +54,12 @@ report: build
 	./$(BIN) report --in $(OUT) --out $(OUT)/report
 	@echo "report: $(CURDIR)/$(OUT)/report/index.html"
 
+# The kernel matrix: Debian kernels under qemu (software emulation), see
+# `gosandbox matrix --help`. MATRIX_FLAGS narrows it, e.g.
+# MATRIX_FLAGS="--kernels 6.1 --cgroups v2 --label-filter 'P1 || C1'".
+MATRIX_FLAGS ?=
 matrix: build
-	./$(BIN) matrix --out $(OUT)/matrix
+	./$(BIN) matrix --out $(OUT)/matrix $(MATRIX_FLAGS)
 
 vagrant-matrix:
 	cd vagrant && ./run-matrix.sh ../$(OUT)/matrix

@@ -8,13 +8,13 @@
 set -u
 out=${1:?usage: run-matrix.sh OUT [MACHINE...]}
 shift
-cd "$(dirname "$0")"
 if ! command -v vagrant >/dev/null 2>&1; then
 	echo "run-matrix.sh: vagrant is not installed; the local matrix without it is 'make matrix'" >&2
 	exit 2
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+cd "$(dirname "$0")"
 if [ $# -eq 0 ]; then
 	set -- $(vagrant status --machine-readable | awk -F, '$3 == "state" { print $2 }')
 fi

@@ -67,10 +67,10 @@ func WriteInitramfs(path string, b Binaries) error {
 		return err
 	}
 	w := NewCpioWriter(zw)
-	dirs := []string{"dev", "proc", "sys", "tmp", "run", "root", "var", "w", "etc", "opt", "opt/matrix", "usr", "usr/bin", "usr/sbin", "usr/lib", "newroot"}
+	dirs := []string{"dev", "proc", "sys", "tmp", "run", "root", "var", "var/tmp", "w", "etc", "opt", "opt/matrix", "usr", "usr/bin", "usr/sbin", "usr/lib", "newroot"}
 	for _, d := range dirs {
 		perm := fs.FileMode(0o755)
-		if d == "tmp" {
+		if d == "tmp" || d == "var/tmp" {
 			perm = 0o1777
 		}
 		if err := w.Dir(d, perm); err != nil {

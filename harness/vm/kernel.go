@@ -23,9 +23,6 @@ type Kernel struct {
 	// Package is the package to resolve: a metapackage (whose first
 	// linux-image-* dependency is taken) or a linux-image-* package.
 	Package string
-	// CgroupV1 is false for kernels known to lack the v1 memory controller
-	// (Debian's 6.12 builds): their v1 column is still run, and says so.
-	CgroupV1 bool
 }
 
 // DefaultKernels are the Debian kernels of the matrix. Debian builds 6.12
@@ -33,9 +30,9 @@ type Kernel struct {
 // linux-image-6.12-cloud-amd64); bookworm-backports carries an older 6.12
 // under the plain linux-image-cloud-amd64 name.
 var DefaultKernels = []Kernel{
-	{Name: "5.10", Dist: "bullseye", Package: "linux-image-cloud-amd64", CgroupV1: true},
-	{Name: "6.1", Dist: "bookworm", Package: "linux-image-cloud-amd64", CgroupV1: true},
-	{Name: "6.12", Dist: "bookworm", Package: "linux-image-6.12-cloud-amd64", CgroupV1: true},
+	{Name: "5.10", Dist: "bullseye", Package: "linux-image-cloud-amd64"},
+	{Name: "6.1", Dist: "bookworm", Package: "linux-image-cloud-amd64"},
+	{Name: "6.12", Dist: "bookworm", Package: "linux-image-6.12-cloud-amd64"},
 }
 
 // KernelByName finds a kernel of DefaultKernels.

@@ -112,5 +112,9 @@ func (b Boot) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vm: qemu: %v: %s", err, strings.TrimSpace(string(out)))
 	}
+	// qemu exits 0 when something else stops it with a signal.
+	if i := strings.Index(string(out), "terminating on signal"); i >= 0 {
+		return fmt.Errorf("vm: qemu was stopped from outside: %s", strings.TrimSpace(string(out[i:])))
+	}
 	return nil
 }

@@ -25,6 +25,8 @@ var (
 	ErrExist = errors.New("cgroup: group already exists")
 	// ErrRemoved means the group was removed; it can no longer be used.
 	ErrRemoved = errors.New("cgroup: group removed")
+	// ErrThreadMove means Group.EnterThread is not offered (v2: use FD).
+	ErrThreadMove = errors.New("cgroup: moving a thread is for v1 only")
 )
 
 // Mode is the cgroup hierarchy in use.
@@ -265,6 +267,7 @@ type managerImpl interface {
 type groupImpl interface {
 	addProc(pid int) error
 	fd() int
+	enterThread() (leave func() error, err error)
 	cpu() (time.Duration, error)
 	usage() (Usage, error)
 	reset(l Limits) error
@@ -368,6 +371,21 @@ func (g *Group) FD() int {
 	return g.impl.fd()
 }
 
+// EnterThread (v1) moves the calling OS thread alone into the group, so
+// that a child it clones is born in the group, as clone3's
+// CLONE_INTO_CGROUP does on v2 (where it returns ErrThreadMove): the child
+// can then take a cgroup namespace at clone time, and nobody has to move it
+// afterwards. leave moves the thread back to this process's own cgroups.
+// The caller must hold the thread (runtime.LockOSThread) from EnterThread
+// until leave returned nil, and should do nothing in between but clone:
+// what the thread spends meanwhile (CPU time, kernel memory such as the
+// child's copy of the page tables) is charged to the group. The process
+// limit gets one of headroom for the thread until leave.
+func (g *Group) EnterThread() (leave func() error, err error) {
+	err = g.do(func() (err error) { leave, err = g.impl.enterThread(); return err })
+	return leave, err
+}
+
 // CPU is the CPU time of every process and thread in the group since the
 // group was created or reset. It is cheap enough to poll.
 func (g *Group) CPU() (time.Duration, error) {
@@ -422,6 +440,9 @@ const (
 	killBatchSize = 64
 )
 
+// self is this process's pid, never signalled by the kills here.
+var self = os.Getpid()
+
 // retry calls f until it returns done or the drain timeout passes.
 func retry(f func() (done bool, err error)) error {
 	deadline := time.Now().Add(drainTimeout)
@@ -451,7 +472,9 @@ func rmdirRetry(dir string) error {
 		case err == unix.EBUSY || err == unix.EAGAIN:
 			pids, _ := readPids(filepath.Join(dir, "cgroup.procs"))
 			for _, pid := range pids {
-				unix.Kill(pid, unix.SIGKILL)
+				if pid != self {
+					unix.Kill(pid, unix.SIGKILL)
+				}
 			}
 			return false, fmt.Errorf("cgroup: remove %s: %w", dir, err)
 		default:
@@ -470,6 +493,9 @@ func killProcs(procsFile string) error {
 		if err != nil {
 			return true, fmt.Errorf("cgroup: list processes: %w", err)
 		}
+		// A thread of ours may sit in the group for a moment (EnterThread):
+		// never signal ourselves.
+		pids = slices.DeleteFunc(pids, func(p int) bool { return p == self })
 		if len(pids) == 0 {
 			return true, nil
 		}

@@ -47,6 +47,15 @@
 // retries rmdir while the kernel drains the group (bounded, then an error).
 // Manager.Close removes the root directories once no group is left.
 //
+// Start path helpers: Manager.KeepStock keeps a few fresh groups made ahead
+// in the background for the limits last asked for, and Group.RemoveLater
+// removes a finished group in the background (Manager.Close empties the
+// stock and waits for those removals). Stocked groups are new, never reused,
+// so their counters are exact for the run. Group.EnterThread (v1) moves the
+// calling thread into the group for a clone, so the child is born there.
+// RemoveStale removes, host-wide, the empty groups named WORD-PID-... whose
+// PID is dead: what a killed supervisor left behind.
+//
 // When not to use it: without root (or a delegated v2 subtree) New returns
 // ErrUnavailable; use rlimits (package rlimit) and rusage then. This package
 // does not put the calling process into any group and does not manage the

@@ -17,10 +17,11 @@ type v1Manager struct {
 	hasMemsw              bool   // memory.memsw.* exist (swap accounting on)
 	hasOOMKill            bool   // memory.oom_control reports oom_kill (4.13+)
 	hasPidsPeak           bool
+	home                  map[string]string // root dir -> this process's own cgroup in that hierarchy
 }
 
 func newV1(info Info) (*v1Manager, error) {
-	m := &v1Manager{}
+	m := &v1Manager{home: map[string]string{}}
 	var err error
 	if m.memory, err = v1Root(info, "memory"); err != nil {
 		return nil, err
@@ -54,6 +55,11 @@ func newV1(info Info) (*v1Manager, error) {
 	oc, _ := readFile(filepath.Join(m.memory, "memory.oom_control"))
 	_, m.hasOOMKill = keyedInt(oc, "oom_kill")
 	m.hasPidsPeak = m.pids != "" && exists(filepath.Join(m.pids, "pids.peak"))
+	for c, root := range map[string]string{"memory": m.memory, "pids": m.pids, "cpuacct": m.cpuacct, "cpuset": m.cpuset} {
+		if root != "" {
+			m.home[root] = info.V1[c].Own
+		}
+	}
 	return m, nil
 }
 
@@ -127,8 +133,10 @@ type v1Group struct {
 	memory, pids, cpuacct string // group dirs ("" when the controller is absent)
 	cpuset                string // "" until a CPUSet is asked for
 	dirs                  []string
-	oomBase               int64 // oom_kill count at the last reset
-	pidsPeakStale         bool  // pids.peak covers an earlier run
+	homes                 []string // for each of dirs, this process's own cgroup in that hierarchy
+	procs                 int      // the process limit (0 = none)
+	oomBase               int64    // oom_kill count at the last reset
+	pidsPeakStale         bool     // pids.peak covers an earlier run
 }
 
 func (m *v1Manager) create(name string, l Limits) (groupImpl, error) {
@@ -181,6 +189,7 @@ func (g *v1Group) mkdir(dst *string, root string) error {
 	}
 	*dst = dir
 	g.dirs = append(g.dirs, dir)
+	g.homes = append(g.homes, g.m.home[root])
 	return nil
 }
 
@@ -195,6 +204,7 @@ func (g *v1Group) setLimits(l Limits) error {
 		if err := writeFile(filepath.Join(g.pids, "pids.max"), limitString(int64(l.Procs), "max")); err != nil {
 			return fmt.Errorf("cgroup: set pids.max of %s: %w", g.name, err)
 		}
+		g.procs = l.Procs
 	}
 	return g.setCPUSet(l.CPUSet)
 }
@@ -263,6 +273,42 @@ func (g *v1Group) addProc(pid int) error {
 }
 
 func (g *v1Group) fd() int { return 0 }
+
+// enterThread moves the calling thread (only it) into every hierarchy of
+// the group. Writing "0" to tasks moves the writer itself, which the kernel
+// does without the process-wide lock that moving a process by pid takes.
+// The thread counts against pids.max while it is in: the limit gets one of
+// headroom until leave.
+func (g *v1Group) enterThread() (leave func() error, err error) {
+	if g.pids != "" && g.procs > 0 {
+		if err := writeFile(filepath.Join(g.pids, "pids.max"), strconv.Itoa(g.procs+1)); err != nil {
+			return nil, fmt.Errorf("cgroup: pids.max headroom of %s: %w", g.name, err)
+		}
+	}
+	entered := 0
+	leave = func() error {
+		var errs []error
+		for i := entered - 1; i >= 0; i-- {
+			if err := writeFile(filepath.Join(g.homes[i], "tasks"), "0"); err != nil {
+				errs = append(errs, fmt.Errorf("cgroup: thread back to %s: %w", g.homes[i], err))
+			}
+		}
+		if g.pids != "" && g.procs > 0 {
+			if err := writeFile(filepath.Join(g.pids, "pids.max"), strconv.Itoa(g.procs)); err != nil {
+				errs = append(errs, fmt.Errorf("cgroup: restore pids.max of %s: %w", g.name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, d := range g.dirs {
+		if err := writeFile(filepath.Join(d, "tasks"), "0"); err != nil {
+			err = fmt.Errorf("cgroup: move thread into %s: %w", d, err)
+			return nil, errors.Join(err, leave())
+		}
+		entered++
+	}
+	return leave, nil
+}
 
 func (g *v1Group) cpu() (time.Duration, error) {
 	if g.cpuacct == "" {

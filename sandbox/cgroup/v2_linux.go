@@ -175,6 +175,10 @@ func (g *v2Group) addProc(pid int) error {
 	return nil
 }
 
+// enterThread is not needed on v2: clone3's CLONE_INTO_CGROUP (FD) starts
+// a child in the group.
+func (g *v2Group) enterThread() (func() error, error) { return nil, ErrThreadMove }
+
 func (g *v2Group) fd() int {
 	if g.dirFD < 0 {
 		return 0

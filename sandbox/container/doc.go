@@ -78,11 +78,14 @@
 // Commands, host to init, and their replies:
 //
 //	ping                       -> ok
-//	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?}
-//	      [fd: cgroup v2 dir]  -> ok | error        (once, first: build the root)
-//	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?}
+//	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?,
+//	       number of cgroup.procs fds}
+//	      [fds: cgroup v2 dir | v1 cgroup.procs files]
+//	                           -> ok | error        (once, first: build the root)
+//	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?,
+//	       sync this run?}
 //	      [fds: stdin, stdout, stderr, extra files..., program memfd]
-//	                           -> started -> (proceed) -> exited | exec-failed
+//	                           -> [started -> (proceed)] -> exited | exec-failed
 //	proceed {ok, reason}          answer to started
 //	kill                          kill the program and every other box process
 //	                              (no reply of its own: the run ends with exited)
@@ -90,7 +93,20 @@
 //
 // exec passes the program's descriptors with SCM_RIGHTS; the init gives
 // them to the child as 0, 1, 2, ... and closes its copies. With cgroup v1
-// (conf sync), the child waits in forkexec's SyncFunc while the init sends
+// the conf normally carries the cgroup.procs files of the container's group
+// in each hierarchy, opened by the host (as root, which is what the kernel
+// checks when they are written). The child (started with vfork: the init's
+// thread waits until the exec) writes "0" into each as its very first step,
+// joining the group itself, then roots a cgroup namespace there; the init
+// sends started with the child's pid as SCM_CREDENTIALS once the exec
+// succeeded, and the host answers nothing. The init never enters the
+// group, so its memory, CPU and process count stay out of the run's
+// figures (and a Procs limit of 1 leaves room for exactly the program).
+// Should the group gain a hierarchy the files do not cover (a CPU set asked
+// for after the build), each exec says sync and the round trip below is
+// used instead; it is also the fallback when the files cannot be opened.
+// With the round trip (conf sync, exec sync or no files), the child waits
+// in forkexec's SyncFunc while the init sends
 // started with SCM_CREDENTIALS naming the child's pid: the kernel translates
 // it into the host's pid namespace, the host writes that pid into the
 // container's cgroup and answers proceed (a refusal aborts the child). With
@@ -124,12 +140,17 @@
 // the Pool swaps an idle container for one of the right shape when a run
 // needs another. A run whose container turns out to be dead before its
 // program could have started (an init that died while idle, not yet
-// noticed) moves to another container instead of failing.
+// noticed) moves to another container instead of failing. Without the
+// round trip, the host knows so when its send failed, or when the socket
+// reports ECONNRESET before started and no kill was sent: the kernel says
+// that when the init's end closed with data unread, which can only be the
+// exec.
 //
-// Costs, per run on a warm pool with cgroup v1: two round trips on the
-// socket (exec/started, proceed/exited), one cgroup write (the program's
-// pid), one fork of the small init and the program's exec; the reset (one
-// round trip, three directory wipes, a cgroup counter reset) runs after the
-// result is returned. The wall time of a run starts when the host sends
-// exec, so it includes the program's set-up (about a millisecond).
+// Costs, per run on a warm pool with cgroup v1: one round trip on the
+// socket (exec, then started and exited), one vfork of the small init, one
+// cgroup write per hierarchy by the child, its set-up (the seccomp install
+// is the dearest step) and the program's exec; the reset (one round trip,
+// three directory wipes, a cgroup counter reset) runs after the result is
+// returned. The wall time of a run starts when the host sends exec, so it
+// includes the program's set-up (a few hundred microseconds).
 package container

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gosandbox/sandbox/seccomp"
 	"os"
 	"os/exec"
 	"runtime"
@@ -185,9 +186,12 @@ type Container struct {
 	shape Shape
 	name  string
 
-	cmd      *exec.Cmd
-	initPid  int
-	initDone chan struct{} // closed once the init has been reaped
+	cmd     *exec.Cmd
+	initPid int
+	// programPid is the host pid of the current run's program, from the
+	// credentials of its started message (names a denied syscall).
+	programPid int
+	initDone   chan struct{} // closed once the init has been reaped
 
 	conn    *unixsocket.Conn
 	link    *link
@@ -200,6 +204,15 @@ type Container struct {
 	group       *cgroup.Group
 	groupLimits cgroup.Limits
 	syncStart   bool
+	// directStart: the init holds the group's cgroup.procs files and each
+	// program joins the group by itself (cgroup v1 without a round trip),
+	// as long as the group stays in the hierarchies those files cover:
+	// cpusetLater says a CPU set was asked for after the build, so the
+	// group joined the cpuset hierarchy and runs go back to the round trip.
+	directStart bool
+	cpusetLater bool
+	runSync     bool // the run in progress takes the started/proceed round trip
+	startedSeen bool // the run in progress reported its pid (direct start)
 	devNull     *os.File
 
 	seq        uint32
@@ -291,6 +304,12 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		return c, err
 	}
 	var fds []int
+	var procs []*os.File
+	defer func() {
+		for _, f := range procs {
+			f.Close() // the init has its copies
+		}
+	}()
 	if c.group != nil {
 		if fd := c.group.FD(); fd > 0 {
 			conf.CgroupFD = true
@@ -298,6 +317,20 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		} else {
 			c.syncStart = true
 			conf.SyncStart = true
+			// Without the files (an error, or more hierarchies than the
+			// protocol carries) every run takes the round trip.
+			if files, err := c.group.ProcsFiles(); err == nil && len(files) <= MaxCgroupProcs {
+				procs = files
+				for _, f := range files {
+					fds = append(fds, int(f.Fd()))
+				}
+				conf.CgroupProcs = len(files)
+				c.directStart = true
+			} else {
+				for _, f := range files {
+					f.Close()
+				}
+			}
 		}
 	}
 	if err := c.request(ctx, KindConf, MarshalConf(conf), fds, timeout); err != nil {
@@ -383,6 +416,9 @@ func (c *Container) startInit() error {
 	}
 	if c.b.InitStderr != nil {
 		cmd.Stderr = c.b.InitStderr
+	}
+	if f := os.Getenv("ZZ_INIT_STDERR"); f != "" { // TEMP DEBUG
+		cmd.Stderr, _ = os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	}
 	started := make(chan error, 1)
 	go func() {
@@ -673,6 +709,9 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 	}
 	if c.group != nil {
 		if l := groupLimits(limits); l != c.groupLimits {
+			if l.CPUSet != "" && c.groupLimits.CPUSet == "" {
+				c.cpusetLater = true
+			}
 			if err := c.group.Reset(l); err != nil {
 				return c.internal(facts, c.fail(fmt.Errorf("set cgroup limits: %w", err)))
 			}
@@ -686,6 +725,10 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 			Message: fmt.Sprintf("execve: %v (%d bytes of arguments and environment, the kernel takes at most %d)", unix.E2BIG, n, maxArgBytes)}})
 	}
 	x, fds := c.execRequest(spec, limits, mode)
+	c.runSync = c.syncStart && (!c.directStart || c.cpusetLater)
+	x.Sync = c.directStart && c.runSync
+	c.startedSeen = false
+	c.programPid = 0
 	// What the protocol cannot carry is refused here, so that the init
 	// never sees a request it must reject (and the container survives).
 	if len(x.Files) > MaxChildFiles {
@@ -701,7 +744,7 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 	}
 	// Without the sync step the init may start the program as soon as it
 	// reads the request.
-	c.mayHaveRun = !c.syncStart
+	c.mayHaveRun = !c.runSync
 	return c.supervise(ctx, spec, seq, start, limits, facts)
 }
 
@@ -770,7 +813,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 	// The init answers an exec at once: when the program waits in the sync
 	// step, a missing Started means a stuck init, not a slow program.
 	var startTimeout <-chan time.Time
-	if c.syncStart {
+	if c.runSync {
 		t := time.NewTimer(c.b.replyTimeout())
 		defer t.Stop()
 		startTimeout = t.C
@@ -792,7 +835,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 			grace = time.After(c.b.replyTimeout())
 		}
 	}
-	started := !c.syncStart
+	started := !c.runSync
 	for {
 		select {
 		case m := <-c.in:
@@ -802,6 +845,13 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 			}
 		case <-c.dead:
 			facts.Wall = time.Since(start)
+			if !c.runSync && !killSent && !c.startedSeen && errors.Is(c.deadErr, unix.ECONNRESET) {
+				// The init closed its end with our exec still unread in
+				// its queue (the kernel says so with ECONNRESET, and
+				// nothing else was sent to it): the program never ran, so
+				// the run may move to another container.
+				c.mayHaveRun = false
+			}
 			return c.internal(facts, c.fail(fmt.Errorf("container init lost during the run: %w", c.deadErr)))
 		case <-startTimeout:
 			if !started {
@@ -847,7 +897,23 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 	}
 	switch m.Kind {
 	case KindStarted:
-		if *started || !c.syncStart {
+		if c.directStart && !c.runSync {
+			// The program joined its cgroup by itself; the init only says
+			// which process it is.
+			if c.startedSeen {
+				return bad(protoErr("started twice"))
+			}
+			if _, err := UnmarshalStarted(m.Body); err != nil {
+				return bad(err)
+			}
+			if m.Cred == nil || m.Cred.Pid <= 0 {
+				return bad(protoErr("started without the program's pid as credentials"))
+			}
+			c.startedSeen = true
+			c.programPid = int(m.Cred.Pid)
+			return sandbox.Result{}, false
+		}
+		if *started || !c.runSync {
 			return bad(protoErr("started twice"))
 		}
 		if _, err := UnmarshalStarted(m.Body); err != nil {
@@ -858,6 +924,7 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 		}
 		*started = true
 		c.mayHaveRun = true
+		c.programPid = int(m.Cred.Pid)
 		p := Proceed{OK: true}
 		if err := c.group.AddProc(int(m.Cred.Pid)); err != nil {
 			p = Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
@@ -894,6 +961,9 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 		}
 		if !(facts.Status.Exited() && facts.Status.ExitStatus() == 0) {
 			facts.FileAtLimit = c.fileAtLimit(spec, facts.Limits.Output)
+		}
+		if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && c.programPid > 0 {
+			facts.DeniedSyscall = seccomp.DeniedSyscall(c.programPid)
 		}
 		// A capture that overflowed stops reading: the program may have
 		// died of SIGPIPE before the overflow reached the select above.

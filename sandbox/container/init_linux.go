@@ -104,6 +104,10 @@ type initServer struct {
 	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
 	// and Exited echo it.
 	execSeq uint32
+	// procs are the container's cgroup v1 cgroup.procs files (Conf.
+	// CgroupProcs), opened by the host: programs join their group through
+	// them by themselves.
+	procs []int
 }
 
 type received struct {
@@ -204,17 +208,19 @@ func (s *initServer) handle(m message) error {
 		if err != nil {
 			return err
 		}
-		want := 0
+		want := c.CgroupProcs
 		if c.CgroupFD {
-			want = 1
+			want++
 		}
 		if len(m.FDs) != want {
 			return protoErr("conf with %d descriptors, want %d", len(m.FDs), want)
 		}
 		if c.CgroupFD {
 			s.cgFD = m.FDs[0]
-			m.FDs = nil
+			m.FDs = m.FDs[1:]
 		}
+		s.procs = m.FDs
+		m.FDs = nil
 		s.conf = &c
 		if err := s.build(c); err != nil {
 			return s.replyError(m.Seq, err)
@@ -230,6 +236,9 @@ func (s *initServer) handle(m message) error {
 		}
 		if x.NumFDs() != len(m.FDs) {
 			return protoErr("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
+		}
+		if x.Sync && len(s.procs) == 0 {
+			return protoErr("exec asks for a sync start without cgroup.procs descriptors")
 		}
 		return s.exec(m.Seq, x, m.FDs)
 	case KindKill:
@@ -328,6 +337,10 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		Hostname:      x.Hostname,
 		CgroupFD:      s.cgFD,
 		Pdeathsig:     syscall.SIGKILL,
+		// The init is small, but copying its page tables still costs more
+		// than borrowing its memory until the exec; forkexec falls back to
+		// a fork when a sync step is needed.
+		Vfork: true,
 	}
 	if s.cgFD > 0 {
 		// Born in the run's cgroup v2 (the init has no cgroup namespace of
@@ -342,8 +355,15 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		}
 		fe.Seccomp = p.Fprog()
 	}
+	direct := len(s.procs) > 0 && !x.Sync
+	if direct {
+		// The child joins the run's cgroups itself, first thing, and then
+		// roots a cgroup namespace there: no round trip with the host.
+		fe.CgroupProcs = s.procs
+		fe.UnshareCgroupAfterSync = true
+	}
 	var syncErr error // a protocol failure during the sync ends the init
-	if s.conf.SyncStart {
+	if s.conf.SyncStart && !direct {
 		fe.SyncFunc = func(pid int) error {
 			err := s.syncStart(seq, pid)
 			var pe *protocolFailure
@@ -362,6 +382,17 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		return s.execFailed(seq, err)
 	}
 	s.running, s.execSeq = pid, seq
+	if direct {
+		// The host learns the program's pid (translated into its pid
+		// namespace by the kernel) but has nothing to answer. This comes
+		// before the reaper starts: the kernel refuses credentials naming
+		// a pid that is gone, and an unreaped program keeps its pid even
+		// once it has exited.
+		cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
+		if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+			return err
+		}
+	}
 	go func() { s.exited <- waitBox(pid) }()
 	return nil
 }

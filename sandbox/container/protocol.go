@@ -33,6 +33,9 @@ const (
 	MaxRLimits = 32
 	// MaxBinds is the most extra bind mounts one container has.
 	MaxBinds = 64
+	// MaxCgroupProcs is the most cgroup.procs descriptors a conf passes
+	// (one per cgroup v1 hierarchy).
+	MaxCgroupProcs = 8
 )
 
 var headerMagic = [2]byte{'g', 's'}
@@ -332,6 +335,12 @@ type Conf struct {
 	// SetgroupsDenied: setgroups(2) is denied in the container's user
 	// namespace (unprivileged host), so the child must not call it.
 	SetgroupsDenied bool
+	// CgroupProcs is how many cgroup.procs descriptors of the container's
+	// cgroup v1 hierarchies the conf message carries (after the CgroupFD
+	// one). Each program then joins its cgroup by itself, writing "0" into
+	// them, unless its Exec says Sync; it starts at once and the init
+	// reports it with KindStarted, which needs no answer.
+	CgroupProcs int
 }
 
 // BindConf is one bind mount of a Conf.
@@ -359,6 +368,7 @@ func MarshalConf(c Conf) []byte {
 	e.bool(c.SyncStart)
 	e.bool(c.CgroupFD)
 	e.bool(c.SetgroupsDenied)
+	e.u8(uint8(c.CgroupProcs))
 	return e.b
 }
 
@@ -375,8 +385,12 @@ func UnmarshalConf(b []byte) (Conf, error) {
 	c.SyncStart = d.bool()
 	c.CgroupFD = d.bool()
 	c.SetgroupsDenied = d.bool()
+	c.CgroupProcs = int(d.u8())
 	if err := d.end(); err != nil {
 		return Conf{}, err
+	}
+	if c.CgroupProcs > MaxCgroupProcs || (c.CgroupProcs > 0 && !c.SyncStart) {
+		return Conf{}, protoErr("conf: %d cgroup.procs descriptors (sync start %v)", c.CgroupProcs, c.SyncStart)
 	}
 	if c.TmpfsSize < 0 {
 		return Conf{}, protoErr("conf: negative tmpfs size %d", c.TmpfsSize)
@@ -408,6 +422,10 @@ type Exec struct {
 	// was passed for it (true) or it stays closed (false).
 	Files  []bool
 	ExecFD bool
+	// Sync asks for the KindStarted/KindProceed round trip even though the
+	// conf passed cgroup.procs descriptors: the host's group has since
+	// joined a hierarchy they do not cover (a CPU set).
+	Sync bool
 }
 
 // RLimitConf is one rlimit of an Exec.
@@ -450,6 +468,7 @@ func MarshalExec(x Exec) []byte {
 		e.bool(f)
 	}
 	e.bool(x.ExecFD)
+	e.bool(x.Sync)
 	return e.b
 }
 
@@ -471,6 +490,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 		x.Files = append(x.Files, d.bool())
 	}
 	x.ExecFD = d.bool()
+	x.Sync = d.bool()
 	if err := d.end(); err != nil {
 		return Exec{}, err
 	}

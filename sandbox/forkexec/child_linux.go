@@ -28,6 +28,7 @@ var (
 	dotPath   = [...]byte{'.', 0}
 	slashPath = [...]byte{'/', 0}
 	emptyPath = [...]byte{0}
+	selfPid   = [...]byte{'0'} // in cgroup.procs: the writer
 )
 
 const (
@@ -135,6 +136,22 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				// The parent died before the signal was armed.
 				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
 			}
+		}
+	}
+
+	// The run's cgroups (Runner.CgroupProcs) before anything else, so that
+	// every later step and the program are accounted there.
+	for i = 0; i < len(p.cgroupProcs); i++ {
+		step, index = StepJoinCgroup, i
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_WRITE, uintptr(p.cgroupProcs[i]), uintptr(unsafe.Pointer(&selfPid[0])), 1); err1 != 0 {
+			goto fail
+		}
+	}
+	index = 0
+	if p.unshareCg && !p.sync {
+		step = StepUnshareCgroup
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWCGROUP, 0, 0); err1 != 0 {
+			goto fail
 		}
 	}
 

@@ -6,7 +6,8 @@
 // candidates as byte pointers, the compiled mount plan, rlimits, the seccomp
 // program.
 //
-// The child's steps, in order: parent-death signal; setsid; descriptors
+// The child's steps, in order: parent-death signal; joining the cgroups of
+// CgroupProcs (and a cgroup namespace rooted there); setsid; descriptors
 // (Files become 0..n-1, the rest is closed); the mount plan (the steps that
 // need no id map run while the parent writes the maps, then the one sync
 // round trip, in which the parent also runs SyncFunc to place the child in

@@ -82,8 +82,15 @@ type Runner struct {
 	// child is started normally and SyncFunc must place it.
 	CgroupFD int
 	// UnshareCgroupAfterSync makes the child enter a new cgroup namespace
-	// after SyncFunc moved it, so that its cgroup is the namespace's root.
+	// after SyncFunc (or CgroupProcs) moved it, so that its cgroup is the
+	// namespace's root.
 	UnshareCgroupAfterSync bool
+	// CgroupProcs are open cgroup.procs files (cgroup v1: one per
+	// hierarchy) that the child writes "0" into as its first step, joining
+	// those groups itself: no round trip with the parent, so Vfork applies.
+	// The files' opener must have been allowed to move the child (root).
+	// Its memory is charged to the group from its exec on.
+	CgroupProcs []int
 	// Pdeathsig is sent to the child when the thread that started it dies
 	// (B4). Go may end a thread whose goroutine locked it, so callers that
 	// use LockOSThread must keep that thread alive while the child runs.
@@ -91,9 +98,10 @@ type Runner struct {
 	// Vfork starts the child with CLONE_VM|CLONE_VFORK: it borrows the
 	// caller's memory until its exec instead of copying the page tables, so
 	// a start costs little even from a large process. Only for children
-	// without new namespaces: ignored when CloneFlags, SyncFunc, CgroupFD,
-	// UnshareCgroupAfterSync or Mount is set, and on architectures other
-	// than amd64.
+	// that need no sync step: ignored when CloneFlags holds other than
+	// CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET and CLONE_NEWCGROUP, when
+	// SyncFunc, CgroupFD or Mount is set, when UnshareCgroupAfterSync is set
+	// without CgroupProcs, and on architectures other than amd64.
 	Vfork bool
 	// NetNSFD > 0 starts the child in that network namespace (an open
 	// /proc/PID/ns/net) instead of its current one: the starting thread
@@ -104,6 +112,16 @@ type Runner struct {
 	// ahead of time takes its creation, the costliest part of a
 	// CLONE_NEWNET start, off the start.
 	NetNSFD int
+	// CloneHook, when set, runs on the thread that clones the child, right
+	// before the clone, with that thread locked to its goroutine; the
+	// function it returns runs on that thread right after the clone. A child
+	// starts in the cgroups of the thread that cloned it, so on cgroup v1
+	// (which has no CLONE_INTO_CGROUP) a hook that moves the thread into the
+	// box's groups (cgroup.Group.EnterThread) has the child born there, and
+	// CLONE_NEWCGROUP can be set at clone time. When the returned function
+	// fails the thread stays locked, so that it ends with its goroutine, and
+	// the child is killed.
+	CloneHook func() (after func() error, err error)
 
 	trace []int64 // see prepared.trace
 }
@@ -148,6 +166,10 @@ const (
 	StepAmbient
 	StepSeccomp
 	StepExecve
+	// StepJoinCgroup (Runner.CgroupProcs) comes right after the
+	// parent-death signal; it is numbered last so that the numbers of the
+	// others stay as they were.
+	StepJoinCgroup
 	stepCount
 )
 
@@ -183,6 +205,7 @@ var stepNames = [stepCount]string{
 	StepAmbient:       "clear ambient capabilities",
 	StepSeccomp:       "install seccomp filter",
 	StepExecve:        "execve",
+	StepJoinCgroup:    "join cgroup",
 }
 
 func (s Step) String() string {
@@ -212,7 +235,7 @@ func (e *ChildError) Error() string {
 	var b strings.Builder
 	b.WriteString("forkexec: ")
 	b.WriteString(e.Step.String())
-	if e.Step.isMountStep() || e.Step == StepFiles || e.Step == StepRlimit {
+	if e.Step.isMountStep() || e.Step == StepFiles || e.Step == StepRlimit || e.Step == StepJoinCgroup {
 		b.WriteString(" ")
 		b.WriteString(strconv.Itoa(e.Index))
 	}
@@ -256,6 +279,7 @@ type prepared struct {
 	closeLoopTo int
 	rlimits     []rlimit.RLimit
 	fprog       *unix.SockFprog
+	cgroupProcs []int // written "0" into first thing (Runner.CgroupProcs)
 
 	flags     uintptr
 	vfork     bool
@@ -352,6 +376,10 @@ func highestOpenFD() int {
 	return high
 }
 
+// vforkCloneFlags are the namespaces a vfork child may be started in: they
+// need no id maps, so no sync step.
+const vforkCloneFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP
+
 // clone3Missing is set once clone3 returned ENOSYS.
 var clone3Missing atomic.Bool
 
@@ -423,11 +451,12 @@ func (r *Runner) prepare() (*prepared, error) {
 	if userns {
 		p.uidMap, p.gidMap = formatIDMap(r.UIDMap), formatIDMap(r.GIDMap)
 	}
-	p.vfork = r.Vfork && haveVfork && r.CloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
-		!r.UnshareCgroupAfterSync && r.Mount == nil
+	p.cgroupProcs = r.CgroupProcs
+	p.vfork = r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
+		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
 	p.unshareCg = r.UnshareCgroupAfterSync
-	if p.unshareCg && !p.sync {
-		return nil, errors.New("forkexec: UnshareCgroupAfterSync needs a SyncFunc or a user namespace")
+	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
+		return nil, errors.New("forkexec: UnshareCgroupAfterSync needs a SyncFunc, CgroupProcs or a user namespace")
 	}
 	p.setsid = true
 	if r.Pdeathsig != 0 {
@@ -554,21 +583,40 @@ func (r *Runner) Start() (int, error) {
 
 // fork clones the child, from inside NetNSFD when it is set.
 func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno, err error) {
+	if r.CloneHook != nil {
+		runtime.LockOSThread()
+		after, hookErr := r.CloneHook()
+		if hookErr != nil {
+			runtime.UnlockOSThread()
+			return 0, 0, fmt.Errorf("forkexec: clone hook: %w", hookErr)
+		}
+		defer func() {
+			if herr := after(); herr != nil {
+				if errno == 0 && err == nil {
+					unix.Kill(pid, unix.SIGKILL)
+					reap(pid)
+				}
+				err = fmt.Errorf("forkexec: after the clone: %w", herr)
+				return // the thread stays locked: see CloneHook
+			}
+			runtime.UnlockOSThread()
+		}()
+	}
 	if r.NetNSFD > 0 {
 		// The network namespace is per thread: keep this goroutine on
 		// its thread while the thread is in the other one. Threads the
 		// runtime starts meanwhile come from its template thread, not
 		// from this one.
 		runtime.LockOSThread()
-		home, err := ownNetNS()
-		if err != nil {
+		home, openErr := ownNetNS()
+		if openErr != nil {
 			runtime.UnlockOSThread()
-			return 0, 0, fmt.Errorf("forkexec: open own network namespace: %w", err)
+			return 0, 0, fmt.Errorf("forkexec: open own network namespace: %w", openErr)
 		}
-		if err := setns(r.NetNSFD, unix.CLONE_NEWNET); err != nil {
+		if nsErr := setns(r.NetNSFD, unix.CLONE_NEWNET); nsErr != nil {
 			unix.Close(home)
 			runtime.UnlockOSThread()
-			return 0, 0, fmt.Errorf("forkexec: enter network namespace: %w", err)
+			return 0, 0, fmt.Errorf("forkexec: enter network namespace: %w", nsErr)
 		}
 		defer func() {
 			rerr := setns(home, unix.CLONE_NEWNET)

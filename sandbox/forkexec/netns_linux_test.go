@@ -99,3 +99,38 @@ func TestBoxPresetNetNS(t *testing.T) {
 		t.Error("NetNSFD with CLONE_NEWNET: started, want an error")
 	}
 }
+
+// TestCloneHook: the hook and its after function run on one thread, around
+// the clone, and a failing after function kills the child.
+func TestCloneHook(t *testing.T) {
+	checkNoLeaks(t)
+	r := &Runner{Args: []string{"/bin/true"}, UID: -1, GID: -1}
+	var before, after int
+	r.CloneHook = func() (func() error, error) {
+		before = unix.Gettid()
+		return func() error { after = unix.Gettid(); return nil }, nil
+	}
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := wait(t, pid); ws.ExitStatus() != 0 {
+		t.Errorf("status %v", ws)
+	}
+	if before == 0 || before != after {
+		t.Errorf("hook on thread %d, after on thread %d: want one thread", before, after)
+	}
+	r.CloneHook = func() (func() error, error) {
+		return func() error { return unix.EIO }, nil
+	}
+	done := make(chan error)
+	go func() {
+		// A failed after function leaves the thread locked: let it end
+		// with this goroutine.
+		_, err := r.Start()
+		done <- err
+	}()
+	if err := <-done; err == nil {
+		t.Error("Start with a failing after function: no error")
+	}
+}

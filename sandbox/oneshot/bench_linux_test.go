@@ -106,7 +106,10 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // that lack one start-path optimisation each, so that what each one saves
 // shows under the same load: full (everything on), no-netns (every box
 // makes its network namespace at clone time), no-cgstock (every run makes
-// its cgroup synchronously).
+// and removes its cgroup on its own path), no-mntns-hold (the box's exit tears its mount
+// namespace down), no-thread-move (v1: the child is moved into its cgroups
+// by pid and unshares its cgroup namespace late), none (all off: the start
+// path as it was before these optimisations, but for the start watch).
 func BenchmarkOneshotVariants(b *testing.B) {
 	needRoot(b)
 	variants := []struct {
@@ -116,7 +119,9 @@ func BenchmarkOneshotVariants(b *testing.B) {
 		{"full", &Runner{}},
 		{"no-netns", &Runner{noNetStock: true}},
 		{"no-cgstock", &Runner{noCgroupStock: true}},
-		{"none", &Runner{noNetStock: true, noCgroupStock: true}},
+		{"no-mntns-hold", &Runner{noHoldMountNS: true}},
+		{"no-thread-move", &Runner{noThreadMove: true}},
+		{"none", &Runner{noNetStock: true, noCgroupStock: true, noHoldMountNS: true, noThreadMove: true}},
 	}
 	one := func(r *Runner) time.Duration {
 		t0 := time.Now()

@@ -11,6 +11,18 @@
 // caps memory and processes with rlimits only and reports rusage figures
 // (Result.Accounting "rusage").
 //
+// Start path: what does not depend on the run is made ahead, in the
+// background, and never shared between runs: a small stock of fresh cgroups
+// (cgroup.Manager.KeepStock) and of empty network namespaces, each handed
+// to one box only. On cgroup v1 the starting thread steps into the box's
+// groups for the clone (cgroup.Group.EnterThread), so the child is born in
+// them as with CLONE_INTO_CGROUP on v2. After the result, the box's cgroup
+// is removed and its mount namespace torn down in the background. Call
+// Runner.Close when done with a Runner: it removes the stock and waits for
+// that background work. Cgroups of supervisors that were killed (named
+// oneshot-PID-...) are removed by the first Runner of the next process
+// (cgroup.RemoveStale), as are their work directories.
+//
 // When many runs should share warm boxes, use sandbox/container instead;
 // this package pays the whole set-up on every run.
 package oneshot

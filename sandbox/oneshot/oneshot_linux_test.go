@@ -42,7 +42,13 @@ func TestMain(m *testing.M) {
 			}
 			probeDir = dir
 		}
-		return m.Run()
+		code := m.Run()
+		// The runner's cgroup stock and background removals.
+		if err := testRunner.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "Runner.Close:", err)
+			code = 1
+		}
+		return code
 	}()
 	os.Exit(code)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gosandbox/sandbox/seccomp"
 	"os"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			facts.Status = e.status
 			facts.Rusage = &e.rusage
 			if e.status.Signaled() && e.status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = deniedSyscall(pid)
+				facts.DeniedSyscall = seccomp.DeniedSyscall(pid)
 			}
 			// A capture that overflowed closed its pipe: the program may
 			// have died of SIGPIPE before the overflow was seen above.

@@ -36,7 +36,11 @@
 // The policy is written as github.com/elastic/go-seccomp-bpf groups; each
 // group is assembled by that library and the pieces are chained (see
 // assemble for the reason), behind a short prologue that checks the ABI and
-// the number range. Programs are compiled once per mode and cached; the
+// the number range and a binary search on the number (see dispatch) that
+// answers every call whose fate does not depend on its arguments in a few
+// comparisons: the kernel emulates a new filter once per syscall number to
+// fill its action cache, so a linear list made every install (every program
+// start) several times dearer. Programs are compiled once per mode and cached; the
 // *unix.SockFprog they hand out is stable, so a fork child can pass it to
 // seccomp(2) without allocating. The caller must set NO_NEW_PRIVS (or hold
 // CAP_SYS_ADMIN) before installing, and should pass

@@ -68,11 +68,11 @@ func compile(mode sandbox.SyscallMode) (*Program, error) {
 	if mode == sandbox.SyscallsErrno {
 		deny = actionErrno(unix.EPERM)
 	}
-	body, err := assemble(groups(deny), native)
+	maxNR := maxSyscall(native)
+	body, err := dispatch(groups(deny), native, maxNR)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: assemble %s policy: %w", mode, err)
 	}
-	maxNR := maxSyscall(native)
 	insts := append(prologue(native, maxNR), body...)
 	raw, err := bpf.Assemble(insts)
 	if err != nil {

@@ -86,7 +86,9 @@ func run(out vm.FrameWriter, start time.Time) error {
 		return fmt.Errorf("cgroup v1: no controller could be mounted: %s", strings.Join(problems, "; "))
 	}
 
-	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe}
+	// GOSANDBOX_CLI: a prebuilt CLI for specs that would build one (there is
+	// no Go toolchain in the guest).
+	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe, "GOSANDBOX_CLI=" + vm.GuestCLI}
 	timeout := plan.SuiteTimeout
 	if timeout == "" {
 		timeout = "10m"

@@ -1,4 +1,4 @@
-package oneshot
+package seccomp
 
 import (
 	"bytes"
@@ -9,16 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// x32SyscallBit marks x32 system call numbers on x86_64.
-const x32SyscallBit = 0x40000000
-
-// deniedSyscall finds the audit record (type 1326, SECCOMP) the kernel
+// DeniedSyscall finds the audit record (type 1326, SECCOMP) the kernel
 // logged when the syscall filter killed process pid, and names the call:
 // "keyctl (250, x86_64)". It returns "" when the record is not there (no
 // access to /dev/kmsg, an audit daemon that takes the records, or rate
 // limiting). Only called after a SIGSYS death in kill mode, so reading the
 // whole log buffer costs nothing on the common path.
-func deniedSyscall(pid int) string {
+func DeniedSyscall(pid int) string {
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""

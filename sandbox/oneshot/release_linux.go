@@ -1,0 +1,70 @@
+package oneshot
+
+import (
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// holdMountNS opens the box's mount namespace while its pid 1 runs. The
+// last reference to a mount namespace unmounts its whole tree, and the
+// kernel waits for an RCU grace period there: when that reference is the
+// box's pid 1, its exit (and so the run's result) waits for it. Holding one
+// more moves that work to releaser, after the result. Nothing of the box
+// can run meanwhile: its processes are dead once pid 1 is reaped. Returns -1
+// when the namespace cannot be opened (the box then tears it down itself).
+func holdMountNS(pid int) int {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// releaser closes descriptors in the background, one at a time: namespace
+// descriptors whose close does the namespace's teardown.
+type releaser struct {
+	mu      sync.Mutex
+	fds     []int
+	running bool
+	idle    *sync.Cond
+}
+
+// closeLater queues fd for closing.
+func (r *releaser) closeLater(fd int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fds = append(r.fds, fd)
+	if r.running {
+		return
+	}
+	if r.idle == nil {
+		r.idle = sync.NewCond(&r.mu)
+	}
+	r.running = true
+	go r.work()
+}
+
+func (r *releaser) work() {
+	r.mu.Lock()
+	for len(r.fds) > 0 {
+		fd := r.fds[0]
+		r.fds = r.fds[1:]
+		r.mu.Unlock()
+		unix.Close(fd)
+		r.mu.Lock()
+	}
+	r.running = false
+	r.idle.Broadcast()
+	r.mu.Unlock()
+}
+
+// wait returns once every queued descriptor is closed.
+func (r *releaser) wait() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.running {
+		r.idle.Wait()
+	}
+}
