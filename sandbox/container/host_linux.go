@@ -417,9 +417,6 @@ func (c *Container) startInit() error {
 	if c.b.InitStderr != nil {
 		cmd.Stderr = c.b.InitStderr
 	}
-	if f := os.Getenv("ZZ_INIT_STDERR"); f != "" { // TEMP DEBUG
-		cmd.Stderr, _ = os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

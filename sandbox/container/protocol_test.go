@@ -43,12 +43,12 @@ func TestParsePacketRefuses(t *testing.T) {
 }
 
 func TestBodiesRoundTrip(t *testing.T) {
-	conf := Conf{WorkDir: "/run/w", TmpfsSize: 1 << 20, Binds: []BindConf{{"/a", "/b", true}}, SyncStart: true}
+	conf := Conf{WorkDir: "/run/w", TmpfsSize: 1 << 20, Binds: []BindConf{{"/a", "/b", true}}, SyncStart: true, CgroupProcs: 3}
 	if got, err := UnmarshalConf(MarshalConf(conf)); err != nil || !reflect.DeepEqual(got, conf) {
 		t.Fatalf("conf %+v %v", got, err)
 	}
 	x := Exec{Args: []string{"/bin/true", "\xff"}, Env: []string{"A=1"}, Dir: "/w", Hostname: "h",
-		RLimits: []RLimitConf{{Resource: 7, Cur: 64, Max: 64}}, Syscalls: "kill", Files: []bool{true, false, true}, ExecFD: true}
+		RLimits: []RLimitConf{{Resource: 7, Cur: 64, Max: 64}}, Syscalls: "kill", Files: []bool{true, false, true}, ExecFD: true, Sync: true}
 	if got, err := UnmarshalExec(MarshalExec(x)); err != nil || !reflect.DeepEqual(got, x) {
 		t.Fatalf("exec %+v %v", got, err)
 	}
@@ -98,6 +98,14 @@ func TestBodiesRefuse(t *testing.T) {
 		"lying count":   func() error { _, err := UnmarshalExec([]byte{0xff, 0xff, 0xff, 0x0f}); return err },
 		"bool byte":     func() error { _, err := UnmarshalProceed([]byte{2, 0, 0, 0, 0}); return err },
 		"relative work": func() error { _, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "w"})); return err },
+		"procs without sync": func() error {
+			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", CgroupProcs: 1}))
+			return err
+		},
+		"many procs": func() error {
+			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", SyncStart: true, CgroupProcs: MaxCgroupProcs + 1}))
+			return err
+		},
 		"started pid 1": func() error { _, err := UnmarshalStarted(MarshalStarted(Started{BoxPid: 1})); return err },
 		"negative cpu":  func() error { _, err := UnmarshalExited(MarshalExited(Exited{UserNanos: -1})); return err },
 	} {
