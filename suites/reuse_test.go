@@ -223,8 +223,9 @@ func takeLeakSnapshot() leakSnapshot {
 }
 
 // pidTagged matches the names backends give per-process resources,
-// KIND-PID-N ("container-4242-1", "oneshot-4242-7"), capturing the PID.
-var pidTagged = regexp.MustCompile(`^[a-z]+-(\d+)-\d+$`)
+// KIND-PID-SUFFIX ("container-4242-1", "oneshot-4242-7", the stocked
+// "oneshot-4242-s1-3"), capturing the PID.
+var pidTagged = regexp.MustCompile(`^[a-z]+-(\d+)-[a-z0-9-]+$`)
 
 // untaggedSlack is how many new resources with no owner in their name
 // ("gosandbox-w-123456") may appear during the check: other processes on a
