@@ -28,7 +28,7 @@ func ScenarioNames() []string {
 
 // ErrUnknownScenario is wrapped by Config.Validate for a scenario name that
 // does not exist. An unknown backend wraps harness.ErrUnknownBackend.
-var ErrUnknownScenario = errors.New("unknown scenario")
+var ErrUnknownScenario = errors.New("bench: unknown scenario")
 
 // Config chooses what a bench run measures and how long it takes. Zero fields
 // take the defaults of the mode (full or Quick); see Defaults.

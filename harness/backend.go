@@ -45,11 +45,11 @@ type Options struct {
 }
 
 // ErrUnknownBackend is returned by Open for a name no backend has.
-var ErrUnknownBackend = errors.New("unknown backend")
+var ErrUnknownBackend = errors.New("harness: unknown backend")
 
 // ErrUnavailable is returned by Open when the backend exists but cannot run on
 // this host (a missing tool, no namespaces).
-var ErrUnavailable = errors.New("backend unavailable")
+var ErrUnavailable = errors.New("harness: backend unavailable")
 
 type opener func(Options) (Backend, error)
 

@@ -75,9 +75,9 @@ func (b *containerBackend) StopInit() error {
 // StopInit.
 const initSignalWait = 30 * time.Second
 
-// Close destroys every container of the pool.
 // Reset resets one idle container as after a run: the benchmarks' hook for
 // the reset cost apart from exec.
 func (b *containerBackend) Reset(ctx context.Context) error { return b.pool.ResetIdle(ctx) }
 
+// Close destroys every container of the pool.
 func (b *containerBackend) Close() error { return b.pool.Close() }

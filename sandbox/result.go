@@ -9,6 +9,7 @@ import (
 // enforced it.
 type Status string
 
+// The statuses a Result can carry, one per way a run can end.
 const (
 	StatusOK            Status = "ok"
 	StatusNonzeroExit   Status = "nonzero-exit"

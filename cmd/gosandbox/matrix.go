@@ -105,7 +105,7 @@ func runMatrix(args []string) int {
 			status = 1
 		}
 	}
-	fmt.Fprintf(os.Stderr, "matrix: summary in %s\n", filepath.Join(*out, "matrix.json"))
+	fmt.Fprintf(os.Stderr, "gosandbox matrix: summary in %s\n", filepath.Join(*out, "matrix.json"))
 	return status
 }
 
@@ -119,8 +119,8 @@ func matrixList(s string) []string {
 	return out
 }
 
-// moduleRoot finds the gosandbox module from the working directory up: the
-// guest binaries are built from its source.
+// matrixModuleRoot finds the gosandbox module from the working directory
+// up: the guest binaries are built from its source.
 func matrixModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

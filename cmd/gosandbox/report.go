@@ -45,7 +45,7 @@ func runReport(args []string) int {
 		fmt.Println(line)
 	}
 	for _, p := range res.Dataset.Problems {
-		fmt.Fprintf(os.Stderr, "missing input: %s\n", p)
+		fmt.Fprintf(os.Stderr, "gosandbox report: missing input: %s\n", p)
 	}
 	fmt.Printf("wrote %s, %s and %d charts\n", res.HTML, res.Markdown, len(res.Charts))
 	return 0

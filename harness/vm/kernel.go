@@ -47,7 +47,7 @@ func KernelByName(name string) (Kernel, bool) {
 
 // ErrFetch wraps every failure to get a kernel (no network, a package gone
 // from the archive): the column is reported as not booted, with the reason.
-var ErrFetch = errors.New("kernel fetch failed")
+var ErrFetch = errors.New("vm: kernel fetch failed")
 
 // Fetcher downloads Debian kernel packages through a private apt
 // configuration under CacheDir (its own sources.list, state and cache

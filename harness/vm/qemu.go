@@ -12,10 +12,10 @@ import (
 )
 
 // ErrNoQemu is returned when qemu-system-x86_64 is not installed.
-var ErrNoQemu = errors.New("qemu-system-x86_64 not found (apt-get install -y qemu-system-x86)")
+var ErrNoQemu = errors.New("vm: qemu-system-x86_64 not found (apt-get install -y qemu-system-x86)")
 
 // ErrTimeout is returned when a VM outlives its timeout and is killed.
-var ErrTimeout = errors.New("VM timed out")
+var ErrTimeout = errors.New("vm: the VM timed out")
 
 // Boot describes one VM run.
 type Boot struct {

@@ -59,7 +59,7 @@ func BenchmarkPooledTrue(b *testing.B) {
 	}
 }
 
-// BenchmarkPooledTrueNoReset is the run alone: two containers, so the
+// BenchmarkPooledTrueOverlapped is the run alone: two containers, so the
 // reset of one overlaps the run on the other.
 func BenchmarkPooledTrueOverlapped(b *testing.B) {
 	p := newPool(b, PoolOptions{Size: 2})

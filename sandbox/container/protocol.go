@@ -528,6 +528,7 @@ type Proceed struct {
 	Message string // why not, when !OK
 }
 
+// MarshalProceed encodes p.
 func MarshalProceed(p Proceed) []byte {
 	var e encoder
 	e.bool(p.OK)
@@ -535,6 +536,7 @@ func MarshalProceed(p Proceed) []byte {
 	return e.b
 }
 
+// UnmarshalProceed decodes a Proceed body.
 func UnmarshalProceed(b []byte) (Proceed, error) {
 	d := decoder{b: b, what: "proceed"}
 	p := Proceed{OK: d.bool(), Message: d.str(MaxMessageText)}
@@ -547,6 +549,7 @@ type ErrorReply struct {
 	Message string
 }
 
+// MarshalError encodes r, its message cut to MaxMessageText.
 func MarshalError(r ErrorReply) []byte {
 	var e encoder
 	e.u32(r.Errno)
@@ -554,6 +557,7 @@ func MarshalError(r ErrorReply) []byte {
 	return e.b
 }
 
+// UnmarshalError decodes an ErrorReply body.
 func UnmarshalError(b []byte) (ErrorReply, error) {
 	d := decoder{b: b, what: "error reply"}
 	r := ErrorReply{Errno: d.u32(), Message: d.str(MaxMessageText)}
@@ -567,12 +571,14 @@ type Started struct {
 	BoxPid int32
 }
 
+// MarshalStarted encodes s.
 func MarshalStarted(s Started) []byte {
 	var e encoder
 	e.i32(s.BoxPid)
 	return e.b
 }
 
+// UnmarshalStarted decodes and validates a Started body.
 func UnmarshalStarted(b []byte) (Started, error) {
 	d := decoder{b: b, what: "started"}
 	s := Started{BoxPid: d.i32()}
@@ -595,6 +601,7 @@ type ExecFailed struct {
 	Message      string
 }
 
+// MarshalExecFailed encodes f, its message cut to MaxMessageText.
 func MarshalExecFailed(f ExecFailed) []byte {
 	var e encoder
 	e.bool(f.ProgramFault)
@@ -603,6 +610,7 @@ func MarshalExecFailed(f ExecFailed) []byte {
 	return e.b
 }
 
+// UnmarshalExecFailed decodes an ExecFailed body.
 func UnmarshalExecFailed(b []byte) (ExecFailed, error) {
 	d := decoder{b: b, what: "exec-failed"}
 	f := ExecFailed{ProgramFault: d.bool(), Errno: d.u32(), Message: d.str(MaxMessageText)}
@@ -620,6 +628,7 @@ type Exited struct {
 	Others uint32
 }
 
+// MarshalExited encodes x.
 func MarshalExited(x Exited) []byte {
 	var e encoder
 	e.u32(x.WaitStatus)
@@ -630,6 +639,7 @@ func MarshalExited(x Exited) []byte {
 	return e.b
 }
 
+// UnmarshalExited decodes and validates an Exited body.
 func UnmarshalExited(b []byte) (Exited, error) {
 	d := decoder{b: b, what: "exited"}
 	x := Exited{WaitStatus: d.u32(), UserNanos: d.i64(), SysNanos: d.i64(), MaxRSSKiB: d.i64(), Others: d.u32()}

@@ -8,13 +8,16 @@
 //
 // The child's steps, in order: parent-death signal; joining the cgroups of
 // CgroupProcs (and a cgroup namespace rooted there); setsid; descriptors
-// (Files become 0..n-1, the rest is closed); the mount plan (the steps that
-// need no id map run while the parent writes the maps, then the one sync
-// round trip, in which the parent also runs SyncFunc to place the child in
-// its cgroup); pivot_root and the read-only root; hostname; chdir; rlimits;
+// (Files become 0..n-1, the rest is closed); the mount plan; pivot_root and
+// the read-only root; hostname; chdir; signal dispositions reset; rlimits;
 // no_new_privs; bounding set dropped, groups, gid and uid switched, the other
 // capability sets cleared; parent-death signal again (a uid change clears
-// it); seccomp; execve (or execveat of a descriptor).
+// it); seccomp; execve (or execveat of a descriptor). With a user namespace
+// or a SyncFunc the child also waits once for the parent, which writes the
+// id maps and runs SyncFunc to place the child in its cgroup: before setsid
+// without a mount plan, else after the mount steps that need no id map.
+// Without that round trip (CgroupProcs instead of SyncFunc) the child may be
+// started with vfork (Runner.Vfork).
 //
 // A failure in the child reaches the parent as (step, index, errno) over a
 // close-on-exec pipe, and Runner.Start returns it as a *ChildError; EOF on

@@ -431,7 +431,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		Path:          pathOf(b.spec.Env),
 		Dir:           dirInBox,
 		Files:         files,
-		RLimits:       rlimit.FromLimits(b.limits, b.group != nil), // RLIMIT_CPU gets rlimit.CPUBackstopMargin on top,
+		RLimits:       rlimit.FromLimits(b.limits, b.group != nil), // RLIMIT_CPU is only a backstop, see FromLimits
 		Seccomp:       filter.Fprog(),
 		NoNewPrivs:    true,
 		DropCaps:      true,

@@ -47,18 +47,16 @@ func FromLimits(l sandbox.Limits, cgroups bool) []RLimit {
 		same(unix.RLIMIT_MEMLOCK, memlockBytes),
 		same(unix.RLIMIT_MSGQUEUE, msgqueueBytes),
 	}
-	switch {
-	case l.AddressSpace != 0:
+	if l.AddressSpace != 0 {
 		out = append(out, same(unix.RLIMIT_AS, bytes(l.AddressSpace)))
 	}
 	if !cgroups {
 		// RLIMIT_DATA, not RLIMIT_AS: runtimes such as Go reserve far more
 		// address space than they use (PROT_NONE arenas), which RLIMIT_AS
 		// counts and RLIMIT_DATA does not.
-		out = append(out, same(unix.RLIMIT_DATA, bytes(l.Memory)))
-	}
-	if !cgroups {
-		out = append(out, same(unix.RLIMIT_NPROC, count(l.Procs)))
+		out = append(out,
+			same(unix.RLIMIT_DATA, bytes(l.Memory)),
+			same(unix.RLIMIT_NPROC, count(l.Procs)))
 	}
 	return out
 }

@@ -154,7 +154,7 @@ func dispatch(groups []libseccomp.SyscallGroup, a *arch.Info, maxNR uint32) ([]b
 	skip := func(from, ref int) (uint8, error) {
 		d := target(ref) - from - 1
 		if d < 0 || d > 255 {
-			return 0, fmt.Errorf("dispatch tree jump of %d instructions", d)
+			return 0, fmt.Errorf("dispatch tree jump of %d instructions does not fit a BPF jump offset (0-255)", d)
 		}
 		return uint8(d), nil
 	}
