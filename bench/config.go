@@ -49,6 +49,11 @@ type Config struct {
 	// Duration, when set, replaces Runs: startup rounds go on until it has
 	// passed.
 	Duration time.Duration
+	// Settle is a pause after each startup run before the next one (default
+	// none). It shows how a sandbox does when runs arrive spaced out rather
+	// than back to back: on the development host a pooled run after a 20 ms
+	// pause was several times slower than one right after another.
+	Settle time.Duration
 	// Rounds is the number of samples per series of the throughput, warm-up,
 	// memory and disk scenarios; reset takes ten times as many.
 	Rounds int
@@ -131,7 +136,7 @@ func (cfg Config) Validate() error {
 			}
 		}
 	}
-	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 {
+	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 || cfg.Settle < 0 {
 		errs = append(errs, errors.New("bench: counts and durations must not be negative"))
 	}
 	return errors.Join(errs...)

@@ -39,9 +39,10 @@ func (r *runner) startup(ctx context.Context) Scenario {
 		"for /bin/true and a small static C program (gcc -static -O2), with the bench's tool directory bound read-only at %s in both. "+
 		"Every backend is opened once (pooled: pool of 1, kept warm); after %d warm-up rounds, rounds interleave the variants "+
 		"(none, oneshot, container, bwrap; A B C A B C ...). Floor: backend none, a plain fork+exec+wait from the bench process. "+
+		"After each run the bench pauses for %s (--settle). "+
 		"A pool that resets its container in the background after Run returns (sandbox/container) does so while the other "+
 		"variants run, so its figure leaves the reset out (see the reset scenario).",
-		toolMount, r.cfg.Warmup)}
+		toolMount, r.cfg.Warmup, r.cfg.Settle)}
 	progs, skipped := r.startupPrograms()
 	sc.Errors = append(sc.Errors, skipped...)
 	backends := r.openAll(&sc, harness.Options{PoolSize: 1})
@@ -86,6 +87,9 @@ func (r *runner) startup(ctx context.Context) Scenario {
 			}
 		}
 		r.prog.step(s.label())
+		if r.cfg.Settle > 0 {
+			time.Sleep(r.cfg.Settle)
+		}
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)

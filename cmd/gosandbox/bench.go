@@ -30,6 +30,7 @@ func runBench(args []string) int {
 		runs        = fs.Int("runs", 0, "measured startup rounds per backend and program (default 200, quick 15)")
 		warmup      = fs.Int("warmup", 0, "startup warm-up rounds, thrown away (default 20, quick 3)")
 		duration    = fs.Duration("duration", 0, "run startup rounds for this long instead of --runs")
+		settle      = fs.Duration("settle", 0, "pause after each startup run: how sandboxes do when runs arrive spaced out (default none)")
 		rounds      = fs.Int("rounds", 0, "samples per series of throughput, warmup, memory and disk (default 5, quick 1)")
 		window      = fs.Duration("window", 0, "length of one throughput sample (default 2s, quick 250ms)")
 		concurrency = fs.String("concurrency", "", "throughput worker counts (default 1,2,4)")
@@ -56,7 +57,7 @@ func runBench(args []string) int {
 	}
 	cfg := bench.Config{
 		Backends: benchList(*backends), Scenarios: benchList(*scenarios), Quick: *quick,
-		Runs: *runs, Warmup: *warmup, Duration: *duration, Rounds: *rounds, Window: *window,
+		Runs: *runs, Warmup: *warmup, Duration: *duration, Settle: *settle, Rounds: *rounds, Window: *window,
 	}
 	for _, l := range []struct {
 		name string

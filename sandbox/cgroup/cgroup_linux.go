@@ -245,11 +245,14 @@ type Usage struct {
 	OOMKilled  bool
 	ProcsPeak  int // 0 = unknown
 	// PeakSource names the counter MemoryPeak came from: "memory.peak" (v2),
-	// "memory.max_usage_in_bytes" (v1), or "memory.current" when the kernel
-	// has no resettable peak and the figure is the usage at the time of the
-	// read (a lower bound).
+	// "memory.max_usage_in_bytes" (v1), or PeakSampled when the kernel keeps
+	// no peak valid for the run and the figure is the highest usage seen by
+	// the polls of Group.CPU and by this read (a lower bound).
 	PeakSource string
 }
+
+// PeakSampled is Usage.PeakSource for a peak sampled from memory.current.
+const PeakSampled = "sampled memory.current"
 
 // Manager owns this package's root group and creates groups under it. It is
 // safe for concurrent use.
@@ -269,6 +272,7 @@ type groupImpl interface {
 	fd() int
 	enterThread() (leave func() error, err error)
 	cpu() (time.Duration, error)
+	samplePeak()
 	usage() (Usage, error)
 	reset(l Limits) error
 	killAll() error
@@ -387,10 +391,19 @@ func (g *Group) EnterThread() (leave func() error, err error) {
 }
 
 // CPU is the CPU time of every process and thread in the group since the
-// group was created or reset. It is cheap enough to poll.
+// group was created or reset. It is cheap enough to poll, and supervisors
+// should poll it while a run lasts: where the kernel keeps no peak memory
+// figure valid for the run (v2 before 5.19, or a reset group before 6.12),
+// each call also samples the group's memory usage, and Usage reports the
+// highest sample, since the program has freed its memory by the time Usage
+// is read.
 func (g *Group) CPU() (time.Duration, error) {
 	var d time.Duration
-	err := g.do(func() (err error) { d, err = g.impl.cpu(); return err })
+	err := g.do(func() (err error) {
+		d, err = g.impl.cpu()
+		g.impl.samplePeak()
+		return err
+	})
 	return d, err
 }
 
@@ -402,8 +415,8 @@ func (g *Group) Usage() (Usage, error) {
 }
 
 // Reset prepares the group for the next run of a pooled box: peak counters
-// are reset where the kernel allows it (baselined otherwise), the OOM count
-// baselined, and the limits set to l.
+// are reset where the kernel allows it (baselined otherwise), the sampled
+// memory peak cleared, the OOM count baselined, and the limits set to l.
 func (g *Group) Reset(l Limits) error {
 	return g.do(func() error { return g.impl.reset(l) })
 }

@@ -383,6 +383,60 @@ func TestPeakMemory(t *testing.T) {
 	t.Logf("usage: %+v", u)
 }
 
+// TestPeakMemoryOfReusedGroup runs a heavy and then an idle program in one
+// reset group, polling CPU while the heavy one holds its memory as a
+// supervisor does: the heavy run's peak is reported after it freed its
+// memory, and the idle run does not carry it. Where the kernel cannot reset
+// memory.peak (v2 before 6.12) this is the sampled peak.
+func TestPeakMemoryOfReusedGroup(t *testing.T) {
+	m := manager(t)
+	g := create(t, m, "peak-reuse", Limits{Memory: 256 << 20, Procs: 16})
+	if err := g.Reset(Limits{Memory: 256 << 20, Procs: 16}); err != nil {
+		t.Fatal(err)
+	}
+	cmd, stdin, out := startToucher(t, g, 100)
+	if line, err := out.ReadString('\n'); err != nil || line != "touched\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	if _, err := g.CPU(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	heavy, err := g.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heavy.MemoryPeak < 100<<20 {
+		t.Fatalf("heavy run: peak %d < 100 MiB touched (source %s)", heavy.MemoryPeak, heavy.PeakSource)
+	}
+
+	if err := g.Reset(Limits{Memory: 256 << 20, Procs: 16}); err != nil {
+		t.Fatal(err)
+	}
+	cmd, stdin, out = startToucher(t, g, 1)
+	if line, err := out.ReadString('\n'); err != nil || line != "touched\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	if _, err := g.CPU(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := g.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle.MemoryPeak >= 60<<20 {
+		t.Fatalf("idle run after a heavy one: peak %d (source %s) carries the heavy run", idle.MemoryPeak, idle.PeakSource)
+	}
+	t.Logf("heavy: %+v; idle: %+v", heavy, idle)
+}
+
 func TestLimitsRestoredByReset(t *testing.T) {
 	m := manager(t)
 	g := create(t, m, "reset", Limits{Memory: 32 << 20, Procs: 4})

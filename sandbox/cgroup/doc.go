@@ -30,17 +30,27 @@
 //	              v1                          v2
 //	memory cap    memory.limit_in_bytes and   memory.max, memory.swap.max=0,
 //	              memory.memsw.limit_in_bytes memory.oom.group=1
-//	peak memory   memory.max_usage_in_bytes   memory.peak (5.19+); else memory.current
+//	peak memory   memory.max_usage_in_bytes   memory.peak (5.19+); else sampled memory.current
 //	OOM kill      memory.oom_control oom_kill memory.events oom_kill
 //	CPU           cpuacct.usage               cpu.stat usage_usec
 //	processes     pids.max, pids.peak if any  pids.max, pids.peak if any
 //	kill all      SIGKILL loop on cgroup.procs cgroup.kill (5.14+); else freeze+kill
 //
+// Sampled peak: where v2 keeps no peak valid for the run (no memory.peak
+// before 5.19; after a Reset before 6.12, where memory.peak cannot be reset
+// and would carry earlier runs), each Group.CPU poll also reads
+// memory.current and the group keeps the highest value since creation or
+// Reset; Usage reports it (or memory.current, if higher) with PeakSource
+// PeakSampled. The figure is a lower bound: a peak shorter than the poll
+// period can be missed. The usage at the end alone would not do, since the
+// program has freed its memory by then; rusage maxrss would not either, as a
+// vfork child's counts its parent's memory.
+//
 // Reset for reuse: v1 writes 0 to memory.max_usage_in_bytes and
 // cpuacct.usage; v2 resets memory.peak through the descriptor the group keeps
-// open (6.12+) and otherwise reports memory.current with PeakSource saying
-// so; CPU (v2) and OOM kill counts are baselined; pids.peak cannot be reset,
-// so ProcsPeak is 0 (unknown) after a Reset.
+// open (6.12+) and otherwise falls back to the sampled peak, which Reset
+// clears; CPU (v2) and OOM kill counts are baselined; pids.peak cannot be
+// reset, so ProcsPeak is 0 (unknown) after a Reset.
 //
 // All methods are safe for concurrent use. Group names are unique: Create of
 // an existing name fails with ErrExist rather than sharing a group. Remove

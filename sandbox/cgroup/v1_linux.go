@@ -321,6 +321,10 @@ func (g *v1Group) cpu() (time.Duration, error) {
 	return time.Duration(ns), nil
 }
 
+// samplePeak has nothing to do: memory.max_usage_in_bytes is exact and
+// reset by Reset.
+func (g *v1Group) samplePeak() {}
+
 func (g *v1Group) usage() (Usage, error) {
 	var u Usage
 	var err error

@@ -99,6 +99,7 @@ type v2Group struct {
 	dirFD   int
 	peakFD  int   // memory.peak, kept open: since 6.12 a write resets the peak seen through this descriptor
 	peakOK  bool  // peakFD gives the peak of the current run
+	sampled int64 // highest memory.current seen by samplePeak since creation or the last reset
 	cpuBase int64 // usage_usec at the last reset
 	oomBase int64
 	pidsOK  bool   // pids.peak exists and covers only the current run
@@ -231,13 +232,17 @@ func (g *v2Group) usage() (Usage, error) {
 		}
 		u.PeakSource = "memory.peak"
 	} else {
-		// No resettable peak (before 5.19, or a reused group before 6.12):
-		// the current usage is a lower bound.
-		if u.MemoryPeak, err = readInt(filepath.Join(g.dir, "memory.current")); err != nil {
+		// No peak valid for this run (before 5.19, or a reused group
+		// before 6.12): the run has usually freed its memory by now, so
+		// the samples taken while it ran are what counts.
+		cur, err := readInt(filepath.Join(g.dir, "memory.current"))
+		if err != nil {
 			return u, fmt.Errorf("cgroup: memory.current of %s: %w", g.name, err)
 		}
-		u.PeakSource = "memory.current"
+		u.MemoryPeak = cur
+		u.PeakSource = PeakSampled
 	}
+	u.MemoryPeak = max(u.MemoryPeak, g.sampled)
 	n, err := g.oomCount()
 	if err != nil {
 		return u, err
@@ -253,11 +258,23 @@ func (g *v2Group) usage() (Usage, error) {
 	return u, nil
 }
 
+// samplePeak keeps the highest memory.current seen, for runs the kernel
+// keeps no valid peak of; where it does, the read is skipped.
+func (g *v2Group) samplePeak() {
+	if g.peakOK {
+		return
+	}
+	if n, err := readInt(filepath.Join(g.dir, "memory.current")); err == nil {
+		g.sampled = max(g.sampled, n)
+	}
+}
+
 func (g *v2Group) reset(l Limits) error {
 	// Since 6.12 a write to memory.peak resets the peak seen through that
 	// descriptor; before, the peak of an earlier run would leak into this
-	// one, so it is not reported.
+	// one, so it is not reported and sampling takes over.
 	g.peakOK = false
+	g.sampled = 0
 	if g.peakFD >= 0 {
 		if _, err := unix.Write(g.peakFD, []byte("reset")); err == nil {
 			g.peakOK = true
