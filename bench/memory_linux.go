@@ -211,20 +211,8 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, b
 		return 0, 0, "", fmt.Errorf("open with %d slots: %w", n, err)
 	}
 	defer closeBackend(b)
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = r.runOK(ctx, b, r.spec(programTrue.args...))
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return 0, 0, "", fmt.Errorf("warm-up: %w", err)
-		}
+	if err := r.runTrueAtOnce(ctx, b, n); err != nil {
+		return 0, 0, "", fmt.Errorf("warm-up: %w", err)
 	}
 	kept, method, err := keptAlive(b, before)
 	if err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -104,6 +105,17 @@ func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, ope
 		err := w.WaitReady(ctx)
 		return time.Since(start), opened, "readiness hook (WaitReady)", err
 	}
+	err = r.runTrueAtOnce(ctx, b, n)
+	ready = time.Since(start)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	return ready, opened, "no readiness hook: Open then N concurrent runs", nil
+}
+
+// runTrueAtOnce runs /bin/true n times at once on b and, once every run has
+// ended, returns their failures joined (nil when all succeeded).
+func (r *runner) runTrueAtOnce(ctx context.Context, b harness.Backend, n int) error {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
@@ -114,13 +126,7 @@ func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, ope
 		}()
 	}
 	wg.Wait()
-	ready = time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			return 0, 0, "", err
-		}
-	}
-	return ready, opened, "no readiness hook: Open then N concurrent runs", nil
+	return errors.Join(errs...)
 }
 
 // resetSettle is how long the spaced variant of the reset context waits

@@ -95,7 +95,6 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		sawEACCES bool
 		pfd       unix.PollFd
 		zeroTime  unix.Timespec
-		ts        unix.Timespec
 		ntr       int
 		dflAction [4]uint64 // struct kernel_sigaction, all zero: SIG_DFL, no flags, empty mask
 		emptySet  uint64
@@ -117,13 +116,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 
 	// In the child.
 	runtime_AfterForkInChild()
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceStart, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceStart)
 
 	if p.pdeathsig != 0 {
 		step = StepPdeathsig
@@ -164,13 +157,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceSynced, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceSynced)
 	if p.setsid {
 		step = StepSetsid
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); err1 != 0 {
@@ -178,13 +165,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceSetsid, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceSetsid)
 	// Descriptors. First move the ones we keep (error pipe, exec fd) and any
 	// file that a lower slot would overwrite above every slot, then fill the
 	// slots, then close everything else.
@@ -282,13 +263,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceFiles, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceFiles)
 	// The mount tree: private first so nothing propagates either way, then
 	// the skeleton bound onto itself as the new root, the plan's steps,
 	// pivot_root, and the root read-only.
@@ -301,25 +276,13 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		if _, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(p.root)), uintptr(unsafe.Pointer(p.root)), 0, syscall.MS_BIND|syscall.MS_REC, 0, 0); err1 != 0 {
 			goto fail
 		}
-		if p.trace != nil {
-			syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-			if ntr < len(p.trace)/2 {
-				p.trace[2*ntr], p.trace[2*ntr+1] = traceRootBound, ts.Sec*1e9+ts.Nsec
-				ntr++
-			}
-		}
+		ntr = traceMark(p, ntr, traceRootBound)
 		for i = 0; i <= len(p.plan); i++ {
 			if i == p.syncAt && p.sync {
 				if step, err1 = childSync(p, syncFD); err1 != 0 {
 					goto fail
 				}
-				if p.trace != nil {
-					syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-					if ntr < len(p.trace)/2 {
-						p.trace[2*ntr], p.trace[2*ntr+1] = traceSynced, ts.Sec*1e9+ts.Nsec
-						ntr++
-					}
-				}
+				ntr = traceMark(p, ntr, traceSynced)
 			}
 			// pivot_root before the tail: the steps from p.tail on name
 			// paths inside the new root (mount.Plan.Tail).
@@ -332,13 +295,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				if _, _, err1 = syscall.RawSyscall(syscall.SYS_PIVOT_ROOT, uintptr(unsafe.Pointer(&dotPath[0])), uintptr(unsafe.Pointer(&dotPath[0])), 0); err1 != 0 {
 					goto fail
 				}
-				if p.trace != nil {
-					syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-					if ntr < len(p.trace)/2 {
-						p.trace[2*ntr], p.trace[2*ntr+1] = tracePivoted, ts.Sec*1e9+ts.Nsec
-						ntr++
-					}
-				}
+				ntr = traceMark(p, ntr, tracePivoted)
 				step = StepDetachOldRoot
 				if _, _, err1 = syscall.RawSyscall(syscall.SYS_UMOUNT2, uintptr(unsafe.Pointer(&dotPath[0])), syscall.MNT_DETACH, 0); err1 != 0 {
 					goto fail
@@ -346,24 +303,12 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(&slashPath[0])), 0, 0); err1 != 0 {
 					goto fail
 				}
-				if p.trace != nil {
-					syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-					if ntr < len(p.trace)/2 {
-						p.trace[2*ntr], p.trace[2*ntr+1] = traceDetached, ts.Sec*1e9+ts.Nsec
-						ntr++
-					}
-				}
+				ntr = traceMark(p, ntr, traceDetached)
 				if p.sync && p.syncAt == syncAfterPivot {
 					if step, err1 = childSync(p, syncFD); err1 != 0 {
 						goto fail
 					}
-					if p.trace != nil {
-						syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-						if ntr < len(p.trace)/2 {
-							p.trace[2*ntr], p.trace[2*ntr+1] = traceSynced, ts.Sec*1e9+ts.Nsec
-							ntr++
-						}
-					}
+					ntr = traceMark(p, ntr, traceSynced)
 				}
 			}
 			if i == len(p.plan) {
@@ -414,13 +359,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				}
 				goto fail
 			}
-			if p.trace != nil {
-				syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-				if ntr < len(p.trace)/2 {
-					p.trace[2*ntr], p.trace[2*ntr+1] = traceOp+int64(i), ts.Sec*1e9+ts.Nsec
-					ntr++
-				}
-			}
+			ntr = traceMark(p, ntr, traceOp+int64(i))
 		}
 		step = StepRootReadOnly
 		attr[0], attr[1], attr[2], attr[3] = mount.RootAttr, 0, 0, 0
@@ -436,13 +375,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceMounted, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceMounted)
 	if p.hostname != nil {
 		step = StepHostname
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(p.hostname)), p.hostLen, 0); err1 != 0 {
@@ -558,13 +491,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
-	if p.trace != nil {
-		syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
-		if ntr < len(p.trace)/2 {
-			p.trace[2*ntr], p.trace[2*ntr+1] = traceExec, ts.Sec*1e9+ts.Nsec
-			ntr++
-		}
-	}
+	ntr = traceMark(p, ntr, traceExec)
 	step = StepExecve
 	switch {
 	case p.execFD > 0:
@@ -598,6 +525,22 @@ fail:
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 127, 0, 0)
 	}
+}
+
+// traceMark records mark and the monotonic time as the ntr-th entry of
+// p.trace, when a benchmark asked for a trace, and returns the next index.
+// Nosplit, raw system calls only: it runs in the child.
+//
+//go:nosplit
+//go:norace
+func traceMark(p *prepared, ntr int, mark int64) int {
+	if p.trace == nil || ntr >= len(p.trace)/2 {
+		return ntr
+	}
+	var ts unix.Timespec
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&ts)), 0)
+	p.trace[2*ntr], p.trace[2*ntr+1] = mark, ts.Sec*1e9+ts.Nsec
+	return ntr + 1
 }
 
 // childSync is the child's half of the one round trip: the parent writes
