@@ -6,9 +6,15 @@ import (
 	"path/filepath"
 )
 
-// ProcsFiles opens the group's cgroup.procs files for writing, one per
-// hierarchy on v1 (one file on v2). A process that holds them can join the
-// group by writing "0" to each, with the credentials they were opened with:
+// ProcsFiles opens the files a process writes "0" into to join the group:
+// on v2 the group's cgroup.procs; on v1, one per hierarchy, its tasks file,
+// which moves the writing thread alone. A single-threaded process (a child
+// between clone and exec) joins as a whole either way, but on v1 a write to
+// cgroup.procs takes the kernel's global threadgroup lock for writing,
+// which waits for an RCU grace period when no migration happened just
+// before (milliseconds when runs arrive apart), while a thread moving
+// itself through tasks skips that lock. A process that holds the files can
+// join the group with the credentials they were opened with:
 // a pooled container's init uses that to let each of its programs enter
 // the run's group by itself, without asking the host. The caller closes
 // the files. On v1 the list grows when a CPU set is first asked for (the
@@ -16,10 +22,12 @@ import (
 // a Reset.
 func (g *Group) ProcsFiles() ([]*os.File, error) {
 	var dirs []string
+	name := "cgroup.procs"
 	err := g.do(func() error {
 		switch impl := g.impl.(type) {
 		case *v1Group:
 			dirs = append(dirs, impl.dirs...)
+			name = "tasks"
 		case *v2Group:
 			dirs = append(dirs, impl.dir)
 		default:
@@ -32,12 +40,12 @@ func (g *Group) ProcsFiles() ([]*os.File, error) {
 	}
 	files := make([]*os.File, 0, len(dirs))
 	for _, d := range dirs {
-		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(d, name), os.O_WRONLY, 0) // Go opens it close-on-exec
 		if err != nil {
 			for _, f := range files {
 				f.Close()
 			}
-			return nil, fmt.Errorf("cgroup: open cgroup.procs of %s: %w", g.name, err)
+			return nil, fmt.Errorf("cgroup: open %s of %s: %w", name, g.name, err)
 		}
 		files = append(files, f)
 	}

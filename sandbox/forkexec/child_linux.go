@@ -165,6 +165,13 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
+	if p.loopback != nil {
+		step = StepLoopback
+		if err1 = loopbackUp(p.loopback); err1 != 0 {
+			goto fail
+		}
+	}
+
 	ntr = traceMark(p, ntr, traceSetsid)
 	// Descriptors. First move the ones we keep (error pipe, exec fd) and any
 	// file that a lower slot would overwrite above every slot, then fill the
@@ -481,6 +488,20 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 			if r1 != p.ppid {
 				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
 			}
+		}
+	}
+
+	// The program must not be the namespace's pid 1 (Runner.Reaper): this
+	// process stays as the reaper, the program goes on as its child. The
+	// reaper keeps the parent-death signal armed above; the program needs
+	// none, since the namespace dies with its pid 1.
+	if p.reaped != nil {
+		step = StepReaper
+		if r1, _, err1 = syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0); err1 != 0 {
+			goto fail
+		}
+		if r1 != 0 {
+			reaperLoop(p.reaped, r1, p.closeLoopTo)
 		}
 	}
 

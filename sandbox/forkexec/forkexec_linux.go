@@ -64,6 +64,12 @@ type Runner struct {
 	// only way an unprivileged parent may write gid_map); the child then
 	// skips setgroups(0).
 	DenySetgroups bool
+	// OwnerUID and OwnerGID, when OwnerUID > 0 and CLONE_NEWUSER is set,
+	// own the child's user namespace instead of the caller (see AsOwner):
+	// the per-user kernel counters of everything in the box are charged to
+	// them. Map them in UIDMap/GIDMap: they are the box's identity on the
+	// host.
+	OwnerUID, OwnerGID int
 	// UID and GID are the credentials the program runs with (setresgid,
 	// setgroups(0) unless denied, setresuid); -1 keeps the current ones.
 	// Note that the zero value means uid 0.
@@ -123,6 +129,18 @@ type Runner struct {
 	// the child is killed.
 	CloneHook func() (after func() error, err error)
 
+	// LoopbackUp raises lo in the child's new network namespace
+	// (CLONE_NEWNET), so programs can use 127.0.0.1 and ::1 (N4).
+	LoopbackUp bool
+	// Reaper, when set, keeps the child as the pid namespace's first
+	// process (pid 1) and runs the program as its child (pid 2), so the
+	// program gets no pid-1 signal immunity; the program's wait status is
+	// left in Reaper (see Reaped). The pid Start returns is the reaper's:
+	// waiting for it, the caller learns that the program ended, and its
+	// rusage includes the program's. Needs a fork (not Vfork); the reaper
+	// counts as one process of the box.
+	Reaper *Reaped
+
 	trace []int64 // see prepared.trace
 }
 
@@ -167,9 +185,14 @@ const (
 	StepSeccomp
 	StepExecve
 	// StepJoinCgroup (Runner.CgroupProcs) comes right after the
-	// parent-death signal; it is numbered last so that the numbers of the
-	// others stay as they were.
+	// parent-death signal; it and the steps after it are numbered last so
+	// that the numbers of the others stay as they were.
 	StepJoinCgroup
+	// StepReaper forks the program off the reaper (Runner.Reaper), right
+	// before the seccomp filter.
+	StepReaper
+	// StepLoopback raises lo (Runner.LoopbackUp), right after setsid.
+	StepLoopback
 	stepCount
 )
 
@@ -206,6 +229,8 @@ var stepNames = [stepCount]string{
 	StepSeccomp:       "install seccomp filter",
 	StepExecve:        "execve",
 	StepJoinCgroup:    "join cgroup",
+	StepReaper:        "fork the program off the reaper",
+	StepLoopback:      "bring the loopback up",
 }
 
 func (s Step) String() string {
@@ -280,6 +305,8 @@ type prepared struct {
 	rlimits     []rlimit.RLimit
 	fprog       *unix.SockFprog
 	cgroupProcs []int // written "0" into first thing (Runner.CgroupProcs)
+	reaped      *reapedWord
+	loopback    *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
 
 	flags     uintptr
 	vfork     bool
@@ -452,7 +479,14 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.uidMap, p.gidMap = formatIDMap(r.UIDMap), formatIDMap(r.GIDMap)
 	}
 	p.cgroupProcs = r.CgroupProcs
-	p.vfork = r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
+	if r.Reaper != nil {
+		p.reaped = r.Reaper.word()
+	}
+	if r.LoopbackUp && r.CloneFlags&unix.CLONE_NEWNET != 0 {
+		ifr := loopbackReq
+		p.loopback = &ifr
+	}
+	p.vfork = r.Reaper == nil && r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
 		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
 	p.unshareCg = r.UnshareCgroupAfterSync
 	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
@@ -636,18 +670,32 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 			runtime.UnlockOSThread()
 		}()
 	}
-	syscall.ForkLock.Lock()
-	pid, errno = forkChild(p, errFD, syncFD)
-	syscall.ForkLock.Unlock()
-	if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
-		// No clone3 (before 5.3), or one without the cgroup field (before
-		// 5.7, E2BIG): SyncFunc places the child instead.
-		clone3Missing.Store(true)
-		p.useClone3 = false
+	clone := func() error {
 		syscall.ForkLock.Lock()
 		pid, errno = forkChild(p, errFD, syncFD)
 		syscall.ForkLock.Unlock()
+		if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
+			// No clone3 (before 5.3), or one without the cgroup field
+			// (before 5.7, E2BIG): SyncFunc places the child instead.
+			clone3Missing.Store(true)
+			p.useClone3 = false
+			syscall.ForkLock.Lock()
+			pid, errno = forkChild(p, errFD, syncFD)
+			syscall.ForkLock.Unlock()
+		}
+		return nil
 	}
+	if r.CloneFlags&unix.CLONE_NEWUSER != 0 && r.OwnerUID > 0 {
+		if err := AsOwner(r.OwnerUID, r.OwnerGID, clone); err != nil {
+			if errno == 0 && pid > 0 {
+				unix.Kill(pid, unix.SIGKILL)
+				reap(pid)
+			}
+			return 0, 0, err
+		}
+		return pid, errno, nil
+	}
+	clone()
 	return pid, errno, nil
 }
 

@@ -1,10 +1,11 @@
 package oneshot
 
 import (
-	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/forkexec"
 )
 
 // netStockSize is how many fresh network namespaces a Runner keeps ready.
@@ -21,7 +22,6 @@ type netStock struct {
 	running  bool
 	idle     *sync.Cond // signalled when fill stops
 	disabled bool       // making namespaces failed: boxes make their own
-	home     int        // this process's network namespace, while fill runs
 
 	hits, misses int // takes served from the stock, and not (benchmarks)
 }
@@ -50,36 +50,13 @@ func (s *netStock) take() int {
 	return fd
 }
 
-// fill makes namespaces until the stock is full, on a thread of its own
-// that enters each new namespace and comes back.
+// fill makes namespaces until the stock is full (see forkexec.NewNetNS:
+// each is owned by a user namespace of its own and has its loopback up).
 func (s *netStock) fill() {
-	runtime.LockOSThread()
-	// The way home, kept only while filling: the package holds no
-	// descriptor between runs but those in stock.
-	home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		s.mu.Lock()
-		s.disabled, s.running = true, false
-		s.idle.Broadcast()
-		s.mu.Unlock()
-		runtime.UnlockOSThread()
-		return
-	}
-	s.home = home
-	defer unix.Close(home)
 	for {
-		fd, ok := s.makeOne()
-		if !ok {
-			// The thread may be stranded in a namespace of its own: it
-			// stays locked, so it ends with this goroutine.
-			s.mu.Lock()
-			s.disabled, s.running = true, false
-			s.idle.Broadcast()
-			s.mu.Unlock()
-			return
-		}
+		fd, err := forkexec.NewNetNS()
 		s.mu.Lock()
-		if fd >= 0 {
+		if err == nil {
 			s.ready = append(s.ready, fd)
 		} else {
 			s.disabled = true // no privilege for it, most likely
@@ -88,30 +65,10 @@ func (s *netStock) fill() {
 			s.running = false
 			s.idle.Broadcast()
 			s.mu.Unlock()
-			runtime.UnlockOSThread()
 			return
 		}
 		s.mu.Unlock()
 	}
-}
-
-// makeOne makes a namespace and returns its descriptor (-1 when it could
-// not be made); ok is false when the thread could not come back home.
-func (s *netStock) makeOne() (fd int, ok bool) {
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return -1, true
-	}
-	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		fd = -1
-	}
-	if err := unix.Setns(s.home, unix.CLONE_NEWNET); err != nil {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-		return -1, false
-	}
-	return fd, true
 }
 
 // drain waits for a fill under way and closes the namespaces held in

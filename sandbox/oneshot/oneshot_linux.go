@@ -16,9 +16,11 @@ import (
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/tty"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
 )
@@ -228,6 +230,9 @@ type box struct {
 
 	dir    *workdir.Dir
 	group  *cgroup.Group
+	lease  *hostid.Lease    // the box's own host uid and gid (H1)
+	reaped *forkexec.Reaped // the program's status, left by the box's pid 1
+	joins  []*os.File       // v1: the group's tasks files the child writes itself into
 	pidfd  int
 	devnul *os.File
 	slot   int // -1 when none was taken
@@ -247,6 +252,8 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	}
 
 	b.mark("child setup")
+	// Terminal modes the program changes do not outlive the run (H4).
+	defer tty.Save(append([]*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}, b.spec.ExtraFiles...)...)()
 	stopWatch := b.watchStart(ctx)
 	pid, err := fe.Start()
 	// The wall clock (monotonic, R13) starts when the program does: Start
@@ -271,6 +278,10 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		return b.decide(facts)
 	}
 	b.mark("start")
+	for _, f := range b.joins {
+		f.Close()
+	}
+	b.joins = nil
 	b.pidfd = openPidfd(pid)
 	if !b.runner.noHoldMountNS {
 		b.mntns = holdMountNS(pid)
@@ -284,7 +295,8 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		}
 		facts.Cgroup = &verdict.CgroupUsage{
 			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
-			ProcsPeak: usage.ProcsPeak, Accounting: b.runner.cgInfo.Accounting(),
+			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
+			Accounting: b.runner.cgInfo.Accounting(),
 		}
 	}
 	b.mark("usage")
@@ -370,6 +382,11 @@ func (b *box) syscallMode() sandbox.SyscallMode {
 // Everything it makes is recorded in b for tearDown.
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r := b.runner
+	lease, err := hostid.Acquire()
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: %w", err)
+	}
+	b.lease = lease
 	workDir := "" // the mount plan puts a fresh tmpfs at /w inside the box
 	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
 		// The host must reach /w before or after the run: make it on the
@@ -381,6 +398,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			Root: r.WorkRoot,
 			Size: b.limits.Tmpfs,
 			Name: fmt.Sprintf("%s%d-%d", workDirPrefix, os.Getpid(), b.slot),
+			UID:  lease.UID,
+			GID:  lease.GID,
 		})
 		if err != nil {
 			return nil, err
@@ -395,7 +414,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if r.cgroups != nil {
 		r.armStock()
 		name := fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), groupSeq.Add(1))
-		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs, CPUSet: b.limits.CPUSet})
+		// One process more than asked: the box's pid 1 (the reaper).
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + 1, CPUSet: b.limits.CPUSet})
 		if err != nil {
 			return nil, fmt.Errorf("oneshot: %w", err)
 		}
@@ -416,7 +436,18 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 
-	hostUID, hostGID := sandbox.HostBoxUID()
+	reaped, err := forkexec.NewReaped()
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: %w", err)
+	}
+	b.reaped = reaped
+	rlimits := rlimit.FromLimits(b.limits, b.group != nil) // RLIMIT_CPU is only a backstop, see FromLimits
+	for i := range rlimits {
+		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY {
+			rlimits[i].Limit.Cur++ // the reaper
+			rlimits[i].Limit.Max++
+		}
+	}
 	dirInBox := b.spec.Dir
 	if dirInBox == "" {
 		dirInBox = sandbox.WorkDir
@@ -431,19 +462,23 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		Path:          pathOf(b.spec.Env),
 		Dir:           dirInBox,
 		Files:         files,
-		RLimits:       rlimit.FromLimits(b.limits, b.group != nil), // RLIMIT_CPU is only a backstop, see FromLimits
+		RLimits:       rlimits,
 		Seccomp:       filter.Fprog(),
 		NoNewPrivs:    true,
 		DropCaps:      true,
 		CloneFlags:    boxNamespaces,
-		UIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: hostUID, Size: 1}},
-		GIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: hostGID, Size: 1}},
+		OwnerUID:      lease.UID,
+		OwnerGID:      lease.GID,
+		UIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: lease.UID, Size: 1}},
+		GIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: lease.GID, Size: 1}},
 		DenySetgroups: !sandbox.HostIsRoot(),
 		UID:           sandbox.BoxUID,
 		GID:           sandbox.BoxGID,
 		Mount:         plan,
 		Hostname:      hostname,
 		Pdeathsig:     syscall.SIGKILL,
+		Reaper:        reaped,
+		LoopbackUp:    true, // when the stock is empty and the box makes its own
 	}
 	if fd := r.takeNetNS(); fd >= 0 {
 		b.netns = fd
@@ -457,14 +492,21 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CgroupFD = b.group.FD()
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	case b.group != nil && !r.noThreadMove:
-		// cgroup v1 has no CLONE_INTO_CGROUP; the starting thread steps
-		// into the box's groups for the clone instead, so the child is
-		// born there and its cgroup namespace, made at clone time, is
-		// rooted there. Measured against moving the child afterwards
-		// (by pid, then unshare), this saves milliseconds under load: the
-		// move by pid takes a process-wide lock, the late unshare is slow.
-		fe.CloneHook = b.group.EnterThread
-		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+		// cgroup v1 has no CLONE_INTO_CGROUP: the child writes itself into
+		// the box's groups first thing (each hierarchy's tasks file: a
+		// thread moving itself skips the kernel's global threadgroup lock,
+		// see cgroup.Group.ProcsFiles), then roots a cgroup namespace
+		// there. No supervisor thread ever enters the box's groups: with a
+		// tiny memory limit it could not allocate its way out again.
+		files, err := b.group.ProcsFiles()
+		if err != nil {
+			return nil, fmt.Errorf("oneshot: %w", err)
+		}
+		b.joins = files
+		for _, f := range files {
+			fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
+		}
+		fe.UnshareCgroupAfterSync = true
 	case b.group != nil:
 		// cgroup v1: the child joins in SyncFunc, then unshares, so its
 		// cgroup namespace is rooted at the box's group and not ours.
@@ -581,6 +623,15 @@ func (b *box) tearDown() {
 	if b.devnul != nil {
 		b.devnul.Close()
 	}
+	for _, f := range b.joins {
+		f.Close()
+	}
+	if b.reaped != nil {
+		b.reaped.Close()
+	}
+	// Every process of the box is gone (see above): its host id is free
+	// for the next box.
+	b.lease.Release()
 }
 
 func (r *Runner) takeSlot() int {

@@ -26,9 +26,9 @@ type exit struct {
 }
 
 // supervise enforces the wall and CPU limits and the caller's output and
-// context while the program runs, and reaps it. It returns once the program
-// (pid 1 of the box's pid namespace, so the last of the box's processes to
-// go) has been reaped.
+// context while the program runs, and reaps it. pid is the box's reaper
+// (pid 1 of its pid namespace, so the last of the box's processes to go);
+// supervise returns once it has been reaped.
 func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
 	exited := make(chan exit, 1)
 	go func() {
@@ -73,10 +73,16 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				facts.Killed = verdict.KilledFailure
 				b.killBox(pid)
 			}
+			// pid is the box's reaper; the program's own status is what it
+			// left, unless the reaper was killed first (a limit, the
+			// context), whose SIGKILL then stands for the box.
 			facts.Status = e.status
+			if st, ok := b.reaped.Status(); ok && e.err == nil {
+				facts.Status = syscall.WaitStatus(st)
+			}
 			facts.Rusage = &e.rusage
-			if e.status.Signaled() && e.status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = seccomp.DeniedSyscall(pid)
+			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
+				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.lease.UID)
 			}
 			// A capture that overflowed closed its pipe: the program may
 			// have died of SIGPIPE before the overflow was seen above.
@@ -138,7 +144,27 @@ func (b *box) cpuUsed(pid int) (time.Duration, error) {
 	if b.group != nil {
 		return b.group.CPU()
 	}
-	return procCPU(pid)
+	return treeCPU(pid)
+}
+
+// treeCPU is procCPU of pid (the box's reaper) and of its children (the
+// program, and orphans not yet reaped): the reaper's own figure holds its
+// children's only once they were reaped.
+func treeCPU(pid int) (time.Duration, error) {
+	total, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	p := strconv.Itoa(pid)
+	kids, _ := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
+	for _, f := range strings.Fields(string(kids)) {
+		if kid, err := strconv.Atoi(f); err == nil {
+			if c, err := procCPU(kid); err == nil {
+				total += c
+			}
+		}
+	}
+	return total, nil
 }
 
 // procCPU reads utime+stime+cutime+cstime of pid from /proc/PID/stat.

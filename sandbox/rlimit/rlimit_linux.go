@@ -20,6 +20,14 @@ type RLimit struct {
 const (
 	memlockBytes  = 64 << 10
 	msgqueueBytes = 64 << 10
+	// sigpendingCount bounds the signals queued to the box at once: plenty
+	// for any program, and charged to the box's own host id (H1).
+	sigpendingCount = 1024
+	// coreBytes is 1, not 0: a pipe core_pattern (systemd-coredump, apport)
+	// ignores a zero RLIMIT_CORE but skips a process whose limit is 1, and
+	// a core file needs at least a page, so no core is written either way
+	// (H2).
+	coreBytes = 1
 )
 
 // FromLimits returns the rlimits that back l in the child. Zero fields of l
@@ -43,9 +51,10 @@ func FromLimits(l sandbox.Limits, cgroups bool) []RLimit {
 		same(unix.RLIMIT_FSIZE, bytes(l.Output)),
 		same(unix.RLIMIT_STACK, bytes(l.Stack)),
 		same(unix.RLIMIT_NOFILE, count(l.OpenFiles)),
-		same(unix.RLIMIT_CORE, 0),
+		same(unix.RLIMIT_CORE, coreBytes),
 		same(unix.RLIMIT_MEMLOCK, memlockBytes),
 		same(unix.RLIMIT_MSGQUEUE, msgqueueBytes),
+		same(unix.RLIMIT_SIGPENDING, sigpendingCount),
 	}
 	if l.AddressSpace != 0 {
 		out = append(out, same(unix.RLIMIT_AS, bytes(l.AddressSpace)))

@@ -41,9 +41,10 @@ func TestFromLimits(t *testing.T) {
 		{unix.RLIMIT_FSIZE, 1 << 20},
 		{unix.RLIMIT_STACK, 8 << 20},
 		{unix.RLIMIT_NOFILE, 32},
-		{unix.RLIMIT_CORE, 0},
+		{unix.RLIMIT_CORE, 1}, // not 0: a pipe core_pattern ignores 0 (H2)
 		{unix.RLIMIT_MEMLOCK, memlockBytes},
 		{unix.RLIMIT_MSGQUEUE, msgqueueBytes},
+		{unix.RLIMIT_SIGPENDING, sigpendingCount},
 	}
 	cases := []struct {
 		name    string

@@ -16,12 +16,22 @@ import (
 // limiting). Only called after a SIGSYS death in kill mode, so reading the
 // whole log buffer costs nothing on the common path.
 func DeniedSyscall(pid int) string {
+	return deniedSyscallMatching([]byte(" pid=" + strconv.Itoa(pid) + " "))
+}
+
+// DeniedSyscallOfUID is DeniedSyscall for the process that ran as host uid
+// uid: a box whose host id is its own (sandbox/hostid) is found by it even
+// when the supervisor does not know the program's pid.
+func DeniedSyscallOfUID(uid int) string {
+	return deniedSyscallMatching([]byte(" uid=" + strconv.Itoa(uid) + " "))
+}
+
+func deniedSyscallMatching(want []byte) string {
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""
 	}
 	defer unix.Close(fd)
-	wantPid := []byte(" pid=" + strconv.Itoa(pid) + " ")
 	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
 	var last []byte
 	for {
@@ -33,7 +43,7 @@ func DeniedSyscall(pid int) string {
 			break // EAGAIN: the end of the log
 		}
 		rec := buf[:n]
-		if bytes.Contains(rec, []byte("type=1326")) && bytes.Contains(rec, wantPid) {
+		if bytes.Contains(rec, []byte("type=1326")) && bytes.Contains(rec, want) {
 			last = append(last[:0], rec...)
 		}
 	}

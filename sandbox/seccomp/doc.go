@@ -8,7 +8,7 @@
 // setns, namespace creation through clone or unshare, ptrace and
 // process_vm_*, bpf, perf_event_open, userfaultfd, file handles; S6). A few
 // calls are judged by argument: clone and unshare with a CLONE_NEW* flag,
-// socket for AF_PACKET and AF_VSOCK, ioctl TIOCSTI and TIOCLINUX, and
+// socket for AF_PACKET and AF_VSOCK, ioctl TIOCSTI, TIOCLINUX and TIOCSCTTY, and
 // personality other than the usual values. Argument tests on int arguments
 // look at the low 32 bits only, as the kernel does, so high garbage bits
 // cannot dodge them.

@@ -86,8 +86,11 @@ func groups(deny libseccomp.Action) []libseccomp.SyscallGroup {
 		denyIf("unshare", anyBitSet(0, unshareNamespaceFlags)),
 		// Raw link-layer sockets (N3) and host-VM sockets (S5).
 		denyIf("socket", low32Equals(0, unix.AF_PACKET), low32Equals(0, unix.AF_VSOCK)),
-		// Typing into, or scripting, the controlling terminal.
-		denyIf("ioctl", low32Equals(1, unix.TIOCSTI), low32Equals(1, unix.TIOCLINUX)),
+		// Typing into, or scripting, the controlling terminal; taking a
+		// terminal handed in as a stream as the box's controlling
+		// terminal (H4: its job control and hang-ups would then reach the
+		// host's session).
+		denyIf("ioctl", low32Equals(1, unix.TIOCSTI), low32Equals(1, unix.TIOCLINUX), low32Equals(1, unix.TIOCSCTTY)),
 	}
 }
 

@@ -87,6 +87,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"socket packet|8", sys(unix.SYS_SOCKET, unix.AF_PACKET|8), allow},
 		{"ioctl tcgets", sys(unix.SYS_IOCTL, 0, unix.TCGETS), allow},
 		{"ioctl tiocsti", sys(unix.SYS_IOCTL, 0, unix.TIOCSTI), deny},
+		{"ioctl tiocsctty", sys(unix.SYS_IOCTL, 0, unix.TIOCSCTTY), deny},
 		{"ioctl tiocsti high bits", sys(unix.SYS_IOCTL, 0, 1<<63|unix.TIOCSTI), deny},
 		{"personality default", sys(unix.SYS_PERSONALITY, 0), allow},
 		{"personality query", sys(unix.SYS_PERSONALITY, 0xffffffff), allow},

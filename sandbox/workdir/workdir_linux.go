@@ -41,6 +41,9 @@ type Options struct {
 	// (PREFIX + PID + "-...") so RemoveStale can find it. "" picks a fresh
 	// name DefaultNamePrefix + PID + "-" + random.
 	Name string
+	// UID and GID own the directory: the box's host ids. Zero takes
+	// sandbox.HostBoxUID().
+	UID, GID int
 }
 
 // Dir is one run's work directory on the host.
@@ -76,6 +79,9 @@ func New(o Options) (*Dir, error) {
 	}
 	d := &Dir{path: path, fd: -1}
 	d.uid, d.gid = sandbox.HostBoxUID()
+	if o.UID > 0 {
+		d.uid, d.gid = o.UID, o.GID
+	}
 	if err := d.setUp(o); err != nil {
 		d.Close()
 		return nil, err

@@ -1,0 +1,148 @@
+package forkexec
+
+import (
+	"fmt"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ifreq is struct ifreq with the flags member of its union.
+type ifreq struct {
+	name  [unix.IFNAMSIZ]byte
+	flags uint16
+	_     [22]byte
+}
+
+var loopbackReq = func() ifreq {
+	var r ifreq
+	copy(r.name[:], "lo")
+	return r
+}()
+
+// loopbackUp sets IFF_UP on lo of the caller's network namespace. Raw
+// system calls only, nosplit: it runs in children between fork and exec.
+// ifr is the child's own copy.
+//
+//go:nosplit
+//go:norace
+func loopbackUp(ifr *ifreq) syscall.Errno {
+	fd, _, err1 := syscall.RawSyscall(syscall.SYS_SOCKET, syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err1 != 0 {
+		return err1
+	}
+	if _, _, err1 = syscall.RawSyscall(syscall.SYS_IOCTL, fd, unix.SIOCGIFFLAGS, uintptr(unsafe.Pointer(ifr))); err1 == 0 {
+		ifr.flags |= unix.IFF_UP
+		_, _, err1 = syscall.RawSyscall(syscall.SYS_IOCTL, fd, unix.SIOCSIFFLAGS, uintptr(unsafe.Pointer(ifr)))
+	}
+	syscall.RawSyscall(syscall.SYS_CLOSE, fd, 0, 0)
+	return err1
+}
+
+// NewNetNS makes a network namespace for one box ahead of time and returns
+// a descriptor of it (see Runner.NetNSFD). Its loopback is up (N4), and it
+// is owned by a user namespace of its own, not the host's: the kernel sends
+// host device events (uevents) to every network namespace owned by the
+// initial user namespace, so a box in one could watch the host's hardware
+// (N5). A short-lived child makes both namespaces, raises lo, and holds them
+// until the descriptor is open.
+func NewNetNS() (int, error) {
+	var ready, hold [2]int
+	if err := unix.Pipe2(ready[:], unix.O_CLOEXEC); err != nil {
+		return -1, fmt.Errorf("forkexec: netns pipe: %w", err)
+	}
+	defer closeFD(&ready[0])
+	defer closeFD(&ready[1])
+	if err := unix.Pipe2(hold[:], unix.O_CLOEXEC); err != nil {
+		return -1, fmt.Errorf("forkexec: netns pipe: %w", err)
+	}
+	defer closeFD(&hold[0])
+	defer closeFD(&hold[1])
+	ifr := loopbackReq
+	syscall.ForkLock.Lock()
+	pid, errno := forkNetNSHolder(ready[1], hold[0], &ifr)
+	syscall.ForkLock.Unlock()
+	if errno != 0 {
+		return -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
+	}
+	closeFD(&ready[1])
+	closeFD(&hold[0])
+	defer func() {
+		closeFD(&hold[1]) // the holder reads EOF and leaves
+		reap(pid)
+	}()
+	var rec [4]byte
+	n, err := readFull(ready[0], rec[:])
+	if err != nil || n != len(rec) {
+		return -1, fmt.Errorf("forkexec: network namespace holder died (%d bytes, %v)", n, err)
+	}
+	if e := syscall.Errno(*(*uint32)(unsafe.Pointer(&rec[0]))); e != 0 {
+		return -1, fmt.Errorf("forkexec: bring the loopback up: %w", e)
+	}
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("forkexec: open the new network namespace: %w", err)
+	}
+	return fd, nil
+}
+
+func readFull(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// forkNetNSHolder clones the holder: it raises lo, reports the errno on
+// ready, and waits for EOF on hold. Raw system calls only in the child.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func forkNetNSHolder(ready, hold int, ifr *ifreq) (pid int, errno syscall.Errno) {
+	var (
+		r1   uintptr
+		err1 syscall.Errno
+		rec  uint32
+		buf  [1]byte
+	)
+	runtime_BeforeFork()
+	r1, _, err1 = syscall.RawSyscall6(syscall.SYS_CLONE, syscall.CLONE_NEWUSER|syscall.CLONE_NEWNET|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if err1 != 0 || r1 != 0 {
+		runtime_AfterFork()
+		return int(r1), err1
+	}
+	runtime_AfterForkInChild()
+	syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	// Keep only the two pipes (as 0 and 1): the holder must not keep other
+	// runs' descriptors open, however briefly.
+	r1, _, _ = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(ready), syscall.F_DUPFD, 3)
+	syscall.RawSyscall(syscall.SYS_DUP3, r1, 0, 0)
+	r1, _, _ = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(hold), syscall.F_DUPFD, 3)
+	syscall.RawSyscall(syscall.SYS_DUP3, r1, 1, 0)
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 2, closeRangeAll, 0)
+	rec = uint32(loopbackUp(ifr))
+	syscall.RawSyscall(syscall.SYS_WRITE, 0, uintptr(unsafe.Pointer(&rec)), 4)
+	for {
+		r1, _, err1 = syscall.RawSyscall(syscall.SYS_READ, 1, uintptr(unsafe.Pointer(&buf[0])), 1)
+		if err1 != syscall.EINTR {
+			break
+		}
+	}
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+}

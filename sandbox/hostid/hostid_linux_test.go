@@ -1,0 +1,84 @@
+package hostid
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+func TestLeasesAreDistinct(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("hostid: leases from the range need root")
+	}
+	seen := map[int]bool{}
+	var leases []*Lease
+	for range 50 {
+		l, err := Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.UID < Base || l.UID >= Base+Count || l.GID != l.UID {
+			t.Fatalf("lease %d/%d outside the range", l.UID, l.GID)
+		}
+		if seen[l.UID] {
+			t.Fatalf("id %d leased twice", l.UID)
+		}
+		seen[l.UID] = true
+		leases = append(leases, l)
+	}
+	for _, l := range leases {
+		l.Release()
+		l.Release() // idempotent
+	}
+}
+
+// A lock held by another process keeps that id out of this one's leases.
+func TestLeaseSkipsIdsOfOtherProcesses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("hostid: leases from the range need root")
+	}
+	if os.Getenv("HOSTID_HOLD") != "" {
+		l, err := Acquire()
+		if err != nil {
+			os.Exit(2)
+		}
+		os.Stdout.WriteString("held\n")
+		_ = l
+		os.Stdin.Read(make([]byte, 1)) // hold until the parent closes stdin
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=TestLeaseSkipsIdsOfOtherProcesses")
+	cmd.Env = append(os.Environ(), "HOSTID_HOLD=1")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { in.Close(); cmd.Wait() }()
+	buf := make([]byte, 5)
+	if _, err := out.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	// The other process started at its pid's slot; walk the whole range
+	// from there in this process: its id must be skipped.
+	table.Lock()
+	if table.inUse == nil {
+		table.Unlock()
+		l, err := Acquire()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release()
+		table.Lock()
+	}
+	table.next = cmd.Process.Pid % Count
+	table.Unlock()
+	l, err := Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if l.UID == Base+cmd.Process.Pid%Count {
+		t.Fatalf("id %d is held by process %d and was leased again", l.UID, cmd.Process.Pid)
+	}
+}
