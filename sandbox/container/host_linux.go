@@ -19,6 +19,8 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/unixsocket"
@@ -201,6 +203,7 @@ type Container struct {
 	closing chan struct{}
 
 	wd          *workdir.Dir
+	lease       *hostid.Lease // the container's own host uid and gid (H1)
 	group       *cgroup.Group
 	groupLimits cgroup.Limits
 	syncStart   bool
@@ -272,7 +275,10 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 	if c.devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
 		return c, fmt.Errorf("container: %w", err)
 	}
-	c.wd, err = workdir.New(workdir.Options{Root: b.WorkRoot, Size: shape.Tmpfs, Name: c.name})
+	if c.lease, err = hostid.Acquire(); err != nil {
+		return c, fmt.Errorf("container: %w", err)
+	}
+	c.wd, err = workdir.New(workdir.Options{Root: b.WorkRoot, Size: shape.Tmpfs, Name: c.name, UID: c.lease.UID, GID: c.lease.GID})
 	if err != nil {
 		return c, fmt.Errorf("container: %w", err)
 	}
@@ -390,7 +396,7 @@ func (c *Container) startInit() error {
 	c.conn = conn
 	c.link = newLink(conn, false)
 
-	uid, gid := sandbox.HostBoxUID()
+	uid, gid := c.lease.UID, c.lease.GID
 	flags := uintptr(containerNamespaces)
 	if c.group == nil || c.group.FD() == 0 {
 		// cgroup v1 (or none): the init gets a cgroup namespace of its own;
@@ -420,7 +426,10 @@ func (c *Container) startInit() error {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		err := cmd.Start()
+		// The container's user namespace is owned by its own host id,
+		// not by root: what the box uses of the per-user kernel counters
+		// is charged to that id (H1).
+		err := forkexec.AsOwner(uid, gid, cmd.Start)
 		started <- err
 		if err != nil {
 			runtime.UnlockOSThread()
@@ -646,6 +655,9 @@ func (c *Container) Destroy() error {
 		if c.devNull != nil {
 			c.devNull.Close()
 		}
+		// The init was reaped above, and with it every process of the
+		// container: its host id is free.
+		c.lease.Release()
 		c.destroyErr = errors.Join(errs...)
 	})
 	return c.destroyErr

@@ -24,9 +24,10 @@ const secbitNoSetuidFixup = 1 << 2
 // no other Go code runs with these ids. New runtime threads come from the
 // runtime's template thread while this one is locked. If the ids cannot be
 // restored the thread stays locked, so it ends with the goroutine, and the
-// error says so. A uid <= 0 runs fn as is.
+// error says so. A uid <= 0, or a caller that is not root (it may only
+// own namespaces as itself), runs fn as is.
 func AsOwner(uid, gid int, fn func() error) (err error) {
-	if uid <= 0 {
+	if uid <= 0 || unix.Geteuid() != 0 {
 		return fn()
 	}
 	runtime.LockOSThread()

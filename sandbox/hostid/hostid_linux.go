@@ -19,7 +19,7 @@ const (
 )
 
 // LockFile is the file whose bytes stand for the ids: byte i is locked by
-// the process holding Base+i.
+// whoever holds Base+i.
 const LockFile = "/run/gosandbox/hostid.lock"
 
 // ErrExhausted is returned when every id of the range is leased.
@@ -28,69 +28,72 @@ var ErrExhausted = errors.New("hostid: every box id is in use")
 // Lease is one host id held for one box, until Release.
 type Lease struct {
 	UID, GID int
-	index    int // -1: not from the range (unprivileged supervisor)
+	fd       int // LockFile, opened for this lease alone; -1 when unlocked
 	once     sync.Once
 }
 
-var table struct {
+// next is where the next search starts: leases spread over the range, so
+// a search seldom walks past ids in use.
+var next struct {
 	sync.Mutex
-	fd    int // LockFile, opened once per process
-	inUse map[int]bool
-	next  int
+	i       int
+	started bool
 }
 
-// Acquire leases an id no other live box uses. Root only takes ids from the
-// range; other callers get their own effective ids.
+// Acquire leases an id no other live box uses, in this process or any
+// other. Only root takes ids from the range; other callers get their own
+// effective ids, which are all they may map.
+//
+// Each lease opens the lock file on its own: locks of distinct open file
+// descriptions conflict even within one process, so the kernel alone says
+// which ids are taken, and the lease holds no descriptor once released.
 func Acquire() (*Lease, error) {
 	if os.Geteuid() != 0 {
-		return &Lease{UID: os.Geteuid(), GID: os.Getegid(), index: -1}, nil
+		return &Lease{UID: os.Geteuid(), GID: os.Getegid(), fd: -1}, nil
 	}
-	table.Lock()
-	defer table.Unlock()
-	if table.inUse == nil {
+	fd, err := unix.Open(LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.ENOENT) {
 		if err := os.MkdirAll(filepath.Dir(LockFile), 0o755); err != nil {
 			return nil, fmt.Errorf("hostid: %w", err)
 		}
-		fd, err := unix.Open(LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("hostid: open %s: %w", LockFile, err)
-		}
-		table.fd, table.inUse = fd, map[int]bool{}
-		// Start where another process is unlikely to be: fewer lock
-		// conflicts to walk past.
-		table.next = os.Getpid() % Count
+		fd, err = unix.Open(LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("hostid: open %s: %w", LockFile, err)
+	}
+	next.Lock()
+	if !next.started {
+		next.i, next.started = os.Getpid()%Count, true
+	}
+	start := next.i
+	next.Unlock()
 	for tries := 0; tries < Count; tries++ {
-		i := table.next
-		table.next = (table.next + 1) % Count
-		if table.inUse[i] {
-			continue
-		}
-		err := lockByte(table.fd, i, unix.F_WRLCK)
+		i := (start + tries) % Count
+		err := lockByte(fd, i, unix.F_WRLCK)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-			continue // another process holds it
+			continue // held by another box
 		}
 		if err != nil {
+			unix.Close(fd)
 			return nil, fmt.Errorf("hostid: lock id %d: %w", Base+i, err)
 		}
-		table.inUse[i] = true
-		return &Lease{UID: Base + i, GID: Base + i, index: i}, nil
+		next.Lock()
+		next.i = (i + 1) % Count
+		next.Unlock()
+		return &Lease{UID: Base + i, GID: Base + i, fd: fd}, nil
 	}
+	unix.Close(fd)
 	return nil, ErrExhausted
 }
 
-// Release gives the id back. The box must be gone: nothing may still run as
-// it. Release is idempotent.
+// Release gives the id back by closing the lease's descriptor, which drops
+// its lock. The box must be gone: nothing may still run as it. Release is
+// idempotent and accepts nil.
 func (l *Lease) Release() {
-	if l == nil || l.index < 0 {
+	if l == nil || l.fd < 0 {
 		return
 	}
-	l.once.Do(func() {
-		table.Lock()
-		defer table.Unlock()
-		lockByte(table.fd, l.index, unix.F_UNLCK)
-		delete(table.inUse, l.index)
-	})
+	l.once.Do(func() { unix.Close(l.fd) })
 }
 
 func lockByte(fd, i int, kind int16) error {

@@ -59,20 +59,11 @@ func TestLeaseSkipsIdsOfOtherProcesses(t *testing.T) {
 	if _, err := out.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	// The other process started at its pid's slot; walk the whole range
-	// from there in this process: its id must be skipped.
-	table.Lock()
-	if table.inUse == nil {
-		table.Unlock()
-		l, err := Acquire()
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Release()
-		table.Lock()
-	}
-	table.next = cmd.Process.Pid % Count
-	table.Unlock()
+	// Start the search at the id the other process holds: it must be
+	// skipped.
+	next.Lock()
+	next.i, next.started = cmd.Process.Pid%Count, true
+	next.Unlock()
 	l, err := Acquire()
 	if err != nil {
 		t.Fatal(err)

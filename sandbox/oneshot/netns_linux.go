@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/sandbox"
 	"gosandbox/sandbox/forkexec"
 )
 
@@ -39,6 +40,11 @@ func (s *netStock) take() int {
 		s.hits++
 	} else {
 		s.misses++
+	}
+	if !s.disabled && !sandbox.HostIsRoot() {
+		// The supervisor enters a namespace for each start, which takes
+		// CAP_SYS_ADMIN in its own user namespace: boxes make their own.
+		s.disabled = true
 	}
 	if !s.running && !s.disabled && len(s.ready) < netStockSize {
 		if s.idle == nil {

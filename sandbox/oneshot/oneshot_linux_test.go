@@ -227,10 +227,10 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 	o := run(t, sandbox.Spec{Args: []string{"/bin/sh", "-c", "kill -SEGV $$; sleep 1; true"}, Env: []string{"PATH=/usr/bin:/bin"}})
-	// pid 1 of a pid namespace ignores signals it has no handler for, even
-	// fatal ones sent by itself: the shell carries on and exits 0.
-	if o.Status != sandbox.StatusOK {
-		t.Errorf("self-signalled init: status %s", o.Status)
+	// The program is not pid 1 of its pid namespace (the box's reaper is),
+	// so a fatal signal it sends itself acts as on the host (B7).
+	if o.Status != sandbox.StatusSignalled || o.Signal != "SIGSEGV" {
+		t.Errorf("self-signalled program: status %s signal %q, want signalled SIGSEGV", o.Status, o.Signal)
 	}
 	o = run(t, sandbox.Spec{Args: []string{"/bin/sh", "-c", "/bin/sh -c 'kill -SEGV $$'; exit $?"}, Env: []string{"PATH=/usr/bin:/bin"}})
 	if o.Status != sandbox.StatusNonzeroExit || o.ExitCode != 128+11 {
@@ -243,7 +243,7 @@ func TestIdentity(t *testing.T) {
 	spec := probe("id")
 	spec.Hostname = "judge"
 	o := run(t, spec)
-	if want := "uid=1000 gid=1000 pid=1 host=judge\n"; o.stdout != want {
+	if want := "uid=1000 gid=1000 pid=2 host=judge\n"; o.stdout != want {
 		t.Errorf("stdout %q, want %q", o.stdout, want)
 	}
 	o = run(t, probe("fds"))
@@ -378,10 +378,11 @@ func TestOutputLimitOnACapture(t *testing.T) {
 func TestForkBombIsHeld(t *testing.T) {
 	needRoot(t)
 	needCgroups(t)
-	// The guard refuses to start the bomb unless the shell is pid 1 of its
-	// own pid namespace, i.e. inside the box.
+	// The guard refuses to start the bomb unless the shell is pid 2 of its
+	// own pid namespace (the box's reaper is pid 1), i.e. inside the box:
+	// on the host pid 2 is kthreadd.
 	spec := sandbox.Spec{
-		Args:   []string{"/bin/sh", "-c", `test $$ = 1 || exit 99; f() { f | f & }; f; sleep 2; echo survived`},
+		Args:   []string{"/bin/sh", "-c", `test $$ = 2 || exit 99; f() { f | f & }; f; sleep 2; echo survived`},
 		Env:    []string{"PATH=/usr/bin:/bin"},
 		Limits: sandbox.Limits{Procs: 32, Wall: 1500 * time.Millisecond},
 	}
