@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,8 +56,10 @@ const containerNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_N
 // the hostname (SYS_ADMIN), the child's credentials and the pid it reports
 // (SETUID, SETGID, SYS_ADMIN), dropping the child's bounding set (SETPCAP),
 // killing the box's processes (KILL) and wiping what they leave
-// (DAC_OVERRIDE, FOWNER, CHOWN). The init runs as an unmapped host uid, so
-// it owns nothing in the box and the box cannot signal or trace it.
+// (DAC_OVERRIDE, FOWNER, CHOWN). The init runs as the host id that owns the
+// container's user namespace (hostid.Lease.Owner), which is not mapped
+// inside, so it owns nothing in the box and the box cannot signal or trace
+// it.
 var initCaps = []uintptr{
 	unix.CAP_SYS_ADMIN, unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_SETPCAP,
 	unix.CAP_KILL, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
@@ -339,6 +342,23 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 			}
 		}
 	}
+	// The bind sources go as descriptors opened here, as root: the init
+	// runs as the container's own host id and may not traverse the
+	// directories above them (a test's 0700 temporary directory, /root).
+	// They are opened through the init's root, so that they name mounts of
+	// its mount namespace, the only ones it may bind from.
+	initRoot := "/proc/" + strconv.Itoa(c.initPid) + "/root"
+	for _, bd := range conf.Binds {
+		src, err := os.OpenFile(initRoot+bd.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return c, fmt.Errorf("container: bind source %s: %w", bd.Source, err)
+		}
+		procs = append(procs, src) // closed with the cgroup files, once sent
+		fds = append(fds, int(src.Fd()))
+	}
+	if len(fds) > unixsocket.MaxFDs {
+		return c, fmt.Errorf("container: %d binds: a pooled container takes at most %d", len(conf.Binds), unixsocket.MaxFDs-len(fds)+len(conf.Binds))
+	}
 	if err := c.request(ctx, KindConf, MarshalConf(conf), fds, timeout); err != nil {
 		var reply *replyError
 		if !freshSkeleton && errors.As(err, &reply) && strings.HasPrefix(reply.r.Message, mountPlanFailure) {
@@ -429,7 +449,7 @@ func (c *Container) startInit() error {
 		// The container's user namespace is owned by its own host id,
 		// not by root: what the box uses of the per-user kernel counters
 		// is charged to that id (H1).
-		err := forkexec.AsOwner(uid, gid, cmd.Start)
+		err := forkexec.AsOwner(c.lease.Owner, c.lease.Owner, cmd.Start)
 		started <- err
 		if err != nil {
 			runtime.UnlockOSThread()

@@ -208,7 +208,7 @@ func (s *initServer) handle(m message) error {
 		if err != nil {
 			return err
 		}
-		want := c.CgroupProcs
+		want := c.CgroupProcs + len(c.Binds)
 		if c.CgroupFD {
 			want++
 		}
@@ -219,10 +219,22 @@ func (s *initServer) handle(m message) error {
 			s.cgFD = m.FDs[0]
 			m.FDs = m.FDs[1:]
 		}
-		s.procs = m.FDs
+		s.procs = m.FDs[:c.CgroupProcs]
+		sources := m.FDs[c.CgroupProcs:]
 		m.FDs = nil
 		s.conf = &c
-		if err := s.build(c); err != nil {
+		// Bind sources come as descriptors the host opened: this init
+		// may not traverse the host directories above them itself.
+		built := c
+		built.Binds = append([]BindConf(nil), c.Binds...)
+		for i, fd := range sources {
+			built.Binds[i].Source = "/proc/self/fd/" + strconv.Itoa(fd)
+		}
+		err = s.build(built)
+		for _, fd := range sources {
+			unix.Close(fd)
+		}
+		if err != nil {
 			return s.replyError(m.Seq, err)
 		}
 		return s.replyOK(m.Seq)

@@ -686,7 +686,7 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		return nil
 	}
 	if r.CloneFlags&unix.CLONE_NEWUSER != 0 && r.OwnerUID > 0 {
-		if err := AsOwner(r.OwnerUID, r.OwnerGID, clone); err != nil {
+		if err := asOwner(r.OwnerUID, r.OwnerGID, true, clone); err != nil {
 			if errno == 0 && pid > 0 {
 				unix.Kill(pid, unix.SIGKILL)
 				reap(pid)

@@ -10,9 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Base is the first host id handed out; Count ids follow it. They sit far
-// above what any distribution allocates to users, so a box owns nothing on
-// the host and shares no id with a real account.
+// Base is the first host id handed out; Count ids follow it, and Count more
+// (Base+Count...) own the boxes' namespaces. They sit far above what any
+// distribution allocates to users, so a box owns nothing on the host and
+// shares no id with a real account.
 const (
 	Base  = 1 << 30
 	Count = 1 << 16
@@ -25,11 +26,18 @@ const LockFile = "/run/gosandbox/hostid.lock"
 // ErrExhausted is returned when every id of the range is leased.
 var ErrExhausted = errors.New("hostid: every box id is in use")
 
-// Lease is one host id held for one box, until Release.
+// Lease is the host ids of one box, held until Release.
 type Lease struct {
+	// UID and GID are what the box's programs run as on the host (the
+	// box's BoxUID/BoxGID map to them).
 	UID, GID int
-	fd       int // LockFile, opened for this lease alone; -1 when unlocked
-	once     sync.Once
+	// Owner owns the box's user namespace (uid and gid) and is the id of a
+	// pooled container's init. It is never mapped inside the box, so
+	// nothing in the box runs as it: the box can neither signal nor trace
+	// a process that has it. For an unprivileged supervisor it is UID.
+	Owner int
+	fd    int // LockFile, opened for this lease alone; -1 when unlocked
+	once  sync.Once
 }
 
 // next is where the next search starts: leases spread over the range, so
@@ -49,7 +57,7 @@ var next struct {
 // which ids are taken, and the lease holds no descriptor once released.
 func Acquire() (*Lease, error) {
 	if os.Geteuid() != 0 {
-		return &Lease{UID: os.Geteuid(), GID: os.Getegid(), fd: -1}, nil
+		return &Lease{UID: os.Geteuid(), GID: os.Getegid(), Owner: os.Geteuid(), fd: -1}, nil
 	}
 	fd, err := unix.Open(LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if errors.Is(err, unix.ENOENT) {
@@ -80,7 +88,7 @@ func Acquire() (*Lease, error) {
 		next.Lock()
 		next.i = (i + 1) % Count
 		next.Unlock()
-		return &Lease{UID: Base + i, GID: Base + i, fd: fd}, nil
+		return &Lease{UID: Base + i, GID: Base + i, Owner: Base + Count + i, fd: fd}, nil
 	}
 	unix.Close(fd)
 	return nil, ErrExhausted

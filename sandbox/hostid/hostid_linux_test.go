@@ -17,8 +17,8 @@ func TestLeasesAreDistinct(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.UID < Base || l.UID >= Base+Count || l.GID != l.UID {
-			t.Fatalf("lease %d/%d outside the range", l.UID, l.GID)
+		if l.UID < Base || l.UID >= Base+Count || l.GID != l.UID || l.Owner != l.UID+Count {
+			t.Fatalf("lease %d/%d owner %d outside the range", l.UID, l.GID, l.Owner)
 		}
 		if seen[l.UID] {
 			t.Fatalf("id %d leased twice", l.UID)

@@ -13,7 +13,7 @@ import (
 // MaxFDs is the most descriptors one message may carry. The receive buffer
 // for control data is sized for exactly this many, so a peer sending more
 // produces ErrTruncated instead of a silent loss.
-const MaxFDs = 16
+const MaxFDs = 64
 
 // ErrTruncated means a message or its control data did not fit the buffer:
 // the peer sent more than the protocol allows. Descriptors that did arrive
