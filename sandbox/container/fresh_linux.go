@@ -192,6 +192,8 @@ func (s *initServer) dropNet() {
 // (the exec renames it, shortly after the pipe closed) never ran the
 // program. Such a child is reaped here, and why says how it ended.
 func diedBeforeExec(pid int) (why string, died bool) {
+	// (waitid cannot say it sooner: a child between closing its files and
+	// becoming a zombie is not waitable yet.)
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return "", false
@@ -246,7 +248,8 @@ const (
 )
 
 // remount replaces /tmp and /dev/shm with a new tmpfs. No process but the
-// init is left, so nothing holds the old one.
+// init is left, so nothing holds the old one (an unmount that finds it busy
+// fails the reset).
 func (t freshTmp) remount() error {
 	for _, dir := range []string{shmDir, tmpDir} {
 		if err := unix.Unmount(dir, 0); err != nil {

@@ -67,7 +67,9 @@ func bindsOf(c Conf) []sandbox.Bind {
 // perRunNamespaces are made fresh for every program: a new IPC namespace
 // empties SysV shared memory, semaphores, message queues and POSIX message
 // queues, and a new UTS namespace restores the hostname, both without a
-// single cleanup step (U3).
+// single cleanup step (U3). Each program also gets a network namespace of
+// its own, made ahead by the reset (initServer.prepareNet) and entered with
+// Runner.NetNSFD: made at clone time, it would cost the run its creation.
 const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
 // MaybeRunInit turns this process into a container's init when it was
@@ -540,9 +542,10 @@ func waitBox(pid int) Exited {
 }
 
 // reset makes the container as it was after build: no process but the
-// init, empty writable directories with their original mode and owner.
-// IPC objects and the hostname need nothing: each run had its own IPC and
-// UTS namespace.
+// init, a fresh /tmp, an empty /w with its original mode and owner and
+// fresh times, a new network namespace for the next run, the pid counter
+// where the build left it. IPC objects and the hostname need nothing: each
+// run had its own IPC and UTS namespace.
 func (s *initServer) reset() error {
 	if others, err := otherProcesses(); err != nil {
 		return fmt.Errorf("reset: %w", err)

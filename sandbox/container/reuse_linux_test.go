@@ -75,6 +75,13 @@ print("traffic-ok")
 // the end of that run, as on directories made then.
 func TestWritableRootsLookFresh(t *testing.T) {
 	p := newPool(t, PoolOptions{Size: 1})
+	// Mount options of /tmp and /dev/shm: the same after a reset.
+	mounts := sh(`awk '$5 == "/tmp" || $5 == "/dev/shm" { sub(/.* - /, ""); print $0 " " }' /proc/self/mountinfo; awk '$5 == "/tmp" || $5 == "/dev/shm" { print $5, $6 }' /proc/self/mountinfo`)
+	before := runSpec(t, p, mounts)
+	wantStatus(t, before, sandbox.StatusOK)
+	if after := runSpec(t, p, mounts); after.Stdout != before.Stdout || !strings.Contains(before.Stdout, "/dev/shm") {
+		t.Errorf("mounts after a reset\n%s\nafter the build\n%s", after.Stdout, before.Stdout)
+	}
 	o := runSpec(t, p, sh(`
 		ls -a /w /tmp /dev/shm >/dev/null
 		touch -d @1000000000 /w
