@@ -244,6 +244,10 @@ type Usage struct {
 	MemoryPeak int64
 	OOMKilled  bool
 	ProcsPeak  int // 0 = unknown
+	// MemoryLimitHit: a charge failed at the memory limit since the last
+	// reset (v1 memory.failcnt, v2 the max count of memory.events), even
+	// if nothing was OOM-killed: the allocation failed instead.
+	MemoryLimitHit bool
 	// PeakSource names the counter MemoryPeak came from: "memory.peak" (v2),
 	// "memory.max_usage_in_bytes" (v1), or PeakSampled when the kernel keeps
 	// no peak valid for the run and the figure is the highest usage seen by
@@ -275,6 +279,7 @@ type groupImpl interface {
 	samplePeak()
 	usage() (Usage, error)
 	reset(l Limits) error
+	reclaim() error
 	killAll() error
 	remove() error
 }
@@ -419,6 +424,15 @@ func (g *Group) Usage() (Usage, error) {
 // memory peak cleared, the OOM count baselined, and the limits set to l.
 func (g *Group) Reset(l Limits) error {
 	return g.do(func() error { return g.impl.reset(l) })
+}
+
+// Reclaim frees what the group's memory charge still holds once its
+// processes are gone (page cache of files they read, kernel objects), so
+// that a Reset after it starts the next run's peak near zero instead of at
+// the last run's cache (U4). The group must be empty. Page cache it drops
+// is read again from disk by whoever needs it next.
+func (g *Group) Reclaim() error {
+	return g.do(func() error { return g.impl.reclaim() })
 }
 
 // KillAll kills every process in the group with SIGKILL, stopped and frozen

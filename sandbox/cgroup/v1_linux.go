@@ -340,6 +340,7 @@ func (g *v1Group) usage() (Usage, error) {
 	if u.OOMKilled, err = g.oomKilled(); err != nil {
 		return u, err
 	}
+	u.MemoryLimitHit = g.limitHit()
 	if g.m.hasPidsPeak && !g.pidsPeakStale {
 		n, err := readInt(filepath.Join(g.pids, "pids.peak"))
 		if err != nil {
@@ -365,6 +366,22 @@ func (g *v1Group) oomKilled() (bool, error) {
 	return n > 0, nil
 }
 
+// limitHit reports a charge that failed at the memory limit since the last
+// reset. With swap accounting the memory+swap counter is tried first, so
+// its failures are counted there.
+func (g *v1Group) limitHit() bool {
+	files := []string{"memory.failcnt"}
+	if g.m.hasMemsw {
+		files = append(files, "memory.memsw.failcnt")
+	}
+	for _, f := range files {
+		if n, err := readInt(filepath.Join(g.memory, f)); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *v1Group) oomCount() (int64, error) {
 	b, err := readFile(filepath.Join(g.memory, "memory.oom_control"))
 	if err != nil {
@@ -381,6 +398,9 @@ func (g *v1Group) reset(l Limits) error {
 		return fmt.Errorf("cgroup: reset peak memory of %s: %w", g.name, err)
 	}
 	_ = writeFile(filepath.Join(g.memory, "memory.failcnt"), "0")
+	if g.m.hasMemsw {
+		_ = writeFile(filepath.Join(g.memory, "memory.memsw.failcnt"), "0")
+	}
 	if g.cpuacct != "" {
 		if err := writeFile(filepath.Join(g.cpuacct, "cpuacct.usage"), "0"); err != nil {
 			return fmt.Errorf("cgroup: reset cpu usage of %s: %w", g.name, err)
@@ -397,6 +417,15 @@ func (g *v1Group) reset(l Limits) error {
 	// run, so it is reported as unknown.
 	g.pidsPeakStale = true
 	return g.setLimits(l)
+}
+
+// reclaim empties the group's charge: force_empty (v1 only, and only on a
+// group without tasks) reclaims every page charged to it.
+func (g *v1Group) reclaim() error {
+	if err := writeFile(filepath.Join(g.memory, "memory.force_empty"), "0"); err != nil {
+		return fmt.Errorf("cgroup: reclaim the memory of %s: %w", g.name, err)
+	}
+	return nil
 }
 
 func (g *v1Group) killAll() error {

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,6 +103,7 @@ type v2Group struct {
 	sampled int64 // highest memory.current seen by samplePeak since creation or the last reset
 	cpuBase int64 // usage_usec at the last reset
 	oomBase int64
+	maxBase int64  // the max count of memory.events at the last reset
 	pidsOK  bool   // pids.peak exists and covers only the current run
 	cpuset  string // cpuset.cpus as last written ("" = the parent's)
 }
@@ -208,12 +210,19 @@ func (g *v2Group) cpu() (time.Duration, error) {
 }
 
 func (g *v2Group) oomCount() (int64, error) {
+	n, _, err := g.memoryEvents()
+	return n, err
+}
+
+// memoryEvents returns the oom_kill and max counts of memory.events.
+func (g *v2Group) memoryEvents() (oomKills, maxHits int64, err error) {
 	b, err := readFile(filepath.Join(g.dir, "memory.events"))
 	if err != nil {
-		return 0, fmt.Errorf("cgroup: memory.events of %s: %w", g.name, err)
+		return 0, 0, fmt.Errorf("cgroup: memory.events of %s: %w", g.name, err)
 	}
-	n, _ := keyedInt(b, "oom_kill")
-	return n, nil
+	oomKills, _ = keyedInt(b, "oom_kill")
+	maxHits, _ = keyedInt(b, "max")
+	return oomKills, maxHits, nil
 }
 
 func (g *v2Group) usage() (Usage, error) {
@@ -243,11 +252,12 @@ func (g *v2Group) usage() (Usage, error) {
 		u.PeakSource = PeakSampled
 	}
 	u.MemoryPeak = max(u.MemoryPeak, g.sampled)
-	n, err := g.oomCount()
+	n, hits, err := g.memoryEvents()
 	if err != nil {
 		return u, err
 	}
 	u.OOMKilled = n > g.oomBase
+	u.MemoryLimitHit = hits > g.maxBase
 	if g.pidsOK {
 		p, err := readInt(filepath.Join(g.dir, "pids.peak"))
 		if err != nil {
@@ -284,12 +294,30 @@ func (g *v2Group) reset(l Limits) error {
 	if g.cpuBase, err = g.usageUsec(); err != nil {
 		return err
 	}
-	if g.oomBase, err = g.oomCount(); err != nil {
+	if g.oomBase, g.maxBase, err = g.memoryEvents(); err != nil {
 		return err
 	}
 	// pids.peak cannot be reset.
 	g.pidsOK = false
 	return g.setLimits(l)
+}
+
+// reclaim asks the kernel to reclaim as much as the group is charged
+// (memory.reclaim, 5.19+). What it cannot free (EAGAIN) stays; a kernel
+// without the file leaves the charge as it is.
+func (g *v2Group) reclaim() error {
+	cur, err := readInt(filepath.Join(g.dir, "memory.current"))
+	if err != nil {
+		return fmt.Errorf("cgroup: memory.current of %s: %w", g.name, err)
+	}
+	if cur == 0 {
+		return nil
+	}
+	err = writeFile(filepath.Join(g.dir, "memory.reclaim"), strconv.FormatInt(cur, 10))
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cgroup: reclaim the memory of %s: %w", g.name, err)
+	}
+	return nil
 }
 
 func (g *v2Group) killAll() error {

@@ -56,13 +56,15 @@ const containerNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_N
 // the hostname (SYS_ADMIN), the child's credentials and the pid it reports
 // (SETUID, SETGID, SYS_ADMIN), dropping the child's bounding set (SETPCAP),
 // killing the box's processes (KILL) and wiping what they leave
-// (DAC_OVERRIDE, FOWNER, CHOWN). The init runs as the host id that owns the
-// container's user namespace (hostid.Lease.Owner), which is not mapped
-// inside, so it owns nothing in the box and the box cannot signal or trace
-// it.
+// (DAC_OVERRIDE, FOWNER, CHOWN), the pid counter a reset sets back
+// (SYS_ADMIN), and the loopback it sets up in each run's network namespace
+// (NET_ADMIN). The init runs as the host id that owns the container's user
+// namespace (hostid.Lease.Owner), which is not mapped inside, so it owns
+// nothing in the box and the box cannot signal or trace it.
 var initCaps = []uintptr{
 	unix.CAP_SYS_ADMIN, unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_SETPCAP,
 	unix.CAP_KILL, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN,
+	unix.CAP_NET_ADMIN,
 }
 
 // Shape is what a container is built with and cannot change afterwards: its
@@ -634,6 +636,12 @@ func (c *Container) Reset(ctx context.Context) error {
 		return err
 	}
 	if c.group != nil {
+		// The group is empty now: what it is still charged for (page
+		// cache of files the run read) goes, so that the peak reset below
+		// starts near zero (U4).
+		if err := c.group.Reclaim(); err != nil {
+			return c.fail(fmt.Errorf("reset cgroup: %w", err))
+		}
 		l := groupLimits(sandbox.DefaultLimits)
 		if err := c.group.Reset(l); err != nil {
 			return c.fail(fmt.Errorf("reset cgroup: %w", err))
@@ -972,7 +980,19 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 		if facts.Killed == verdict.KilledCancel && facts.Err != nil {
 			e = fmt.Errorf("%w: %w", facts.Err, e)
 		}
-		return c.internal(facts, e), true
+		res := c.internal(facts, e)
+		if c.group != nil && facts.Killed == verdict.NotKilled && unix.Errno(f.Errno) == unix.ENOMEM {
+			// A start cut short for want of memory (the child joins its
+			// group first thing) with the group at its limit is the
+			// limit's verdict.
+			if u, err := c.group.Usage(); err == nil && memoryAtLimit(u, facts.Limits.Memory) {
+				res.Status = sandbox.StatusMemoryLimit
+				res.Message = fmt.Sprintf("memory limit %s reached before the program started: %s", sandbox.FormatSize(facts.Limits.Memory), f.Message)
+				res.OOMKilled = u.OOMKilled
+				res.MemoryBytes = u.MemoryPeak
+			}
+		}
+		return res, true
 	case KindExited:
 		x, err := UnmarshalExited(m.Body)
 		if err != nil {
@@ -1016,6 +1036,14 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 		return c.decide(*facts), true
 	}
 	return bad(protoErr("unexpected %s during a run", m.Kind))
+}
+
+// memoryAtLimit reports whether the group's memory use reached its limit:
+// the kernel says so (a failed charge, an OOM kill), or the peak is within a
+// page of it, where the next charge fails (kernels that count no failure
+// for a limit rounded down to 0).
+func memoryAtLimit(u cgroup.Usage, limit int64) bool {
+	return u.MemoryLimitHit || u.OOMKilled || (limit > 0 && u.MemoryPeak+int64(os.Getpagesize()) > limit)
 }
 
 // fileAtLimit reports whether a regular file the program wrote (its stdout

@@ -67,7 +67,9 @@ func bindsOf(c Conf) []sandbox.Bind {
 // perRunNamespaces are made fresh for every program: a new IPC namespace
 // empties SysV shared memory, semaphores, message queues and POSIX message
 // queues, and a new UTS namespace restores the hostname, both without a
-// single cleanup step (U3).
+// single cleanup step (U3). Each program also gets a network namespace of
+// its own, made ahead by the reset (initServer.prepareNet) and entered with
+// Runner.NetNSFD: made at clone time, it would cost the run its creation.
 const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
 // MaybeRunInit turns this process into a container's init when it was
@@ -99,6 +101,7 @@ type initServer struct {
 	conf    *Conf
 	cgFD    int // cgroup v2 directory, or 0
 	roots   []rootState
+	tmp     freshTmp
 	running int // pid of the program, 0 when idle
 	exited  chan Exited
 	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
@@ -108,6 +111,16 @@ type initServer struct {
 	// CgroupProcs), opened by the host: programs join their group through
 	// them by themselves.
 	procs []int
+	// lastPid is /proc/sys/kernel/ns_last_pid of the container's pid
+	// namespace, and pidBase its value once the build was over: every reset
+	// writes it back, so that each run's processes get the numbers they
+	// get in a fresh container (U7).
+	lastPid int
+	pidBase int
+	// homeNet is the init's own network namespace; nextNet the fresh one,
+	// loopback up, that the next program starts in (-1: none yet). Each
+	// run gets its own, so no counter of /proc/net carries over (U7).
+	homeNet, nextNet int
 }
 
 type received struct {
@@ -132,9 +145,12 @@ func runInit() int {
 		return 2
 	}
 	s := &initServer{
-		link:   newLink(conn, true),
-		msgs:   make(chan received),
-		exited: make(chan Exited, 1),
+		link:    newLink(conn, true),
+		msgs:    make(chan received),
+		exited:  make(chan Exited, 1),
+		lastPid: -1,
+		homeNet: -1,
+		nextNet: -1,
 	}
 	go s.readLoop()
 	if err := s.serve(); err != nil {
@@ -289,14 +305,37 @@ func (s *initServer) build(c Conf) error {
 	if err != nil {
 		return fmt.Errorf("%s %w", mountPlanFailure, err)
 	}
+	// What needs the host's /proc (writable, unlike the container's) comes
+	// before the pivot.
+	if err := nameThreads(initComm); err != nil {
+		return err
+	}
+	if s.lastPid, err = unix.Open("/proc/sys/kernel/ns_last_pid", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("init: open ns_last_pid: %w", err)
+	}
+	if s.homeNet, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("init: open own network namespace: %w", err)
+	}
 	if err := plan.Apply(""); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	roots, err := recordRoots(writableRoots)
+	if s.tmp, err = freshTmpOf(plan); err != nil {
+		return err
+	}
+	roots, err := recordRoots(wipedRoots)
 	if err != nil {
 		return err
 	}
 	s.roots = roots
+	if err := s.prepareNet(); err != nil {
+		return err
+	}
+	// Threads the runtime would start later would take numbers from the
+	// runs' range: start them now, and only then take the base.
+	warmThreads(initThreads)
+	if s.pidBase, err = s.readLastPid(); err != nil {
+		return err
+	}
 	// What the build allocated is garbage now; give it back so that an idle
 	// container costs little.
 	debug.FreeOSMemory()
@@ -354,6 +393,15 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		// a fork when a sync step is needed.
 		Vfork: true,
 	}
+	if s.nextNet < 0 {
+		// A run without a reset before it (Container.Run twice): its
+		// namespace is made now.
+		if err := s.prepareNet(); err != nil {
+			return s.execFailed(seq, err)
+		}
+	}
+	fe.NetNSFD = s.nextNet
+	defer s.dropNet()
 	if s.cgFD > 0 {
 		// Born in the run's cgroup v2 (the init has no cgroup namespace of
 		// its own then), so a cgroup namespace made at clone time is rooted
@@ -392,6 +440,9 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 	}
 	if err != nil {
 		return s.execFailed(seq, err)
+	}
+	if why, died := diedBeforeExec(pid); died {
+		return s.link.send(KindExecFailed, seq, MarshalExecFailed(ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
 	}
 	s.running, s.execSeq = pid, seq
 	if direct {
@@ -503,19 +554,31 @@ func waitBox(pid int) Exited {
 }
 
 // reset makes the container as it was after build: no process but the
-// init, empty writable directories with their original mode and owner.
-// IPC objects and the hostname need nothing: each run had its own IPC and
-// UTS namespace.
+// init, a fresh /tmp, an empty /w with its original mode and owner and
+// fresh times, a new network namespace for the next run, the pid counter
+// where the build left it. IPC objects and the hostname need nothing: each
+// run had its own IPC and UTS namespace.
 func (s *initServer) reset() error {
 	if others, err := otherProcesses(); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	} else if len(others) > 0 {
 		return fmt.Errorf("reset: processes %v still alive", others)
 	}
+	if err := s.tmp.remount(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	for _, r := range s.roots {
 		if err := r.wipe(); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
+	}
+	if s.nextNet < 0 {
+		if err := s.prepareNet(); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+	}
+	if err := s.resetPids(); err != nil {
+		return fmt.Errorf("reset: %w", err)
 	}
 	return nil
 }

@@ -8,10 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// writableRoots are the directories a box may write, wiped by every reset
-// (U2). /w is the host's work directory bound in; the others are the
-// container's own tmpfs mounts.
-var writableRoots = []string{"/w", "/tmp", "/dev/shm"}
+// wipedRoots are the directories a box may write that every reset wipes
+// (U2): /w, the host's work directory bound in, which the host reaches by
+// its path. /tmp and /dev/shm, the container's own tmpfs, are mounted
+// afresh instead (freshTmp).
+var wipedRoots = []string{"/w"}
 
 // rootState is a writable root as the build left it, so that a reset can
 // restore what a run may change about the directory itself.
@@ -36,8 +37,9 @@ func recordRoots(paths []string) ([]rootState, error) {
 	return out, nil
 }
 
-// wipe removes everything below the root, restores its mode and owner and
-// drops its extended attributes, then checks that it is empty. Nothing is
+// wipe removes everything below the root, restores its mode and owner,
+// drops its extended attributes and sets its times to now, then checks that
+// it is empty. Nothing is
 // followed: entries are removed relative to directory descriptors opened
 // with O_NOFOLLOW, so a planted symlink is removed, never its target.
 func (r rootState) wipe() error {
@@ -66,12 +68,29 @@ func (r rootState) wipe() error {
 	if err := dropXattrs(fd); err != nil {
 		return fmt.Errorf("%s: %w", r.path, err)
 	}
+	// The times the run left (set with touch, or of its last access) would
+	// tell the next run about it: they become the time of the reset, as on
+	// a directory made then.
+	if err := touchNow(fd); err != nil {
+		return fmt.Errorf("reset the times of %s: %w", r.path, err)
+	}
 	names, err := readNames(fd)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", r.path, err)
 	}
 	if len(names) > 0 {
 		return fmt.Errorf("%s still holds %q after the wipe", r.path, names)
+	}
+	return nil
+}
+
+// touchNow sets the access and modification times of fd to now (and so its
+// change time).
+func touchNow(fd int) error {
+	// utimensat(fd, NULL, NULL, 0) works on fd itself.
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, 0, 0, 0, 0)
+	if errno != 0 {
+		return errno
 	}
 	return nil
 }

@@ -1,0 +1,267 @@
+package container
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/mount"
+)
+
+// What a reset does so that nothing a run can observe tells it about the
+// previous run (U7): the pid counter goes back to where the build left it,
+// each run gets a network namespace of its own, and /tmp (with /dev/shm)
+// is a fresh tmpfs.
+
+// initComm is the name of every thread of the init. A program's child has
+// it until its exec replaces it with the program's name, which is how the
+// init tells a child that died before its exec (see diedBeforeExec).
+const initComm = "gosandbox-init"
+
+// initThreads is how many threads the init starts at build time, more than
+// it ever needs at once (the main loop, the socket reader, the reaper, a
+// thread held by a vfork, the runtime's own): a thread started later would
+// take a pid from the range of the runs and shift their numbers.
+const initThreads = 8
+
+// nameThreads names every thread of this process; threads started later
+// inherit the name. It writes the host's /proc, before the pivot.
+func nameThreads(name string) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("init: list threads: %w", err)
+	}
+	for _, t := range tasks {
+		err := os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("init: name thread %s: %w", t.Name(), err)
+		}
+	}
+	return nil
+}
+
+// warmThreads makes the runtime start n threads and leaves them idle: n
+// goroutines each hold a thread of their own at the same time, then let go.
+// The runtime keeps idle threads for later use.
+func warmThreads(n int) {
+	var locked sync.WaitGroup
+	release := make(chan struct{})
+	var done sync.WaitGroup
+	for i := 0; i < n; i++ {
+		locked.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			locked.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	close(release)
+	done.Wait()
+}
+
+func (s *initServer) readLastPid() (int, error) {
+	var buf [32]byte
+	n, err := unix.Pread(s.lastPid, buf[:], 0)
+	if err != nil {
+		return 0, fmt.Errorf("init: read ns_last_pid: %w", err)
+	}
+	v, err := strconv.Atoi(string(bytes.TrimSpace(buf[:n])))
+	if err != nil {
+		return 0, fmt.Errorf("init: read ns_last_pid: %w", err)
+	}
+	return v, nil
+}
+
+// resetPids sets the pid counter back to its value after the build, so the
+// next program and its children get the numbers of the first run of a fresh
+// container. The init's own threads must all lie below: a thread started
+// since then holds a number of the runs' range, and the container is no
+// longer like a fresh one.
+func (s *initServer) resetPids() error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("list threads: %w", err)
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil && tid > s.pidBase {
+			return fmt.Errorf("init thread %d started after the build, in the runs' pid range (above %d)", tid, s.pidBase)
+		}
+	}
+	if _, err := unix.Pwrite(s.lastPid, []byte(strconv.Itoa(s.pidBase)), 0); err != nil {
+		return fmt.Errorf("write ns_last_pid: %w", err)
+	}
+	return nil
+}
+
+// prepareNet makes the network namespace the next program starts in, with
+// its loopback up (N4), and keeps a descriptor of it in s.nextNet. A
+// thread of the init enters it for the set-up and comes back; should it
+// fail to come back, it ends with its goroutine (it stays locked).
+func (s *initServer) prepareNet() error {
+	type made struct {
+		fd  int
+		err error
+	}
+	ch := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := newNetNS()
+		if rerr := unix.Setns(s.homeNet, unix.CLONE_NEWNET); rerr != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			ch <- made{-1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
+			return // locked: the thread ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		ch <- made{fd, err}
+	}()
+	m := <-ch
+	if m.err != nil {
+		return m.err
+	}
+	s.nextNet = m.fd
+	return nil
+}
+
+// newNetNS moves the calling (locked) thread into a new network namespace,
+// sets its loopback up and returns a descriptor of it (-1 on error).
+func newNetNS() (int, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return -1, fmt.Errorf("init: new network namespace: %w", err)
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("init: open new network namespace: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// loopbackUp sets lo up in the calling thread's network namespace; the
+// kernel then gives it 127.0.0.1 and ::1.
+func loopbackUp() error {
+	sock, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("init: loopback: socket: %w", err)
+	}
+	defer unix.Close(sock)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("init: loopback: %w", err)
+	}
+	if err := unix.IoctlIfreq(sock, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("init: loopback flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(sock, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("init: loopback up: %w", err)
+	}
+	return nil
+}
+
+// dropNet closes the descriptor of the namespace a program was started in:
+// the namespace lives on as long as the program's processes.
+func (s *initServer) dropNet() {
+	if s.nextNet >= 0 {
+		unix.Close(s.nextNet)
+		s.nextNet = -1
+	}
+}
+
+// diedBeforeExec reports whether the child that forkexec says runs (its
+// error pipe closed without a report) in fact died before its exec: killed
+// (by the out-of-memory killer) or unable to write its report (a memory
+// limit too small for a pipe buffer). The pipe closes either in the exec,
+// once the child has the program's memory, or in the exit, once it has
+// none. So a child without memory that still bears the init's thread name
+// (the exec renames it, shortly after the pipe closed) never ran the
+// program. Such a child is reaped here, and why says how it ended.
+func diedBeforeExec(pid int) (why string, died bool) {
+	// (waitid cannot say it sooner: a child between closing its files and
+	// becoming a zombie is not waitable yet.)
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", false
+	}
+	open, shut := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || shut < open || string(stat[open+1:shut]) != initComm {
+		return "", false
+	}
+	// Fields from the third (state) on; vsize is the 23rd.
+	fields := bytes.Fields(stat[shut+1:])
+	if len(fields) < 21 || string(fields[20]) != "0" {
+		return "", false
+	}
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			break
+		}
+	}
+	if ws.Signaled() {
+		return fmt.Sprintf("the program's start was cut short before its exec (killed by %v)", ws.Signal()), true
+	}
+	return fmt.Sprintf("the program's start failed before its exec (status %d and no report: too little memory for the set-up?)", ws.ExitStatus()), true
+}
+
+// freshTmp is the tmpfs at /tmp (also bound at /dev/shm): every reset
+// replaces it with a new one, so the next run finds it as after the build,
+// times and inode numbers included, which a wipe cannot give.
+type freshTmp struct {
+	flags uintptr
+	data  string
+}
+
+// freshTmpOf finds the plan's /tmp tmpfs, to mount it again alike.
+func freshTmpOf(plan *mount.Plan) (freshTmp, error) {
+	want := path.Join(plan.RootPath(), tmpDir)
+	for _, op := range plan.Ops() {
+		if op.Kind == mount.OpTmpfs && op.Target != nil && unix.BytePtrToString(op.Target) == want {
+			t := freshTmp{flags: op.Flags}
+			if op.Data != nil {
+				t.data = unix.BytePtrToString(op.Data)
+			}
+			return t, nil
+		}
+	}
+	return freshTmp{}, fmt.Errorf("init: the mount plan has no tmpfs at %s", tmpDir)
+}
+
+const (
+	tmpDir = "/tmp"
+	shmDir = "/dev/shm"
+)
+
+// remount replaces /tmp and /dev/shm with a new tmpfs. No process but the
+// init is left, so nothing holds the old one (an unmount that finds it busy
+// fails the reset).
+func (t freshTmp) remount() error {
+	for _, dir := range []string{shmDir, tmpDir} {
+		if err := unix.Unmount(dir, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+	}
+	if err := unix.Mount("tmpfs", tmpDir, "tmpfs", t.flags, t.data); err != nil {
+		return fmt.Errorf("mount %s: %w", tmpDir, err)
+	}
+	// A bind keeps the flags of its source (nosuid, nodev).
+	if err := unix.Mount(tmpDir, shmDir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s at %s: %w", tmpDir, shmDir, err)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package container
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gosandbox/sandbox"
+)
+
+// pidProbe prints the program's pid and the pids of three children, one of
+// them a grandchild.
+const pidProbe = `echo $$; sh -c 'echo $$'; sh -c 'echo $$'; sh -c 'sh -c "echo \$\$"'`
+
+// TestPidNumbersDoNotCarryOver: after a run that forked many processes, the
+// next program and its children get the numbers they get in a fresh
+// container (U7).
+func TestPidNumbersDoNotCarryOver(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	c := onlyContainer(t, p)
+	first := runSpec(t, p, sh(pidProbe))
+	wantStatus(t, first, sandbox.StatusOK)
+	for i := 0; i < 5; i++ {
+		wantStatus(t, runSpec(t, p, sh(`for i in $(seq 50); do /bin/true; done`)), sandbox.StatusOK)
+		o := runSpec(t, p, sh(pidProbe))
+		wantStatus(t, o, sandbox.StatusOK)
+		if o.Stdout != first.Stdout {
+			t.Fatalf("round %d: pids %q, in a fresh container %q", i, o.Stdout, first.Stdout)
+		}
+	}
+	// The same container all along: no reset failed and had it replaced.
+	if got := onlyContainer(t, p); got != c {
+		t.Fatalf("the pool replaced its container: %v", p.lastErr)
+	}
+}
+
+// TestNetworkCountersDoNotCarryOver: what a run sends over the loopback
+// shows in no counter of the next run (U7), and the loopback is up in every
+// run (N4).
+func TestNetworkCountersDoNotCarryOver(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	counters := sh(`grep -A1 '^Udp:' /proc/net/snmp | tail -1; grep ' lo:' /proc/net/dev`)
+	fresh := runSpec(t, p, counters)
+	wantStatus(t, fresh, sandbox.StatusOK)
+	// Loopback traffic: UDP datagrams and a TCP connection over v4 and v6.
+	traffic := sh(`python3 -c '
+import socket
+for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    r = socket.socket(fam, socket.SOCK_DGRAM); r.bind((addr, 0))
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    for i in range(20): s.sendto(b"x" * 100, r.getsockname()[:2])
+    for i in range(20): r.recv(200)
+    l = socket.socket(fam, socket.SOCK_STREAM); l.bind((addr, 0)); l.listen(1)
+    c = socket.create_connection(l.getsockname()[:2]); a, _ = l.accept()
+    c.sendall(b"y" * 1000); assert len(a.recv(2000)) > 0
+print("traffic-ok")
+'`)
+	for i := 0; i < 3; i++ {
+		o := runSpec(t, p, traffic)
+		wantStatus(t, o, sandbox.StatusOK)
+		if !strings.Contains(o.Stdout, "traffic-ok") {
+			t.Fatalf("loopback traffic failed: %q %q", o.Stdout, o.Stderr)
+		}
+		o = runSpec(t, p, counters)
+		wantStatus(t, o, sandbox.StatusOK)
+		if o.Stdout != fresh.Stdout {
+			t.Fatalf("round %d: counters\n%s\nin a fresh container\n%s", i, o.Stdout, fresh.Stdout)
+		}
+	}
+}
+
+// TestWritableRootsLookFresh: the times and modes of /w, /tmp and /dev/shm
+// after a reset say nothing of the previous run (U7): every time is at least
+// the end of that run, as on directories made then.
+func TestWritableRootsLookFresh(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	// Mount options of /tmp and /dev/shm: the same after a reset.
+	mounts := sh(`awk '$5 == "/tmp" || $5 == "/dev/shm" { sub(/.* - /, ""); print $0 " " }' /proc/self/mountinfo; awk '$5 == "/tmp" || $5 == "/dev/shm" { print $5, $6 }' /proc/self/mountinfo`)
+	before := runSpec(t, p, mounts)
+	wantStatus(t, before, sandbox.StatusOK)
+	if after := runSpec(t, p, mounts); after.Stdout != before.Stdout || !strings.Contains(before.Stdout, "/dev/shm") {
+		t.Errorf("mounts after a reset\n%s\nafter the build\n%s", after.Stdout, before.Stdout)
+	}
+	o := runSpec(t, p, sh(`
+		ls -a /w /tmp /dev/shm >/dev/null
+		touch -d @1000000000 /w
+		chmod 700 /w
+		sleep 1.2`))
+	wantStatus(t, o, sandbox.StatusOK)
+	ended := time.Now().Unix()
+	o = runSpec(t, p, sh(`stat -c '%n %a %X %Y %Z' /w /tmp /dev/shm`))
+	wantStatus(t, o, sandbox.StatusOK)
+	lines := strings.Split(strings.TrimSpace(o.Stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("stat printed %q (%q)", o.Stdout, o.Stderr)
+	}
+	modes := map[string]string{"/w": "755", "/tmp": "1777", "/dev/shm": "1777"}
+	for _, l := range lines[:3] {
+		f := strings.Fields(l)
+		if modes[f[0]] != f[1] {
+			t.Errorf("%s: mode %s, want %s", f[0], f[1], modes[f[0]])
+		}
+		for i, what := range []string{"atime", "mtime", "ctime"} {
+			if v, _ := strconv.ParseInt(f[2+i], 10, 64); v < ended-1 {
+				t.Errorf("%s: %s %d is before the previous run ended (%d)", f[0], what, v, ended)
+			}
+		}
+	}
+	// A fresh tmpfs numbers its inodes afresh: the previous run's files
+	// must not show in the next inode number.
+	wantStatus(t, runSpec(t, p, sh(`for i in $(seq 20); do touch /tmp/x$i /w/y$i; done`)), sandbox.StatusOK)
+	o = runSpec(t, p, sh(`touch /tmp/probe /w/probe; stat -c '%i' /tmp/probe /w/probe`))
+	wantStatus(t, o, sandbox.StatusOK)
+	lines = strings.Split(o.Stdout, "\n")
+	fresh := newPool(t, PoolOptions{Size: 1})
+	f := runSpec(t, fresh, sh(`touch /tmp/probe /w/probe; stat -c '%i' /tmp/probe /w/probe`))
+	wantStatus(t, f, sandbox.StatusOK)
+	if got, want := lines[0], strings.Split(f.Stdout, "\n")[0]; got != want {
+		t.Errorf("inode of a new /tmp file %s, in a fresh container %s", got, want)
+	}
+}
+
+// TestMemoryAfterPageCache: page cache a run filled is not part of the next
+// run's memory figure (U4).
+func TestMemoryAfterPageCache(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	if ok, _ := p.Builder().Cgroups(); !ok {
+		t.Skip("no cgroups")
+	}
+	// Files on the host's disk, read through the page cache: most of /usr.
+	spec := sh(`find /usr/lib /usr/share -type f -size +100k 2>/dev/null | head -c 1000000 | xargs cat 2>/dev/null | head -c 125829120 | wc -c`)
+	spec.Limits.Wall = 60 * time.Second
+	spec.Limits.CPU = 60 * time.Second
+	o := runSpec(t, p, spec)
+	wantStatus(t, o, sandbox.StatusOK)
+	if n, _ := strconv.Atoi(strings.TrimSpace(o.Stdout)); n < 100<<20 {
+		t.Skipf("read only %d bytes of files", n)
+	}
+	for i := 0; i < 2; i++ {
+		o = runSpec(t, p, sandbox.Spec{Args: []string{"/bin/true"}})
+		wantStatus(t, o, sandbox.StatusOK)
+		if o.MemoryBytes >= 16<<20 {
+			t.Fatalf("/bin/true after reading 120 MiB reports %d bytes", o.MemoryBytes)
+		}
+	}
+}
+
+// TestStartKilledBeforeExec: a program whose start failed for want of
+// memory did not run: no nonzero-exit 127 (B7).
+func TestStartKilledBeforeExec(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	if ok, _ := p.Builder().Cgroups(); !ok {
+		t.Skip("no cgroups")
+	}
+	for _, mem := range []int64{1, 4 << 10, 64 << 10} {
+		spec := sandbox.Spec{Args: []string{"/bin/echo", "hello"}}
+		spec.Limits.Memory = mem
+		o := runSpec(t, p, spec)
+		t.Logf("memory %d: %s exit %d %q", mem, o.Status, o.ExitCode, o.Message)
+		if mem <= 4<<10 && o.Status != sandbox.StatusMemoryLimit {
+			t.Errorf("memory %d: %s (exit %d, %q), want memory-limit", mem, o.Status, o.ExitCode, o.Message)
+		}
+		if o.Status == sandbox.StatusOK {
+			continue
+		}
+		if o.Status != sandbox.StatusMemoryLimit && o.Status != sandbox.StatusExecError {
+			t.Errorf("memory %d: %s (exit %d, %q), want memory-limit or exec-error", mem, o.Status, o.ExitCode, o.Message)
+		}
+	}
+	wantStatus(t, runSpec(t, p, sh("true")), sandbox.StatusOK)
+}
