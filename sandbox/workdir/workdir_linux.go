@@ -389,14 +389,14 @@ func (d *Dir) HasFileAtLeast(size int64) bool {
 
 // TreeHasFileAtLeast is HasFileAtLeast for a directory the host did not
 // make, reached through a descriptor (a box's own /w, opened through
-// /proc/PID/root while the box ran). A nil dir has nothing.
-func TreeHasFileAtLeast(dir *os.File, size int64) bool {
-	if dir == nil {
+// /proc/PID/root while the box ran). A negative dirfd has nothing.
+func TreeHasFileAtLeast(dirfd int, size int64) bool {
+	if dirfd < 0 {
 		return false
 	}
 	// The trailing "/." makes the walk go through the descriptor's magic
 	// link instead of taking it for a symlink to skip.
-	return treeHasFileAtLeast("/proc/self/fd/"+strconv.Itoa(int(dir.Fd()))+"/.", size, nil)
+	return treeHasFileAtLeast("/proc/self/fd/"+strconv.Itoa(dirfd)+"/.", size, nil)
 }
 
 func treeHasFileAtLeast(root string, size int64, skip func(fileID) bool) bool {
