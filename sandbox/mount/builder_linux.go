@@ -9,8 +9,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -644,7 +646,14 @@ const skeletonVersion = "1"
 // ensureSkeleton returns the directory holding nodes, creating it when no
 // earlier plan (of this or another process) did. It is built under a
 // temporary name and renamed into place, so a reader never sees half of it.
+// The process keeps a shared lock on it until it exits (see hold).
 func ensureSkeleton(nodes []skelNode) (string, error) {
+	base := skeletonBase()
+	pruneAtStart.Do(func() { pruneSkeletons(base, defaultPrune, time.Now()) })
+	return ensureSkeletonIn(base, nodes)
+}
+
+func ensureSkeletonIn(base string, nodes []skelNode) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "gosandbox skeleton %s\n", skeletonVersion)
 	for _, n := range nodes {
@@ -658,19 +667,56 @@ func ensureSkeleton(nodes []skelNode) (string, error) {
 			h.Write(n.content)
 		}
 	}
-	base := skeletonBase()
 	dir := filepath.Join(base, hex.EncodeToString(h.Sum(nil))[:32])
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		return dir, nil
+	// A skeleton may be pruned between the look and the lock; then it is
+	// built again. Twice in a row means something else is wrong.
+	for attempt := 0; attempt < 3; attempt++ {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			ok, err := hold(dir)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				return dir, nil
+			}
+			continue
+		}
+		made, err := buildSkeleton(base, dir, nodes)
+		if err != nil {
+			return "", err
+		}
+		if made {
+			// The cache grew: trim it now rather than at the next start.
+			pruneSkeletons(base, defaultPrune, time.Now())
+		}
 	}
+	return "", fmt.Errorf("mount: skeleton %s: removed again and again while being taken", dir)
+}
+
+// buildSkeleton lays out nodes under a temporary name in base and renames
+// it to dir, holding it (see hold) once it is in place. made is false when
+// another builder got there first: the caller looks again.
+func buildSkeleton(base, dir string, nodes []skelNode) (made bool, err error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", fmt.Errorf("mount: skeleton dir: %w", err)
+		return false, fmt.Errorf("mount: skeleton dir: %w", err)
 	}
-	tmp, err := os.MkdirTemp(base, ".building-")
+	tmp, err := os.MkdirTemp(base, buildingPrefix)
 	if err != nil {
-		return "", fmt.Errorf("mount: skeleton dir: %w", err)
+		return false, fmt.Errorf("mount: skeleton dir: %w", err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
+	// Locked while it is being built so that a prune leaves it alone; the
+	// lock goes with the directory through the rename.
+	lock, err := lockDir(tmp, unix.LOCK_EX)
+	if err != nil {
+		return false, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			unix.Close(lock)
+		}
+	}()
 	for _, n := range nodes {
 		p := tmp + n.path
 		switch n.kind {
@@ -693,20 +739,202 @@ func ensureSkeleton(nodes []skelNode) (string, error) {
 			}
 		}
 		if err != nil {
-			return "", fmt.Errorf("mount: skeleton %s: %w", n.path, err)
+			return false, fmt.Errorf("mount: skeleton %s: %w", n.path, err)
 		}
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", fmt.Errorf("mount: skeleton: %w", err)
+		return false, fmt.Errorf("mount: skeleton: %w", err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		// Another builder got there first: use its copy.
 		if st, serr := os.Stat(dir); serr == nil && st.IsDir() {
-			return dir, nil
+			return false, nil // another builder got there first: use its copy
 		}
-		return "", fmt.Errorf("mount: skeleton: %w", err)
+		return false, fmt.Errorf("mount: skeleton: %w", err)
 	}
-	return dir, nil
+	// From exclusive to shared: nobody else can have it yet, and a prune
+	// that slips in between finds it the newest skeleton of all.
+	if err := unix.Flock(lock, unix.LOCK_SH); err != nil {
+		return true, fmt.Errorf("mount: skeleton lock: %w", err)
+	}
+	heldMu.Lock()
+	if _, dup := held[dir]; dup {
+		heldMu.Unlock()
+		return true, nil
+	}
+	held[dir] = lock
+	heldMu.Unlock()
+	keep = true
+	return true, nil
+}
+
+// Skeletons are a cache, and a skeleton in use must stay: a box's root is
+// a bind of its skeleton, and a removed skeleton takes the mounts of the
+// boxes and containers standing on it away with it. So every process that
+// uses a skeleton holds a shared flock on its directory until it exits
+// (plans are cached and reused, boxes outlive the call that made their
+// plan, a container's init keeps its root for its whole life); a crashed
+// process's locks go with it. pruneSkeletons removes only skeletons no one
+// holds (see prunePolicy). It runs when a process first needs a skeleton
+// (so what a crashed supervisor left goes at the next start) and whenever
+// one is added.
+type prunePolicy struct {
+	// keep is how many unheld skeletons stay, the most recently taken.
+	keep int
+	// minIdle spares a skeleton taken this recently even beyond keep: a
+	// container's host compiles a plan and drops it before the init takes
+	// the skeleton, and supervisors of an older version take no lock.
+	minIdle time.Duration
+	// maxIdle removes a skeleton not taken for this long even within keep.
+	maxIdle time.Duration
+}
+
+var defaultPrune = prunePolicy{keep: 8, minIdle: time.Hour, maxIdle: 7 * 24 * time.Hour}
+
+const (
+	// staleBuild is how old an unlocked half-built skeleton must be to be
+	// removed: older builders did not lock theirs.
+	staleBuild = 10 * time.Minute
+
+	buildingPrefix = ".building-"
+	removingPrefix = ".removing-"
+)
+
+var (
+	pruneAtStart sync.Once
+	heldMu       sync.Mutex
+	held         = map[string]int{} // skeleton directory -> descriptor holding its shared lock
+)
+
+// hold takes a shared lock on the skeleton at dir for the rest of the
+// process's life and marks it used now. ok is false when dir is no longer
+// there, or no longer the directory that was locked: a prune moved it away
+// first.
+func hold(dir string) (ok bool, err error) {
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	if _, ok := held[dir]; ok {
+		return true, nil
+	}
+	// Waits only while a prune holds the directory, which is brief.
+	fd, err := lockDir(dir, unix.LOCK_SH)
+	if errIsAbsent(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var locked, named unix.Stat_t
+	if unix.Fstat(fd, &locked) != nil || unix.Stat(dir, &named) != nil || locked.Dev != named.Dev || locked.Ino != named.Ino {
+		unix.Close(fd)
+		return false, nil
+	}
+	held[dir] = fd
+	// Most recently taken first when pruning. A process that may not write
+	// there (a container's init) leaves the time its host set.
+	now := time.Now()
+	os.Chtimes(dir, now, now)
+	return true, nil
+}
+
+// lockDir opens dir and flocks it with how (LOCK_SH, LOCK_EX, maybe
+// LOCK_NB), returning the descriptor that holds the lock.
+func lockDir(dir string, how int) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("mount: skeleton lock: %w", err)
+	}
+	if err := unix.Flock(fd, how); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount: skeleton lock: %w", err)
+	}
+	return fd, nil
+}
+
+// pruneSkeletons removes from base the skeletons no process holds, as
+// policy says, and what crashed builders and removers left. It never waits
+// for a lock, and does nothing where it may not change base (a container's
+// init). It returns how many entries it removed.
+func pruneSkeletons(base string, policy prunePolicy, now time.Time) int {
+	if unix.Access(base, unix.W_OK) != nil {
+		return 0
+	}
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return 0
+	}
+	type unused struct {
+		name string
+		fd   int // holds the exclusive lock
+		used time.Time
+	}
+	var free []unused
+	removed := 0
+	for _, e := range ents {
+		name := e.Name()
+		isSkel := isSkeletonName(name)
+		leftover := strings.HasPrefix(name, buildingPrefix) || strings.HasPrefix(name, removingPrefix)
+		if !e.IsDir() || !isSkel && !leftover {
+			continue // "empty", and anything that is not ours
+		}
+		fd, err := lockDir(filepath.Join(base, name), unix.LOCK_EX|unix.LOCK_NB)
+		if err != nil {
+			continue // in use (or being built), or already gone
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			unix.Close(fd)
+			continue
+		}
+		used := time.Unix(st.Mtim.Unix())
+		if leftover {
+			if strings.HasPrefix(name, buildingPrefix) && now.Sub(used) < staleBuild {
+				unix.Close(fd)
+				continue
+			}
+			if os.RemoveAll(filepath.Join(base, name)) == nil {
+				removed++
+			}
+			unix.Close(fd)
+			continue
+		}
+		free = append(free, unused{name, fd, used})
+	}
+	sort.Slice(free, func(i, j int) bool { return free[i].used.After(free[j].used) })
+	for i, f := range free {
+		idle := now.Sub(f.used)
+		if idle < policy.minIdle || i < policy.keep && idle < policy.maxIdle {
+			unix.Close(f.fd)
+			continue
+		}
+		// Moved away under the lock: a process that opened it and waits
+		// for its shared lock then finds the name gone and builds anew.
+		gone, err := os.MkdirTemp(base, removingPrefix)
+		if err == nil {
+			err = os.Rename(filepath.Join(base, f.name), filepath.Join(gone, f.name))
+		}
+		unix.Close(f.fd)
+		if err == nil {
+			removed++
+		}
+		if gone != "" {
+			os.RemoveAll(gone)
+		}
+	}
+	return removed
+}
+
+// isSkeletonName reports names of the form ensureSkeleton gives: 32
+// lower-case hex digits.
+func isSkeletonName(name string) bool {
+	if len(name) != 32 {
+		return false
+	}
+	for _, c := range name {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // errIsAbsent reports errors that mean "there is nothing at that path".
