@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -646,7 +647,7 @@ const skeletonVersion = "1"
 // ensureSkeleton returns the directory holding nodes, creating it when no
 // earlier plan (of this or another process) did. It is built under a
 // temporary name and renamed into place, so a reader never sees half of it.
-// The process keeps a shared lock on it until it exits (see hold).
+// The process is then a user of it until it exits (see hold).
 func ensureSkeleton(nodes []skelNode) (string, error) {
 	base := skeletonBase()
 	pruneAtStart.Do(func() { pruneSkeletons(base, defaultPrune, time.Now()) })
@@ -668,18 +669,15 @@ func ensureSkeletonIn(base string, nodes []skelNode) (string, error) {
 		}
 	}
 	dir := filepath.Join(base, hex.EncodeToString(h.Sum(nil))[:32])
-	// A skeleton may be pruned between the look and the lock; then it is
+	// A skeleton may be pruned between the build and the hold; then it is
 	// built again. Twice in a row means something else is wrong.
 	for attempt := 0; attempt < 3; attempt++ {
-		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			ok, err := hold(dir)
-			if err != nil {
-				return "", err
-			}
-			if ok {
-				return dir, nil
-			}
-			continue
+		ok, err := hold(base, dir)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return dir, nil
 		}
 		made, err := buildSkeleton(base, dir, nodes)
 		if err != nil {
@@ -694,8 +692,7 @@ func ensureSkeletonIn(base string, nodes []skelNode) (string, error) {
 }
 
 // buildSkeleton lays out nodes under a temporary name in base and renames
-// it to dir, holding it (see hold) once it is in place. made is false when
-// another builder got there first: the caller looks again.
+// it to dir. made is false when another builder got there first.
 func buildSkeleton(base, dir string, nodes []skelNode) (made bool, err error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return false, fmt.Errorf("mount: skeleton dir: %w", err)
@@ -705,18 +702,12 @@ func buildSkeleton(base, dir string, nodes []skelNode) (made bool, err error) {
 		return false, fmt.Errorf("mount: skeleton dir: %w", err)
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	// Locked while it is being built so that a prune leaves it alone; the
-	// lock goes with the directory through the rename.
+	// Locked while it is being built so that a prune leaves it alone.
 	lock, err := lockDir(tmp, unix.LOCK_EX)
 	if err != nil {
 		return false, err
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			unix.Close(lock)
-		}
-	}()
+	defer unix.Close(lock)
 	for _, n := range nodes {
 		p := tmp + n.path
 		switch n.kind {
@@ -751,38 +742,30 @@ func buildSkeleton(base, dir string, nodes []skelNode) (made bool, err error) {
 		}
 		return false, fmt.Errorf("mount: skeleton: %w", err)
 	}
-	// From exclusive to shared: nobody else can have it yet, and a prune
-	// that slips in between finds it the newest skeleton of all.
-	if err := unix.Flock(lock, unix.LOCK_SH); err != nil {
-		return true, fmt.Errorf("mount: skeleton lock: %w", err)
-	}
-	heldMu.Lock()
-	if _, dup := held[dir]; dup {
-		heldMu.Unlock()
-		return true, nil
-	}
-	held[dir] = lock
-	heldMu.Unlock()
-	keep = true
 	return true, nil
 }
 
 // Skeletons are a cache, and a skeleton in use must stay: a box's root is
 // a bind of its skeleton, and a removed skeleton takes the mounts of the
 // boxes and containers standing on it away with it. So every process that
-// uses a skeleton holds a shared flock on its directory until it exits
-// (plans are cached and reused, boxes outlive the call that made their
-// plan, a container's init keeps its root for its whole life); a crashed
-// process's locks go with it. pruneSkeletons removes only skeletons no one
-// holds (see prunePolicy). It runs when a process first needs a skeleton
-// (so what a crashed supervisor left goes at the next start) and whenever
-// one is added.
+// takes a skeleton registers as its user until it exits: plans are cached
+// and reused, boxes outlive the call that made their plan, and a pooled
+// container's host registers for the init that stands on it (an init may
+// not write here; it dies with its host). A registration is a file under
+// usersDir naming the skeleton, the process and its start time, so that a
+// crashed process (or a recycled pid) is told from a live one without any
+// descriptor kept open. pruneSkeletons removes only skeletons without a
+// live user (see prunePolicy), under an exclusive flock of the base
+// directory that registration takes shared, so that no skeleton is removed
+// between a process's look and its registration. It runs when a process
+// first needs a skeleton (what a crashed supervisor left goes at the next
+// start) and whenever one is added.
 type prunePolicy struct {
-	// keep is how many unheld skeletons stay, the most recently taken.
+	// keep is how many unused skeletons stay, the most recently taken.
 	keep int
 	// minIdle spares a skeleton taken this recently even beyond keep: a
-	// container's host compiles a plan and drops it before the init takes
-	// the skeleton, and supervisors of an older version take no lock.
+	// container's host may have compiled its plan in a helper process that
+	// already exited, and supervisors of an older version do not register.
 	minIdle time.Duration
 	// maxIdle removes a skeleton not taken for this long even within keep.
 	maxIdle time.Duration
@@ -795,6 +778,7 @@ const (
 	// removed: older builders did not lock theirs.
 	staleBuild = 10 * time.Minute
 
+	usersDir       = ".users"
 	buildingPrefix = ".building-"
 	removingPrefix = ".removing-"
 )
@@ -802,38 +786,100 @@ const (
 var (
 	pruneAtStart sync.Once
 	heldMu       sync.Mutex
-	held         = map[string]int{} // skeleton directory -> descriptor holding its shared lock
+	held         = map[string]bool{} // skeleton directories this process registered for
 )
 
-// hold takes a shared lock on the skeleton at dir for the rest of the
-// process's life and marks it used now. ok is false when dir is no longer
-// there, or no longer the directory that was locked: a prune moved it away
-// first.
-func hold(dir string) (ok bool, err error) {
+// hold registers this process as a user of the skeleton at dir, once per
+// process, and marks it used now. ok is false when there is no skeleton at
+// dir (never built, or pruned).
+func hold(base, dir string) (ok bool, err error) {
 	heldMu.Lock()
 	defer heldMu.Unlock()
-	if _, ok := held[dir]; ok {
+	if held[dir] {
 		return true, nil
 	}
-	// Waits only while a prune holds the directory, which is brief.
-	fd, err := lockDir(dir, unix.LOCK_SH)
-	if errIsAbsent(err) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return false, nil
 	}
+	lock, err := lockDir(base, unix.LOCK_SH)
 	if err != nil {
 		return false, err
 	}
-	var locked, named unix.Stat_t
-	if unix.Fstat(fd, &locked) != nil || unix.Stat(dir, &named) != nil || locked.Dev != named.Dev || locked.Ino != named.Ino {
-		unix.Close(fd)
-		return false, nil
+	defer unix.Close(lock)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return false, nil // pruned before the lock
 	}
-	held[dir] = fd
-	// Most recently taken first when pruning. A process that may not write
-	// there (a container's init) leaves the time its host set.
-	now := time.Now()
-	os.Chtimes(dir, now, now)
+	// A process that may not write here (a container's init) relies on the
+	// registration of its host.
+	if unix.Access(base, unix.W_OK) == nil {
+		me, err := self()
+		if err == nil {
+			err = os.MkdirAll(filepath.Join(base, usersDir), 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(base, usersDir, filepath.Base(dir)+"."+me), nil, 0o644)
+		}
+		if err != nil {
+			return false, fmt.Errorf("mount: register as a user of skeleton %s: %w", dir, err)
+		}
+		// Most recently taken first when pruning.
+		now := time.Now()
+		os.Chtimes(dir, now, now)
+	}
+	held[dir] = true
 	return true, nil
+}
+
+// self names this process in registrations: PID.STARTTIME.
+func self() (string, error) {
+	start, err := startTime(os.Getpid())
+	if err != nil {
+		return "", err
+	}
+	return strconv.Itoa(os.Getpid()) + "." + start, nil
+}
+
+// startTime is field 22 of /proc/PID/stat, the process's start in clock
+// ticks since boot: with the pid it names one process for good.
+func startTime(pid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "", errors.New("mount: malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return "", errors.New("mount: short /proc stat")
+	}
+	return f[19], nil
+}
+
+// liveUsers reads the registrations under base, removes those of processes
+// that are gone, and returns the skeletons that still have a user.
+func liveUsers(base string) map[string]bool {
+	live := map[string]bool{}
+	dir := filepath.Join(base, usersDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return live
+	}
+	for _, e := range ents {
+		skel, who, ok := strings.Cut(e.Name(), ".")
+		pidStr, start, ok2 := strings.Cut(who, ".")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || !ok2 || err != nil || pid <= 0 {
+			continue
+		}
+		if now, err := startTime(pid); err == nil && now == start {
+			live[skel] = true
+			continue
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	return live
 }
 
 // lockDir opens dir and flocks it with how (LOCK_SH, LOCK_EX, maybe
@@ -850,74 +896,81 @@ func lockDir(dir string, how int) (int, error) {
 	return fd, nil
 }
 
-// pruneSkeletons removes from base the skeletons no process holds, as
+// pruneSkeletons removes from base the skeletons without a live user, as
 // policy says, and what crashed builders and removers left. It never waits
-// for a lock, and does nothing where it may not change base (a container's
-// init). It returns how many entries it removed.
+// for a lock (a prune already under way is enough), and does nothing where
+// it may not change base (a container's init). It returns how many entries
+// it removed.
 func pruneSkeletons(base string, policy prunePolicy, now time.Time) int {
 	if unix.Access(base, unix.W_OK) != nil {
 		return 0
 	}
+	lock, err := lockDir(base, unix.LOCK_EX|unix.LOCK_NB)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(lock)
+	live := liveUsers(base)
 	ents, err := os.ReadDir(base)
 	if err != nil {
 		return 0
 	}
 	type unused struct {
 		name string
-		fd   int // holds the exclusive lock
 		used time.Time
 	}
 	var free []unused
-	removed := 0
+	var doomed []string
 	for _, e := range ents {
 		name := e.Name()
-		isSkel := isSkeletonName(name)
-		leftover := strings.HasPrefix(name, buildingPrefix) || strings.HasPrefix(name, removingPrefix)
-		if !e.IsDir() || !isSkel && !leftover {
-			continue // "empty", and anything that is not ours
-		}
-		fd, err := lockDir(filepath.Join(base, name), unix.LOCK_EX|unix.LOCK_NB)
-		if err != nil {
-			continue // in use (or being built), or already gone
-		}
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) != nil {
-			unix.Close(fd)
+		if !e.IsDir() {
 			continue
 		}
-		used := time.Unix(st.Mtim.Unix())
-		if leftover {
-			if strings.HasPrefix(name, buildingPrefix) && now.Sub(used) < staleBuild {
-				unix.Close(fd)
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		switch {
+		case isSkeletonName(name):
+			if !live[name] {
+				free = append(free, unused{name, info.ModTime()})
+			}
+		case strings.HasPrefix(name, buildingPrefix):
+			// A build in progress holds its directory's lock.
+			if now.Sub(info.ModTime()) < staleBuild {
 				continue
 			}
-			if os.RemoveAll(filepath.Join(base, name)) == nil {
-				removed++
+			if fd, err := lockDir(filepath.Join(base, name), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+				unix.Close(fd)
+				doomed = append(doomed, name)
 			}
-			unix.Close(fd)
-			continue
+		case strings.HasPrefix(name, removingPrefix):
+			doomed = append(doomed, name)
 		}
-		free = append(free, unused{name, fd, used})
+		// Anything else ("empty", usersDir) is not a cache entry.
 	}
 	sort.Slice(free, func(i, j int) bool { return free[i].used.After(free[j].used) })
 	for i, f := range free {
 		idle := now.Sub(f.used)
 		if idle < policy.minIdle || i < policy.keep && idle < policy.maxIdle {
-			unix.Close(f.fd)
 			continue
 		}
-		// Moved away under the lock: a process that opened it and waits
-		// for its shared lock then finds the name gone and builds anew.
+		// Moved away first: the name is free at once, and a remover that
+		// crashes leaves a .removing- directory for the next prune.
 		gone, err := os.MkdirTemp(base, removingPrefix)
-		if err == nil {
-			err = os.Rename(filepath.Join(base, f.name), filepath.Join(gone, f.name))
+		if err != nil {
+			continue
 		}
-		unix.Close(f.fd)
-		if err == nil {
+		if os.Rename(filepath.Join(base, f.name), filepath.Join(gone, f.name)) == nil {
+			doomed = append(doomed, filepath.Base(gone))
+		} else {
+			os.Remove(gone)
+		}
+	}
+	removed := 0
+	for _, name := range doomed {
+		if os.RemoveAll(filepath.Join(base, name)) == nil {
 			removed++
-		}
-		if gone != "" {
-			os.RemoveAll(gone)
 		}
 	}
 	return removed

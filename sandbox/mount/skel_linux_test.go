@@ -6,8 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,32 +47,23 @@ func entries(t *testing.T, base string) []string {
 	return names
 }
 
-// holdElsewhere holds a shared lock on dir from another process, as a
-// supervisor running boxes on that skeleton does. Killing it is a crash.
-func holdElsewhere(t *testing.T, dir string) *exec.Cmd {
+// useElsewhere registers another live process as a user of the skeleton
+// at dir, as a supervisor running boxes on it is. Killing it is a crash.
+func useElsewhere(t *testing.T, base, dir string) *exec.Cmd {
 	t.Helper()
-	if _, err := exec.LookPath("flock"); err != nil {
-		t.Skip("no flock(1)")
-	}
-	// --close: only flock(1) holds the lock, not its sleep, so that
-	// killing flock(1) is the holder's crash.
-	cmd := exec.Command("flock", "--shared", "--close", dir, "sleep", "600")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := exec.Command("sleep", "600")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
-	// Wait until the lock is taken: an exclusive try then fails.
-	for i := 0; ; i++ {
-		fd, err := lockDir(dir, unix.LOCK_EX|unix.LOCK_NB)
-		if err != nil {
-			break
-		}
-		unix.Close(fd)
-		if i > 1000 {
-			t.Fatal("flock(1) never took its lock")
-		}
-		time.Sleep(10 * time.Millisecond)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	start, err := startTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(base, usersDir), 0o755)
+	name := filepath.Base(dir) + "." + strconv.Itoa(cmd.Process.Pid) + "." + start
+	if err := os.WriteFile(filepath.Join(base, usersDir, name), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return cmd
 }
@@ -87,7 +78,7 @@ func TestPruneSkeletons(t *testing.T) {
 	os.Mkdir(filepath.Join(base, "not-a-skeleton"), 0o755)
 	// A skeleton a live supervisor uses, the oldest of all.
 	busy := fakeSkeleton(t, base, skelName(5), now.Add(-30*24*time.Hour))
-	holder := holdElsewhere(t, busy)
+	holder := useElsewhere(t, base, busy)
 	// What crashed builders and removers left, and a build in progress.
 	fakeSkeleton(t, base, buildingPrefix+"1", now.Add(-time.Hour))
 	fakeSkeleton(t, base, removingPrefix+"2", now)
@@ -98,7 +89,7 @@ func TestPruneSkeletons(t *testing.T) {
 	}
 
 	n := pruneSkeletons(base, prunePolicy{keep: 2, minIdle: time.Minute, maxIdle: 7 * 24 * time.Hour}, now)
-	want := []string{buildingPrefix + "3", skelName(0), skelName(1), "empty", skelName(5), "not-a-skeleton"}
+	want := []string{buildingPrefix + "3", usersDir, skelName(0), skelName(1), "empty", skelName(5), "not-a-skeleton"}
 	if got := entries(t, base); strings.Join(got, " ") != strings.Join(want, " ") || n != 5 {
 		t.Fatalf("after prune (%d removed): %q, want %q", n, got, want)
 	}
@@ -110,14 +101,14 @@ func TestPruneSkeletons(t *testing.T) {
 	unix.Close(lock)
 	os.Chtimes(building, now.Add(-time.Hour), now.Add(-time.Hour))
 	n = pruneSkeletons(base, prunePolicy{keep: 2, minIdle: time.Minute, maxIdle: 7 * 24 * time.Hour}, now)
-	want = []string{skelName(0), skelName(1), "empty", "not-a-skeleton"}
+	want = []string{usersDir, skelName(0), skelName(1), "empty", "not-a-skeleton"}
 	if got := entries(t, base); strings.Join(got, " ") != strings.Join(want, " ") || n != 2 {
 		t.Fatalf("after the crash (%d removed): %q, want %q", n, got, want)
 	}
 
 	// Idle past the limit: removed even within the count.
 	n = pruneSkeletons(base, prunePolicy{keep: 2, minIdle: time.Minute, maxIdle: 90 * time.Minute}, now)
-	want = []string{skelName(0), "empty", "not-a-skeleton"}
+	want = []string{usersDir, skelName(0), "empty", "not-a-skeleton"}
 	if got := entries(t, base); strings.Join(got, " ") != strings.Join(want, " ") || n != 1 {
 		t.Fatalf("idle (%d removed): %q, want %q", n, got, want)
 	}
@@ -178,17 +169,16 @@ func TestEnsureSkeletonHoldsIt(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "etc/passwd")); err != nil || string(b) != "box\n" {
 		t.Fatalf("rebuilt content %q %v", b, err)
 	}
-	if got := entries(t, base); len(got) != 1 {
+	if got := entries(t, base); strings.Join(got, " ") != usersDir+" "+filepath.Base(dir) {
 		t.Fatalf("leftovers beside the skeleton: %q", got)
 	}
 }
 
-// release drops this process's hold on dir, as its exit would.
+// release drops this process's registration for dir, as its exit would.
 func release(dir string) {
 	heldMu.Lock()
 	defer heldMu.Unlock()
-	if fd, ok := held[dir]; ok {
-		unix.Close(fd)
-		delete(held, dir)
-	}
+	me, _ := self()
+	os.Remove(filepath.Join(filepath.Dir(dir), usersDir, filepath.Base(dir)+"."+me))
+	delete(held, dir)
 }
