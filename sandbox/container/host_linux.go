@@ -857,7 +857,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	overflow := mergeWatches(ctx, stop)
+	overflow := workdir.Overflow(ctx, stop)
 	done := ctx.Done()
 	killSent := false
 	kill := func(why verdict.KillReason) {
@@ -1008,9 +1008,8 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 			Stime:  unix.NsecToTimeval(x.SysNanos),
 			Maxrss: x.MaxRSSKiB,
 		}
-		if !(facts.Status.Exited() && facts.Status.ExitStatus() == 0) {
-			facts.FileAtLimit = c.fileAtLimit(spec, facts.Limits.Output)
-		}
+		facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, spec.Stdout, spec.Stderr) ||
+			c.wd.HasFileAtLeast(facts.Limits.Output)
 		if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && c.programPid > 0 {
 			facts.DeniedSyscall = seccomp.DeniedSyscall(c.programPid)
 		}
@@ -1044,21 +1043,6 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 // for a limit rounded down to 0).
 func memoryAtLimit(u cgroup.Usage, limit int64) bool {
 	return u.MemoryLimitHit || u.OOMKilled || (limit > 0 && u.MemoryPeak+int64(os.Getpagesize()) > limit)
-}
-
-// fileAtLimit reports whether a regular file the program wrote (its stdout
-// or stderr, or a file of /w) reached the output limit (see
-// verdict.Facts.FileAtLimit).
-func (c *Container) fileAtLimit(spec sandbox.Spec, limit int64) bool {
-	for _, f := range []*os.File{spec.Stdout, spec.Stderr} {
-		if f == nil {
-			continue
-		}
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= limit {
-			return true
-		}
-	}
-	return c.wd.HasFileAtLeast(limit)
 }
 
 // startError is a program that never ran, as the init reported it. It is

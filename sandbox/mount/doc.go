@@ -12,7 +12,9 @@
 // system mounted inside that namespace (EOVERFLOW). The skeleton is made
 // once, by the host, and shared by every plan with the same layout (it is
 // named after a hash of its content and kept under /run/gosandbox/skel as a
-// cache); the child binds it onto itself, mounts the plan on top, pivots
+// cache: each process using one registers as its user until it exits, and
+// skeletons without a live user are pruned, a few recent ones kept); the child
+// binds it onto itself, mounts the plan on top, pivots
 // into it and makes it read-only. No host path outside the plan is visible.
 //
 // A Plan is compiled when it is built: each step carries NUL-terminated byte

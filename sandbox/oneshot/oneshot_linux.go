@@ -217,7 +217,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("oneshot: not started: %w", err)
 	}
-	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1, netns: -1, mntns: -1}
+	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1, netns: -1, mntns: -1, boxW: -1}
 	defer b.tearDown()
 	return b.run(ctx), nil
 }
@@ -238,6 +238,7 @@ type box struct {
 	slot   int // -1 when none was taken
 	netns  int // descriptor of the box's network namespace made ahead; -1 when none
 	mntns  int // descriptor holding the box's mount namespace; -1 when none
+	boxW   int // O_PATH descriptor of the box's own /w (no host work directory); -1 when none
 
 	lastMark time.Time // see mark
 }
@@ -285,6 +286,9 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	b.pidfd = openPidfd(pid)
 	if !b.runner.noHoldMountNS {
 		b.mntns = holdMountNS(pid)
+	}
+	if b.dir == nil {
+		b.boxW = openBoxWorkDir(pid)
 	}
 	b.supervise(ctx, pid, start, &facts)
 	b.mark("run+reap")
@@ -352,15 +356,13 @@ func (b *box) watchStart(ctx context.Context) (stop func() verdict.KillReason) {
 // fileAtLimit reports whether a regular file the program wrote reached the
 // output limit (see verdict.Facts.FileAtLimit).
 func (b *box) fileAtLimit() bool {
-	for _, f := range []*os.File{b.spec.Stdout, b.spec.Stderr} {
-		if f == nil {
-			continue
-		}
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= b.limits.Output {
-			return true
-		}
+	if workdir.StreamAtLimit(b.limits.Output, b.spec.Stdout, b.spec.Stderr) {
+		return true
 	}
-	return b.dir != nil && b.dir.HasFileAtLeast(b.limits.Output)
+	if b.dir != nil {
+		return b.dir.HasFileAtLeast(b.limits.Output)
+	}
+	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
 }
 
 func (b *box) decide(f verdict.Facts) sandbox.Result {
@@ -609,6 +611,10 @@ func (b *box) tearDown() {
 	}
 	if b.netns >= 0 {
 		unix.Close(b.netns)
+	}
+	if b.boxW >= 0 {
+		// The last hold on the box's /w: its tmpfs is freed on close.
+		b.runner.released.closeLater(b.boxW)
 	}
 	if b.mntns >= 0 {
 		b.runner.released.closeLater(b.mntns)

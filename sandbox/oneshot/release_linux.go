@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
 )
 
 // holdMountNS opens the box's mount namespace while its pid 1 runs. The
@@ -16,6 +18,18 @@ import (
 // when the namespace cannot be opened (the box then tears it down itself).
 func holdMountNS(pid int) int {
 	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// openBoxWorkDir opens the box's own /w (a tmpfs of its mount namespace)
+// through its pid 1, so that the supervisor can look for files at the
+// output limit after the box is gone: the descriptor keeps the mount. It
+// returns -1 when it cannot (the program already exited).
+func openBoxWorkDir(pid int) int {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1
 	}

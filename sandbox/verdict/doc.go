@@ -5,7 +5,10 @@
 //
 // It holds the rules every runner must agree on, so that the one-shot runner
 // and pooled containers report the same status for the same event: a limit
-// status wins over the signal that enforced it, a program that cannot be
+// status wins over the signal that enforced it, but only when the limit was
+// really reached (a CPU total at or over the limit, a file or stream at the
+// output limit, the supervisor's own kill), never on a signal alone, since a
+// program may raise SIGXCPU or SIGXFSZ itself; a program that cannot be
 // started is an exec-error and not an internal-error.
 //
 // It starts nothing and reads nothing from the system; callers gather the

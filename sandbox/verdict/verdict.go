@@ -83,10 +83,12 @@ type Facts struct {
 	// Limits.Output, even if the program ended before it could be killed.
 	OutputExceeded bool
 	// FileAtLimit is set when a regular file the program wrote (its stdout
-	// or stderr, or a file of its work directory) reached Limits.Output.
-	// RLIMIT_FSIZE stops it there with SIGXFSZ, but programs that ignore
-	// the signal (every Go program) see EFBIG and fail their own way; a run
-	// that did not exit 0 with such a file is output-limit.
+	// or stderr, or a file of its work directory, but not a copy-in it left
+	// unchanged) reached Limits.Output. RLIMIT_FSIZE stops it there with
+	// SIGXFSZ, but programs that ignore the signal (every Go program, and
+	// any pid 1) see EFBIG or a short write and go on their own way: such a
+	// run is output-limit however it ended. A SIGXFSZ without such a file
+	// (or an overflowed capture) is the program's own signal.
 	FileAtLimit bool
 	// DeniedSyscall names the call the seccomp filter killed the program
 	// for ("keyctl (250, x86_64)"), when the supervisor could learn it.
@@ -185,9 +187,14 @@ func fillExit(r *sandbox.Result, ws syscall.WaitStatus) {
 }
 
 // limitStatus applies "a limit status wins over the signal that enforced
-// it", in order of how certain the evidence is: the supervisor's own kill
-// first, then the kernel's OOM killer, then the rlimit signals, then the
-// seccomp kill. It returns "" when no limit was hit.
+// it", but only when the limit was really reached: the signals that enforce
+// limits (SIGXCPU, SIGXFSZ, SIGKILL) are signals a program may also raise
+// itself, so they prove nothing on their own. In order: the supervisor's own
+// kill, then a final CPU total at or over the limit (however the run ended:
+// a program may exit between two CPU checks, or be killed for another
+// reason after it went past the limit), then the kernel's OOM killer, then
+// output at the limit, then the seccomp kill. It returns "" when no limit
+// was hit.
 func limitStatus(r sandbox.Result, f Facts) (sandbox.Status, string) {
 	cpu := time.Duration(r.CPUNanos)
 	cpuMsg := func() string {
@@ -213,22 +220,24 @@ func limitStatus(r sandbox.Result, f Facts) (sandbox.Status, string) {
 		}
 		return sandbox.StatusInternalError, msg
 	}
-	if r.OOMKilled {
-		return sandbox.StatusMemoryLimit, fmt.Sprintf("memory limit %s reached (out-of-memory kill)", sandbox.FormatSize(f.Limits.Memory))
-	}
 	sig := syscall.Signal(-1)
 	if f.Status.Signaled() {
 		sig = f.Status.Signal()
 	}
 	switch {
-	case sig == syscall.SIGXCPU:
+	case f.Limits.CPU > 0 && cpu >= f.Limits.CPU:
+		// Also what the RLIMIT_CPU backstop's SIGXCPU and SIGKILL mean:
+		// it sits above the limit.
 		return sandbox.StatusCPULimit, cpuMsg()
-	case sig == syscall.SIGKILL && f.Limits.CPU > 0 && cpu >= f.Limits.CPU:
-		// RLIMIT_CPU's hard limit ends in SIGKILL.
-		return sandbox.StatusCPULimit, cpuMsg()
-	case sig == syscall.SIGXFSZ || f.OutputExceeded:
+	case r.OOMKilled:
+		return sandbox.StatusMemoryLimit, fmt.Sprintf("memory limit %s reached (out-of-memory kill)", sandbox.FormatSize(f.Limits.Memory))
+	case f.OutputExceeded:
 		return sandbox.StatusOutputLimit, fmt.Sprintf("output went past the limit %s", sandbox.FormatSize(f.Limits.Output))
-	case f.FileAtLimit && r.Status != sandbox.StatusOK:
+	case f.FileAtLimit:
+		// RLIMIT_FSIZE stops a file at exactly the limit, and may do so
+		// silently (a short write; SIGXFSZ ignored or handled): a file at
+		// the limit cannot be told from one that was cut, so it counts as
+		// output over the limit whatever the program did next.
 		return sandbox.StatusOutputLimit, fmt.Sprintf("a file reached the output limit %s", sandbox.FormatSize(f.Limits.Output))
 	case sig == syscall.SIGSYS && f.Syscalls == sandbox.SyscallsKill:
 		msg := "killed by the syscall filter (SIGSYS)"

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -53,6 +54,11 @@ type Dir struct {
 	mounted bool
 	uid     int
 	gid     int
+
+	// placed are the files the last CopyIn wrote, as they were then: the
+	// caller's input, which is no output of the program while it stays
+	// unchanged.
+	placed map[fileID]struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -224,30 +230,40 @@ func CheckCopyInFits(files []sandbox.CopyIn, capacity int64) error {
 // host path keeps its permission bits (executables stay executable) unless
 // Mode says otherwise; Content gets Mode or 0644. Subdirectories in a name
 // are created.
+//
+// Each call fills the directory for one run: it records the files it
+// placed, so that HasFileAtLeast passes over those the program leaves
+// unchanged, and forgets the files of earlier calls.
 func (d *Dir) CopyIn(files []sandbox.CopyIn) error {
+	d.placed = nil
 	for _, c := range files {
-		if err := d.copyIn(c); err != nil {
+		id, err := d.copyIn(c)
+		if err != nil {
 			return fmt.Errorf("workdir: copy-in %s: %w", c.Name, err)
 		}
+		if d.placed == nil {
+			d.placed = map[fileID]struct{}{}
+		}
+		d.placed[id] = struct{}{}
 	}
 	return nil
 }
 
-func (d *Dir) copyIn(c sandbox.CopyIn) error {
+func (d *Dir) copyIn(c sandbox.CopyIn) (fileID, error) {
 	var src *os.File
 	mode := c.Mode.Perm()
 	if c.HostPath != "" {
 		f, err := os.Open(c.HostPath)
 		if err != nil {
-			return err
+			return fileID{}, err
 		}
 		defer f.Close()
 		fi, err := f.Stat()
 		if err != nil {
-			return err
+			return fileID{}, err
 		}
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", c.HostPath)
+			return fileID{}, fmt.Errorf("%s is not a regular file", c.HostPath)
 		}
 		if c.Mode == 0 {
 			mode = fi.Mode().Perm()
@@ -258,12 +274,12 @@ func (d *Dir) copyIn(c sandbox.CopyIn) error {
 	}
 	parent, base, err := d.makeParents(c.Name)
 	if err != nil {
-		return err
+		return fileID{}, err
 	}
 	defer unix.Close(parent)
 	fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode))
 	if err != nil {
-		return err
+		return fileID{}, err
 	}
 	out := os.NewFile(uintptr(fd), c.Name)
 	defer out.Close()
@@ -273,13 +289,23 @@ func (d *Dir) copyIn(c sandbox.CopyIn) error {
 		_, err = out.Write(c.Content)
 	}
 	if err != nil {
-		return err
+		return fileID{}, err
 	}
 	// The umask may have taken bits away; the file gets exactly its mode.
 	if err := out.Chmod(mode); err != nil {
-		return err
+		return fileID{}, err
 	}
-	return out.Chown(d.uid, d.gid)
+	if err := out.Chown(d.uid, d.gid); err != nil {
+		return fileID{}, err
+	}
+	// Taken last, once nothing more changes the file. On file systems
+	// with coarse timestamps this stat also asks for a fine one on the
+	// next change (multigrain timestamps), so a quick rewrite still shows.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return fileID{}, err
+	}
+	return idOf(&st), nil
 }
 
 // makeParents creates the directories leading to name and returns a
@@ -357,19 +383,77 @@ func RemoveStale(root, prefix string) (int, error) {
 // HasFileAtLeast reports whether some regular file in the directory is at
 // least size bytes long: a file the program could not grow because of
 // RLIMIT_FSIZE. It follows no symlink.
+//
+// Files the last CopyIn placed and the program left unchanged are passed
+// over: they are the caller's input, however large (B7, R10).
 func (d *Dir) HasFileAtLeast(size int64) bool {
+	return treeHasFileAtLeast(d.path, size, func(id fileID) bool {
+		_, placed := d.placed[id]
+		return placed
+	})
+}
+
+// TreeHasFileAtLeast is HasFileAtLeast for a directory the host did not
+// make, reached through a descriptor (a box's own /w, opened through
+// /proc/PID/root while the box ran). A negative dirfd has nothing.
+func TreeHasFileAtLeast(dirfd int, size int64) bool {
+	if dirfd < 0 {
+		return false
+	}
+	// The trailing "/." makes the walk go through the descriptor's magic
+	// link instead of taking it for a symlink to skip.
+	return treeHasFileAtLeast("/proc/self/fd/"+strconv.Itoa(dirfd)+"/.", size, nil)
+}
+
+func treeHasFileAtLeast(root string, size int64, skip func(fileID) bool) bool {
 	found := false
-	filepath.WalkDir(d.path, func(_ string, e fs.DirEntry, err error) error {
+	filepath.WalkDir(root, func(_ string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
 			return nil
 		}
-		if fi, err := e.Info(); err == nil && fi.Size() >= size {
-			found = true
-			return filepath.SkipAll
+		fi, err := e.Info()
+		if err != nil || fi.Size() < size {
+			return nil
 		}
-		return nil
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && skip != nil && skip(idOf(st)) {
+			return nil
+		}
+		found = true
+		return filepath.SkipAll
 	})
 	return found
+}
+
+// StreamAtLimit reports whether one of files (a program's stdout and
+// stderr) is a regular file of at least size bytes: RLIMIT_FSIZE stopped
+// it, maybe silently. Pipes, terminals and nil files never are.
+func StreamAtLimit(size int64, files ...*os.File) bool {
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() >= size {
+			return true
+		}
+	}
+	return false
+}
+
+// fileID is what tells a file unchanged since it was seen: the same inode
+// with the same size, mtime and ctime. A program can set mtime back, but
+// any change it makes moves ctime to the present.
+type fileID struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+func idOf(st *syscall.Stat_t) fileID {
+	return fileID{
+		dev: st.Dev, ino: st.Ino, size: st.Size,
+		mtime: unix.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+		ctime: unix.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
+	}
 }
 
 // CopyOut reads the named files back. Each name ends up either in files

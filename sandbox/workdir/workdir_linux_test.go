@@ -308,6 +308,126 @@ func TestHasFileAtLeast(t *testing.T) {
 	}
 }
 
+// TestCopyInIsNotOutput: a copied-in file at or over the output limit is
+// the caller's input, not output, as long as the program leaves it alone
+// (B7, R10); rewritten or grown it counts.
+func TestCopyInIsNotOutput(t *testing.T) {
+	const limit = 1 << 20
+	src := filepath.Join(t.TempDir(), "input")
+	if err := os.WriteFile(src, make([]byte, limit+1<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []sandbox.CopyIn{{Name: "in/big", HostPath: src}, {Name: "exact", Content: make([]byte, limit)}}
+	d := newDir(t, Options{Size: 8 << 20})
+	if err := d.CopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	if d.HasFileAtLeast(limit) {
+		t.Fatal("unchanged copy-ins count as output")
+	}
+
+	// Rewritten in place, same size.
+	f, err := os.OpenFile(filepath.Join(d.Path(), "exact"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("x"), 10); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !d.HasFileAtLeast(limit) {
+		t.Error("a copy-in rewritten in place does not count")
+	}
+
+	// Grown.
+	d2 := newDir(t, Options{Size: 8 << 20})
+	if err := d2.CopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.OpenFile(filepath.Join(d2.Path(), "in/big"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("more")
+	f.Close()
+	if !d2.HasFileAtLeast(limit) {
+		t.Error("a copy-in grown past the limit does not count")
+	}
+
+	// Replaced by a new file of the same name and size.
+	d3 := newDir(t, Options{Size: 8 << 20})
+	if err := d3.CopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(d3.Path(), "exact")
+	os.Remove(p)
+	if err := os.WriteFile(p, make([]byte, limit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !d3.HasFileAtLeast(limit) {
+		t.Error("a new file in place of a copy-in does not count")
+	}
+
+	// A later CopyIn (a pooled container's next run) forgets the earlier
+	// run's files: were they still there, they would be that run's output.
+	d4 := newDir(t, Options{Size: 8 << 20})
+	if err := d4.CopyIn(files); err != nil {
+		t.Fatal(err)
+	}
+	if err := d4.CopyIn(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !d4.HasFileAtLeast(limit) {
+		t.Error("copy-ins of an earlier CopyIn still excused")
+	}
+}
+
+func TestStreamAtLimit(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(make([]byte, 99))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if StreamAtLimit(100, nil, f, w) {
+		t.Error("99 bytes reached a limit of 100")
+	}
+	f.Write([]byte("x"))
+	if !StreamAtLimit(100, nil, w, f) {
+		t.Error("a regular file of 100 bytes missed at a limit of 100")
+	}
+}
+
+// TestTreeHasFileAtLeast looks into a directory through a descriptor, as a
+// runner does for a box's own /w that the host did not make.
+func TestTreeHasFileAtLeast(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a/b"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a/b/small"), make([]byte, 10), 0o644)
+	os.Symlink("/usr/bin/env", filepath.Join(dir, "big-link"))
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if TreeHasFileAtLeast(fd, 11) {
+		t.Error("found a file of 11 bytes (followed the symlink?)")
+	}
+	os.WriteFile(filepath.Join(dir, "a/b/full"), make([]byte, 11), 0o644)
+	if !TreeHasFileAtLeast(fd, 11) {
+		t.Error("missed a file of 11 bytes")
+	}
+	if TreeHasFileAtLeast(-1, 1) {
+		t.Error("no directory")
+	}
+}
+
 func TestOverflowOfSeveralCaptures(t *testing.T) {
 	a, _ := NewCapture(10)
 	b, _ := NewCapture(10)

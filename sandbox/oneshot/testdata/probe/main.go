@@ -42,6 +42,26 @@ func main() {
 		// The parent sleeps; only its child burns CPU (R2).
 		boxed()
 		run("spin")
+	case "spin-cpu":
+		// Spin until the process has used D of CPU, then exit 0: a run
+		// that ends just past its CPU limit.
+		d, _ := time.ParseDuration(args[0])
+		for cpuUsed() < d {
+			for i := 0; i < 1e5; i++ {
+			}
+		}
+	case "write-once":
+		// One write(2) of N bytes to stdout, its result ignored, exit 0:
+		// RLIMIT_FSIZE cuts it short without any signal.
+		n, _ := strconv.Atoi(args[0])
+		syscall.Write(1, make([]byte, n))
+	case "write-w":
+		// Write N bytes to /w/NAME ignoring errors (Go ignores SIGXFSZ and
+		// gets EFBIG), stay a moment so the supervisor sees the box, and
+		// exit 0.
+		n, _ := strconv.Atoi(args[1])
+		os.WriteFile("/w/"+args[0], make([]byte, n), 0o644)
+		time.Sleep(100 * time.Millisecond)
 	case "sleep":
 		d, _ := time.ParseDuration(args[0])
 		time.Sleep(d)
@@ -98,6 +118,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "probe: unknown action %q\n", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+func cpuUsed() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func hostname() string { h, _ := os.Hostname(); return h }
