@@ -161,7 +161,7 @@ func TestValidateMinimums(t *testing.T) {
 		{Limits{Stack: 4096}, "limits.stack", FormatSize(MinStack)},
 		{Limits{CPU: time.Microsecond}, "limits.cpu", MinCPU.String()},
 		{Limits{Wall: time.Microsecond}, "limits.wall", MinWall.String()},
-		{Limits{OpenFiles: 2}, "limits.open_files", "3"},
+		{Limits{OpenFiles: 3}, "limits.open_files", "4"},
 		{Limits{AddressSpace: 1 << 20}, "limits.address_space", FormatSize(MinAddressSpace)},
 	}
 	for _, tc := range cases {
@@ -204,5 +204,24 @@ func TestPrepareSetsDefaultPath(t *testing.T) {
 	}
 	if _, err := (Spec{}).Prepare(); !errors.Is(err, ErrInvalidSpec) {
 		t.Errorf("Prepare of an invalid spec: %v", err)
+	}
+}
+
+func TestValidateBindTargets(t *testing.T) {
+	for _, binds := range [][]Bind{
+		{{Source: "/etc", Target: "/proc/x"}},
+		{{Source: "/etc", Target: "/dev"}},
+		{{Source: "/etc", Target: "/w/data"}},
+		{{Source: "/etc", Target: "/opt/a"}, {Source: "/usr", Target: "/opt/a/b"}},
+		{{Source: "/etc", Target: "/opt/a/b"}, {Source: "/usr", Target: "/opt/a"}},
+		{{Source: "/etc", Target: "/opt/a"}, {Source: "/usr", Target: "/opt/a/"}},
+	} {
+		if err := (Spec{Args: []string{"x"}, Binds: binds}).Validate(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "bind[") {
+			t.Errorf("%v: Validate() = %v", binds, err)
+		}
+	}
+	ok := []Bind{{Source: "/etc", Target: "/opt/a"}, {Source: "/usr", Target: "/opt/ab"}, {Source: "/usr", Target: "/data"}}
+	if err := (Spec{Args: []string{"x"}, Binds: ok}).Validate(); err != nil {
+		t.Errorf("%v: %v", ok, err)
 	}
 }

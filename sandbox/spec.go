@@ -127,7 +127,9 @@ var DefaultLimits = Limits{
 // ErrInvalidSpec instead. MinMemory and MinAddressSpace leave room for a
 // dynamically linked /bin/sh under cgroup v1 and v2 accounting (it needs
 // about 1 MiB of memory and 4 MiB of address space); MinStack for the
-// dynamic loader and a modest argv; MinTmpfs for a few small files.
+// dynamic loader and a modest argv; MinOpenFiles for descriptors 0-2 and
+// the one the dynamic loader opens libraries with (with 3 it fails with
+// EMFILE); MinTmpfs for a few small files.
 const (
 	MinCPU          = time.Millisecond
 	MinWall         = time.Millisecond
@@ -135,7 +137,7 @@ const (
 	MinProcs        = 1
 	MinOutput       = 1
 	MinStack        = 64 << 10
-	MinOpenFiles    = 3 // plus one per extra file
+	MinOpenFiles    = 4 // 0-2 and one for the dynamic loader; plus one per extra file
 	MinTmpfs        = 64 << 10
 	MinAddressSpace = 4 << 20
 )

@@ -37,8 +37,21 @@ func (s Spec) Validate() error {
 		if !path.IsAbs(b.Source) || !path.IsAbs(b.Target) {
 			return bad("bind[%d] %s:%s: source and target must be absolute paths", i, b.Source, b.Target)
 		}
-		if path.Clean(b.Target) == "/" {
+		t := path.Clean(b.Target)
+		if t == "/" {
 			return bad("bind[%d]: cannot bind over /", i)
+		}
+		// The box's own mounts: /w is also wiped between pooled runs,
+		// which must never reach into a host directory.
+		for _, r := range []string{"/proc", "/dev", WorkDir} {
+			if within(t, r) {
+				return bad("bind[%d] %s:%s: target lies inside %s, which the sandbox mounts itself", i, b.Source, b.Target, r)
+			}
+		}
+		for j, o := range s.Binds[:i] {
+			if ot := path.Clean(o.Target); within(t, ot) || within(ot, t) {
+				return bad("bind[%d] %s:%s: target overlaps bind[%d] %s", i, b.Source, b.Target, j, o.Target)
+			}
 		}
 	}
 	for i, c := range s.CopyIn {
@@ -128,4 +141,9 @@ func (l Limits) check(extraFiles int) error {
 		}
 	}
 	return nil
+}
+
+// within reports whether the clean absolute path p is dir or lies inside it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }
