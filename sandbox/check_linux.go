@@ -67,7 +67,8 @@ func (s Spec) Check() error {
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil
-// (the runners give /dev/null), a regular file, a FIFO or pipe, a socket or
+// (the runners give /dev/null), a closed file (the box gets no such
+// descriptor), a regular file, a FIFO or pipe, a socket or
 // a character device. A directory, an O_PATH descriptor (of anything, a
 // symlink included), a block device and kernel objects of unknown kind are
 // refused: through a directory the box could fchdir or openat into the
@@ -92,6 +93,9 @@ func CheckStream(f *os.File) error {
 			opErr = fmt.Errorf("fstat: %w", opErr)
 		}
 	}); err != nil {
+		if f.Fd() == ^uintptr(0) {
+			return nil // closed: the program gets no such descriptor
+		}
 		return fmt.Errorf("descriptor: %w", err)
 	}
 	if opErr != nil {

@@ -114,6 +114,11 @@ func TestCheckAcceptsStreamKinds(t *testing.T) {
 	if err := (Spec{Args: []string{"/bin/true"}}).Check(); err != nil {
 		t.Errorf("nil streams (/dev/null) refused: %v", err)
 	}
+	closed := mustOpen(t, reg, unix.O_RDONLY)
+	closed.Close()
+	if err := (Spec{Args: []string{"/bin/true"}, Stdout: closed}).Check(); err != nil {
+		t.Errorf("a closed file (no descriptor in the box) refused: %v", err)
+	}
 }
 
 // TestCheckHostPaths: both runners reject the same specs before running
