@@ -13,15 +13,19 @@ type Spec struct {
 	// DefaultPath), a relative path is taken from Dir.
 	Args []string
 	// Env is the whole environment of the program, as K=V strings. Nothing
-	// leaks in from the host.
+	// leaks in from the host; when no entry sets PATH the program gets
+	// PATH=DefaultPath (see Prepare), so tools that find their helpers
+	// through PATH (gcc's collect2 finding ld) work.
 	Env []string
 	// Dir is the working directory inside the sandbox; empty means WorkDir.
 	Dir string
 
 	// Stdin, Stdout and Stderr become descriptors 0, 1 and 2. A nil file is
-	// /dev/null.
+	// /dev/null. Each must be a regular file, a FIFO or pipe, a socket or a
+	// character device: a directory, an O_PATH descriptor or anything else
+	// that leads into the host file system is refused (see Check).
 	Stdin, Stdout, Stderr *os.File
-	// ExtraFiles become descriptors 3, 4, ... in order.
+	// ExtraFiles become descriptors 3, 4, ... in order, of the same kinds.
 	ExtraFiles []*os.File
 
 	// Limits bounds the run; zero fields take DefaultLimits.
@@ -42,8 +46,9 @@ type Spec struct {
 	Syscalls SyscallMode
 }
 
-// Limits bounds a run. Zero means "use the default" (see DefaultLimits); use
-// Unlimited for fields that accept it.
+// Limits bounds a run. Zero means "use the default" (see DefaultLimits); a
+// value set below its minimum (MinMemory, MinCPU, ...) is refused by
+// Validate.
 type Limits struct {
 	CPU       time.Duration // CPU time of every thread and child
 	Wall      time.Duration // elapsed time, monotonic clock
@@ -115,6 +120,27 @@ var DefaultLimits = Limits{
 	OpenFiles: 64,
 	Tmpfs:     64 << 20,
 }
+
+// The smallest limits a Spec may set (zero still means the default). Below
+// them no program can start, or the run could not end in a status that
+// says anything about the program, so Validate refuses them with
+// ErrInvalidSpec instead. MinMemory and MinAddressSpace leave room for a
+// dynamically linked /bin/sh under cgroup v1 and v2 accounting (it needs
+// about 1 MiB of memory and 4 MiB of address space); MinStack for the
+// dynamic loader and a modest argv; MinOpenFiles for descriptors 0-2 and
+// the one the dynamic loader opens libraries with (with 3 it fails with
+// EMFILE); MinTmpfs for a few small files.
+const (
+	MinCPU          = time.Millisecond
+	MinWall         = time.Millisecond
+	MinMemory       = 4 << 20
+	MinProcs        = 1
+	MinOutput       = 1
+	MinStack        = 64 << 10
+	MinOpenFiles    = 4 // 0-2 and one for the dynamic loader; plus one per extra file
+	MinTmpfs        = 64 << 10
+	MinAddressSpace = 4 << 20
+)
 
 // WithDefaults returns l with every zero field taken from DefaultLimits.
 func (l Limits) WithDefaults() Limits {

@@ -3,7 +3,9 @@ package sandbox
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks a Spec before anything runs. Every error wraps
@@ -28,20 +30,28 @@ func (s Spec) Validate() error {
 	if s.Dir != "" && !path.IsAbs(s.Dir) {
 		return bad("dir %q: want an absolute path inside the sandbox", s.Dir)
 	}
-	l := s.Limits
-	if l.CPU < 0 || l.Wall < 0 || l.Memory < 0 || l.Procs < 0 || l.Output < 0 ||
-		l.Stack < 0 || l.OpenFiles < 0 || l.Tmpfs < 0 || l.AddressSpace < 0 {
-		return bad("limits: negative value in %+v", l)
-	}
-	if l.OpenFiles != 0 && l.OpenFiles < 3+len(s.ExtraFiles) {
-		return bad("limits: open files %d leaves no room for descriptors 0-2 and %d extra files", l.OpenFiles, len(s.ExtraFiles))
+	if err := s.Limits.check(len(s.ExtraFiles)); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	for i, b := range s.Binds {
 		if !path.IsAbs(b.Source) || !path.IsAbs(b.Target) {
 			return bad("bind[%d] %s:%s: source and target must be absolute paths", i, b.Source, b.Target)
 		}
-		if path.Clean(b.Target) == "/" {
+		t := path.Clean(b.Target)
+		if t == "/" {
 			return bad("bind[%d]: cannot bind over /", i)
+		}
+		// The box's own mounts: /w is also wiped between pooled runs,
+		// which must never reach into a host directory.
+		for _, r := range []string{"/proc", "/dev", WorkDir} {
+			if within(t, r) {
+				return bad("bind[%d] %s:%s: target lies inside %s, which the sandbox mounts itself", i, b.Source, b.Target, r)
+			}
+		}
+		for j, o := range s.Binds[:i] {
+			if ot := path.Clean(o.Target); within(t, ot) || within(ot, t) {
+				return bad("bind[%d] %s:%s: target overlaps bind[%d] %s", i, b.Source, b.Target, j, o.Target)
+			}
 		}
 	}
 	for i, c := range s.CopyIn {
@@ -71,4 +81,69 @@ func checkBoxName(name string) error {
 		return fmt.Errorf("name %q: want a clean path relative to the work directory", name)
 	}
 	return nil
+}
+
+// LimitError refuses one limit: negative, or set below its minimum.
+type LimitError struct {
+	// Field is the limit's name as a batch job spells it ("memory",
+	// "open_files"); the CLI flag is the same with '-' for '_'.
+	Field string
+	Value string // as given, formatted like the minimum
+	Min   string // the smallest accepted value
+	Why   string // when the minimum is not a plain constant
+}
+
+func (e *LimitError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("limits.%s %s: %s", e.Field, e.Value, e.Why)
+	}
+	return fmt.Sprintf("limits.%s %s: below the minimum %s", e.Field, e.Value, e.Min)
+}
+
+// check refuses negative limits and limits set below their minimum; zero
+// means the default and is always fine.
+func (l Limits) check(extraFiles int) error {
+	size := func(field string, v, min int64) error {
+		if v == 0 || v >= min {
+			return nil
+		}
+		return &LimitError{Field: field, Value: FormatSize(v), Min: FormatSize(min)}
+	}
+	dur := func(field string, v, min time.Duration) error {
+		if v == 0 || v >= min {
+			return nil
+		}
+		return &LimitError{Field: field, Value: v.String(), Min: min.String()}
+	}
+	count := func(field string, v, min int) error {
+		if v == 0 || v >= min {
+			return nil
+		}
+		return &LimitError{Field: field, Value: strconv.Itoa(v), Min: strconv.Itoa(min)}
+	}
+	openFilesMin := MinOpenFiles + extraFiles
+	for _, err := range []error{
+		dur("cpu", l.CPU, MinCPU),
+		dur("wall", l.Wall, MinWall),
+		size("memory", l.Memory, MinMemory),
+		count("procs", l.Procs, MinProcs),
+		size("output", l.Output, MinOutput),
+		size("stack", l.Stack, MinStack),
+		count("open_files", l.OpenFiles, openFilesMin),
+		size("tmpfs", l.Tmpfs, MinTmpfs),
+		size("address_space", l.AddressSpace, MinAddressSpace),
+	} {
+		if le, ok := err.(*LimitError); ok {
+			if le.Field == "open_files" && l.OpenFiles > 0 && extraFiles > 0 {
+				le.Why = fmt.Sprintf("below the minimum %d (descriptors 0-2 and %d extra files)", openFilesMin, extraFiles)
+			}
+			return le
+		}
+	}
+	return nil
+}
+
+// within reports whether the clean absolute path p is dir or lies inside it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }

@@ -20,7 +20,7 @@ func init() {
 func batchCommand(args []string) int {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|oneshot] [--pool N] [--parallel N] < jobs.jsonl\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|oneshot] [--pool N] [--parallel N] [--copy-in-root DIR] < jobs.jsonl\n\n"+
 			"Reads one JSON job per line on stdin and writes one JSON result line per job on stdout, in\n"+
 			"input order (see DESIGN.md for both formats). A malformed line gets {\"id\": ..., \"error\": ...}\n"+
 			"and the batch goes on. Exit status: 0 every line was answered; 2 invalid usage; 3 the backend\n"+
@@ -28,6 +28,7 @@ func batchCommand(args []string) int {
 		fs.PrintDefaults()
 	}
 	backend := fs.String("backend", "container", "sandbox: container (a pool of reused containers) or oneshot")
+	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory (resolved without following links out of it); set it when job lines come from untrusted input")
 	pool := fs.Int("pool", 1, "containers in the pool (container backend); 1 = every job reuses the same container, in order")
 	parallel := fs.Int("parallel", 0, "jobs run at once (default: the pool size)")
 	if err := fs.Parse(args); err != nil {
@@ -40,9 +41,15 @@ func batchCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "gosandbox batch: unexpected arguments %q (jobs come on stdin)\n", fs.Args())
 		return exitUsage
 	}
-	if *backend != "container" && *backend != "oneshot" {
-		fmt.Fprintf(os.Stderr, "gosandbox batch: --backend %q: want container or oneshot\n", *backend)
+	if err := checkBackend(*backend); err != nil {
+		fmt.Fprintf(os.Stderr, "gosandbox batch: %v\n", err)
 		return exitUsage
+	}
+	if *copyInRoot != "" {
+		if st, err := os.Stat(*copyInRoot); err != nil || !st.IsDir() {
+			fmt.Fprintf(os.Stderr, "gosandbox batch: --copy-in-root %s: want a directory (%v)\n", *copyInRoot, err)
+			return exitUsage
+		}
 	}
 	if *pool < 1 || *parallel < 0 {
 		fmt.Fprintln(os.Stderr, "gosandbox batch: --pool must be at least 1 and --parallel not negative")
@@ -59,7 +66,7 @@ func batchCommand(args []string) int {
 	defer b.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stats, err := batch.Run(ctx, b, os.Stdin, os.Stdout, batch.Options{Parallel: *parallel})
+	stats, err := batch.Run(ctx, b, os.Stdin, os.Stdout, batch.Options{Parallel: *parallel, CopyInRoot: *copyInRoot})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gosandbox batch: %v (%d jobs ran, %d lines refused)\n", err, stats.Jobs, stats.Malformed)
 		return exitInternal

@@ -62,27 +62,28 @@ func runCommand(args []string) int {
 	}
 	limits := sandbox.DefaultLimits
 	var (
-		backend                  = fs.String("backend", "oneshot", "sandbox: oneshot or container")
+		backend                  = fs.String("backend", "oneshot", "sandbox: oneshot or container (none is not a sandbox and cannot be selected)")
 		copyIns, copyOuts, envs  []string
 		bindArgs                 []string
 		stdinP, stdoutP, stderrP string
 		resultPath               string
 	)
-	fs.DurationVar(&limits.CPU, "cpu", limits.CPU, "CPU time of all threads and children")
-	fs.DurationVar(&limits.Wall, "wall", limits.Wall, "elapsed time")
-	fs.Var(sizeFlag{&limits.Memory}, "memory", "peak memory (B, KiB, MiB, GiB)")
-	fs.IntVar(&limits.Procs, "procs", limits.Procs, "processes and threads at once")
-	fs.Var(sizeFlag{&limits.Output}, "output", "largest file or captured stream")
-	fs.Var(sizeFlag{&limits.Stack}, "stack", "stack size")
-	fs.IntVar(&limits.OpenFiles, "open-files", limits.OpenFiles, "open descriptors")
-	fs.Var(sizeFlag{&limits.Tmpfs}, "tmpfs", "size of /w and of /tmp")
+	minSize := func(n int64) string { return " (minimum " + sandbox.FormatSize(n) + ")" }
+	fs.DurationVar(&limits.CPU, "cpu", limits.CPU, "CPU time of all threads and children (minimum "+sandbox.MinCPU.String()+")")
+	fs.DurationVar(&limits.Wall, "wall", limits.Wall, "elapsed time (minimum "+sandbox.MinWall.String()+")")
+	fs.Var(sizeFlag{&limits.Memory}, "memory", "peak memory (B, KiB, MiB, GiB)"+minSize(sandbox.MinMemory))
+	fs.IntVar(&limits.Procs, "procs", limits.Procs, fmt.Sprintf("processes and threads at once (minimum %d)", sandbox.MinProcs))
+	fs.Var(sizeFlag{&limits.Output}, "output", "largest file or captured stream"+minSize(sandbox.MinOutput))
+	fs.Var(sizeFlag{&limits.Stack}, "stack", "stack size"+minSize(sandbox.MinStack))
+	fs.IntVar(&limits.OpenFiles, "open-files", limits.OpenFiles, fmt.Sprintf("open descriptors (minimum %d)", sandbox.MinOpenFiles))
+	fs.Var(sizeFlag{&limits.Tmpfs}, "tmpfs", "size of /w and of /tmp"+minSize(sandbox.MinTmpfs))
 	fs.Var(listFlag{&copyIns}, "copy-in", "HOSTPATH:NAME placed in /w before the run (repeatable)")
 	fs.Var(listFlag{&copyOuts}, "copy-out", "NAME of /w written to the current directory after the run (repeatable)")
 	fs.Var(listFlag{&envs}, "env", "K=V of the program's environment; nothing else is passed (repeatable)")
 	fs.Var(listFlag{&bindArgs}, "bind", "SRC:DST[:rw] host path made visible inside (repeatable)")
-	fs.StringVar(&stdinP, "stdin", "", "file for the program's stdin (default: inherited)")
-	fs.StringVar(&stdoutP, "stdout", "", "file for the program's stdout (default: inherited)")
-	fs.StringVar(&stderrP, "stderr", "", "file for the program's stderr (default: inherited)")
+	fs.StringVar(&stdinP, "stdin", "", "file for the program's stdin: regular file, FIFO, socket or character device (default: inherited)")
+	fs.StringVar(&stdoutP, "stdout", "", "file for the program's stdout, of the same kinds (default: inherited)")
+	fs.StringVar(&stderrP, "stderr", "", "file for the program's stderr, of the same kinds (default: inherited)")
 	fs.StringVar(&resultPath, "result", "", "write the result as one JSON object to this file (default: a summary on stderr)")
 	// flag's own messages name the flag and the value; the usage is shown
 	// only when asked for.
@@ -102,6 +103,9 @@ func runCommand(args []string) int {
 	}
 	if fs.NArg() == 0 {
 		return fail("no program given (gosandbox run [FLAGS] -- PROGRAM [ARGS...])")
+	}
+	if err := checkBackend(*backend); err != nil {
+		return fail("%v", err)
 	}
 
 	spec := sandbox.Spec{Args: fs.Args(), Env: envs, Limits: limits, CopyOut: copyOuts}
@@ -137,9 +141,17 @@ func runCommand(args []string) int {
 			return fail("%s %s: %v", s.flag, s.path, err)
 		}
 		defer f.Close()
+		// A directory would hand the box the host file system (H3).
+		if err := sandbox.CheckStream(f); err != nil {
+			return fail("%s %v", s.flag, err)
+		}
 		*s.file = f
 	}
-	if err := spec.Validate(); err != nil {
+	if err := spec.Check(); err != nil {
+		var le *sandbox.LimitError
+		if errors.As(err, &le) {
+			return fail("--%s %s", strings.ReplaceAll(le.Field, "_", "-"), strings.TrimPrefix(le.Error(), "limits."+le.Field+" "))
+		}
 		return fail("%v", err)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -77,6 +78,20 @@ func TestRunUsageErrorsExit2(t *testing.T) {
 		{[]string{"--bind", "/etc/hostname:/proc/x", "--", "/bin/true"}, "/proc/x"},
 		{[]string{"--tmpfs", "64KiB", "--copy-in", "/usr/bin/dash:sh", "--", "/bin/true"}, "tmpfs"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		// H3: a directory as a stream would hand the box the host file system.
+		{[]string{"--stdin", "/etc", "--", "/bin/true"}, "--stdin /etc: a directory"},
+		{[]string{"--stdout", "/etc", "--", "/bin/true"}, "--stdout"},
+		{[]string{"--stderr", "/etc", "--", "/bin/true"}, "--stderr"},
+		// Only real sandboxes can be selected.
+		{[]string{"--backend", "none", "--", "/bin/true"}, `--backend "none"`},
+		// Limits below their documented minimum.
+		{[]string{"--memory", "1B", "--", "/bin/true"}, "--memory 1B: below the minimum " + sandbox.FormatSize(sandbox.MinMemory)},
+		{[]string{"--memory", "4KiB", "--", "/bin/true"}, "--memory 4KiB: below the minimum"},
+		{[]string{"--stack", "1KiB", "--", "/bin/true"}, "--stack 1KiB: below the minimum " + sandbox.FormatSize(sandbox.MinStack)},
+		{[]string{"--tmpfs", "4KiB", "--", "/bin/true"}, "--tmpfs 4KiB: below the minimum " + sandbox.FormatSize(sandbox.MinTmpfs)},
+		{[]string{"--open-files", "2", "--", "/bin/true"}, "--open-files 2: below the minimum"},
+		{[]string{"--cpu", "1us", "--", "/bin/true"}, "--cpu 1µs: below the minimum " + sandbox.MinCPU.String()},
+		{[]string{"--wall", "1ns", "--", "/bin/true"}, "--wall 1ns: below the minimum"},
 		{[]string{}, "no program"},
 	}
 	for _, tc := range cases {
@@ -92,7 +107,9 @@ func TestRunHelpShowsDefaults(t *testing.T) {
 	if code != 0 {
 		t.Errorf("--help: exit %d", code)
 	}
-	for _, want := range []string{"-cpu", sandbox.DefaultLimits.CPU.String(), "-memory", sandbox.FormatSize(sandbox.DefaultLimits.Memory), "-copy-in", "-result"} {
+	for _, want := range []string{"-cpu", sandbox.DefaultLimits.CPU.String(), "-memory", sandbox.FormatSize(sandbox.DefaultLimits.Memory), "-copy-in", "-result",
+		"minimum " + sandbox.FormatSize(sandbox.MinMemory), "minimum " + sandbox.MinCPU.String(), "minimum " + sandbox.FormatSize(sandbox.MinStack),
+		"minimum " + sandbox.FormatSize(sandbox.MinTmpfs), fmt.Sprintf("minimum %d", sandbox.MinOpenFiles)} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("--help does not show %q:\n%s", want, stderr)
 		}

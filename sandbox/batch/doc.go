@@ -10,12 +10,22 @@
 //	 "copy_out": ["out.txt"],
 //	 "limits": {"cpu": "1s", "wall": "2s", "memory": "64MiB", "procs": 16, "output": "1MiB"}}
 //
+// Limits may also set "stack", "open_files" and "tmpfs"; a limit below its
+// documented minimum (sandbox.MinMemory, ...) is refused.
+//
 // Its result line is the sandbox.Result fields plus "id", "stdout" and
 // "stderr" (captured, each bounded by the output limit: a program that
 // writes more is stopped with status output-limit), "files" (copy_out name
-// -> content) and "file_errors" (name -> why it was not copied out). Text
-// that is not valid UTF-8 (in stdout, stderr or files) is replaced with
-// U+FFFD by JSON encoding.
+// -> content) and "file_errors" (name -> why it was not copied out).
+// Output is binary-safe: a stream or file that is valid UTF-8 with no
+// control characters but tab, CR and LF is a JSON string in stdout, stderr
+// or files; anything else (or text whose JSON escaping would take more than
+// 1 KiB beyond its base64 form) is base64 in stdout_base64, stderr_base64
+// or files_base64 instead, byte-exact, and not in the plain field. A line
+// is thus at most about 4/3 of the captured bytes plus a small constant.
+//
+// Options.CopyInRoot (gosandbox batch --copy-in-root) confines copy_in host
+// paths to one directory, for job lines built from untrusted input.
 //
 // A line that is not a valid job, or a job the runner refuses before
 // running anything (a copy_in path that does not exist, an invalid limit),

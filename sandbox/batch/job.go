@@ -29,11 +29,14 @@ type Job struct {
 // JobLimits are a job's limits as written: sizes with B, KiB, MiB, GiB and
 // durations in Go syntax. Omitted ones take sandbox.DefaultLimits.
 type JobLimits struct {
-	CPU    string `json:"cpu"`
-	Wall   string `json:"wall"`
-	Memory string `json:"memory"`
-	Procs  int    `json:"procs"`
-	Output string `json:"output"`
+	CPU       string `json:"cpu"`
+	Wall      string `json:"wall"`
+	Memory    string `json:"memory"`
+	Procs     int    `json:"procs"`
+	Output    string `json:"output"`
+	Stack     string `json:"stack"`
+	OpenFiles int    `json:"open_files"`
+	Tmpfs     string `json:"tmpfs"`
 }
 
 // DecodeJob reads one job line. Unknown fields, a value of the wrong type,
@@ -153,10 +156,19 @@ func (l JobLimits) parse() (sandbox.Limits, error) {
 	if err := size("output", l.Output, &out.Output); err != nil {
 		return out, err
 	}
+	if err := size("stack", l.Stack, &out.Stack); err != nil {
+		return out, err
+	}
+	if err := size("tmpfs", l.Tmpfs, &out.Tmpfs); err != nil {
+		return out, err
+	}
 	if l.Procs < 0 {
 		return out, fmt.Errorf("limits.procs %d: want a positive number", l.Procs)
 	}
-	out.Procs = l.Procs
+	if l.OpenFiles < 0 {
+		return out, fmt.Errorf("limits.open_files %d: want a positive number", l.OpenFiles)
+	}
+	out.Procs, out.OpenFiles = l.Procs, l.OpenFiles
 	return out, nil
 }
 

@@ -22,6 +22,13 @@ type Options struct {
 	// Parallel is how many jobs run at once (default 1). Results are
 	// written in input order whatever it is.
 	Parallel int
+	// CopyInRoot, when set, confines every copy_in host path of a job to
+	// this directory: a path is resolved beneath it (relative to it, or
+	// absolute inside it), never following a symlink out of it and never
+	// through "..". A job naming anything else gets an error line and
+	// nothing of it runs. Set it when job lines are built from untrusted
+	// input; without it copy_in reads whatever the supervisor can.
+	CopyInRoot string
 }
 
 // Stats count what a batch did.
@@ -30,14 +37,32 @@ type Stats struct {
 	Malformed int // error lines written (bad lines and refused jobs)
 }
 
-// ResultLine is the result of one job that ran.
+// ResultLine is the result of one job that ran. Each captured stream and
+// copied-out file is in exactly one of its plain field (a JSON string, when
+// it reads as text) and its _base64 field (anything else, byte-exact); see
+// asText.
 type ResultLine struct {
 	ID json.RawMessage `json:"id"`
 	sandbox.Result
-	Stdout     string            `json:"stdout"`
-	Stderr     string            `json:"stderr"`
-	Files      map[string]string `json:"files"`
-	FileErrors map[string]string `json:"file_errors"`
+	Stdout       *string           `json:"stdout,omitempty"`
+	StdoutBase64 *string           `json:"stdout_base64,omitempty"`
+	Stderr       *string           `json:"stderr,omitempty"`
+	StderrBase64 *string           `json:"stderr_base64,omitempty"`
+	Files        map[string]string `json:"files"`
+	FilesBase64  map[string]string `json:"files_base64,omitempty"`
+	FileErrors   map[string]string `json:"file_errors"`
+}
+
+// marshalLine encodes a result line without HTML escaping, which would
+// make "<" six bytes and break the line's bound.
+func marshalLine(line ResultLine) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(line); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // ErrorLine is the result of a line that could not run.
@@ -118,7 +143,7 @@ func Run(ctx context.Context, r sandbox.Runner, in io.Reader, out io.Writer, o O
 			sem <- struct{}{}
 			go func(n int, line []byte) {
 				defer func() { <-sem }()
-				p.line, p.failed = runLine(ctx, r, n, line)
+				p.line, p.failed = runLine(ctx, r, o, n, line)
 				close(p.done)
 			}(n, line)
 		}
@@ -156,7 +181,7 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 }
 
 // runLine decodes and runs one job line and returns its result line.
-func runLine(ctx context.Context, r sandbox.Runner, n int, line []byte) (out []byte, failed bool) {
+func runLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byte) (out []byte, failed bool) {
 	job, err := DecodeJob(line)
 	if err != nil {
 		return errorLine(PeekID(line), n, err), true
@@ -165,15 +190,23 @@ func runLine(ctx context.Context, r sandbox.Runner, n int, line []byte) (out []b
 	if err != nil {
 		return errorLine(job.ID, n, err), true
 	}
+	if o.CopyInRoot != "" {
+		confined, release, err := confineCopyIn(spec, o.CopyInRoot)
+		if err != nil {
+			return errorLine(job.ID, n, err), true
+		}
+		defer release()
+		spec = confined
+	}
 	res, err := runJob(ctx, r, job, spec)
 	if err != nil {
 		return errorLine(job.ID, n, err), true
 	}
-	b, err := json.Marshal(res)
+	b, err := marshalLine(res)
 	if err != nil {
 		return errorLine(job.ID, n, fmt.Errorf("encode result: %w", err)), true
 	}
-	return append(b, '\n'), false
+	return b, false
 }
 
 func errorLine(id json.RawMessage, n int, err error) []byte {
@@ -221,16 +254,22 @@ func runJob(ctx context.Context, r sandbox.Runner, job Job, spec sandbox.Spec) (
 		}
 		return ResultLine{}, fmt.Errorf("not run: %w", runErr)
 	}
-	line := ResultLine{
-		ID: job.ID, Result: res,
-		Stdout: string(outData), Stderr: string(errData),
-		Files: map[string]string{}, FileErrors: map[string]string{},
-	}
+	line := ResultLine{ID: job.ID, Result: res, Files: map[string]string{}, FileErrors: map[string]string{}}
+	encodeOutput(outData, &line.Stdout, &line.StdoutBase64)
+	encodeOutput(errData, &line.Stderr, &line.StderrBase64)
 	if line.ID == nil {
 		line.ID = json.RawMessage("null")
 	}
 	for name, b := range res.Files {
-		line.Files[name] = string(b)
+		var text, b64 *string
+		if encodeOutput(b, &text, &b64); text != nil {
+			line.Files[name] = *text
+		} else {
+			if line.FilesBase64 == nil {
+				line.FilesBase64 = map[string]string{}
+			}
+			line.FilesBase64[name] = *b64
+		}
 	}
 	for name, why := range res.FileErrors {
 		line.FileErrors[name] = why

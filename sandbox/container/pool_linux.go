@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
-	"gosandbox/sandbox/workdir"
 )
 
 // ErrPoolClosed is returned by Run after Close.
@@ -115,10 +114,8 @@ func (p *Pool) Builder() *Builder { return p.b }
 // was ready; everything after that is in the Result (a container that fails
 // during the run gives internal-error and is replaced).
 func (p *Pool) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	if err := spec.Validate(); err != nil {
-		return sandbox.Result{}, err
-	}
-	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
+	spec, err := spec.Prepare()
+	if err != nil {
 		return sandbox.Result{}, err
 	}
 	if !p.enter() {

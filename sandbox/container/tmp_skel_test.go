@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"os"
 	"testing"
 
@@ -17,6 +18,8 @@ func TestTmpSkel(t *testing.T) {
 	t.Log(runSpec(t, p, spec).Result)
 	bad := spec
 	bad.Binds = append(append([]sandbox.Bind(nil), spec.Binds...), sandbox.Bind{Source: "/nonexistent-x/y", Target: "/data"})
-	t.Log(runSpec(t, p, bad).Result)
+	if _, err := p.Run(testContext(t), bad); !errors.Is(err, sandbox.ErrInvalidSpec) {
+		t.Errorf("missing bind source: %v, want ErrInvalidSpec", err)
+	}
 	t.Log(runSpec(t, p, spec).Result)
 }

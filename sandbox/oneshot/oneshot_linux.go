@@ -191,21 +191,11 @@ func (r *Runner) Accounting() string {
 // Captures attached to ctx with workdir.Capture.Watch end the run with
 // output-limit as soon as one overflows.
 func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	if err := spec.Validate(); err != nil {
-		return sandbox.Result{}, err
-	}
-	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
+	spec, err := spec.Prepare()
+	if err != nil {
 		return sandbox.Result{}, err
 	}
 	limits := spec.Limits.WithDefaults()
-	if err := workdir.CheckCopyInFits(spec.CopyIn, limits.Tmpfs); err != nil {
-		return sandbox.Result{}, err
-	}
-	for i, bd := range spec.Binds {
-		if _, err := os.Stat(bd.Source); err != nil {
-			return sandbox.Result{}, fmt.Errorf("%w: bind[%d] %s:%s: %v", sandbox.ErrInvalidSpec, i, bd.Source, bd.Target, err)
-		}
-	}
 	r.init()
 	// A mount plan that cannot be built (a bind over /proc, a target given
 	// twice) is the caller's mistake: reject it before anything runs. The
@@ -219,8 +209,13 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	}
 	b := &box{runner: r, spec: spec, limits: limits, slot: -1, pidfd: -1, netns: -1, mntns: -1, boxW: -1}
 	defer b.tearDown()
-	return b.run(ctx), nil
+	res := b.run(ctx)
+	res.Backend = BackendName
+	return res, nil
 }
+
+// BackendName is what Result.Backend says for runs of this package.
+const BackendName = "oneshot"
 
 // box is the state of one run, and everything that has to be undone.
 type box struct {

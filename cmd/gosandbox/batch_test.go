@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// batchCLI runs `gosandbox batch ARGS...` with input on stdin.
+func batchCLI(t *testing.T, input string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(gosandboxBin, append([]string{"batch"}, args...)...)
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(input)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func TestBatchUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"--backend", "none"}, `--backend "none"`},
+		{[]string{"--backend", "bwrap"}, `--backend "bwrap"`},
+		{[]string{"--copy-in-root", "/nonexistent/root"}, "--copy-in-root"},
+		{[]string{"--copy-in-root", "/etc/hostname"}, "--copy-in-root"},
+	} {
+		code, _, stderr := batchCLI(t, "", tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.mention) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 mentioning %q", tc.args, code, stderr, tc.mention)
+		}
+	}
+}
+
+// TestBatchOneshotGoesOn: in a one-shot batch a job with a limit below its
+// minimum or a copy_in outside --copy-in-root gets an error line and the
+// batch goes on.
+func TestBatchOneshotGoesOn(t *testing.T) {
+	needRoot(t)
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "in.txt"), []byte("inside\n"), 0o644)
+	input := strings.Join([]string{
+		`{"id":"a","args":["/bin/echo","one"]}`,
+		`{"id":"tiny","args":["/bin/true"],"limits":{"memory":"1B"}}`,
+		`{"id":"escape","args":["/bin/cat","f"],"copy_in":{"f":"/etc/hostname"}}`,
+		`{"id":"inside","args":["/bin/cat","f"],"copy_in":{"f":"in.txt"}}`,
+		`{"id":"b","args":["/bin/echo","two"]}`,
+	}, "\n")
+	code, stdout, stderr := batchCLI(t, input, "--backend", "oneshot", "--copy-in-root", root)
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != 0 || len(lines) != 5 {
+		t.Fatalf("exit %d, %d lines, stderr %q:\n%s", code, len(lines), stderr, stdout)
+	}
+	for i, want := range []string{`"stdout":"one\n"`, `limits.memory 1B: below the minimum`, `copy_in \"f\" \"/etc/hostname\"`, `"stdout":"inside\n"`, `"stdout":"two\n"`} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("line %d: %s\nwant it to contain %s", i+1, lines[i], want)
+		}
+	}
+}

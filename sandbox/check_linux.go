@@ -1,0 +1,153 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Check is Validate plus what only the host can tell: every standard
+// stream and extra file is of a kind that cannot lead into the host file
+// system, every bind source exists, every copy-in host path is a regular
+// file, and the copy-in files fit in the work directory. Every runner calls
+// it (through Prepare) before anything runs, so all of them accept and
+// refuse the same specs; its errors wrap ErrInvalidSpec and name the field.
+func (s Spec) Check() error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, a...))
+	}
+	for _, st := range []struct {
+		field string
+		f     *os.File
+	}{{"stdin", s.Stdin}, {"stdout", s.Stdout}, {"stderr", s.Stderr}} {
+		if err := CheckStream(st.f); err != nil {
+			return bad("%s: %v", st.field, err)
+		}
+	}
+	for i, f := range s.ExtraFiles {
+		if f == nil {
+			return bad("extra_files[%d]: nil file", i)
+		}
+		if err := CheckStream(f); err != nil {
+			return bad("extra_files[%d]: %v", i, err)
+		}
+	}
+	for i, b := range s.Binds {
+		if _, err := os.Stat(b.Source); err != nil {
+			return bad("bind[%d] %s:%s: %v", i, b.Source, b.Target, err)
+		}
+	}
+	const page = 4096
+	var total int64
+	for i, c := range s.CopyIn {
+		size := int64(len(c.Content))
+		if c.HostPath != "" {
+			fi, err := os.Stat(c.HostPath)
+			if err != nil {
+				return bad("copy-in[%d] %s: %v", i, c.Name, err)
+			}
+			if !fi.Mode().IsRegular() {
+				return bad("copy-in[%d] %s: %s is not a regular file", i, c.Name, c.HostPath)
+			}
+			size = fi.Size()
+		}
+		// tmpfs charges whole pages.
+		total += (size + page - 1) / page * page
+	}
+	if capacity := s.Limits.WithDefaults().Tmpfs; total > capacity {
+		return bad("copy-in files take %d bytes, more than the work directory's %s (raise the tmpfs limit)",
+			total, FormatSize(capacity))
+	}
+	return nil
+}
+
+// CheckStream accepts a descriptor that may be handed to a box (H3): nil
+// (the runners give /dev/null), a closed file (the box gets no such
+// descriptor), a regular file, a FIFO or pipe, a socket or
+// a character device. A directory, an O_PATH descriptor (of anything, a
+// symlink included), a block device and kernel objects of unknown kind are
+// refused: through a directory the box could fchdir or openat into the
+// host file system, through an O_PATH descriptor reopen what it names.
+func CheckStream(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("descriptor: %w", err)
+	}
+	var st unix.Stat_t
+	var flags int
+	var opErr error
+	if err := raw.Control(func(fd uintptr) {
+		if flags, opErr = unix.FcntlInt(fd, unix.F_GETFL, 0); opErr != nil {
+			opErr = fmt.Errorf("fcntl F_GETFL: %w", opErr)
+			return
+		}
+		if opErr = unix.Fstat(int(fd), &st); opErr != nil {
+			opErr = fmt.Errorf("fstat: %w", opErr)
+		}
+	}); err != nil {
+		if f.Fd() == ^uintptr(0) {
+			return nil // closed: the program gets no such descriptor
+		}
+		return fmt.Errorf("descriptor: %w", err)
+	}
+	if opErr != nil {
+		return opErr
+	}
+	name := f.Name()
+	if flags&unix.O_PATH != 0 {
+		return fmt.Errorf("%s: an O_PATH descriptor (%s) leads into the host file system; want %s", name, kindOf(st.Mode), streamKinds)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
+		return nil
+	}
+	return fmt.Errorf("%s: a %s cannot be handed to the box; want %s", name, kindOf(st.Mode), streamKinds)
+}
+
+const streamKinds = "a regular file, FIFO, socket or character device"
+
+func kindOf(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "regular file"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return fmt.Sprintf("file of unknown kind (mode %#o)", mode)
+}
+
+// Prepare returns the spec as a runner runs it, after Check: Env gains
+// PATH=DefaultPath when no entry sets PATH (the caller's slice is not
+// changed). Every runner starts with it, so the default is made in one
+// place.
+func (s Spec) Prepare() (Spec, error) {
+	if err := s.Check(); err != nil {
+		return Spec{}, err
+	}
+	for _, e := range s.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			return s, nil
+		}
+	}
+	env := make([]string, 0, len(s.Env)+1)
+	s.Env = append(append(env, s.Env...), "PATH="+DefaultPath)
+	return s, nil
+}
