@@ -23,7 +23,11 @@ type Job struct {
 	Files   map[string]string `json:"files"`
 	CopyIn  map[string]string `json:"copy_in"`
 	CopyOut []string          `json:"copy_out"`
-	Limits  JobLimits         `json:"limits"`
+	// Binds are host paths made visible inside, as --bind takes them:
+	// "SRC:DST" or "SRC:DST:rw". Refused under Options.CopyInRoot, where
+	// job lines are untrusted.
+	Binds  []string  `json:"binds"`
+	Limits JobLimits `json:"limits"`
 }
 
 // JobLimits are a job's limits as written: sizes with B, KiB, MiB, GiB and
@@ -116,6 +120,13 @@ func (j Job) Spec() (sandbox.Spec, error) {
 	}
 	for _, name := range sortedKeys(j.CopyIn) {
 		spec.CopyIn = append(spec.CopyIn, sandbox.CopyIn{Name: name, HostPath: j.CopyIn[name]})
+	}
+	for i, b := range j.Binds {
+		bind, err := sandbox.ParseBind(b)
+		if err != nil {
+			return spec, fmt.Errorf("binds[%d] %q: %v", i, b, err)
+		}
+		spec.Binds = append(spec.Binds, bind)
 	}
 	return spec, nil
 }

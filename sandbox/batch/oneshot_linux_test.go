@@ -204,9 +204,25 @@ func TestCopyInRoot(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a job with a refused copy_in ran")
 	}
-	// Without a root, copy_in reads any host path, as before.
-	lines = runLines(t, r, job("free", "/etc/hostname"), Options{})
+	// Under a copy-in root a job may not bind host paths either.
+	lines = runLines(t, r, fmt.Sprintf(`{"id":"bind","args":["/bin/touch",%q],"binds":["/etc:/opt/etc"]}`, marker), Options{CopyInRoot: root})
+	if l := decode(t, lines[0]); !strings.Contains(fmt.Sprint(l["error"]), "binds") || l["status"] != nil {
+		t.Errorf("bind under a copy-in root: %v", l)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a job with a refused bind ran")
+	}
+	// Without a root, copy_in reads any host path, as before, and binds work.
+	lines = runLines(t, r, `{"id":"bound","args":["/bin/cat","/opt/etc/hostname"],"binds":["/etc:/opt/etc"]}`, Options{})
 	host, _ := os.ReadFile("/etc/hostname")
+	if l := decode(t, lines[0]); l["stdout"] != string(host) {
+		t.Errorf("job bind: %v", l)
+	}
+	lines = runLines(t, r, `{"id":"badbind","args":["/bin/true"],"binds":["relative:/x"]}`, Options{})
+	if l := decode(t, lines[0]); !strings.Contains(fmt.Sprint(l["error"]), "binds[0]") {
+		t.Errorf("malformed job bind: %v", l)
+	}
+	lines = runLines(t, r, job("free", "/etc/hostname"), Options{})
 	if l := decode(t, lines[0]); l["stdout"] != string(host) {
 		t.Errorf("without a copy-in root: %v", l)
 	}

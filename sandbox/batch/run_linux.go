@@ -190,6 +190,11 @@ func runLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 	if err != nil {
 		return errorLine(job.ID, n, err), true
 	}
+	if o.CopyInRoot != "" && len(spec.Binds) > 0 {
+		// Job lines are untrusted here: a bind would show the box any host
+		// path the line names.
+		return errorLine(job.ID, n, fmt.Errorf("binds %q: not allowed with a copy-in root (job lines are untrusted)", job.Binds)), true
+	}
 	if o.CopyInRoot != "" {
 		confined, release, err := confineCopyIn(spec, o.CopyInRoot)
 		if err != nil {

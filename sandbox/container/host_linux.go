@@ -24,6 +24,7 @@ import (
 	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/tty"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
@@ -698,6 +699,8 @@ func ptr[T any](v T) *T { return &v }
 // the container itself are internal-error results, and the container is
 // then Broken.
 func (c *Container) Run(ctx context.Context, spec sandbox.Spec) sandbox.Result {
+	// Terminal modes the program changes do not outlive the run (H4).
+	defer tty.Save(append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...)...)()
 	res, _ := c.runOnce(ctx, spec)
 	return res
 }
