@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -39,6 +40,7 @@ const (
 	entryTmpfs
 	entryProc
 	entryMaskFile
+	entryMaskWith
 	entryMaskDir
 	entryReadOnly
 	entrySymlink
@@ -124,6 +126,14 @@ func (b *Builder) Proc(target string) *Builder {
 // /dev/null; nothing happens when it does not exist.
 func (b *Builder) MaskFile(target string) *Builder {
 	return b.add(entry{kind: entryMaskFile, target: target, optional: true})
+}
+
+// MaskWith hides the file at target (inside an earlier mount) behind a
+// read-only file holding content: for /proc files whose real content tells
+// about the host and that programs still read (/proc/loadavg). Nothing
+// happens when target does not exist.
+func (b *Builder) MaskWith(target string, content []byte) *Builder {
+	return b.add(entry{kind: entryMaskWith, target: target, content: content, optional: true})
 }
 
 // MaskDir hides the directory at target (inside an earlier mount) behind an
@@ -269,7 +279,7 @@ func (b *Builder) Build() (*Plan, error) {
 			if err := addNode(n); err != nil {
 				return nil, err
 			}
-		case entryMaskFile, entryMaskDir, entryReadOnly:
+		case entryMaskFile, entryMaskWith, entryMaskDir, entryReadOnly:
 			if !covered {
 				return nil, fmt.Errorf("%w: %s: masks and read-only rebinds apply inside an earlier mount", ErrBadPlan, e.target)
 			}
@@ -439,6 +449,12 @@ func compile(skel string, e entry) []Op {
 		op.Kind, op.Source, op.source = OpMaskFile, cstr("/dev/null"), "/dev/null"
 		op.Flags = unix.MS_BIND
 		return []Op{op}
+	case entryMaskWith:
+		src := maskFile(e.content)
+		op := base
+		op.Kind, op.Source, op.source = OpMaskFile, cstr(src), src
+		op.Flags = unix.MS_BIND
+		return []Op{op}
 	case entryMaskDir:
 		// An empty root-owned directory beside the skeletons, bound
 		// read-only: a bind costs the child a third of a tmpfs mount.
@@ -547,6 +563,33 @@ var (
 	emptyOnce sync.Once
 	emptyPath string
 )
+
+// maskFile returns a root-owned, read-only file beside the skeletons that
+// holds content (named by its hash, made once).
+func maskFile(content []byte) string {
+	sum := sha256.Sum256(content)
+	path := filepath.Join(skeletonBase(), "masks", hex.EncodeToString(sum[:8]))
+	maskMu.Lock()
+	defer maskMu.Unlock()
+	if b, err := os.ReadFile(path); err == nil && bytes.Equal(b, content) {
+		return path
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return path // the child's bind fails and names the target
+	}
+	if tmp, err := os.CreateTemp(dir, ".new-"); err == nil {
+		tmp.Write(content)
+		tmp.Chmod(0o444)
+		tmp.Close()
+		if os.Rename(tmp.Name(), path) != nil {
+			os.Remove(tmp.Name())
+		}
+	}
+	return path
+}
+
+var maskMu sync.Mutex
 
 // devNodesInSkeleton reports whether device nodes are made in the skeleton
 // (root, and a skeleton file system without nodev).

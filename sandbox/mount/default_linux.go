@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -35,6 +36,14 @@ var Devices = []string{"null", "zero", "full", "random", "urandom"}
 var MaskedFiles = []string{
 	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 	"/proc/timer_stats", "/proc/sched_debug",
+}
+
+// faked are /proc files that programs read but whose real content is the
+// host's, shared by every box, so that one run could learn from it what the
+// previous one did (U7): the load average a CPU spinner leaves behind. Each
+// shows fixed content instead.
+var faked = map[string]string{
+	"/proc/loadavg": "0.00 0.00 0.00 1/1 1\n",
 }
 
 // MaskedDirs are /proc directories hidden behind an empty read-only tmpfs.
@@ -99,6 +108,9 @@ func Default(o Options) (*Plan, error) {
 	}
 	for _, p := range MaskedDirs {
 		b.MaskDir(p)
+	}
+	for _, p := range sortedKeys(faked) {
+		b.MaskWith(p, []byte(faked[p]))
 	}
 
 	// A host work directory comes before the extra binds, which may lie
@@ -170,4 +182,13 @@ func hostLayout() layout {
 		hostLay.etc = append(hostLay.etc, javas...)
 	})
 	return hostLay
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -129,7 +129,7 @@ func (p *Plan) Apply(newRoot string) error {
 		case OpBind:
 			err = unix.Mount(source, target, "", unix.MS_BIND|unix.MS_REC, "")
 		case OpMaskFile:
-			err = unix.Mount("/dev/null", target, "", unix.MS_BIND, "")
+			err = unix.Mount(source, target, "", unix.MS_BIND, "")
 		case OpMaskDir:
 			err = unix.Mount(source, target, "", unix.MS_BIND, "")
 		case OpTmpfs:

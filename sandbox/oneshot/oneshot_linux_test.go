@@ -238,6 +238,16 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestLoadIsHidden: the host's load average, which a previous run's CPU
+// use raises, is not shown to the box (U7).
+func TestLoadIsHidden(t *testing.T) {
+	needRoot(t)
+	o := run(t, sandbox.Spec{Args: []string{"/bin/cat", "/proc/loadavg"}})
+	if o.Status != sandbox.StatusOK || o.stdout != "0.00 0.00 0.00 1/1 1\n" {
+		t.Fatalf("/proc/loadavg: status %s, %q", o.Status, o.stdout)
+	}
+}
+
 func TestIdentity(t *testing.T) {
 	needRoot(t)
 	spec := probe("id")
