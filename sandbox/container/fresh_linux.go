@@ -2,7 +2,6 @@ package container
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -20,32 +19,11 @@ import (
 // each run gets a network namespace of its own, and /tmp (with /dev/shm)
 // is a fresh tmpfs.
 
-// initComm is the name of every thread of the init. A program's child has
-// it until its exec replaces it with the program's name, which is how the
-// init tells a child that died before its exec (see diedBeforeExec).
-const initComm = "gosandbox-init"
-
 // initThreads is how many threads the init starts at build time, more than
 // it ever needs at once (the main loop, the socket reader, the reaper, a
 // thread held by a vfork, the runtime's own): a thread started later would
 // take a pid from the range of the runs and shift their numbers.
 const initThreads = 8
-
-// nameThreads names every thread of this process; threads started later
-// inherit the name. It writes the host's /proc, before the pivot.
-func nameThreads(name string) error {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return fmt.Errorf("init: list threads: %w", err)
-	}
-	for _, t := range tasks {
-		err := os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("init: name thread %s: %w", t.Name(), err)
-		}
-	}
-	return nil
-}
 
 // warmThreads makes the runtime start n threads and leaves them idle: n
 // goroutines each hold a thread of their own at the same time, then let go.
@@ -181,42 +159,6 @@ func (s *initServer) dropNet() {
 		unix.Close(s.nextNet)
 		s.nextNet = -1
 	}
-}
-
-// diedBeforeExec reports whether the child that forkexec says runs (its
-// error pipe closed without a report) in fact died before its exec: killed
-// (by the out-of-memory killer) or unable to write its report (a memory
-// limit too small for a pipe buffer). The pipe closes either in the exec,
-// once the child has the program's memory, or in the exit, once it has
-// none. So a child without memory that still bears the init's thread name
-// (the exec renames it, shortly after the pipe closed) never ran the
-// program. Such a child is reaped here, and why says how it ended.
-func diedBeforeExec(pid int) (why string, died bool) {
-	// (waitid cannot say it sooner: a child between closing its files and
-	// becoming a zombie is not waitable yet.)
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", false
-	}
-	open, shut := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || shut < open || string(stat[open+1:shut]) != initComm {
-		return "", false
-	}
-	// Fields from the third (state) on; vsize is the 23rd.
-	fields := bytes.Fields(stat[shut+1:])
-	if len(fields) < 21 || string(fields[20]) != "0" {
-		return "", false
-	}
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-			break
-		}
-	}
-	if ws.Signaled() {
-		return fmt.Sprintf("the program's start was cut short before its exec (killed by %v)", ws.Signal()), true
-	}
-	return fmt.Sprintf("the program's start failed before its exec (status %d and no report: too little memory for the set-up?)", ws.ExitStatus()), true
 }
 
 // freshTmp is the tmpfs at /tmp (also bound at /dev/shm): every reset

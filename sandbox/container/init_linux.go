@@ -307,9 +307,6 @@ func (s *initServer) build(c Conf) error {
 	}
 	// What needs the host's /proc (writable, unlike the container's) comes
 	// before the pivot.
-	if err := nameThreads(initComm); err != nil {
-		return err
-	}
 	if s.lastPid, err = unix.Open("/proc/sys/kernel/ns_last_pid", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
 		return fmt.Errorf("init: open ns_last_pid: %w", err)
 	}
@@ -438,11 +435,15 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 	if syncErr != nil {
 		return syncErr
 	}
+	var died *forkexec.DiedBeforeExec
+	if errors.As(err, &died) {
+		// Killed (out of memory) or too short of memory to report: the
+		// program never ran; the host tells a memory limit from the rest.
+		why := fmt.Sprintf("the program's start failed before its exec (%v)", err)
+		return s.link.send(KindExecFailed, seq, MarshalExecFailed(ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
+	}
 	if err != nil {
 		return s.execFailed(seq, err)
-	}
-	if why, died := diedBeforeExec(pid); died {
-		return s.link.send(KindExecFailed, seq, MarshalExecFailed(ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
 	}
 	s.running, s.execSeq = pid, seq
 	if direct {

@@ -514,6 +514,9 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 
 	ntr = traceMark(p, ntr, traceExec)
 	step = StepExecve
+	if p.vfork {
+		p.execing = 1 // see prepared.execing
+	}
 	switch {
 	case p.execFD > 0:
 		_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(p.execFD), uintptr(unsafe.Pointer(&emptyPath[0])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])), unix.AT_EMPTY_PATH, 0)
@@ -541,6 +544,9 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	}
 
 fail:
+	if p.vfork {
+		p.execing = 0
+	}
 	rec.step, rec.index, rec.errno = uint32(step), uint32(index), uint32(err1)
 	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(errFD), uintptr(unsafe.Pointer(&rec)), unsafe.Sizeof(rec))
 	for {

@@ -147,6 +147,26 @@ type Runner struct {
 // ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
 var ErrNoArgs = errors.New("forkexec: no program to run")
 
+// ErrDiedBeforeExec is wrapped by Start's error when a Vfork child ended
+// before its exec without a report (killed by the out-of-memory killer, or
+// too short of memory to write one): the program never ran. The child is
+// reaped; DiedBeforeExec holds how it ended.
+var ErrDiedBeforeExec = errors.New("forkexec: the child died before its exec")
+
+// DiedBeforeExec is the error Start returns for ErrDiedBeforeExec.
+type DiedBeforeExec struct {
+	Status unix.WaitStatus
+}
+
+func (e *DiedBeforeExec) Error() string {
+	if e.Status.Signaled() {
+		return fmt.Sprintf("%v (killed by %v)", ErrDiedBeforeExec, e.Status.Signal())
+	}
+	return fmt.Sprintf("%v (exit status %d, no report)", ErrDiedBeforeExec, e.Status.ExitStatus())
+}
+
+func (e *DiedBeforeExec) Unwrap() error { return ErrDiedBeforeExec }
+
 // Step names a step of the child's setup. Its String is how messages name
 // it.
 type Step uint32
@@ -310,6 +330,10 @@ type prepared struct {
 
 	flags     uintptr
 	vfork     bool
+	// execing is set by a vfork child (which shares this memory) right
+	// before its execve and cleared when it fails: at EOF on the error
+	// pipe it tells an exec from a death.
+	execing uint32
 	useClone3 bool
 	clone3    cloneArgs
 	sync      bool   // the child waits for the parent's byte
@@ -607,6 +631,17 @@ func (r *Runner) Start() (int, error) {
 		unix.Kill(pid, unix.SIGKILL)
 		reap(pid)
 		return 0, err
+	}
+	if ce == nil && p.vfork && atomic.LoadUint32(&p.execing) == 0 {
+		// The parent of a vfork child runs again only once the child
+		// exec'd or died, so the flag is final here.
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		return 0, &DiedBeforeExec{Status: ws}
 	}
 	if ce == nil {
 		return pid, nil // exec succeeded: the pipe closed on exec
