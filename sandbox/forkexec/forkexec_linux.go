@@ -328,12 +328,12 @@ type prepared struct {
 	reaped      *reapedWord
 	loopback    *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
 
-	flags     uintptr
-	vfork     bool
+	flags uintptr
+	vfork bool
 	// execing is set by a vfork child (which shares this memory) right
 	// before its execve and cleared when it fails: at EOF on the error
 	// pipe it tells an exec from a death.
-	execing uint32
+	execing   uint32
 	useClone3 bool
 	clone3    cloneArgs
 	sync      bool   // the child waits for the parent's byte
