@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	"gosandbox/harness"
 	"gosandbox/sandbox"
 )
 
@@ -28,6 +29,12 @@ import (
 // during runs on the host while the box holds what it made. It returns the
 // outcome with the probe's stdout, and whether ready was seen.
 func runHolding(spec sandbox.Spec, ready string, during func()) (Outcome, bool) {
+	GinkgoHelper()
+	return runHoldingOn(backend, spec, ready, during)
+}
+
+// runHoldingOn is runHolding on a given backend.
+func runHoldingOn(b harness.Backend, spec sandbox.Spec, ready string, during func()) (Outcome, bool) {
 	GinkgoHelper()
 	stdinR, stdinW, err := os.Pipe()
 	Expect(err).NotTo(HaveOccurred())
@@ -64,7 +71,7 @@ func runHolding(spec sandbox.Spec, ready string, during func()) (Outcome, bool) 
 	done := make(chan answer, 1)
 	go func() {
 		defer GinkgoRecover()
-		o, err := runBoundedErr(spec)
+		o, err := runBoundedOn(b, spec)
 		done <- answer{o, err}
 	}()
 	var a answer
@@ -82,7 +89,7 @@ func runHolding(spec sandbox.Spec, ready string, during func()) (Outcome, bool) 
 	}
 	outW.Close()
 	<-readerDone
-	Expect(a.err).NotTo(HaveOccurred(), "backend %s refused the spec", backend.Name())
+	Expect(a.err).NotTo(HaveOccurred(), "backend %s refused the spec", b.Name())
 	mu.Lock()
 	a.o.Stdout = seen.String()
 	mu.Unlock()
@@ -273,6 +280,15 @@ var _ = Describe("Host resources", Label("host"), func() {
 
 		It("runs two concurrent boxes as two host uids, neither the supervisor's", func() {
 			markers := []string{newMarker("h1a"), newMarker("h1b")}
+			// A pool of one runs one box at a time: the second box then comes
+			// from a second instance of the backend (a second pool).
+			backends := []harness.Backend{backend, backend}
+			if backend.Features().Reuses && *poolSize < 2 {
+				second, err := harness.Open(backend.Name(), harness.Options{PoolSize: 1})
+				Expect(err).NotTo(HaveOccurred(), "a second instance of backend %s", backend.Name())
+				DeferCleanup(second.Close)
+				backends[1] = second
+			}
 			for _, m := range markers {
 				DeferCleanup(killMarked, m)
 			}
@@ -290,7 +306,7 @@ var _ = Describe("Host resources", Label("host"), func() {
 				go func() {
 					defer GinkgoRecover()
 					defer wg.Done()
-					outs[i], readies[i] = runHolding(probeSpec("hold-stdin", markers[i]), "ready=", func() {
+					outs[i], readies[i] = runHoldingOn(backends[i], probeSpec("hold-stdin", markers[i]), "ready=", func() {
 						upOnce.Done()
 						<-bothUp // both boxes alive at once while the host looks
 						pids := hostPidsWith(markers[i])

@@ -154,7 +154,7 @@ func coreCrash([]string) int {
 	if err := unix.Getrlimit(unix.RLIMIT_CORE, &rl); err == nil {
 		fmt.Printf("CORE=%s/%s\n", rlimitText(rl.Cur), rlimitText(rl.Max))
 	}
-	cmd := exec.Command(os.Args[0], "core-crash-child")
+	cmd := exec.Command("/proc/self/exe", "core-crash-child")
 	cmd.Dir = "/w"
 	if _, err := os.Stat("/w"); err != nil {
 		cmd.Dir = "" // a backend without /w: the working directory

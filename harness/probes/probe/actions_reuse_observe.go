@@ -37,7 +37,7 @@ func reusePids(args []string) int {
 		fmt.Printf("last_pid=%s\n", strings.TrimSpace(string(b)))
 	}
 	child := func() (int, error) {
-		cmd := exec.Command(os.Args[0], "true")
+		cmd := exec.Command("/proc/self/exe", "true")
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
