@@ -142,7 +142,12 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
 		Expect(heavy.Stdout).To(ContainSubstring("read=125829120"), describe(heavy))
 
-		idle := runBounded(probeSpec("true"))
+		// The same binds, so that a pool that keeps a container per mount
+		// plan gives the idle run the reading run's container.
+		idleSpec := probeSpec("true")
+		idleSpec.Binds = spec.Binds
+		idle := runBounded(idleSpec)
+		AddReportEntry("U4 page cache", fmt.Sprintf("reading run %s, idle run after it %s", sizeText(heavy.MemoryBytes), sizeText(idle.MemoryBytes)))
 		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the page cache the previous run filled\n"+describe(idle))
 	})
