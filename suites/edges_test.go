@@ -48,17 +48,25 @@ type cliRun struct {
 }
 
 // runCLI runs the CLI with args and stdin, failing the spec if it does not
-// end within a generous bound (a hang is a failure, not a slow pass).
-func runCLI(cli string, stdin []byte, args ...string) cliRun {
+// end within bound (a hang is a failure, not a slow pass).
+func runCLI(cli string, stdin []byte, bound time.Duration, args ...string) cliRun {
 	GinkgoHelper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cli, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &out, &errb
 	cmd.Dir = hostTempDir("")
 	err := cmd.Run()
-	Expect(ctx.Err()).NotTo(HaveOccurred(), "gosandbox %s did not end within 2 minutes\nstderr:\n%s", strings.Join(args, " "), clipText(errb.String()))
+	if cmd.Process == nil {
+		Fail(fmt.Sprintf("gosandbox %s did not start: %v", strings.Join(args, " "), err))
+	}
+	if ctx.Err() != nil {
+		if left := sweepSupervisorLeftovers(cmd.Process.Pid); len(left) > 0 {
+			AddReportEntry("left on the host by the killed CLI (removed by the test)", strings.Join(left, "\n"))
+		}
+		Fail(fmt.Sprintf("gosandbox %s did not end within %v\nstderr:\n%s", strings.Join(args, " "), bound, clipText(errb.String())))
+	}
 	r := cliRun{stdout: out.String(), stderr: errb.String(), pid: cmd.Process.Pid}
 	var ee *exec.ExitError
 	switch {
@@ -77,6 +85,10 @@ func clipText(s string) string {
 	}
 	return s
 }
+
+// tinyLimitBound is how long a run of echo under a tiny limit may take,
+// container build included, before the spec calls it a hang.
+const tinyLimitBound = 45 * time.Second
 
 // tinyLimits are the smallest values of each limit a caller might try. Each
 // must be refused as a usage error naming its flag, or end in a clean status.
@@ -123,12 +135,12 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 		})
 
 		It("reports a spinner whose final CPU total is over the limit as cpu-limit, however it ended", func() {
-			// The spinner stops on its own just past the limit, between two
+			// The spinner stops on its own 1 ms past the limit, between two
 			// looks of a supervisor that polls: whether or not it is caught in
 			// time, the total is over the limit. Several runs, since a poll
 			// may catch any one of them.
-			for i := 0; i < 5; i++ {
-				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: 20 * time.Second}, "cpu-spin-to", "520ms"))
+			for i := 0; i < 8; i++ {
+				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: 20 * time.Second}, "cpu-spin-to", "501ms"))
 				Expect(o.Status).To(Equal(sandbox.StatusCPULimit), "run %d\n%s", i+1, describe(o))
 			}
 		})
@@ -149,7 +161,7 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 
 		It("makes the CLI refuse --memory 1B as a usage error naming the flag", func() {
 			cli := cliBackend()
-			r := runCLI(cli, nil, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, "--memory", "1B",
+			r := runCLI(cli, nil, tinyLimitBound, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, "--memory", "1B",
 				"--", probeMount+"/probe", "true")
 			Expect(r.stderr).NotTo(ContainSubstring("fatal error"), "the supervisor crashed\n"+clipText(r.stderr))
 			Expect(r.exit).To(Equal(2), "stderr:\n"+clipText(r.stderr))
@@ -163,7 +175,7 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			It(fmt.Sprintf("ends a run with %s %s cleanly: a usage error naming the flag, or a status that is not internal-error", lim[0], lim[1]), func() {
 				cli := cliBackend()
 				result := filepath.Join(hostTempDir(""), "result.json")
-				r := runCLI(cli, nil, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, lim[0], lim[1],
+				r := runCLI(cli, nil, tinyLimitBound, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, lim[0], lim[1],
 					"--result", result, "--", probeMount+"/probe", "echo", "hi")
 				if left := sweepSupervisorLeftovers(r.pid); len(left) > 0 {
 					Fail("left on the host by the CLI (removed by the test):\n" + strings.Join(left, "\n"))
@@ -198,7 +210,7 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 				Expect(err).NotTo(HaveOccurred())
 				in.Write(append(b, '\n'))
 			}
-			r := runCLI(cli, in.Bytes(), "batch", "--backend", backend.Name())
+			r := runCLI(cli, in.Bytes(), 2*time.Minute, "batch", "--backend", backend.Name())
 			Expect(r.stderr).NotTo(ContainSubstring("fatal error"), clipText(r.stderr))
 			results, raw := map[string]map[string]any{}, map[string]string{}
 			sc := bufio.NewScanner(strings.NewReader(r.stdout))
