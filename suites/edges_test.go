@@ -163,12 +163,12 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			cli := cliBackend()
 			r := runCLI(cli, nil, tinyLimitBound, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, "--memory", "1B",
 				"--", probeMount+"/probe", "true")
-			Expect(r.stderr).NotTo(ContainSubstring("fatal error"), "the supervisor crashed\n"+clipText(r.stderr))
-			Expect(r.exit).To(Equal(2), "stderr:\n"+clipText(r.stderr))
-			Expect(r.stderr).To(ContainSubstring("--memory"), "the usage error does not name the flag")
 			if left := sweepSupervisorLeftovers(r.pid); len(left) > 0 {
 				Fail("left on the host by the CLI (removed by the test):\n" + strings.Join(left, "\n"))
 			}
+			Expect(r.stderr).NotTo(ContainSubstring("fatal error"), "the supervisor crashed\n"+clipText(r.stderr))
+			Expect(r.exit).To(Equal(2), "stderr:\n"+clipText(r.stderr))
+			Expect(r.stderr).To(ContainSubstring("--memory"), "exit 2, but the usage error does not name the flag (a Go runtime crash exits 2 too)")
 		})
 
 		for _, lim := range tinyLimits {
