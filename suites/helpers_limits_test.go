@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/sys/unix"
 
+	"gosandbox/harness"
 	"gosandbox/sandbox"
 )
 
@@ -51,6 +52,13 @@ func runBounded(spec sandbox.Spec) Outcome {
 
 // runBoundedErr is runBounded that hands back the backend's error.
 func runBoundedErr(spec sandbox.Spec) (Outcome, error) {
+	GinkgoHelper()
+	return runBoundedOn(backend, spec)
+}
+
+// runBoundedOn is runBoundedErr on another backend than the one under test
+// (a second instance of it).
+func runBoundedOn(backend harness.Backend, spec sandbox.Spec) (Outcome, error) {
 	GinkgoHelper()
 	var outFile, errFile *os.File
 	if spec.Stdout == nil {

@@ -1,12 +1,14 @@
 package suites
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -104,6 +106,62 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
+	It("N4: the private loopback is up: a program listens and connects on 127.0.0.1 and ::1", Label("N4"), func() {
+		o := runProbe("net-loopback")
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		got := probeKeyed(o.Stdout, "lo")
+		Expect(got).To(HaveKeyWithValue("127.0.0.1", "ok"), "IPv4 loopback inside the box\n"+describe(o))
+		if _, err := os.Stat("/proc/net/if_inet6"); err != nil {
+			GinkgoWriter.Printf("host without IPv6 (%v): ::1 not checked\n", err)
+			return
+		}
+		Expect(got).To(HaveKeyWithValue("::1", "ok"), "IPv6 loopback inside the box\n"+describe(o))
+	})
+
+	It("N5: a uevent netlink socket in the box receives none of the host's device events, run after run", Label("N5"), func() {
+		// The host makes harmless "change" events on /dev/full's device for
+		// as long as the boxes listen, and listens itself to prove they
+		// happened. Three runs in a row: a runner that prepares namespaces
+		// ahead may hand out a different kind from the second run on.
+		const trigger = "/sys/devices/virtual/mem/full/uevent"
+		if _, err := os.Stat(trigger); err != nil {
+			Skip("no harmless device to make events with: " + err.Error())
+		}
+		hostSeen := listenUevents()
+		stop := make(chan struct{})
+		triggered := make(chan struct{})
+		go func() {
+			defer close(triggered)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				os.WriteFile(trigger, []byte("change"), 0)
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		var outs []Outcome
+		for i := 0; i < 3; i++ {
+			outs = append(outs, runBounded(probeSpec("net-uevent", "1500ms")))
+		}
+		close(stop)
+		<-triggered
+		if n := hostSeen(); n == 0 {
+			Skip("the host itself saw no uevent from " + trigger + ": nothing to check the box against")
+		} else {
+			AddReportEntry("N5 host events", fmt.Sprintf("%d uevents seen on the host while the boxes listened", n))
+		}
+		for i, o := range outs {
+			Expect(o.Status).To(Equal(sandbox.StatusOK), "run %d\n%s", i+1, describe(o))
+			f := probeFacts(o.Stdout)
+			Expect(f).To(HaveKey("uevents"), "run %d\n%s", i+1, describe(o))
+			Expect(f["uevents"]).To(Equal("0"), "run %d of the box received host device events\n%s", i+1, describe(o))
+		}
+	})
+
 	It("I1: the hostname is the configured one", Label("I1"), func() {
 		spec := probeSpec("ipc-hostname")
 		spec.Hostname = uniqueName("box-")
@@ -188,3 +246,37 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 })
+
+// listenUevents listens to the host's kernel device events until the spec
+// ends; the function it returns says how many arrived so far.
+func listenUevents() func() int {
+	GinkgoHelper()
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		Skip("no uevent netlink socket on the host: " + err.Error())
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+		unix.Close(fd)
+		Skip("cannot listen to the host's uevents: " + err.Error())
+	}
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	var n atomic.Int64
+	var closing atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for !closing.Load() {
+			if k, _, err := unix.Recvfrom(fd, buf, 0); err == nil && k > 0 {
+				n.Add(1)
+			}
+		}
+	}()
+	DeferCleanup(func() {
+		closing.Store(true)
+		<-done
+		unix.Close(fd)
+	})
+	return func() int { return int(n.Load()) }
+}

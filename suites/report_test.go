@@ -15,10 +15,10 @@ import (
 )
 
 // areas are the area labels of the catalogue, in the order of DESIGN.md.
-var areas = []string{"process", "filesystem", "limits", "syscalls", "privilege", "network", "reuse", "robustness"}
+var areas = []string{"process", "filesystem", "limits", "syscalls", "privilege", "network", "host", "reuse", "robustness"}
 
 // propertyID matches a catalogue property label (P1, F11, ...).
-var propertyID = regexp.MustCompile(`^[PFRSCNIUB][0-9]+$`)
+var propertyID = regexp.MustCompile(`^[PFRSCNIHUB][0-9]+$`)
 
 // The reports: out/conformance/<backend>.json (Ginkgo's JSON report, which
 // the report generator and the teeth test read) and .xml (JUnit), plus a

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
 )
@@ -110,6 +112,105 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the heavy run's peak\n"+describe(idle))
 		Expect(idle.CPU()).To(BeNumerically("<", 250*time.Millisecond), "the idle run carries the heavy run's CPU\n"+describe(idle))
+	})
+
+	It("U4: an idle run after one that filled the page cache reports small figures", Label("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "no cgroup accounting: page cache is not charged to the box")
+		skipIfUnsupported("U4")
+		// 120 MiB on a disk file system, dropped from the page cache, so that
+		// the heavy run's reads fill the cache and are charged to its box.
+		dir := hostTempDir("/var/tmp")
+		big := filepath.Join(dir, "big")
+		f, err := os.OpenFile(big, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		Expect(err).NotTo(HaveOccurred())
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = byte(i*7 + 1)
+		}
+		for i := 0; i < 120; i++ {
+			_, err := f.Write(chunk)
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(f.Sync()).To(Succeed())
+		Expect(unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)).To(Succeed())
+		Expect(f.Close()).To(Succeed())
+
+		spec := probeSpec("read-files", "/data/big")
+		spec.Binds = append(spec.Binds, sandbox.Bind{Source: dir, Target: "/data"})
+		heavy := runBounded(spec)
+		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
+		Expect(heavy.Stdout).To(ContainSubstring("read=125829120"), describe(heavy))
+
+		// The same binds, so that a pool that keeps a container per mount
+		// plan gives the idle run the reading run's container.
+		idleSpec := probeSpec("true")
+		idleSpec.Binds = spec.Binds
+		idle := runBounded(idleSpec)
+		AddReportEntry("U4 page cache", fmt.Sprintf("reading run %s, idle run after it %s", sizeText(heavy.MemoryBytes), sizeText(idle.MemoryBytes)))
+		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the page cache the previous run filled\n"+describe(idle))
+	})
+
+	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", Label("U7"), func() {
+		needsReuse()
+		const forks = 200
+		first := runBounded(probeSpec("reuse-pids", strconv.Itoa(forks)))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		Expect(first.Stdout).To(ContainSubstring("forked="+strconv.Itoa(forks)), describe(first))
+		second := runBounded(probeSpec("reuse-pids", "0"))
+		Expect(second.Status).To(Equal(sandbox.StatusOK), describe(second))
+		a, b := probeFacts(first.Stdout), probeFacts(second.Stdout)
+		Expect(b["pid"]).To(Equal(a["pid"]), "the program's own pid moved after the previous run made %d processes\nfirst:\n%s\nsecond:\n%s", forks, describe(first), describe(second))
+		// The Go runtime's threads take a few pid numbers of their own, at
+		// times that vary; the previous run's processes would move the
+		// counter by all of them.
+		ca, _ := strconv.Atoi(a["child"])
+		cb, _ := strconv.Atoi(b["child"])
+		Expect(cb-ca).To(BeNumerically("<", forks/2), "a fresh child's pid is %d after the previous run made %d processes (then %d)\nfirst:\n%s\nsecond:\n%s", cb, forks, ca, describe(first), describe(second))
+	})
+
+	It("U7: network counters do not carry the previous run's traffic", Label("U7"), func() {
+		needsReuse()
+		first := runBounded(probeSpec("reuse-net", "traffic"))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		startA, endA := probeKeyed(first.Stdout, "start"), probeKeyed(first.Stdout, "end")
+		Expect(startA).NotTo(BeEmpty(), "no /proc/net/snmp in the box\n"+describe(first))
+		Expect(endA).NotTo(Equal(startA), "the first run's traffic changed no counter, so this spec proves nothing\n"+describe(first))
+		second := runBounded(probeSpec("reuse-net"))
+		Expect(second.Status).To(Equal(sandbox.StatusOK), describe(second))
+		Expect(probeKeyed(second.Stdout, "start")).To(Equal(startA), "the second run starts with other counters than the first did: the first run's traffic shows\nfirst:\n%s\nsecond:\n%s", describe(first), describe(second))
+	})
+
+	It("U7: the mode and times of /w, /tmp and /dev/shm do not carry over", Label("U7"), func() {
+		needsReuse()
+		// Marks no fresh directory can have: an access time in 2001 and a
+		// modification time about three years ahead, both with a random part.
+		past := int64(978307200 + rand.IntN(1e6))
+		future := time.Now().Add(1000*24*time.Hour).Unix() + int64(rand.IntN(1e6))
+		first := runBounded(probeSpec("reuse-times", "plant", strconv.FormatInt(past, 10), strconv.FormatInt(future, 10)))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		Expect(probeKeyed(first.Stdout, "chmod")).To(HaveKeyWithValue("/w", "ok"), describe(first))
+		Expect(probeKeyed(first.Stdout, "utimes")).To(HaveKeyWithValue("/w", "ok"), describe(first))
+		second := runBounded(probeSpec("reuse-times"))
+		Expect(second.Status).To(Equal(sandbox.StatusOK), describe(second))
+
+		modeA, modeB := probeKeyed(first.Stdout, "mode"), probeKeyed(second.Stdout, "mode")
+		atimeB, mtimeB := probeKeyed(second.Stdout, "atime"), probeKeyed(second.Stdout, "mtime")
+		start, _ := factOf(second.Stdout, "start")
+		planted := probeKeyed(first.Stdout, "utimes")
+		chmodded := probeKeyed(first.Stdout, "chmod")
+		for _, dir := range []string{"/w", "/tmp", "/dev/shm"} {
+			if chmodded[dir] == "ok" {
+				Expect(modeB[dir]).To(Equal(modeA[dir]), "%s keeps the mode the previous run gave it\n%s", dir, describe(second))
+			}
+			if planted[dir] != "ok" {
+				continue
+			}
+			Expect(atimeB[dir]).NotTo(Equal(fmt.Sprintf("%d.000000000", past)), "%s keeps the access time the previous run set\n%s", dir, describe(second))
+			Expect(decimalNotAfter(mtimeB[dir], start)).To(BeTrue(), "%s was modified at %s, after the run's start %s: the previous run's time\n%s", dir, mtimeB[dir], start, describe(second))
+			Expect(decimalNotAfter(atimeB[dir], start)).To(BeTrue(), "%s was accessed at %s, after the run's start %s\n%s", dir, atimeB[dir], start, describe(second))
+		}
 	})
 
 	It("U5: limits are restored between runs", Label("U5"), func() {
@@ -274,4 +375,18 @@ func (s leakSnapshot) growthSince(before leakSnapshot) string {
 		}
 	}
 	return strings.Join(grew, "; ")
+}
+
+// decimalNotAfter reports whether the time a ("SEC.NSEC") is not later than
+// b; false when either does not parse.
+func decimalNotAfter(a, b string) bool {
+	parse := func(s string) (sec, nsec int64, ok bool) {
+		whole, frac, _ := strings.Cut(s, ".")
+		sec, err1 := strconv.ParseInt(whole, 10, 64)
+		nsec, err2 := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		return sec, nsec, err1 == nil && err2 == nil
+	}
+	as, an, ok1 := parse(a)
+	bs, bn, ok2 := parse(b)
+	return ok1 && ok2 && (as < bs || as == bs && an <= bn)
 }

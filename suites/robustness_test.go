@@ -48,12 +48,13 @@ func buildCLI() (string, error) {
 			cliPath = ready
 			return
 		}
-		dir, err := os.MkdirTemp("", "gosandbox-cli-")
+		// Under probeDir, which goes when the suite ends: a DeferCleanup
+		// here would remove the CLI after the first spec that asked for it.
+		dir, err := os.MkdirTemp(probeDir, "cli-")
 		if err != nil {
 			cliError = err
 			return
 		}
-		DeferCleanup(func() { os.RemoveAll(dir) })
 		out := filepath.Join(dir, "gosandbox")
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()

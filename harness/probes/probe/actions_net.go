@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -210,5 +211,95 @@ func ipcNs([]string) int {
 		}
 		fmt.Printf("ns.%s=%s\n", kind, v)
 	}
+	return 0
+}
+
+func init() {
+	register("net-loopback", netLoopback)
+	register("net-uevent", netUevent)
+}
+
+// net-loopback: listens on 127.0.0.1 and ::1, connects, and sends a byte
+// each way. Prints lo:ADDR=ok|ERRNO.
+func netLoopback([]string) int {
+	for _, c := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		host, _, _ := net.SplitHostPort(c.addr)
+		fmt.Printf("lo:%s=%s\n", host, errText(loopbackRoundTrip(c.network, c.addr)))
+	}
+	return 0
+}
+
+func loopbackRoundTrip(network, addr string) error {
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.SetDeadline(time.Now().Add(connectTimeout))
+			b := make([]byte, 1)
+			if _, err = io.ReadFull(c, b); err == nil {
+				_, err = c.Write(b)
+			}
+			c.Close()
+		}
+		accepted <- err
+	}()
+	c, err := net.DialTimeout(network, l.Addr().String(), connectTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(connectTimeout))
+	if _, err := c.Write([]byte{'x'}); err != nil {
+		return err
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return err
+	}
+	return <-accepted
+}
+
+// net-uevent DURATION: binds a NETLINK_KOBJECT_UEVENT socket to the kernel's
+// event group and counts what arrives for DURATION. Prints bind=ok|ERRNO,
+// uevents=N and, for the first one, first=ACTION@DEVPATH.
+func netUevent(args []string) int {
+	d := 2 * time.Second
+	if len(args) > 0 {
+		if v, err := time.ParseDuration(args[0]); err == nil {
+			d = v
+		}
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
+	if err != nil {
+		fmt.Printf("socket=%s\nuevents=0\n", errText(err))
+		return 0
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+		fmt.Printf("bind=%s\nuevents=0\n", errText(err))
+		return 0
+	}
+	fmt.Println("bind=ok")
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	buf := make([]byte, 64<<10)
+	n := 0
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		k, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil || k <= 0 {
+			continue
+		}
+		if n == 0 {
+			first, _, _ := strings.Cut(string(buf[:k]), "\x00")
+			fmt.Printf("first=%s\n", first)
+		}
+		n++
+	}
+	fmt.Printf("uevents=%d\n", n)
 	return 0
 }
