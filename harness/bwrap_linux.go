@@ -152,10 +152,7 @@ func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 	argv = append(argv, b.bwrapArgs(spec, lim, wd.path)...)
 
 	// bwrap hands its own environment to the program; it adds PWD.
-	env := spec.Env
-	if env == nil {
-		env = []string{}
-	}
+	env := sandbox.EnvWithDefaultPath(spec.Env)
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   env,

@@ -81,10 +81,7 @@ func (b *noneBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resul
 	}
 	defer closeFiles()
 
-	env := spec.Env
-	if env == nil {
-		env = []string{}
-	}
+	env := sandbox.EnvWithDefaultPath(spec.Env)
 	attr := &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,

@@ -142,12 +142,19 @@ func (s Spec) Prepare() (Spec, error) {
 	if err := s.Check(); err != nil {
 		return Spec{}, err
 	}
-	for _, e := range s.Env {
+	s.Env = EnvWithDefaultPath(s.Env)
+	return s, nil
+}
+
+// EnvWithDefaultPath returns env, or a copy of it with PATH=DefaultPath
+// added when no entry sets PATH: the environment a program gets from a
+// Spec. Harness backends for other sandboxes use it to keep the contract.
+func EnvWithDefaultPath(env []string) []string {
+	for _, e := range env {
 		if strings.HasPrefix(e, "PATH=") {
-			return s, nil
+			return env
 		}
 	}
-	env := make([]string, 0, len(s.Env)+1)
-	s.Env = append(append(env, s.Env...), "PATH="+DefaultPath)
-	return s, nil
+	out := make([]string, 0, len(env)+1)
+	return append(append(out, env...), "PATH="+DefaultPath)
 }

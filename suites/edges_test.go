@@ -145,10 +145,18 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			}
 		})
 
+		It("ends a run at exactly each documented minimum cleanly", func() {
+			for _, l := range []sandbox.Limits{
+				{Memory: sandbox.MinMemory}, {Stack: sandbox.MinStack}, {Tmpfs: sandbox.MinTmpfs},
+				{Output: sandbox.MinOutput}, {OpenFiles: sandbox.MinOpenFiles},
+				{CPU: sandbox.MinCPU}, {Wall: sandbox.MinWall},
+			} {
+				o := runBounded(sandbox.Spec{Args: []string{"/bin/true"}, Limits: l})
+				Expect(o.Status).NotTo(Equal(sandbox.StatusInternalError), "limits %+v\n%s", l, describe(o))
+			}
+		})
+
 		It("refuses a memory limit of 1 byte as an invalid spec", func() {
-			// TODO(B7): once the sandbox exports its documented minimums
-			// (sandbox.MinLimits or the like), also run a spec at exactly
-			// each minimum and expect a clean status.
 			spec := probeSpec("true")
 			spec.Limits.Memory = 1
 			// Validate first: on a library that accepts it, running it could
@@ -175,8 +183,12 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			It(fmt.Sprintf("ends a run with %s %s cleanly: a usage error naming the flag, or a status that is not internal-error", lim[0], lim[1]), func() {
 				cli := cliBackend()
 				result := filepath.Join(hostTempDir(""), "result.json")
+				// The program's own streams go to a file: a Go probe that
+				// cannot start a thread under --procs 1 prints "fatal error"
+				// too, and that is the program's, not the supervisor's.
+				programOut := filepath.Join(hostTempDir(""), "program.out")
 				r := runCLI(cli, nil, tinyLimitBound, "run", "--backend", backend.Name(), "--bind", probeDir+":"+probeMount, lim[0], lim[1],
-					"--result", result, "--", probeMount+"/probe", "echo", "hi")
+					"--result", result, "--stdout", programOut, "--stderr", programOut, "--", probeMount+"/probe", "echo", "hi")
 				if left := sweepSupervisorLeftovers(r.pid); len(left) > 0 {
 					Fail("left on the host by the CLI (removed by the test):\n" + strings.Join(left, "\n"))
 				}

@@ -88,12 +88,15 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(probeValues(o.Stdout, "env")).To(ConsistOf(spec.Env))
 	})
 
-	It("P5: an empty environment stays empty", Label("P5"), func() {
+	It("P5: an empty environment holds only the default PATH", Label("P5"), func() {
+		// The Spec contract: without a PATH= entry the program gets
+		// sandbox.DefaultPath (compilers find their helpers through it),
+		// and nothing else leaks in.
 		spec := probeSpec("ps-env")
 		spec.Env = nil
 		o := run(spec)
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
-		Expect(probeValues(o.Stdout, "env")).To(BeEmpty())
+		Expect(probeValues(o.Stdout, "env")).To(ConsistOf("PATH=" + sandbox.DefaultPath))
 	})
 
 	It("P5: the program starts with every signal at its default, none blocked", Label("P5"), func() {

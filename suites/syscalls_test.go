@@ -97,7 +97,11 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 			Expect(got).NotTo(HavePrefix("ok"), "the call went through\n"+describe(o))
 		}
 		It("blocks int 0x80 (i386 getpid)", func() {
-			expectBlocked(runBounded(probeSpec("sys-int80")), "int80")
+			o := runBounded(probeSpec("sys-int80"))
+			if got, _ := factOf(o.Stdout, "int80"); got == "fault" {
+				Skip("this machine faults int 0x80 itself (a paravirtualised guest): the gate never reaches a filter, so the sandbox cannot be judged here")
+			}
+			expectBlocked(o, "int80")
 		})
 		It("blocks an x32 call (getpid with the x32 bit)", func() {
 			expectBlocked(runBounded(probeSpec("sys-x32")), "x32")
