@@ -699,8 +699,6 @@ func ptr[T any](v T) *T { return &v }
 // the container itself are internal-error results, and the container is
 // then Broken.
 func (c *Container) Run(ctx context.Context, spec sandbox.Spec) sandbox.Result {
-	// Terminal modes the program changes do not outlive the run (H4).
-	defer tty.Save(append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...)...)()
 	res, _ := c.runOnce(ctx, spec)
 	return res
 }
@@ -710,6 +708,8 @@ func (c *Container) Run(ctx context.Context, spec sandbox.Spec) sandbox.Result {
 // already, or it died before the program was placed in its cgroup). Such a
 // run may be retried on another container.
 func (c *Container) runOnce(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, neverRan bool) {
+	// Terminal modes the program changes do not outlive the run (H4).
+	defer tty.Save(append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...)...)()
 	c.mayHaveRun = false
 	limits := spec.Limits.WithDefaults()
 	mode := spec.Syscalls
