@@ -155,7 +155,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", Label("U7"), func() {
 		needsReuse()
 		const forks = 200
-		first := runBounded(probeSpec("reuse-pids", strconv.Itoa(forks)))
+		first := runBounded(limitedProbe(sandbox.Limits{CPU: 20 * time.Second, Wall: 60 * time.Second}, "reuse-pids", strconv.Itoa(forks)))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
 		Expect(first.Stdout).To(ContainSubstring("forked="+strconv.Itoa(forks)), describe(first))
 		second := runBounded(probeSpec("reuse-pids", "0"))
