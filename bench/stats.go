@@ -74,7 +74,8 @@ const FloorBackend = "none"
 
 // summarizeSeries fills Summary of every series and RatioToFloor of every
 // series that has a floor: the series of FloorBackend with the same program,
-// parameter, value and variant in the same scenario.
+// parameter, value and variant in the same scenario. Ratios are left at 0
+// when either p50 is not positive and for the kernel-drift series.
 func summarizeSeries(series []Series) {
 	for i := range series {
 		series[i].Summary = Summarize(series[i].Samples)
@@ -82,10 +83,17 @@ func summarizeSeries(series []Series) {
 	for i := range series {
 		s := &series[i]
 		s.RatioToFloor = 0
+		// A drift, or a delta that may be negative, has no meaningful
+		// ratio: only positive figures are compared.
+		if s.Variant == "kernel-drift" || s.Summary.P50 <= 0 {
+			continue
+		}
 		for _, f := range series {
 			if f.Backend == FloorBackend && f.Program == s.Program && f.Param == s.Param &&
 				f.Value == s.Value && f.Variant == s.Variant {
-				s.RatioToFloor = Ratio(s.Summary.P50, f.Summary.P50)
+				if f.Summary.P50 > 0 {
+					s.RatioToFloor = Ratio(s.Summary.P50, f.Summary.P50)
+				}
 				break
 			}
 		}

@@ -57,6 +57,7 @@ type BenchSeries struct {
 	Samples      []float64    `json:"samples"`
 	Summary      BenchSummary `json:"summary"`
 	RatioToFloor float64      `json:"ratio_to_floor,omitempty"`
+	Noisy        string       `json:"noisy,omitempty"`
 }
 
 // BenchSummary is the order statistics of a series.
