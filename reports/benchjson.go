@@ -77,6 +77,6 @@ type BenchClaim struct {
 	Seed     string  `json:"seed"`
 	Measured string  `json:"measured"`
 	Verdict  string  `json:"verdict"`
-	Ratio    float64 `json:"ratio,omitempty"`
+	Ratio    float64 `json:"ratio"`
 	Rule     string  `json:"rule,omitempty"`
 }
