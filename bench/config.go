@@ -126,7 +126,7 @@ func (cfg Config) Defaults() Config {
 	if len(cfg.Gaps) == 0 {
 		cfg.Gaps = d.Gaps
 	}
-	if cfg.ArrivalRate <= 0 {
+	if cfg.ArrivalRate == 0 { // a negative rate is left for Validate
 		cfg.ArrivalRate = d.ArrivalRate
 	}
 	if cfg.KernelWindow <= 0 {
@@ -172,8 +172,8 @@ func (cfg Config) Validate() error {
 			errs = append(errs, fmt.Errorf("bench: arrival gap %s: want 0..10s", g))
 		}
 	}
-	if cfg.ArrivalRate < 0 || cfg.ArrivalRate > 10000 {
-		errs = append(errs, fmt.Errorf("bench: arrival rate %g/s: want 0..10000", cfg.ArrivalRate))
+	if cfg.ArrivalRate <= 0 || cfg.ArrivalRate > 10000 {
+		errs = append(errs, fmt.Errorf("bench: arrival rate %g/s: want above 0, at most 10000", cfg.ArrivalRate))
 	}
 	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 || cfg.Settle < 0 ||
 		cfg.ArrivalRuns < 0 || cfg.ArrivalTrain < 0 || cfg.KernelWindow < 0 {
