@@ -72,7 +72,9 @@
 //	    ratio_to_floor      summary.p50 / p50 of the backend "none" series with
 //	                        the same program, param, value and variant; absent
 //	                        (0) when there is no such series, either p50 is not
-//	                        positive, or the series is kernel-drift
+//	                        positive, or the series is a kernel-memory one
+//	                        (kernel-*, slab-*, sunreclaim-*, kernelstack-*,
+//	                        pagetables-*, kmem-*, total-*)
 //	    noisy     string    why this series alone is not to be trusted (memory:
 //	                        the host's kernel drift at least the delta); absent
 //	                        otherwise

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Percentile returns the p-th percentile (0 <= p <= 100) of samples by linear
@@ -75,7 +76,7 @@ const FloorBackend = "none"
 // summarizeSeries fills Summary of every series and RatioToFloor of every
 // series that has a floor: the series of FloorBackend with the same program,
 // parameter, value and variant in the same scenario. Ratios are left at 0
-// when either p50 is not positive and for the kernel-drift series.
+// when either p50 is not positive and for kernel-memory series (noFloorRatio).
 func summarizeSeries(series []Series) {
 	for i := range series {
 		series[i].Summary = Summarize(series[i].Samples)
@@ -85,7 +86,7 @@ func summarizeSeries(series []Series) {
 		s.RatioToFloor = 0
 		// A drift, or a delta that may be negative, has no meaningful
 		// ratio: only positive figures are compared.
-		if s.Variant == "kernel-drift" || s.Summary.P50 <= 0 {
+		if noFloorRatio(s.Variant) || s.Summary.P50 <= 0 {
 			continue
 		}
 		for _, f := range series {
@@ -98,6 +99,18 @@ func summarizeSeries(series []Series) {
 			}
 		}
 	}
+}
+
+// noFloorRatio reports whether a variant is a kernel-memory figure (a
+// host-wide delta, or a sum with one): set beside the floor's delta, which is
+// mostly the host's own drift, its ratio would be noise.
+func noFloorRatio(variant string) bool {
+	for _, p := range []string{"kernel-", "slab-", "sunreclaim-", "kernelstack-", "pagetables-", "kmem-", "total-"} {
+		if strings.HasPrefix(variant, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Spread is p90/p50 of a summary, 0 when p50 is 0.
