@@ -701,9 +701,9 @@ func formatValue(v float64, unit string) string {
 		return "0 " + unit
 	case unit == "x" || strings.HasSuffix(unit, "(x)"):
 		return fmt.Sprintf("%.1fx", v)
-	case v >= 100:
+	case math.Abs(v) >= 100: // a delta may be negative
 		return fmt.Sprintf("%.0f %s", v, unit)
-	case v >= 10:
+	case math.Abs(v) >= 10:
 		return fmt.Sprintf("%.1f %s", v, unit)
 	}
 	return fmt.Sprintf("%.2f %s", v, unit)

@@ -362,6 +362,7 @@ func TestFormatQuantity(t *testing.T) {
 		{118 << 20, "bytes", "118 MiB"},
 		{3.1 * (1 << 20), "bytes/slot", "3.10 MiB/slot"},
 		{523.4, "runs/s", "523 runs/s"},
+		{-228 << 10, "bytes", "-228 KiB"},
 	}
 	for _, c := range cases {
 		if got := formatQuantity(c.v, c.unit); got != c.want {
