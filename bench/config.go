@@ -14,6 +14,7 @@ import (
 // Scenario names, in the order they run.
 const (
 	ScenarioStartup    = "startup"
+	ScenarioArrivals   = "arrivals"
 	ScenarioThroughput = "throughput"
 	ScenarioWarmup     = "warmup"
 	ScenarioReset      = "reset"
@@ -23,7 +24,7 @@ const (
 
 // ScenarioNames lists every scenario in the order they run.
 func ScenarioNames() []string {
-	return []string{ScenarioStartup, ScenarioThroughput, ScenarioWarmup, ScenarioReset, ScenarioMemory, ScenarioDisk}
+	return []string{ScenarioStartup, ScenarioArrivals, ScenarioThroughput, ScenarioWarmup, ScenarioReset, ScenarioMemory, ScenarioDisk}
 }
 
 // ErrUnknownScenario is wrapped by Config.Validate for a scenario name that
@@ -54,6 +55,18 @@ type Config struct {
 	// than back to back: on the development host a pooled run after a 20 ms
 	// pause was several times slower than one right after another.
 	Settle time.Duration
+	// ArrivalRuns is the number of measured runs per backend and schedule of
+	// the arrivals scenario; they come in trains of ArrivalTrain runs.
+	ArrivalRuns  int
+	ArrivalTrain int
+	// Gaps are the fixed gaps between scheduled starts of the arrivals
+	// scenario; 0 is back to back.
+	Gaps []time.Duration
+	// ArrivalRate is the mean rate, per second, of its Poisson schedule.
+	ArrivalRate float64
+	// KernelWindow is how long the memory scenario watches /proc/meminfo
+	// before each measurement, to measure the host's own drift.
+	KernelWindow time.Duration
 	// Rounds is the number of samples per series of the throughput, warm-up,
 	// memory and disk scenarios; reset takes ten times as many.
 	Rounds int
@@ -75,10 +88,13 @@ type Config struct {
 
 // Defaults returns cfg with every zero field set for its mode.
 func (cfg Config) Defaults() Config {
+	gaps := []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}
 	full := Config{Runs: 200, Warmup: 20, Rounds: 5, Window: 2 * time.Second,
-		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 2, 4, 8, 16}}
+		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 2, 4, 8, 16},
+		ArrivalRuns: 150, ArrivalTrain: 10, Gaps: gaps, ArrivalRate: 20, KernelWindow: 300 * time.Millisecond}
 	quick := Config{Runs: 15, Warmup: 3, Rounds: 1, Window: 250 * time.Millisecond,
-		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 4}}
+		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 4},
+		ArrivalRuns: 12, ArrivalTrain: 4, Gaps: gaps, ArrivalRate: 20, KernelWindow: 100 * time.Millisecond}
 	d := full
 	if cfg.Quick {
 		d = quick
@@ -100,6 +116,21 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = d.Window
+	}
+	if cfg.ArrivalRuns <= 0 {
+		cfg.ArrivalRuns = d.ArrivalRuns
+	}
+	if cfg.ArrivalTrain <= 0 {
+		cfg.ArrivalTrain = min(d.ArrivalTrain, cfg.ArrivalRuns)
+	}
+	if len(cfg.Gaps) == 0 {
+		cfg.Gaps = d.Gaps
+	}
+	if cfg.ArrivalRate == 0 { // a negative rate is left for Validate
+		cfg.ArrivalRate = d.ArrivalRate
+	}
+	if cfg.KernelWindow <= 0 {
+		cfg.KernelWindow = d.KernelWindow
 	}
 	if len(cfg.Concurrency) == 0 {
 		cfg.Concurrency = d.Concurrency
@@ -136,7 +167,16 @@ func (cfg Config) Validate() error {
 			}
 		}
 	}
-	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 || cfg.Settle < 0 {
+	for _, g := range cfg.Gaps {
+		if g < 0 || g > 10*time.Second {
+			errs = append(errs, fmt.Errorf("bench: arrival gap %s: want 0..10s", g))
+		}
+	}
+	if cfg.ArrivalRate <= 0 || cfg.ArrivalRate > 10000 {
+		errs = append(errs, fmt.Errorf("bench: arrival rate %g/s: want above 0, at most 10000", cfg.ArrivalRate))
+	}
+	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 || cfg.Settle < 0 ||
+		cfg.ArrivalRuns < 0 || cfg.ArrivalTrain < 0 || cfg.KernelWindow < 0 {
 		errs = append(errs, errors.New("bench: counts and durations must not be negative"))
 	}
 	return errors.Join(errs...)

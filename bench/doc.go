@@ -1,5 +1,6 @@
 // Package bench measures sandboxes side by side through harness.Backend:
-// startup latency, throughput, pool warm-up, reset cost, memory and disk,
+// startup latency, latency of runs arriving on a schedule, throughput, pool
+// warm-up, reset cost, memory (PSS and kernel) and disk,
 // interleaving the variants in one run and keeping every raw sample. Its
 // output is out/bench/bench.json, whose layout is Report; `gosandbox bench`
 // is its command line and Run its entry point.
@@ -35,8 +36,8 @@
 //	                        load_after ([1, 5, 15] minute load averages), go_version,
 //	                        versions (tool -> first line of its version: gosandbox,
 //	                        bwrap, gcc; a missing tool is absent)
-//	scenarios     list      in the order run: startup, throughput, warmup, reset,
-//	                        memory, disk (those asked for)
+//	scenarios     list      in the order run: startup, arrivals, throughput, warmup,
+//	                        reset, memory, disk (those asked for)
 //	  name, description     what was measured and exactly how
 //	  series      list      one variant each:
 //	    backend   string    harness backend, or for disk layouts the bench itself
@@ -44,12 +45,25 @@
 //	    program   string    "true" (/bin/true), "static" (the static C program),
 //	                        "/usr/bin/true" (the closure copied); may be absent
 //	    param, value        the parameter varied and its value: "concurrency",
-//	                        "pool_size", "slots", or "layout" (value absent)
+//	                        "pool_size", "slots", "gap_ms" (arrivals: the gap
+//	                        between scheduled starts, the mean gap for Poisson),
+//	                        or "layout" (value absent)
 //	    variant   string    warmup: "ready", "open-returned"; reset: "hook" (the
 //	                        reset cost), or without the hook "back-to-back" and
-//	                        "spaced" run latencies (context, not the cost); memory:
+//	                        "spaced" run latencies (context, not the cost);
+//	                        arrivals: "fixed", "poisson" (the schedule); memory:
 //	                        "idle-total", "busy-total", "idle-per-slot",
-//	                        "busy-per-slot"; disk: "shared-binds",
+//	                        "busy-per-slot" (PSS); "kernel-idle-total",
+//	                        "kernel-busy-total", "kernel-idle-per-slot",
+//	                        "kernel-busy-per-slot" (/proc/meminfo delta of
+//	                        SUnreclaim + KernelStack + PageTables); "slab-",
+//	                        "sunreclaim-", "kernelstack-", "pagetables-" +
+//	                        "idle-per-slot"/"busy-per-slot" (each counter);
+//	                        "kmem-idle-per-slot", "kmem-busy-per-slot" (memcg
+//	                        kernel memory, where the boxes have a memory cgroup);
+//	                        "total-idle-per-slot", "total-busy-per-slot" (PSS +
+//	                        kernel); "kernel-drift" (the host's own change of
+//	                        the kernel sum over a quiet window); disk: "shared-binds",
 //	                        "shared-binds-fs-delta", "rootfs-copy", "overlay-upper";
 //	                        absent for startup and throughput
 //	    unit      string    "ns", "runs/s" or "bytes"
@@ -57,7 +71,13 @@
 //	    summary   object    n, min, p50, p90, p99, max, mean of samples
 //	    ratio_to_floor      summary.p50 / p50 of the backend "none" series with
 //	                        the same program, param, value and variant; absent
-//	                        (0) when there is no such series or its p50 is 0
+//	                        (0) when there is no such series, either p50 is not
+//	                        positive, or the series is a kernel-memory one
+//	                        (kernel-*, slab-*, sunreclaim-*, kernelstack-*,
+//	                        pagetables-*, kmem-*, total-*)
+//	    noisy     string    why this series alone is not to be trusted (memory:
+//	                        the host's kernel drift at least the delta); absent
+//	                        otherwise
 //	  noisy, noisy_reason   see Method
 //	  errors      list      what could not be measured, with the reason
 //	claims        list      the seed design's claims: claim, seed (its figure),
@@ -74,9 +94,11 @@
 // Scenario series by name:
 //
 //	startup     backend × program, unit ns: time of one Backend.Run
+//	arrivals    backend × schedule (variant) × gap_ms, unit ns: from the
+//	            scheduled start to the return of Backend.Run
 //	throughput  backend × concurrency, unit runs/s
 //	warmup      pooled backend × pool_size × variant, unit ns
 //	reset       pooled backend × variant, unit ns
-//	memory      backend × slots × variant, unit bytes (PSS)
+//	memory      backend × slots × variant, unit bytes (PSS, kernel, total)
 //	disk        backend × variant (layout), unit bytes (allocated blocks)
 package bench

@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +141,34 @@ func benchChildren() map[int]bool {
 	return set
 }
 
-// memory measures the PSS a sandbox costs, idle and during runs.
+// memStates are the PSS series of each (backend, slots) variant.
+var memStates = []string{"idle-total", "busy-total", "idle-per-slot", "busy-per-slot"}
+
+// kernelStates are the kernel-memory series of each variant: the sum of
+// unreclaimable slab, kernel stacks and page tables ("kernel-*"), each
+// meminfo counter per slot, the memcg kmem counters per slot, PSS plus
+// kernel ("total-*") and the host's drift over the quiet window before.
+func kernelStates() []string {
+	out := []string{"kernel-idle-total", "kernel-busy-total", "kernel-idle-per-slot", "kernel-busy-per-slot"}
+	for _, c := range kernelCounters {
+		out = append(out, c.name+"-idle-per-slot", c.name+"-busy-per-slot")
+	}
+	return append(out, "kmem-idle-per-slot", "kmem-busy-per-slot", "total-idle-per-slot", "total-busy-per-slot", "kernel-drift")
+}
+
+// memSample is one measurement of one variant.
+type memSample struct {
+	idle, busy         int64            // PSS
+	kIdle, kBusy       map[string]int64 // meminfo deltas from before Open
+	kmemIdle, kmemBusy int64
+	kmemIdleOK         bool
+	kmemBusyOK         bool
+	drift              int64 // kernel() over the quiet window before Open
+	method             string
+}
+
+// memory measures the PSS a sandbox costs, idle and during runs, and what
+// the kernel pays for it.
 func (r *runner) memory(ctx context.Context) Scenario {
 	sc := Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
 		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs, " +
@@ -146,7 +176,18 @@ func (r *runner) memory(ctx context.Context) Scenario {
 		"bench process after Open). busy-total: while N runs of a waiting shell (`sh -c 'read x; :' MARKER`, held by an open stdin pipe) " +
 		"are in flight: each box is found by scanning /proc for the marker argument, climbing its parents up to (not including) " +
 		"the bench process or pid 1 and taking that process and all its descendants, plus the kept-alive set. " +
-		"*-per-slot are the totals divided by N. For one-shot backends busy-per-slot is the transient cost of one run. Unit: bytes."}
+		"*-per-slot are the totals divided by N. For one-shot backends busy-per-slot is the transient cost of one run. " +
+		fmt.Sprintf("Kernel memory, from /proc/meminfo: the bench reads it, waits %s with nothing running (kernel-drift: the "+
+			"change of the sum below over that quiet window, the host's own churn), reads it again (the baseline), opens the backend; "+
+			"idle: after the warm-up runs and a further %s for deferred frees, minus the baseline; busy: with the N runs in flight "+
+			"(idle slots included, as busy-total), minus the baseline. kernel-*: SUnreclaim + KernelStack + PageTables "+
+			"(reclaimable slab is cache and left out of the sum); slab-, sunreclaim-, kernelstack-, pagetables-*-per-slot: "+
+			"each counter's delta per slot (Slab includes SUnreclaim). kmem-*-per-slot: the memcg kernel-memory counters of the "+
+			"cgroups the kept-alive (idle) or boxed and kept-alive (busy) processes are in, other than the bench's own "+
+			"(cgroup v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel), absent when there is none. total-*-per-slot: PSS plus "+
+			"kernel. A kernel series is flagged noisy (series noisy) when the median drift is at least the median delta. "+
+			"The counters are host-wide: another process allocating at the same time lands in the delta. Unit: bytes.",
+			r.cfg.KernelWindow, r.cfg.KernelWindow)}
 	type variant struct {
 		name  string
 		slots int
@@ -158,9 +199,10 @@ func (r *runner) memory(ctx context.Context) Scenario {
 		}
 	}
 	series := map[variant]map[string]*Series{}
+	states := append(slices.Clone(memStates), kernelStates()...)
 	for _, v := range variants {
 		series[v] = map[string]*Series{}
-		for _, state := range []string{"idle-total", "busy-total", "idle-per-slot", "busy-per-slot"} {
+		for _, state := range states {
 			sc.Series = append(sc.Series, Series{Backend: v.name, Param: "slots", Value: float64(v.slots),
 				Variant: state, Unit: "bytes", Samples: []float64{}})
 		}
@@ -179,18 +221,39 @@ func (r *runner) memory(ctx context.Context) Scenario {
 		}
 		v := variants[st.Variant]
 		label := fmt.Sprintf("%s slots=%d", v.name, v.slots)
-		idle, busy, method, err := r.measureMemory(ctx, v.name, v.slots)
+		m, err := r.measureMemory(ctx, v.name, v.slots)
 		fails.add(label, err)
 		if err == nil {
 			ss := series[v]
 			n := float64(v.slots)
-			ss["idle-total"].Samples = append(ss["idle-total"].Samples, float64(idle))
-			ss["busy-total"].Samples = append(ss["busy-total"].Samples, float64(busy))
-			ss["idle-per-slot"].Samples = append(ss["idle-per-slot"].Samples, float64(idle)/n)
-			ss["busy-per-slot"].Samples = append(ss["busy-per-slot"].Samples, float64(busy)/n)
-			methods[v.name] = method
+			add := func(state string, x float64) { ss[state].Samples = append(ss[state].Samples, x) }
+			add("idle-total", float64(m.idle))
+			add("busy-total", float64(m.busy))
+			add("idle-per-slot", float64(m.idle)/n)
+			add("busy-per-slot", float64(m.busy)/n)
+			add("kernel-idle-total", float64(m.kIdle["kernel"]))
+			add("kernel-busy-total", float64(m.kBusy["kernel"]))
+			add("kernel-idle-per-slot", float64(m.kIdle["kernel"])/n)
+			add("kernel-busy-per-slot", float64(m.kBusy["kernel"])/n)
+			for _, c := range kernelCounters {
+				add(c.name+"-idle-per-slot", float64(m.kIdle[c.name])/n)
+				add(c.name+"-busy-per-slot", float64(m.kBusy[c.name])/n)
+			}
+			if m.kmemIdleOK {
+				add("kmem-idle-per-slot", float64(m.kmemIdle)/n)
+			}
+			if m.kmemBusyOK {
+				add("kmem-busy-per-slot", float64(m.kmemBusy)/n)
+			}
+			add("total-idle-per-slot", float64(m.idle+m.kIdle["kernel"])/n)
+			add("total-busy-per-slot", float64(m.busy+m.kBusy["kernel"])/n)
+			add("kernel-drift", float64(m.drift))
+			methods[v.name] = m.method
 		}
 		r.prog.step(label)
+	}
+	for _, v := range variants {
+		flagKernelNoise(series[v])
 	}
 	for _, name := range r.backends {
 		if m, ok := methods[name]; ok {
@@ -202,26 +265,73 @@ func (r *runner) memory(ctx context.Context) Scenario {
 	return sc
 }
 
-// measureMemory opens name with n slots and returns the PSS kept alive idle
-// and the PSS with n runs in flight.
-func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, busy int64, method string, err error) {
+// flagKernelNoise marks the kernel series of one variant whose delta is not
+// larger than the host's own drift over the quiet window.
+func flagKernelNoise(ss map[string]*Series) {
+	drift := ss["kernel-drift"]
+	if len(drift.Samples) == 0 {
+		return
+	}
+	abs := make([]float64, len(drift.Samples))
+	for i, x := range drift.Samples {
+		abs[i] = math.Abs(x)
+	}
+	d := Percentile(abs, 50)
+	for _, state := range []string{"idle", "busy"} {
+		total := ss["kernel-"+state+"-total"]
+		signal := math.Abs(Percentile(total.Samples, 50))
+		if len(total.Samples) == 0 || d < signal {
+			continue
+		}
+		why := fmt.Sprintf("host drift %s (median |kernel-drift|) >= the %s delta %s", unitString(d, "bytes"), state, unitString(signal, "bytes"))
+		for name, s := range ss {
+			if strings.HasSuffix(name, "-"+state+"-total") && strings.HasPrefix(name, "kernel-") ||
+				strings.HasSuffix(name, "-"+state+"-per-slot") && name != state+"-per-slot" && !strings.HasPrefix(name, "kmem-") {
+				s.Noisy = why
+			}
+		}
+	}
+}
+
+// measureMemory opens name with n slots and measures PSS and kernel memory
+// idle and with n runs in flight.
+func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSample, err error) {
+	quiet, err := readMeminfo()
+	if err != nil {
+		return m, err
+	}
+	time.Sleep(r.cfg.KernelWindow)
+	base, err := readMeminfo()
+	if err != nil {
+		return m, err
+	}
+	m.drift = base.kernel() - quiet.kernel()
+
 	before := benchChildren()
 	b, err := openBackend(name, harness.Options{PoolSize: n})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("open with %d slots: %w", n, err)
+		return m, fmt.Errorf("open with %d slots: %w", n, err)
 	}
 	defer closeBackend(b)
 	if err := r.runTrueAtOnce(ctx, b, n); err != nil {
-		return 0, 0, "", fmt.Errorf("warm-up: %w", err)
+		return m, fmt.Errorf("warm-up: %w", err)
 	}
 	kept, method, err := keptAlive(b, before)
 	if err != nil {
-		return 0, 0, "", err
+		return m, err
 	}
+	m.method = method
 	if len(kept) == 0 && b.Features().Reuses {
-		return 0, 0, "", fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
+		return m, fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
 	}
-	idle = pssTotal(kept)
+	m.idle = pssTotal(kept)
+	time.Sleep(r.cfg.KernelWindow) // deferred frees of the warm-up runs
+	idle, err := readMeminfo()
+	if err != nil {
+		return m, err
+	}
+	m.kIdle = idle.delta(base)
+	m.kmemIdle, m.kmemIdleOK = memcgKmem(kept)
 
 	held := make([]*heldRun, 0, n)
 	defer func() {
@@ -235,21 +345,27 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (idle, b
 		marker := newMarker("mem")
 		h, err := r.startHeld(ctx, b, r.spec(waitingProgram(":", marker)...), marker)
 		if err != nil {
-			return 0, 0, "", err
+			return m, err
 		}
 		held = append(held, h)
 	}
 	_, boxes, err := findMarked(held, time.Minute)
 	if err != nil {
-		return 0, 0, "", err
+		return m, err
 	}
+	busy, err := readMeminfo()
+	if err != nil {
+		return m, err
+	}
+	m.kBusy = busy.delta(base)
 	kept, _, err = keptAlive(b, before)
 	if err != nil {
-		return 0, 0, "", err
+		return m, err
 	}
 	for pid := range kept {
 		boxes[pid] = true
 	}
-	busy = pssTotal(boxes)
-	return idle, busy, method, nil
+	m.busy = pssTotal(boxes)
+	m.kmemBusy, m.kmemBusyOK = memcgKmem(boxes)
+	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +79,10 @@ func TestQuickRun(t *testing.T) {
 	if !sawFloor {
 		t.Errorf("no startup series of the floor (%s)", FloorBackend)
 	}
-	if len(back.Claims) != 3 {
-		t.Errorf("%d claims, want 3", len(back.Claims))
+	checkArrivals(t, &back)
+	checkKernelMemory(t, &back)
+	if len(back.Claims) != 4 {
+		t.Errorf("%d claims, want 4", len(back.Claims))
 	}
 	for _, c := range back.Claims {
 		switch c.Verdict {
@@ -212,5 +215,121 @@ func leftovers(t *testing.T, before map[string]bool) {
 	}
 	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), "gosandbox-bench") {
 		t.Errorf("a bench mount is left in /proc/self/mountinfo")
+	}
+}
+
+// scenario returns the scenario of rep by name, or nil.
+func scenario(rep *Report, name string) *Scenario {
+	for i := range rep.Scenarios {
+		if rep.Scenarios[i].Name == name {
+			return &rep.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// checkArrivals wants, for every backend that ran startup, a series per
+// fixed gap and one Poisson series, each with at most the configured number
+// of samples, and a ratio to the floor at the same gap.
+func checkArrivals(t *testing.T, rep *Report) {
+	t.Helper()
+	sc := scenario(rep, ScenarioArrivals)
+	if sc == nil {
+		t.Error("no arrivals scenario")
+		return
+	}
+	cfg := Config{Quick: true}.Defaults()
+	for _, b := range startupBackends(rep) {
+		for _, g := range cfg.Gaps {
+			checkArrivalSeries(t, sc, b, ScheduleFixed, float64(g)/float64(time.Millisecond), cfg.ArrivalRuns)
+		}
+		checkArrivalSeries(t, sc, b, SchedulePoisson, 1000/cfg.ArrivalRate, cfg.ArrivalRuns)
+	}
+}
+
+func checkArrivalSeries(t *testing.T, sc *Scenario, backend, variant string, gapMS float64, runs int) {
+	t.Helper()
+	for _, s := range sc.Series {
+		if s.Backend != backend || s.Variant != variant || s.Value != gapMS {
+			continue
+		}
+		if s.Param != ParamGap || s.Program != programTrue.name || s.Unit != "ns" {
+			t.Errorf("arrivals %s: param %q program %q unit %q", s.label(), s.Param, s.Program, s.Unit)
+		}
+		if n := len(s.Samples); n == 0 || n > runs {
+			t.Errorf("arrivals %s: %d samples, want 1..%d", s.label(), n, runs)
+		}
+		if backend != FloorBackend && s.RatioToFloor <= 0 {
+			t.Errorf("arrivals %s: no ratio to the floor at the same gap", s.label())
+		}
+		return
+	}
+	t.Errorf("arrivals: no series for %s %s gap %gms", backend, variant, gapMS)
+}
+
+// startupBackends lists the backends with a startup series: the ones that
+// opened and ran.
+func startupBackends(rep *Report) []string {
+	var out []string
+	if sc := scenario(rep, ScenarioStartup); sc != nil {
+		for _, s := range sc.Series {
+			if !slices.Contains(out, s.Backend) {
+				out = append(out, s.Backend)
+			}
+		}
+	}
+	return out
+}
+
+// checkKernelMemory wants the kernel-memory series beside the PSS ones for
+// every backend and slot count, totals that add PSS and kernel, and noisy
+// flags only on kernel-derived series.
+func checkKernelMemory(t *testing.T, rep *Report) {
+	t.Helper()
+	sc := scenario(rep, ScenarioMemory)
+	if sc == nil {
+		t.Error("no memory scenario")
+		return
+	}
+	find := func(backend, variant string, slots float64) *Series {
+		for i := range sc.Series {
+			if s := &sc.Series[i]; s.Backend == backend && s.Variant == variant && s.Value == slots {
+				return s
+			}
+		}
+		return nil
+	}
+	for _, b := range startupBackends(rep) {
+		for _, n := range (Config{Quick: true}).Defaults().Slots {
+			slots := float64(n)
+			pss := find(b, "busy-per-slot", slots)
+			if pss == nil {
+				t.Errorf("memory: no busy-per-slot series of %s slots=%d", b, n)
+				continue
+			}
+			for _, v := range []string{"kernel-idle-total", "kernel-busy-total", "kernel-idle-per-slot", "kernel-busy-per-slot",
+				"slab-busy-per-slot", "sunreclaim-busy-per-slot", "kernelstack-busy-per-slot", "pagetables-busy-per-slot",
+				"total-idle-per-slot", "total-busy-per-slot", "kernel-drift"} {
+				if s := find(b, v, slots); s == nil || len(s.Samples) != len(pss.Samples) {
+					t.Errorf("memory: series %s of %s slots=%d missing or not one sample per measurement", v, b, n)
+				}
+			}
+			kernel, total := find(b, "kernel-busy-per-slot", slots), find(b, "total-busy-per-slot", slots)
+			if kernel != nil && total != nil && len(total.Samples) == len(pss.Samples) && len(kernel.Samples) == len(pss.Samples) {
+				for i := range total.Samples {
+					if d := total.Samples[i] - pss.Samples[i] - kernel.Samples[i]; math.Abs(d) > 1 {
+						t.Errorf("memory %s slots=%d: total %g != PSS %g + kernel %g", b, n, total.Samples[i], pss.Samples[i], kernel.Samples[i])
+					}
+				}
+			}
+		}
+	}
+	for _, s := range sc.Series {
+		if s.Noisy != "" && !strings.HasPrefix(s.Variant, "kernel-") && !strings.Contains(s.Variant, "-idle-") && !strings.Contains(s.Variant, "-busy-") {
+			t.Errorf("memory %s: flagged noisy (%s) but not a kernel series", s.label(), s.Noisy)
+		}
+		if s.Noisy != "" && (s.Variant == "idle-per-slot" || s.Variant == "busy-per-slot" || strings.HasPrefix(s.Variant, "kmem-")) {
+			t.Errorf("memory %s: a PSS or memcg series flagged noisy by the meminfo drift", s.label())
+		}
 	}
 }

@@ -66,6 +66,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	scenarios := map[string]func(context.Context) Scenario{
 		ScenarioStartup:    r.startup,
+		ScenarioArrivals:   r.arrivals,
 		ScenarioThroughput: r.throughput,
 		ScenarioWarmup:     r.warmup,
 		ScenarioReset:      r.reset,

@@ -57,6 +57,10 @@ type Series struct {
 	// RatioToFloor is this series' p50 over the floor's (backend none) p50 in
 	// the same scenario and run; 0 when there is no floor.
 	RatioToFloor float64 `json:"ratio_to_floor,omitempty"`
+	// Noisy says why this series alone is not to be trusted (the host's
+	// own drift of a kernel counter larger than the delta measured); empty
+	// when nothing is known against it.
+	Noisy string `json:"noisy,omitempty"`
 }
 
 // Summary is the order statistics of a series.

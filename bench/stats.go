@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Percentile returns the p-th percentile (0 <= p <= 100) of samples by linear
@@ -74,7 +75,8 @@ const FloorBackend = "none"
 
 // summarizeSeries fills Summary of every series and RatioToFloor of every
 // series that has a floor: the series of FloorBackend with the same program,
-// parameter, value and variant in the same scenario.
+// parameter, value and variant in the same scenario. Ratios are left at 0
+// when either p50 is not positive and for kernel-memory series (noFloorRatio).
 func summarizeSeries(series []Series) {
 	for i := range series {
 		series[i].Summary = Summarize(series[i].Samples)
@@ -82,14 +84,33 @@ func summarizeSeries(series []Series) {
 	for i := range series {
 		s := &series[i]
 		s.RatioToFloor = 0
+		// A drift, or a delta that may be negative, has no meaningful
+		// ratio: only positive figures are compared.
+		if noFloorRatio(s.Variant) || s.Summary.P50 <= 0 {
+			continue
+		}
 		for _, f := range series {
 			if f.Backend == FloorBackend && f.Program == s.Program && f.Param == s.Param &&
 				f.Value == s.Value && f.Variant == s.Variant {
-				s.RatioToFloor = Ratio(s.Summary.P50, f.Summary.P50)
+				if f.Summary.P50 > 0 {
+					s.RatioToFloor = Ratio(s.Summary.P50, f.Summary.P50)
+				}
 				break
 			}
 		}
 	}
+}
+
+// noFloorRatio reports whether a variant is a kernel-memory figure (a
+// host-wide delta, or a sum with one): set beside the floor's delta, which is
+// mostly the host's own drift, its ratio would be noise.
+func noFloorRatio(variant string) bool {
+	for _, p := range []string{"kernel-", "slab-", "sunreclaim-", "kernelstack-", "pagetables-", "kmem-", "total-"} {
+		if strings.HasPrefix(variant, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Spread is p90/p50 of a summary, 0 when p50 is 0.
@@ -104,7 +125,9 @@ const NoisySpread = 3.0
 func noisyReasons(sc *Scenario, loadBefore, loadAfter float64, cores int) []string {
 	var why []string
 	for _, s := range sc.Series {
-		if s.Summary.N >= 2 && Spread(s.Summary) > NoisySpread {
+		// A kernel-memory delta near zero has any spread; its own noisy flag
+		// (the host's drift against the delta) says whether to trust it.
+		if s.Summary.N >= 2 && !noFloorRatio(s.Variant) && Spread(s.Summary) > NoisySpread {
 			why = append(why, fmt.Sprintf("%s: p90/p50 = %.1f > %.0f", s.label(), Spread(s.Summary), NoisySpread))
 		}
 	}

@@ -25,7 +25,7 @@ func PrintSummary(w io.Writer, rep *Report) {
 		}
 		if len(sc.Series) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "backend\tprogram/variant\tparam\tn\tp50\tp90\tp99\tmin\tmax\tx floor\t")
+			fmt.Fprintln(tw, "backend\tprogram/variant\tparam\tn\tp50\tp90\tp99\tmin\tmax\tx floor\tnote\t")
 			for _, s := range sc.Series {
 				what := s.Program
 				if s.Variant != "" && s.Variant != s.Backend {
@@ -40,11 +40,18 @@ func PrintSummary(w io.Writer, rep *Report) {
 					ratio = fmt.Sprintf("%.2f", s.RatioToFloor)
 				}
 				m := s.Summary
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Backend, what, param, m.N,
+				note := ""
+				if s.Noisy != "" {
+					note = "noisy"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Backend, what, param, m.N,
 					unitString(m.P50, s.Unit), unitString(m.P90, s.Unit), unitString(m.P99, s.Unit),
-					unitString(m.Min, s.Unit), unitString(m.Max, s.Unit), ratio)
+					unitString(m.Min, s.Unit), unitString(m.Max, s.Unit), ratio, note)
 			}
 			tw.Flush()
+		}
+		if noisy := noisySeries(sc); noisy > 0 {
+			fmt.Fprintf(w, "noisy: %d series whose delta is within the host's own drift (bench.json: series noisy)\n", noisy)
 		}
 		for _, e := range sc.Errors {
 			fmt.Fprintf(w, "! %s\n", e)
@@ -83,4 +90,15 @@ func unitString(v float64, unit string) string {
 		return fmt.Sprintf("%.1f/s", v)
 	}
 	return fmt.Sprintf("%g%s", v, unit)
+}
+
+// noisySeries counts the series of sc flagged noisy on their own.
+func noisySeries(sc Scenario) int {
+	n := 0
+	for _, s := range sc.Series {
+		if s.Noisy != "" {
+			n++
+		}
+	}
+	return n
 }

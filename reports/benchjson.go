@@ -57,6 +57,7 @@ type BenchSeries struct {
 	Samples      []float64    `json:"samples"`
 	Summary      BenchSummary `json:"summary"`
 	RatioToFloor float64      `json:"ratio_to_floor,omitempty"`
+	Noisy        string       `json:"noisy,omitempty"`
 }
 
 // BenchSummary is the order statistics of a series.
@@ -76,6 +77,6 @@ type BenchClaim struct {
 	Seed     string  `json:"seed"`
 	Measured string  `json:"measured"`
 	Verdict  string  `json:"verdict"`
-	Ratio    float64 `json:"ratio,omitempty"`
+	Ratio    float64 `json:"ratio"`
 	Rule     string  `json:"rule,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +29,7 @@ type Chart struct {
 // Report sections the charts go into.
 const (
 	sectionLatency    = "latency"
+	sectionArrivals   = "arrivals"
 	sectionThroughput = "throughput"
 	sectionPool       = "pool"
 	sectionReset      = "reset"
@@ -96,6 +98,15 @@ func renderCharts(d *Dataset, dir string) ([]Chart, []Problem, error) {
 			"p50 latency divided by the p50 of a plain fork+exec+wait of the same program in the same run; 1 = the floor.",
 			"program", "ratio to floor (x)", d.Ratios, true)
 	}
+	if len(d.Arrivals) > 0 {
+		r.arrivals(d.Arrivals)
+		if bars := arrivalRatioBars(d.Arrivals); len(bars) > 0 {
+			r.bars("arrivals-ratio", sectionArrivals, "Arrivals: p50 ratio to floor by schedule",
+				"p50 latency from the scheduled start divided by the floor's p50 (backend none) on the same schedule in the same run; 1 = the floor. "+
+					"A ratio that grows with the gap is a stall that only runs arriving apart meet.",
+				"schedule (gap between scheduled starts)", "ratio to floor (x)", bars, true)
+		}
+	}
 	if len(d.Throughput) > 0 {
 		r.lines("throughput", sectionThroughput, "Throughput vs concurrency",
 			"Completed runs per second (p50 of the repeated measurements) at each concurrency.",
@@ -109,6 +120,12 @@ func renderCharts(d *Dataset, dir string) ([]Chart, []Problem, error) {
 		r.lines("memory", sectionMemory, "Memory per slot vs N",
 			"PSS of every process a backend keeps alive, per slot (p50): idle after warm-up, busy while N runs are in flight.",
 			"slots N", "PSS per slot", d.Memory)
+	}
+	if len(d.KernelMemory) > 0 {
+		r.lines("memory-kernel", sectionMemory, "Kernel memory per slot vs N",
+			"Growth of unreclaimable slab + kernel stacks + page tables (/proc/meminfo) per slot (p50), from before Open: idle after warm-up, "+
+				"busy while N runs are in flight. Host-wide counters: small figures are within the host's own drift (see the table).",
+			"slots N", "kernel memory per slot", d.KernelMemory)
 	}
 	if len(d.Disk) > 0 {
 		r.bars("disk", sectionDisk, "Disk per sandbox",
@@ -431,10 +448,95 @@ func (r *renderer) lines(id, section, title, caption, xlabel, ylabel string, lin
 	if useLogAxis(&p.Y, lo/div, hi/div) {
 		caption += " Logarithmic axis."
 	} else {
-		p.Y.Min = 0
-		p.Y.Max = hi / div * (1.05 + 0.1*float64(len(lines))) // room for the legend
+		// A delta may be negative (kernel memory freed meanwhile).
+		p.Y.Min = math.Min(0, lo/div*1.1)
+		p.Y.Max = math.Max(hi/div, 0) * (1.05 + 0.1*float64(len(lines))) // room for the legend
+		if p.Y.Max <= p.Y.Min {
+			p.Y.Max = p.Y.Min + 1
+		}
 	}
 	r.save(p, Chart{ID: id, Section: section, Title: title, Caption: caption})
+}
+
+// arrivalRatioBars is a bar per backend (not the floor) and schedule: p50
+// over the floor's p50.
+func arrivalRatioBars(rows []ArrivalRow) []Bar {
+	var bars []Bar
+	for _, r := range rows {
+		if r.Backend != floorBackend && r.Ratio > 0 {
+			bars = append(bars, Bar{Group: scheduleLabel(r), Label: r.Backend, Value: r.Ratio, Unit: "x"})
+		}
+	}
+	return bars
+}
+
+// arrivals draws latency from the scheduled start against the schedule:
+// p50 (solid) and p90 (dashed) per backend, the schedules as categories
+// (fixed gaps in increasing order, then Poisson).
+func (r *renderer) arrivals(rows []ArrivalRow) {
+	var cats, backends []string
+	var lo, hi float64 = math.Inf(1), 0
+	for _, row := range rows {
+		if l := scheduleLabel(row); !slices.Contains(cats, l) {
+			cats = append(cats, l)
+		}
+		if !slices.Contains(backends, row.Backend) {
+			backends = append(backends, row.Backend)
+		}
+		lo = math.Min(lo, row.Summary.P50)
+		hi = math.Max(hi, row.Summary.P90)
+	}
+	unit := rows[0].Unit
+	div, dunit := displayUnit(unit, hi)
+	title := "Arrivals: latency from the scheduled start"
+	p := newPlot(title, "schedule (gap between scheduled starts)", "latency ("+dunit+")")
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(6)
+	for i, b := range backends {
+		for _, q := range []string{"p50", "p90"} {
+			var xys plotter.XYs
+			for _, row := range rows {
+				if row.Backend != b {
+					continue
+				}
+				y := row.Summary.P50
+				if q == "p90" {
+					y = row.Summary.P90
+				}
+				xys = append(xys, plotter.XY{X: float64(slices.Index(cats, scheduleLabel(row))), Y: y / div})
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				r.problems = append(r.problems, Problem{Input: "chart " + title, What: err.Error()})
+				return
+			}
+			c := colorFor(b, i)
+			line.Color, points.Color = c, c
+			line.Width = vg.Points(1.5)
+			points.Shape = draw.CircleGlyph{}
+			if q == "p90" {
+				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+				points.Shape = draw.BoxGlyph{}
+			}
+			p.Add(line, points)
+			p.Legend.Add(b+" "+q, line, points)
+		}
+	}
+	p.NominalX(cats...)
+	p.X.Min, p.X.Max = -0.3, float64(len(cats))-0.7
+	caption := "Open-loop: each run's latency counts from its scheduled start, so waiting behind the previous run is included. " +
+		"Solid: p50; dashed: p90. Gap 0 is back to back."
+	if useLogAxis(&p.Y, lo/div, hi/div) {
+		caption += " Logarithmic axis."
+		p.Y.Max = hi / div * 3 // room for the legend
+	} else {
+		p.Y.Min = 0
+		p.Y.Max = hi / div * (1.1 + 0.07*float64(2*len(backends)))
+	}
+	r.save(p, Chart{ID: "arrivals", Section: sectionArrivals, Title: title, Caption: caption})
 }
 
 // valueTicks labels exactly the measured parameter values (1 2 3 4 slots).
@@ -599,9 +701,9 @@ func formatValue(v float64, unit string) string {
 		return "0 " + unit
 	case unit == "x" || strings.HasSuffix(unit, "(x)"):
 		return fmt.Sprintf("%.1fx", v)
-	case v >= 100:
+	case math.Abs(v) >= 100: // a delta may be negative
 		return fmt.Sprintf("%.0f %s", v, unit)
-	case v >= 10:
+	case math.Abs(v) >= 10:
 		return fmt.Sprintf("%.1f %s", v, unit)
 	}
 	return fmt.Sprintf("%.2f %s", v, unit)

@@ -76,6 +76,13 @@ pre.reason { white-space: pre-wrap; background: #f6f8fa; padding: 0.3em 0.6em; m
 {{range .Rows}}<tr><td>{{.Target}}{{if .Quick}} (quick){{end}}</td><td>{{.Backend}}</td><td>{{.Program}}</td><td class="num">{{.P50}}</td><td class="num">{{.Ratio}}</td></tr>
 {{end}}</table>
 {{end}}{{end}}
+{{with .Table}}{{$num := .Num}}
+<table>
+<tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if ge $i $num}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+{{if .Note}}<p class="note">{{.Note}}</p>{{end}}
+{{end}}
 <div class="figures">
 {{range .Charts}}<figure id="fig-{{.ID}}">
 <img src="{{.PNG}}" alt="{{.Title}}" width="672" height="384">

@@ -45,6 +45,21 @@ func writeMarkdown(w io.Writer, v *view) error {
 			}
 			p("\n")
 		}
+		if t := s.Table; t != nil {
+			mdRow(b, t.Header)
+			mdRule(b, len(t.Header))
+			for _, r := range t.Rows {
+				cells := make([]string, len(r))
+				for i, c := range r {
+					cells[i] = mdText(c)
+				}
+				mdRow(b, cells)
+			}
+			p("\n")
+			if t.Note != "" {
+				p("%s\n\n", mdText(t.Note))
+			}
+		}
 		for _, c := range s.Charts {
 			p("![%s](%s)\n\n%s [SVG](%s)\n\n", mdText(c.Title), c.PNG, mdText(c.Caption), c.SVG)
 		}

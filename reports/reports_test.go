@@ -210,7 +210,9 @@ func TestRender(t *testing.T) {
 					t.Errorf("only %d charts from the full fixture", len(res.Charts))
 				}
 				for _, want := range []string{`id="conformance"`, `id="latency"`, `id="throughput"`, `id="pool"`,
-					`id="memory"`, `id="disk"`, `id="kernels"`, `id="claims"`, `id="environment"`, "oneshot @ 5.10-v1"} {
+					`id="memory"`, `id="disk"`, `id="kernels"`, `id="claims"`, `id="environment"`, "oneshot @ 5.10-v1",
+					`id="arrivals"`, "charts/arrivals.png", "charts/arrivals-ratio.svg", "charts/memory-kernel.png",
+					"p90 / floor", "kernel busy/slot", "total busy/slot", "noisy (idle: host drift"} {
 					if !strings.Contains(text, want) && !strings.Contains(string(md), want) {
 						t.Errorf("report lacks %s", want)
 					}
@@ -360,6 +362,7 @@ func TestFormatQuantity(t *testing.T) {
 		{118 << 20, "bytes", "118 MiB"},
 		{3.1 * (1 << 20), "bytes/slot", "3.10 MiB/slot"},
 		{523.4, "runs/s", "523 runs/s"},
+		{-228 << 10, "bytes", "-228 KiB"},
 	}
 	for _, c := range cases {
 		if got := formatQuantity(c.v, c.unit); got != c.want {
@@ -422,5 +425,58 @@ func TestGenerateOddBench(t *testing.T) {
 	checkHTML(t, filepath.Dir(res.HTML), page)
 	if !strings.Contains(string(page), "something-new") {
 		t.Error("the unknown scenario is not tabulated")
+	}
+}
+
+// TestArrivalsAndKernelMemory pins down what the full fixture's arrivals
+// and kernel-memory series must yield: a row per backend and schedule in
+// schedule order with ratios to the floor, kernel lines beside the PSS ones,
+// and the memory table with the noisy figures marked.
+func TestArrivalsAndKernelMemory(t *testing.T) {
+	d := Build(Load(filepath.Join("testdata", "full")))
+	if len(d.Arrivals) != 15 {
+		t.Fatalf("%d arrival rows, want 15 (3 backends x 5 schedules)", len(d.Arrivals))
+	}
+	var order []string
+	for _, r := range d.Arrivals {
+		if l := scheduleLabel(r); len(order) == 0 || order[len(order)-1] != l {
+			order = append(order, l)
+		}
+		if r.Backend != floorBackend && (r.Ratio <= 0 || r.RatioP90 <= 0) {
+			t.Errorf("arrivals %s %s: ratios %g %g, want both > 0", r.Backend, scheduleLabel(r), r.Ratio, r.RatioP90)
+		}
+	}
+	if got := strings.Join(order, ", "); got != "0 ms, 5 ms, 20 ms, 100 ms, Poisson 20/s" {
+		t.Errorf("schedules in order %q", got)
+	}
+	var summary bool
+	for _, l := range d.Summary {
+		summary = summary || strings.HasPrefix(l, "arrivals p50 ratio to floor (0 ms, 5 ms, 20 ms, 100 ms, Poisson 20/s): oneshot ")
+	}
+	if !summary {
+		t.Errorf("no arrivals line in the summary: %q", d.Summary)
+	}
+	var labels []string
+	for _, l := range d.KernelMemory {
+		labels = append(labels, l.Label)
+	}
+	if got := strings.Join(labels, ", "); got != "oneshot idle, oneshot busy, container idle, container busy" {
+		t.Errorf("kernel memory lines %q", got)
+	}
+	for _, l := range d.Memory {
+		if strings.Contains(l.Label, "kernel") || strings.Contains(l.Label, "total") || strings.Contains(l.Label, "slab") {
+			t.Errorf("PSS chart draws a kernel series: %q", l.Label)
+		}
+	}
+	if len(d.MemoryTable) != 10 {
+		t.Fatalf("%d memory rows, want 10 (2 backends x 5 slot counts)", len(d.MemoryTable))
+	}
+	for _, r := range d.MemoryTable {
+		if wantNoisy := r.Backend == "oneshot" && r.Slots < 4; (r.Noisy != "") != wantNoisy {
+			t.Errorf("memory %s slots=%g: noisy %q, want noisy=%v", r.Backend, r.Slots, r.Noisy, wantNoisy)
+		}
+		if !r.HasKmem || r.Drift <= 0 || r.TotalBusy <= r.PSSBusy {
+			t.Errorf("memory %s slots=%g: %+v: want kmem, a drift and total above PSS", r.Backend, r.Slots, r)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -21,7 +22,13 @@ type Dataset struct {
 	Throughput []Line `json:"throughput"` // runs/s (p50) against concurrency
 	Warmup     []Line `json:"warmup"`     // ns to N ready containers (p50) against N
 	Memory     []Line `json:"memory"`     // bytes per slot (p50) against slots
-	Disk       []Bar  `json:"disk"`       // bytes written per sandbox (p50), by layout
+	// Arrivals is the arrivals scenario, a row per backend and schedule.
+	Arrivals []ArrivalRow `json:"arrivals"`
+	// KernelMemory is the kernel's share per slot (p50 of the meminfo
+	// delta) against slots; MemoryTable sets it beside PSS.
+	KernelMemory []Line      `json:"kernel_memory"`
+	MemoryTable  []MemoryRow `json:"memory_table"`
+	Disk         []Bar       `json:"disk"` // bytes written per sandbox (p50), by layout
 	// Scenarios tabulates every scenario's series, known or not.
 	Scenarios []ScenarioTable `json:"scenarios"`
 	Matrix    Matrix          `json:"matrix"`
@@ -95,6 +102,37 @@ type TableRow struct {
 	Unit    string       `json:"unit"`
 	Summary BenchSummary `json:"summary"`
 	Ratio   float64      `json:"ratio,omitempty"` // p50 over the floor's p50
+}
+
+// ArrivalRow is one backend on one arrival schedule: order statistics of
+// the latency from the scheduled start, and p50 and p90 over the floor's at
+// the same schedule.
+type ArrivalRow struct {
+	Backend  string       `json:"backend"`
+	Schedule string       `json:"schedule"` // "fixed" or "poisson"
+	GapMS    float64      `json:"gap_ms"`   // the gap, or the Poisson mean gap
+	Unit     string       `json:"unit"`
+	Summary  BenchSummary `json:"summary"`
+	Ratio    float64      `json:"ratio,omitempty"`     // p50 over the floor's p50
+	RatioP90 float64      `json:"ratio_p90,omitempty"` // p90 over the floor's p90
+}
+
+// MemoryRow is one backend with N slots: p50s per slot of PSS, kernel
+// memory (meminfo delta) and their sum, idle and busy, and the memcg kmem
+// figure when the bench found one.
+type MemoryRow struct {
+	Backend    string  `json:"backend"`
+	Slots      float64 `json:"slots"`
+	PSSIdle    float64 `json:"pss_idle"`
+	KernelIdle float64 `json:"kernel_idle"`
+	TotalIdle  float64 `json:"total_idle"`
+	PSSBusy    float64 `json:"pss_busy"`
+	KernelBusy float64 `json:"kernel_busy"`
+	TotalBusy  float64 `json:"total_busy"`
+	KmemBusy   float64 `json:"kmem_busy,omitempty"`
+	HasKmem    bool    `json:"has_kmem"`
+	Drift      float64 `json:"drift"` // median |kernel-drift| over the quiet window
+	Noisy      string  `json:"noisy,omitempty"`
 }
 
 // Matrix is the conformance matrix: a row per property, a column per
@@ -203,6 +241,10 @@ func (d *Dataset) addScenario(sc BenchScenario) {
 		d.Warmup = append(d.Warmup, paramLines(sc, p50)...)
 	case "memory":
 		d.Memory = append(d.Memory, memoryLines(sc)...)
+		d.KernelMemory = append(d.KernelMemory, kernelLines(sc)...)
+		d.MemoryTable = append(d.MemoryTable, memoryRows(sc)...)
+	case "arrivals":
+		d.Arrivals = append(d.Arrivals, arrivalRows(sc)...)
 	case "disk":
 		d.Disk = append(d.Disk, diskBars(sc)...)
 	}
@@ -237,14 +279,15 @@ func sortedCopy(v []float64) []float64 {
 
 func p50(s BenchSeries) float64 { return summaryOf(s).P50 }
 
-// memoryLines draws memory per slot against the slot count. The bench
+// memoryLines draws PSS per slot against the slot count. The bench
 // records totals and per-slot figures as variants ("idle-total",
-// "idle-per-slot", "busy-per-slot"); the per-slot ones are plotted. Without
-// per-slot variants a total in bytes is divided by the slot count.
+// "idle-per-slot", "busy-per-slot"); the per-slot PSS ones are plotted (the
+// kernel and total ones have their own chart and table). Without per-slot
+// variants a total in bytes is divided by the slot count.
 func memoryLines(sc BenchScenario) []Line {
 	perSlot := BenchScenario{Name: sc.Name}
 	for _, s := range sc.Series {
-		if strings.HasSuffix(s.Variant, "-per-slot") {
+		if s.Variant == "idle-per-slot" || s.Variant == "busy-per-slot" {
 			perSlot.Series = append(perSlot.Series, s)
 		}
 	}
@@ -257,6 +300,121 @@ func memoryLines(sc BenchScenario) []Line {
 		}
 		return p50(s)
 	})
+}
+
+// kernelLines draws the kernel's memory per slot (the meminfo delta of
+// unreclaimable slab, kernel stacks and page tables) against the slot count.
+func kernelLines(sc BenchScenario) []Line {
+	perSlot := BenchScenario{Name: sc.Name}
+	for _, s := range sc.Series {
+		if s.Variant == "kernel-idle-per-slot" || s.Variant == "kernel-busy-per-slot" {
+			s.Variant = strings.TrimPrefix(s.Variant, "kernel-")
+			perSlot.Series = append(perSlot.Series, s)
+		}
+	}
+	return paramLines(perSlot, p50)
+}
+
+// memoryRows sets PSS, kernel and total per slot side by side, a row per
+// backend and slot count that has kernel figures.
+func memoryRows(sc BenchScenario) []MemoryRow {
+	type key struct {
+		backend string
+		slots   float64
+	}
+	var order []key
+	byKey := map[key]map[string]BenchSeries{}
+	for _, s := range sc.Series {
+		k := key{s.Backend, s.Value}
+		if byKey[k] == nil {
+			byKey[k] = map[string]BenchSeries{}
+			order = append(order, k)
+		}
+		byKey[k][s.Variant] = s
+	}
+	var rows []MemoryRow
+	for _, k := range order {
+		m := byKey[k]
+		kb, ok := m["kernel-busy-per-slot"]
+		if !ok {
+			continue
+		}
+		get := func(v string) float64 {
+			if s, ok := m[v]; ok {
+				return p50(s)
+			}
+			return 0
+		}
+		row := MemoryRow{Backend: k.backend, Slots: k.slots,
+			PSSIdle: get("idle-per-slot"), KernelIdle: get("kernel-idle-per-slot"), TotalIdle: get("total-idle-per-slot"),
+			PSSBusy: get("busy-per-slot"), KernelBusy: p50(kb), TotalBusy: get("total-busy-per-slot")}
+		if s, ok := m["kmem-busy-per-slot"]; ok && len(s.Samples) > 0 {
+			row.KmemBusy, row.HasKmem = p50(s), true
+		}
+		if s, ok := m["kernel-drift"]; ok && len(s.Samples) > 0 {
+			abs := make([]float64, len(s.Samples))
+			for i, x := range s.Samples {
+				abs[i] = math.Abs(x)
+			}
+			row.Drift = quantile(sortedCopy(abs), 0.5)
+		}
+		var noisy []string
+		for _, v := range []string{"kernel-idle-per-slot", "kernel-busy-per-slot"} {
+			if s := m[v]; s.Noisy != "" {
+				noisy = append(noisy, strings.TrimSuffix(strings.TrimPrefix(v, "kernel-"), "-per-slot")+": "+s.Noisy)
+			}
+		}
+		row.Noisy = strings.Join(noisy, "; ")
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// arrivalRows is a row per backend and schedule: fixed gaps in increasing
+// order, then Poisson; backends in the bench's order within each.
+func arrivalRows(sc BenchScenario) []ArrivalRow {
+	var rows []ArrivalRow
+	for _, s := range sc.Series {
+		if summaryOf(s).N == 0 {
+			continue
+		}
+		row := ArrivalRow{Backend: s.Backend, Schedule: s.Variant, GapMS: s.Value, Unit: s.Unit,
+			Summary: summaryOf(s), Ratio: ratioToFloor(sc, s)}
+		if s.Backend != floorBackend {
+			for _, f := range sc.Series {
+				if f.Backend == floorBackend && f.Variant == s.Variant && f.Value == s.Value && f.Program == s.Program {
+					if fp := summaryOf(f).P90; fp > 0 {
+						row.RatioP90 = row.Summary.P90 / fp
+					}
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	rank := func(r ArrivalRow) int {
+		if r.Schedule == "poisson" {
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(rows, func(a, b int) bool {
+		if ra, rb := rank(rows[a]), rank(rows[b]); ra != rb {
+			return ra < rb
+		}
+		return rows[a].GapMS < rows[b].GapMS
+	})
+	return rows
+}
+
+// scheduleLabel names an arrival schedule for axes and tables.
+func scheduleLabel(r ArrivalRow) string {
+	if r.Schedule == "poisson" {
+		if r.GapMS > 0 {
+			return fmt.Sprintf("Poisson %s/s", trimFloat(math.Round(10000/r.GapMS)/10))
+		}
+		return "Poisson"
+	}
+	return trimFloat(r.GapMS) + " ms"
 }
 
 // ratioToFloor is the series' p50 over the floor's p50 for the same program
@@ -623,6 +781,9 @@ func (d *Dataset) summarise(in *Inputs) []string {
 	for _, p := range programs {
 		lines = append(lines, fmt.Sprintf("startup p50 ratio to floor (%s): %s", p, strings.Join(byProgram[p], ", ")))
 	}
+	if line := arrivalSummary(d.Arrivals); line != "" {
+		lines = append(lines, line)
+	}
 	if len(d.Claims) > 0 {
 		counts := map[string]int{}
 		var verdicts []string
@@ -654,4 +815,40 @@ func trimFloat(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%g", v)
+}
+
+// arrivalSummary is one line: each backend's p50 ratio to the floor at each
+// arrival schedule.
+func arrivalSummary(rows []ArrivalRow) string {
+	var schedules, backends []string
+	ratio := map[[2]string]float64{}
+	for _, r := range rows {
+		if r.Backend == floorBackend || r.Ratio == 0 {
+			continue
+		}
+		l := scheduleLabel(r)
+		if !slices.Contains(schedules, l) {
+			schedules = append(schedules, l)
+		}
+		if !slices.Contains(backends, r.Backend) {
+			backends = append(backends, r.Backend)
+		}
+		ratio[[2]string{r.Backend, l}] = r.Ratio
+	}
+	if len(backends) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, b := range backends {
+		var xs []string
+		for _, l := range schedules {
+			if v, ok := ratio[[2]string{b, l}]; ok {
+				xs = append(xs, fmt.Sprintf("%.1f", v))
+			} else {
+				xs = append(xs, "-")
+			}
+		}
+		parts = append(parts, b+" "+strings.Join(xs, "/")+"x")
+	}
+	return "arrivals p50 ratio to floor (" + strings.Join(schedules, ", ") + "): " + strings.Join(parts, ", ")
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"gosandbox/bench"
 	"gosandbox/harness"
@@ -36,11 +37,15 @@ func runBench(args []string) int {
 		concurrency = fs.String("concurrency", "", "throughput worker counts (default 1,2,4)")
 		poolSizes   = fs.String("pool-sizes", "", "warm-up pool sizes (default 1,4,16)")
 		slots       = fs.String("slots", "", "memory slot counts (default 1,2,4,8,16; quick 1,4)")
+		arrivalRuns = fs.Int("arrival-runs", 0, "arrivals: measured runs per backend and schedule (default 150 in trains of 10, quick 12 in trains of 4)")
+		gaps        = fs.String("gaps", "", "arrivals: fixed gaps between scheduled starts, comma-separated durations (default 0,5ms,20ms,100ms)")
+		rate        = fs.Float64("arrival-rate", 0, "arrivals: mean rate of the Poisson schedule, runs per second (default 20)")
 		out         = fs.String("out", "out/bench", "directory for bench.json")
 		quiet       = fs.Bool("quiet", false, "no progress output")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: gosandbox bench [flags]\n\nMeasures startup latency, throughput, pool warm-up, reset cost, memory and disk of each backend,\n"+
+		fmt.Fprintln(fs.Output(), "usage: gosandbox bench [flags]\n\nMeasures startup latency, latency of runs arriving on a schedule, throughput, pool warm-up, reset cost,\n"+
+			"memory (PSS and kernel) and disk of each backend, "+
 			"interleaved in one run, and sets the seed design's claims beside the figures. Exit status: 0 measured\n"+
 			"(backends that could not open are recorded in the report), 2 invalid flags or names, 3 the report could not be written.\n\nflags:")
 		fs.PrintDefaults()
@@ -58,6 +63,18 @@ func runBench(args []string) int {
 	cfg := bench.Config{
 		Backends: benchList(*backends), Scenarios: benchList(*scenarios), Quick: *quick,
 		Runs: *runs, Warmup: *warmup, Duration: *duration, Settle: *settle, Rounds: *rounds, Window: *window,
+		ArrivalRuns: *arrivalRuns, ArrivalRate: *rate,
+	}
+	for _, g := range benchList(*gaps) {
+		d, err := time.ParseDuration(g)
+		if g == "0" {
+			d, err = 0, nil
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gosandbox bench: --gaps: %q is not a duration (e.g. 20ms)\n", g)
+			return 2
+		}
+		cfg.Gaps = append(cfg.Gaps, d)
 	}
 	for _, l := range []struct {
 		name string

@@ -15,6 +15,9 @@ func TestBenchRejectsUnknownNames(t *testing.T) {
 		{"--scenarios", "latency"},
 		{"--concurrency", "two"},
 		{"--slots", "0"},
+		{"--gaps", "5"},     // a duration needs its unit
+		{"--gaps", "-20ms"}, // no negative gap
+		{"--arrival-rate", "-1"},
 		{"stray"},
 	} {
 		if got := runBench(append(args, "--quiet", "--out", t.TempDir())); got != 2 {
