@@ -82,7 +82,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		index     int
 		i         int
 		fd        int
-		keep      [3]int // descriptors kept until exec
+		keep      [5]int // descriptors kept until exec
 		nkeep     int
 		op        *mount.Op
 		target    *byte
@@ -199,6 +199,20 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		p.execFD = int(r1)
 		fd = p.execFD + 1
 	}
+	if p.reaped != nil && p.reaperStatus < len(p.files) {
+		if r1, _, err1 = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.reaperStatus), syscall.F_DUPFD_CLOEXEC, uintptr(fd)); err1 != 0 {
+			goto fail
+		}
+		p.reaperStatus = int(r1)
+		fd = p.reaperStatus + 1
+	}
+	if p.reaped != nil && p.reaperExe >= 0 && p.reaperExe < len(p.files) {
+		if r1, _, err1 = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.reaperExe), syscall.F_DUPFD_CLOEXEC, uintptr(fd)); err1 != 0 {
+			goto fail
+		}
+		p.reaperExe = int(r1)
+		fd = p.reaperExe + 1
+	}
 	for i = 0; i < len(p.files); i++ {
 		if p.files[i] >= 0 && p.files[i] < i {
 			if r1, _, err1 = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.files[i]), syscall.F_DUPFD_CLOEXEC, uintptr(fd)); err1 != 0 {
@@ -225,7 +239,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 	index = 0
-	// Close everything else except the (at most three) descriptors kept
+	// Close everything else except the (at most five) descriptors kept
 	// until exec, sorted, with close_range over the gaps.
 	step = StepCloseFiles
 	nkeep = 0
@@ -239,13 +253,17 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		keep[nkeep] = p.execFD
 		nkeep++
 	}
-	if keep[0] > keep[1] && nkeep > 1 {
-		keep[0], keep[1] = keep[1], keep[0]
+	if p.reaped != nil {
+		keep[nkeep] = p.reaperStatus
+		nkeep++
+		if p.reaperExe >= 0 {
+			keep[nkeep] = p.reaperExe
+			nkeep++
+		}
 	}
-	if nkeep > 2 && keep[1] > keep[2] {
-		keep[1], keep[2] = keep[2], keep[1]
-		if keep[0] > keep[1] {
-			keep[0], keep[1] = keep[1], keep[0]
+	for i = 1; i < nkeep; i++ { // insertion sort
+		for fd = i; fd > 0 && keep[fd-1] > keep[fd]; fd-- {
+			keep[fd-1], keep[fd] = keep[fd], keep[fd-1]
 		}
 	}
 	if p.closeLoopTo == 0 {
@@ -264,7 +282,9 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	} else {
 		// Before Linux 5.9: one close per possible descriptor.
 		for fd = len(p.files); fd < p.closeLoopTo; fd++ {
-			if fd != keep[0] && (nkeep < 2 || fd != keep[1]) && (nkeep < 3 || fd != keep[2]) {
+			for i = 0; i < nkeep && keep[i] != fd; i++ {
+			}
+			if i == nkeep {
 				syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 			}
 		}
@@ -494,13 +514,26 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// The program must not be the namespace's pid 1 (Runner.Reaper): this
 	// process stays as the reaper, the program goes on as its child. The
 	// reaper keeps the parent-death signal armed above; the program needs
-	// none, since the namespace dies with its pid 1.
+	// none, since the namespace dies with its pid 1. The program borrows
+	// this process's memory until its exec (vfork) rather than copying its
+	// page tables: this process is a copy of the whole supervisor, and a
+	// second copy made and torn down per run cost about as much as the
+	// floor's whole fork+exec+wait.
 	if p.reaped != nil {
 		step = StepReaper
-		if r1, _, err1 = syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0); err1 != 0 {
+		if haveVfork {
+			r1, r2 = rawVfork(syscall.CLONE_VM | syscall.CLONE_VFORK | uintptr(syscall.SIGCHLD))
+			err1 = syscall.Errno(r2)
+		} else {
+			r1, _, err1 = syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		}
+		if err1 != 0 {
 			goto fail
 		}
 		if r1 != 0 {
+			// The program runs (or failed and reported): become the
+			// reaper program, or stay the reaper where that fails.
+			execReaper(p.reaperExe, p.reaperStatus)
 			reaperLoop(p.reaped, r1, p.closeLoopTo)
 		}
 	}

@@ -326,7 +326,10 @@ type prepared struct {
 	fprog       *unix.SockFprog
 	cgroupProcs []int // written "0" into first thing (Runner.CgroupProcs)
 	reaped      *reapedWord
-	loopback    *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
+	// reaperStatus and reaperExe are the status pipe's write end and the
+	// reaper program (-1: none), kept open by the child for pid 1.
+	reaperStatus, reaperExe int
+	loopback                *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
 
 	flags uintptr
 	vfork bool
@@ -505,6 +508,7 @@ func (r *Runner) prepare() (*prepared, error) {
 	p.cgroupProcs = r.CgroupProcs
 	if r.Reaper != nil {
 		p.reaped = r.Reaper.word()
+		p.reaperStatus, p.reaperExe = r.Reaper.w, reaperExec()
 	}
 	if r.LoopbackUp && r.CloneFlags&unix.CLONE_NEWNET != 0 {
 		ifr := loopbackReq

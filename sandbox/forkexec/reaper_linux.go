@@ -1,7 +1,9 @@
 package forkexec
 
 import (
+	"encoding/binary"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -22,6 +24,10 @@ import (
 // pid 2 and every signal acts as it would on the host.
 type Reaped struct {
 	mem []byte
+	// The status pipe: the reaper program (see reaperImage) writes the
+	// status to w; r is non-blocking, so a reaper killed before it wrote
+	// leaves nothing to wait for.
+	r, w int
 }
 
 // reapedWord is the layout of the shared page: a flag then the status.
@@ -30,35 +36,98 @@ type reapedWord struct {
 	status uint32 // wait status of the program
 }
 
-// NewReaped maps a fresh page. Close it once the run is over.
+// NewReaped maps a fresh page and opens the status pipe. Close it once the
+// run is over.
 func NewReaped() (*Reaped, error) {
 	mem, err := unix.Mmap(-1, 0, unix.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, fmt.Errorf("forkexec: map the reaper's page: %w", err)
 	}
-	return &Reaped{mem: mem}, nil
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("forkexec: reaper status pipe: %w", err)
+	}
+	unix.SetNonblock(p[0], true)
+	return &Reaped{mem: mem, r: p[0], w: p[1]}, nil
 }
 
 func (r *Reaped) word() *reapedWord { return (*reapedWord)(unsafe.Pointer(&r.mem[0])) }
 
 // Status returns the program's wait status, and false when the reaper left
 // none (it was killed first, e.g. by the supervisor at a limit).
+// Call it once the reaper was waited for.
 func (r *Reaped) Status() (unix.WaitStatus, bool) {
 	w := r.word()
-	if atomic.LoadUint32(&w.done) != 1 {
+	if atomic.LoadUint32(&w.done) == 1 {
+		return unix.WaitStatus(atomic.LoadUint32(&w.status)), true
+	}
+	var b [4]byte
+	if n, err := unix.Read(r.r, b[:]); err != nil || n != len(b) {
 		return 0, false
 	}
-	return unix.WaitStatus(atomic.LoadUint32(&w.status)), true
+	return unix.WaitStatus(binary.LittleEndian.Uint32(b[:])), true
 }
 
-// Close unmaps the page.
+// Close unmaps the page and closes the pipe.
 func (r *Reaped) Close() error {
 	if r == nil || r.mem == nil {
 		return nil
 	}
 	err := unix.Munmap(r.mem)
+	unix.Close(r.r)
+	unix.Close(r.w)
 	r.mem = nil
 	return err
+}
+
+// reaperExec is a sealed memfd holding reaperImage, made once per process;
+// -1 where there is no image or memfds cannot be made. A child that cannot
+// execute it (vm.memfd_noexec) stays the reaper itself (reaperLoop).
+var reaperExec = sync.OnceValue(func() int {
+	img := reaperImage()
+	if img == nil {
+		return -1
+	}
+	fd, err := unix.MemfdCreate("gosandbox-reaper", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1
+	}
+	if _, err := unix.Write(fd, img); err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+})
+
+// The reaper program's argv and envp (NULL-terminated), for the child.
+var (
+	reaperArgv0 = [...]byte{'g', 'o', 's', 'a', 'n', 'd', 'b', 'o', 'x', '-', 'r', 'e', 'a', 'p', 'e', 'r', 0}
+	reaperArgv  = [2]*byte{&reaperArgv0[0], nil}
+	reaperEnvp  = [1]*byte{nil}
+)
+
+// execReaper replaces the child, the box's pid 1, with the reaper program
+// once the program runs: pid 1 then holds a few pages instead of a copy of
+// the whole supervisor, and that copy is torn down while the program runs,
+// not after it. The status pipe becomes descriptor 0; everything else is
+// closed. It returns only when the exec failed. Raw system calls only.
+//
+//go:nosplit
+//go:norace
+func execReaper(exe, status int) {
+	if exe < 0 {
+		return
+	}
+	syscall.RawSyscall(syscall.SYS_DUP3, uintptr(status), 0, 0)
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 1, uintptr(exe-1), 0)
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(exe+1), closeRangeAll, 0)
+	syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(exe), uintptr(unsafe.Pointer(&emptyPath[0])),
+		uintptr(unsafe.Pointer(&reaperArgv[0])), uintptr(unsafe.Pointer(&reaperEnvp[0])), unix.AT_EMPTY_PATH, 0)
 }
 
 // reaperLoop is the box's pid 1 once the program is forked: it closes every

@@ -394,7 +394,10 @@ func TestForkBombIsHeld(t *testing.T) {
 	spec := sandbox.Spec{
 		Args:   []string{"/bin/sh", "-c", `test $$ = 2 || exit 99; f() { f | f & }; f; sleep 2; echo survived`},
 		Env:    []string{"PATH=/usr/bin:/bin"},
-		Limits: sandbox.Limits{Procs: 32, Wall: 1500 * time.Millisecond},
+		// CPU far above what 1.5 s of wall time on every core can use: a
+		// bomb spins every core, and its CPU total must not be the limit
+		// that ends it.
+		Limits: sandbox.Limits{Procs: 32, Wall: 1500 * time.Millisecond, CPU: 30 * time.Second},
 	}
 	o := run(t, spec)
 	if o.ExitCode == 99 {
