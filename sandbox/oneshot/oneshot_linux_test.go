@@ -392,8 +392,8 @@ func TestForkBombIsHeld(t *testing.T) {
 	// own pid namespace (the box's reaper is pid 1), i.e. inside the box:
 	// on the host pid 2 is kthreadd.
 	spec := sandbox.Spec{
-		Args:   []string{"/bin/sh", "-c", `test $$ = 2 || exit 99; f() { f | f & }; f; sleep 2; echo survived`},
-		Env:    []string{"PATH=/usr/bin:/bin"},
+		Args: []string{"/bin/sh", "-c", `test $$ = 2 || exit 99; f() { f | f & }; f; sleep 2; echo survived`},
+		Env:  []string{"PATH=/usr/bin:/bin"},
 		// CPU far above what 1.5 s of wall time on every core can use: a
 		// bomb spins every core, and its CPU total must not be the limit
 		// that ends it.
