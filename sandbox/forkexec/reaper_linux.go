@@ -81,8 +81,10 @@ func (r *Reaped) Close() error {
 	return err
 }
 
-// reaperExec is a sealed memfd holding reaperImage, made once per process;
-// -1 where there is no image or memfds cannot be made. A child that cannot
+// reaperExec is a sealed memfd holding reaperImage, made once per process
+// and kept open for its life (one descriptor, close-on-exec; a count of a
+// process's descriptors sees it from the first reaped run on); -1 where
+// there is no image or memfds cannot be made. A child that cannot
 // execute it (vm.memfd_noexec) stays the reaper itself (reaperLoop).
 var reaperExec = sync.OnceValue(func() int {
 	img := reaperImage()
