@@ -526,15 +526,15 @@ type (
 		Linux      ociLinux   `json:"linux"`
 	}
 	ociProcess struct {
-		Terminal        bool            `json:"terminal"`
-		User            ociUser         `json:"user"`
-		Args            []string        `json:"args"`
-		Env             []string        `json:"env"`
-		Cwd             string          `json:"cwd"`
-		Capabilities    ociCaps         `json:"capabilities"`
-		Rlimits         []ociRlimit     `json:"rlimits"`
-		NoNewPrivileges bool            `json:"noNewPrivileges"`
-		OOMScoreAdj     *int            `json:"oomScoreAdj,omitempty"`
+		Terminal        bool        `json:"terminal"`
+		User            ociUser     `json:"user"`
+		Args            []string    `json:"args"`
+		Env             []string    `json:"env"`
+		Cwd             string      `json:"cwd"`
+		Capabilities    ociCaps     `json:"capabilities"`
+		Rlimits         []ociRlimit `json:"rlimits"`
+		NoNewPrivileges bool        `json:"noNewPrivileges"`
+		OOMScoreAdj     *int        `json:"oomScoreAdj,omitempty"`
 	}
 	ociUser struct {
 		UID            uint32   `json:"uid"`
@@ -602,9 +602,9 @@ type (
 		Cpus string `json:"cpus,omitempty"`
 	}
 	ociSeccomp struct {
-		DefaultAction string            `json:"defaultAction"`
-		Architectures []string          `json:"architectures,omitempty"`
-		Syscalls      []ociSyscallRule  `json:"syscalls"`
+		DefaultAction string           `json:"defaultAction"`
+		Architectures []string         `json:"architectures,omitempty"`
+		Syscalls      []ociSyscallRule `json:"syscalls"`
 	}
 	ociSyscallRule struct {
 		Names    []string     `json:"names"`
