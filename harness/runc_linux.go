@@ -29,17 +29,17 @@ import (
 // The runc backend runs the program as an OCI container under runc, the
 // runtime under Docker and Kubernetes, through its command line the way its
 // users drive it: a bundle (config.json and an empty root directory) is
-// generated per run, `runc run` creates, starts and waits for the container
-// with the caller's stdio passed through, and the container is deleted
-// afterwards. The bundle asks runc for what the gosandbox runners do: every
+// generated per run, and the container is made with `runc create` (the
+// caller's descriptors handed over as they are), started with `runc start`,
+// waited for as a child of this process (a child subreaper, as containerd's
+// shim is) and deleted with `runc delete`. The bundle asks runc for what the gosandbox runners do: every
 // namespace (a user namespace mapping the box to unprivileged host ids), a
 // read-only root of host binds, the work directory at /w, no capabilities,
 // no_new_privs, the rlimits, a memory and process cap through runc's own
 // cgroup support, and the gosandbox syscall deny list as an OCI seccomp
 // profile. The harness enforces the wall and CPU limits from outside (runc
-// has neither) and reads the accounting from a parent cgroup that outlives
-// the container, since runc removes the container's own group as soon as
-// its init exits.
+// has neither) and reads the accounting from a parent cgroup that it
+// removes after `runc delete`.
 func init() {
 	register("runc", openRunc)
 }
@@ -66,12 +66,16 @@ type runcHierarchy struct {
 }
 
 // runcUIDBase is the first host id of runc boxes: above the range of the
-// bwrap backend (bwrapUIDBase plus 65536 ids). Container root maps to it,
-// the box user (sandbox.BoxUID) to runcUIDBase+BoxUID.
+// bwrap backend (bwrapUIDBase plus 65536 ids). Each box maps its root and
+// its user (sandbox.BoxUID) to a pair of host ids of its own, cycling
+// through 65536 pairs, so that concurrent boxes share no per-user counter.
 const runcUIDBase = bwrapUIDBase + 1<<16
 
-// runcIDRange is the size of the id range mapped into every box.
-const runcIDRange = 65536
+// hostIDs are the host ids the next box's root and user map to.
+func (b *runcBackend) hostIDs(run uint32) (root, user uint32) {
+	root = runcUIDBase + 2*(run%(1<<16))
+	return root, root + 1
+}
 
 func openRunc(Options) (Backend, error) {
 	rc, err := exec.LookPath("runc")
@@ -91,6 +95,13 @@ func openRunc(Options) (Backend, error) {
 		if _, err := os.Stat(p); err == nil {
 			b.etcFiles = append(b.etcFiles, p)
 		}
+	}
+	// The container's init is a child of `runc create`, which exits at
+	// once: as a subreaper this process inherits it, and can wait for it.
+	// This is process-wide: any orphaned descendant of this process is
+	// inherited too, and stays a zombie until the process exits.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("%w: runc: PR_SET_CHILD_SUBREAPER: %v", ErrUnavailable, err)
 	}
 	if err := b.findHierarchies(); err != nil {
 		return nil, fmt.Errorf("%w: runc: cgroups: %v", ErrUnavailable, err)
@@ -118,9 +129,7 @@ func (*runcBackend) Features() Features {
 		Cgroups:  true,
 		Seccomp:  true,
 		Unsupported: map[string]string{
-			"Result.Signal": "runc reports a signalled container process as exit status 128+N; the backend maps that back, so a program exiting 129..192 looks signalled",
-			"exec-error":    "runc reports a failed exec as its own error; the backend tells it from the program's exit only by runc's log",
-			"Result.OOM":    "the OOM kill is counted in the container's own cgroup, which runc removes as its init exits: the harness infers it from a SIGKILL it did not send with the box's peak memory at the limit",
+			"exec-error": "runc finds a missing program before the start (exec-error from its log), but an execve that fails later (bad format, huge argv) ends the container with exit status 1",
 		},
 	}
 }
@@ -157,11 +166,13 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 	if err := d.CopyIn(spec.CopyIn); err != nil {
 		return failed("runc", err), nil
 	}
-	if err := chownTree(wd.path, runcUIDBase+sandbox.BoxUID, runcUIDBase+sandbox.BoxGID); err != nil {
+	run := b.runs.Add(1)
+	hostRoot, hostUser := b.hostIDs(run)
+	if err := chownTree(wd.path, int(hostUser), int(hostUser)); err != nil {
 		return failed("runc", err), nil
 	}
 
-	id := fmt.Sprintf("gosandbox-%d-%d", os.Getpid(), b.runs.Add(1))
+	id := fmt.Sprintf("gosandbox-%d-%d", os.Getpid(), run)
 	bundle, err := os.MkdirTemp(plainWorkRoot(), "gosandbox-runc-")
 	if err != nil {
 		return failed("runc", fmt.Errorf("runc: bundle: %w", err)), nil
@@ -174,7 +185,7 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 		b.removeCgroups(id)
 		os.RemoveAll(bundle)
 	}()
-	if err := b.writeBundle(bundle, id, spec, lim, wd.path); err != nil {
+	if err := b.writeBundle(bundle, id, spec, lim, wd.path, hostRoot, hostUser); err != nil {
 		return failed("runc", err), nil
 	}
 
@@ -183,9 +194,16 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 		return failed("runc", err), nil
 	}
 	defer closeFiles()
+	state := filepath.Join(bundle, "state")
 	logPath := filepath.Join(bundle, "runc.log")
-	argv := []string{b.runc, "--root", filepath.Join(bundle, "state"), "--log", logPath, "--log-format", "json",
-		"run", "--bundle", bundle, "--no-new-keyring"}
+	pidFile := filepath.Join(bundle, "init.pid")
+	// `runc create` (like `runc run --detach`) hands the caller's
+	// descriptors to the container as they are; a foreground `runc run`
+	// would put pipes between them and copy, so the program would never
+	// see its real stdio (a file's RLIMIT_FSIZE, a terminal). This is how
+	// containerd's shim drives runc.
+	argv := []string{b.runc, "--root", state, "--log", logPath, "--log-format", "json",
+		"create", "--bundle", bundle, "--pid-file", pidFile, "--no-new-keyring"}
 	if n := len(spec.ExtraFiles); n > 0 {
 		argv = append(argv, "--preserve-fds", strconv.Itoa(n))
 	}
@@ -194,35 +212,59 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 		Dir:   "/",
 		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Files: files,
-		// runc forwards the signals it gets to the container; if this
-		// process dies, runc is killed, and the container stays until the
-		// next run's sweep cannot find it: that is the one leak left.
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	start := time.Now()
+	startFailed := func(err error) sandbox.Result {
+		facts := verdict.Facts{Limits: lim, Syscalls: spec.Syscalls, Wall: time.Since(start), StartErr: err}
+		if logged := readRuncLog(logPath); logged.err != "" {
+			if runcErr != nil {
+				runcErr.WriteString(logged.all)
+			}
+			if isExecFailure(logged.err) {
+				facts.StartErr = execFailure{errors.New(logged.err)}
+			} else {
+				facts.StartErr = fmt.Errorf("runc: %s", logged.err)
+			}
+		}
+		return finish("runc", facts, wd, spec, lim)
+	}
 	// runc hands the descriptors it was given (with --preserve-fds) to the
 	// container; none other may be inherited.
 	closeOnExecExcept(files)
-	pid, err := syscall.ForkExec(b.runc, argv, attr)
+	createPid, err := syscall.ForkExec(b.runc, argv, attr)
 	if err != nil {
-		facts := verdict.Facts{Limits: lim, Syscalls: spec.Syscalls, Wall: time.Since(start),
-			StartErr: fmt.Errorf("runc: start %s: %w", b.runc, err)}
-		return finish("runc", facts, wd, spec, lim), nil
+		return startFailed(fmt.Errorf("runc: start %s: %w", b.runc, err)), nil
+	}
+	if ws, err := waitChild(createPid); err != nil || ws.ExitStatus() != 0 {
+		return startFailed(fmt.Errorf("runc: create failed (%v, status %d)", err, ws.ExitStatus())), nil
+	}
+	pidText, err := os.ReadFile(pidFile)
+	if err != nil {
+		return startFailed(fmt.Errorf("runc: pid file: %w", err)), nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil || pid <= 1 {
+		return startFailed(fmt.Errorf("runc: pid file: %q", pidText)), nil
+	}
+	// runc create has exited: the container's init, blocked before exec
+	// until `runc start`, is now a child of this process (a subreaper), so
+	// its own wait status and rusage are known and a kill cannot reach a
+	// recycled pid.
+	if out, err := exec.Command(b.runc, "--root", state, "start", id).CombinedOutput(); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		waitChild(pid)
+		return startFailed(fmt.Errorf("runc: start: %v: %s", err, strings.TrimSpace(string(out)))), nil
 	}
 
 	parent := b.accountingDirs(id)
 	var cpuKilled atomic.Bool
-	kill := func(p int) {
-		// Killing the container's init empties its pid namespace; runc run
-		// then returns. Before the container exists there is nothing to
-		// kill but runc itself, and the deferred delete and sweep clean up.
-		out, err := exec.Command(b.runc, "--root", filepath.Join(bundle, "state"), "kill", id, "KILL").CombinedOutput()
-		if err != nil {
-			_ = out
-			unix.Kill(p, unix.SIGKILL)
-		}
-	}
+	// SIGKILL from outside the container's pid namespace kills its init,
+	// and with it every process of the namespace.
+	kill := func(p int) { unix.Kill(p, unix.SIGKILL) }
+	var killMu sync.Mutex
 	stopPoll := b.pollCPU(parent, lim.CPU, func() {
+		killMu.Lock()
+		defer killMu.Unlock()
 		cpuKilled.Store(true)
 		kill(pid)
 	})
@@ -232,45 +274,48 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 	if cpuKilled.Load() && facts.Killed == verdict.NotKilled {
 		facts.Killed = verdict.KilledCPU
 	}
-	facts.Status = unwrapBwrapStatus(facts.Status)
 	facts.OutputExceeded = outputFull(spec, lim)
-
-	logged := readRuncLog(logPath)
 	if runcErr != nil {
-		runcErr.WriteString(logged.all)
-	}
-	if logged.err != "" && facts.Killed == verdict.NotKilled {
-		// runc failed (its own error, not the program's exit status).
-		facts.Status = 0
-		if isExecFailure(logged.err) {
-			facts.StartErr = execFailure{errors.New(logged.err)}
-		} else {
-			facts.StartErr = fmt.Errorf("runc: %s", logged.err)
-		}
+		runcErr.WriteString(readRuncLog(logPath).all)
 	}
 
-	// runc has removed the container's group by now; its parent, which
-	// the kernel charged hierarchically, still holds the figures.
+	// The container's own group still exists until `runc delete`: the OOM
+	// kill count is there (the kernel does not count it in the parents).
+	oomKills := oomKillCount(filepath.Join(parent.memory, "box"))
+	b.deleteContainer(bundle, id)
+	// The parent, which the kernel charged hierarchically, holds the
+	// figures of the whole run.
 	if u, err := parent.usage(); err == nil {
+		u.OOMKilled = u.OOMKilled || oomKills > 0
 		facts.Cgroup = u
-		// rusage of runc is runc's own CPU and memory, not the box's.
-		facts.Rusage = nil
-		// The kernel counts an OOM kill in the group that hit its limit
-		// (the container's own, gone now), not in its parents. A SIGKILL
-		// the harness did not send, with the peak at the limit, is taken
-		// for one; a program that fills its memory and then kills itself
-		// with SIGKILL would be misreported.
-		if !u.OOMKilled && facts.Killed == verdict.NotKilled && facts.StartErr == nil &&
-			facts.Status.Signaled() && facts.Status.Signal() == unix.SIGKILL && u.MemoryPeak >= lim.Memory-runcOOMSlack {
-			u.OOMKilled = true
-		}
 	}
 	return finish("runc", facts, wd, spec, lim), nil
 }
 
-// runcOOMSlack is how far below the memory limit a peak still counts as
-// having reached it: the charge that failed was at most a few pages.
-const runcOOMSlack = 1 << 20
+// waitChild reaps a child of this process.
+func waitChild(pid int) (syscall.WaitStatus, error) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			return ws, err
+		}
+	}
+}
+
+func oomKillCount(memDir string) int {
+	oc, err := os.ReadFile(filepath.Join(memDir, "memory.oom_control"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(oc), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
 
 // runcPollInterval is how often the harness reads the container's CPU time
 // to enforce Limits.CPU (runc has no CPU time limit).
@@ -320,14 +365,7 @@ func (d runcCgroupDirs) usage() (*verdict.CgroupUsage, error) {
 		return nil, err
 	}
 	u := &verdict.CgroupUsage{CPU: time.Duration(cpu), MemoryPeak: peak, Accounting: sandbox.AccountingCgroupV1}
-	if oc, err := os.ReadFile(filepath.Join(d.memory, "memory.oom_control")); err == nil {
-		for _, line := range strings.Split(string(oc), "\n") {
-			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-				n, _ := strconv.Atoi(v)
-				u.OOMKilled = n > 0
-			}
-		}
-	}
+	u.OOMKilled = oomKillCount(d.memory) > 0
 	if n, err := readCgroupInt(filepath.Join(d.pids, "pids.peak")); err == nil {
 		u.ProcsPeak = int(n)
 	}
@@ -623,7 +661,7 @@ type (
 // writeBundle writes config.json and the root directory: empty but for the
 // mount points and the merged-/usr links, since runc would make missing
 // mount points as container root, which owns nothing there.
-func (b *runcBackend) writeBundle(bundle, id string, spec sandbox.Spec, lim sandbox.Limits, work string) error {
+func (b *runcBackend) writeBundle(bundle, id string, spec sandbox.Spec, lim sandbox.Limits, work string, hostRoot, hostUser uint32) error {
 	wrap := func(err error) error { return fmt.Errorf("runc: bundle: %w", err) }
 	// The bundle is traversed by runc's init as container root (an
 	// unprivileged host id): it must be searchable by others.
@@ -729,8 +767,8 @@ func (b *runcBackend) writeBundle(bundle, id string, spec sandbox.Spec, lim sand
 		Hostname: hostname,
 		Mounts:   mounts,
 		Linux: ociLinux{
-			UIDMappings: []ociIDMap{{ContainerID: 0, HostID: runcUIDBase, Size: runcIDRange}},
-			GIDMappings: []ociIDMap{{ContainerID: 0, HostID: runcUIDBase, Size: runcIDRange}},
+			UIDMappings: []ociIDMap{{ContainerID: 0, HostID: hostRoot, Size: 1}, {ContainerID: sandbox.BoxUID, HostID: hostUser, Size: 1}},
+			GIDMappings: []ociIDMap{{ContainerID: 0, HostID: hostRoot, Size: 1}, {ContainerID: sandbox.BoxGID, HostID: hostUser, Size: 1}},
 			Namespaces: []ociNamespace{
 				{Type: "pid"}, {Type: "mount"}, {Type: "ipc"}, {Type: "uts"}, {Type: "network"}, {Type: "user"}, {Type: "cgroup"},
 			},
