@@ -22,6 +22,7 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
 )
@@ -275,6 +276,11 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 		facts.Killed = verdict.KilledCPU
 	}
 	facts.OutputExceeded = outputFull(spec, lim)
+	if spec.Syscalls == sandbox.SyscallsKill && facts.Status.Signaled() && facts.Status.Signal() == unix.SIGSYS {
+		// The box's user has a host uid of its own: the kernel's audit
+		// record of the kill names it.
+		facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(int(hostUser))
+	}
 	if runcErr != nil {
 		runcErr.WriteString(readRuncLog(logPath).all)
 	}
