@@ -5,10 +5,12 @@ GO          ?= go
 GINKGO      ?= $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 BIN         := bin/gosandbox
 OUT         := out
-# Backends the conformance suites run on (the peer bwrap first: its failures
-# are findings, not ours, and do not fail the target); bwrap is skipped with a
-# message when bubblewrap is missing.
-BACKENDS    ?= bwrap oneshot container
+# Peers: other people's sandboxes, judged by the same suites. Their failures
+# are findings, not ours, and never fail the target; a peer whose tool is
+# missing is skipped with a message.
+PEERS       := bwrap runc
+# Backends the conformance suites run on: the peers first, then ours.
+BACKENDS    ?= $(PEERS) oneshot container
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m
 
 .PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix clean
@@ -33,11 +35,12 @@ unit:
 conformance: build
 	@mkdir -p $(OUT)/conformance
 	@status=0; for b in $(BACKENDS); do \
-	  if [ "$$b" = bwrap ] && ! command -v bwrap >/dev/null; then \
-	    echo "conformance: skipping bwrap: bubblewrap is not installed (apt-get install bubblewrap)"; continue; fi; \
+	  peer=; case " $(PEERS) " in *" $$b "*) peer=1;; esac; \
+	  if [ -n "$$peer" ] && ! command -v $$b >/dev/null; then \
+	    echo "conformance: skipping the peer $$b: it is not installed (apt-get install $$(test $$b = bwrap && echo bubblewrap || echo $$b))"; continue; fi; \
 	  echo "== conformance on $$b"; \
 	  $(GINKGO) $(SUITE_FLAGS) ./suites -- --backend=$$b --report-dir=$(CURDIR)/$(OUT)/conformance || { \
-	    if [ "$$b" = bwrap ]; then echo "conformance: bwrap is a peer: its failures are findings, not ours"; else status=1; fi; }; \
+	    if [ -n "$$peer" ]; then echo "conformance: $$b is a peer: its failures are findings, not ours"; else status=1; fi; }; \
 	done; exit $$status
 
 conformance-%: build
