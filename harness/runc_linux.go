@@ -174,7 +174,8 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 	}
 
 	id := fmt.Sprintf("gosandbox-%d-%d", os.Getpid(), run)
-	bundle, err := os.MkdirTemp(plainWorkRoot(), "gosandbox-runc-")
+	// The supervisor's pid in the name: whose bundle a leftover is.
+	bundle, err := os.MkdirTemp(plainWorkRoot(), "gosandbox-runc-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return failed("runc", fmt.Errorf("runc: bundle: %w", err)), nil
 	}

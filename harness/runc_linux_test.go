@@ -27,7 +27,10 @@ func TestRuncBackend(t *testing.T) {
 	defer b.Close()
 	rb := b.(*runcBackend)
 	before := map[string]bool{}
-	old, _ := filepath.Glob(filepath.Join(plainWorkRoot(), "gosandbox-runc-*"))
+	// Only this process's bundles: other test binaries (the bench) run
+	// runc at the same time.
+	mine := filepath.Join(plainWorkRoot(), "gosandbox-runc-"+strconv.Itoa(os.Getpid())+"-*")
+	old, _ := filepath.Glob(mine)
 	for _, p := range old {
 		before[p] = true
 	}
@@ -60,7 +63,7 @@ func TestRuncBackend(t *testing.T) {
 			}
 		}
 	}
-	after, _ := filepath.Glob(filepath.Join(plainWorkRoot(), "gosandbox-runc-*"))
+	after, _ := filepath.Glob(mine)
 	for _, p := range after {
 		if !before[p] {
 			t.Errorf("leftover bundle %s", p)
