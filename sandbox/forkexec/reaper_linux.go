@@ -12,9 +12,10 @@ import (
 )
 
 // Reaped is where the box's pid 1 leaves the program's wait status when
-// Runner.Reaper is set: one shared anonymous page, written by the reaper
-// (a forked copy of the child) and read by the supervisor once the reaper
-// was waited for.
+// Runner.Reaper is set, for the supervisor to read once it waited for pid 1:
+// a pipe that the reaper program (reaperImage, executed from a memfd)
+// writes to, or, where that program cannot run, a shared anonymous page
+// that the child itself, staying on as the reaper (reaperLoop), writes to.
 //
 // Why a reaper: the first process of a pid namespace is immune to every
 // signal it has no handler for when the signal comes from inside the
