@@ -20,7 +20,6 @@ import (
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/verdict"
-	"gosandbox/sandbox/workdir"
 )
 
 // The bwrap backend runs the program under Debian's bubblewrap through its
@@ -105,29 +104,11 @@ func (*bwrapBackend) Features() Features {
 func (*bwrapBackend) Close() error { return nil }
 
 func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	if err := spec.Validate(); err != nil {
-		return sandbox.Result{}, err
+	lim, wd, res, err := peerWorkDir(ctx, "bwrap", spec)
+	if res != nil || err != nil {
+		return *res, err
 	}
-	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
-		return sandbox.Result{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return sandbox.Result{}, fmt.Errorf("bwrap: %w", err)
-	}
-	lim := spec.Limits.WithDefaults()
-	if err := checkBindSources(spec.Binds); err != nil {
-		return failed("bwrap", err), nil
-	}
-
-	d, err := workdir.New(workdir.Options{Size: lim.Tmpfs})
-	if err != nil {
-		return failed("bwrap", err), nil
-	}
-	wd := &hostWorkDir{path: d.Path(), dir: d}
 	defer wd.Close()
-	if err := d.CopyIn(spec.CopyIn); err != nil {
-		return failed("bwrap", err), nil
-	}
 	uid, gid := b.hostIDs()
 	if err := chownTree(wd.path, uid, gid); err != nil {
 		return failed("bwrap", err), nil

@@ -366,6 +366,40 @@ func stdioFiles(spec sandbox.Spec) ([]uintptr, func(), error) {
 // a sandbox/workdir directory (capped tmpfs when root, hostile-proof
 // copy-out); otherwise a plain temporary directory, which keeps the none
 // backend's floor close to a bare fork+exec.
+// peerWorkDir checks a spec as every peer backend does and makes the run's
+// work directory on the host with the copies in place. err is an invalid
+// spec (nothing ran); a non-nil res is the run's outcome already (the work
+// directory could not be made); otherwise the caller closes wd.
+func peerWorkDir(ctx context.Context, name string, spec sandbox.Spec) (lim sandbox.Limits, wd *hostWorkDir, res *sandbox.Result, err error) {
+	fail := func(err error) (sandbox.Limits, *hostWorkDir, *sandbox.Result, error) {
+		r := failed(name, err)
+		return lim, nil, &r, nil
+	}
+	if err := spec.Validate(); err != nil {
+		return lim, nil, &sandbox.Result{}, err
+	}
+	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
+		return lim, nil, &sandbox.Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return lim, nil, &sandbox.Result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	lim = spec.Limits.WithDefaults()
+	if err := checkBindSources(spec.Binds); err != nil {
+		return fail(err)
+	}
+	d, err := workdir.New(workdir.Options{Size: lim.Tmpfs})
+	if err != nil {
+		return fail(err)
+	}
+	wd = &hostWorkDir{path: d.Path(), dir: d}
+	if err := d.CopyIn(spec.CopyIn); err != nil {
+		wd.Close()
+		return fail(err)
+	}
+	return lim, wd, nil, nil
+}
+
 type hostWorkDir struct {
 	path string
 	dir  *workdir.Dir // nil for a plain directory

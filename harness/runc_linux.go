@@ -24,7 +24,6 @@ import (
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/verdict"
-	"gosandbox/sandbox/workdir"
 )
 
 // The runc backend runs the program as an OCI container under runc, the
@@ -144,29 +143,11 @@ func (b *runcBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resul
 // run is Run; runcErr, when set, also receives runc's own log (the trial
 // run's diagnostics).
 func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes.Buffer) (sandbox.Result, error) {
-	if err := spec.Validate(); err != nil {
-		return sandbox.Result{}, err
+	lim, wd, res, err := peerWorkDir(ctx, "runc", spec)
+	if res != nil || err != nil {
+		return *res, err
 	}
-	if err := workdir.CheckCopyIn(spec.CopyIn); err != nil {
-		return sandbox.Result{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return sandbox.Result{}, fmt.Errorf("runc: %w", err)
-	}
-	lim := spec.Limits.WithDefaults()
-	if err := checkBindSources(spec.Binds); err != nil {
-		return failed("runc", err), nil
-	}
-
-	d, err := workdir.New(workdir.Options{Size: lim.Tmpfs})
-	if err != nil {
-		return failed("runc", err), nil
-	}
-	wd := &hostWorkDir{path: d.Path(), dir: d}
 	defer wd.Close()
-	if err := d.CopyIn(spec.CopyIn); err != nil {
-		return failed("runc", err), nil
-	}
 	run := b.runs.Add(1)
 	hostRoot, hostUser := b.hostIDs(run)
 	if err := chownTree(wd.path, int(hostUser), int(hostUser)); err != nil {
