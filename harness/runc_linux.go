@@ -810,30 +810,6 @@ var rlimitNames = map[int]string{
 	unix.RLIMIT_SIGPENDING: "RLIMIT_SIGPENDING", unix.RLIMIT_DATA: "RLIMIT_DATA",
 }
 
-// runcDeniedSyscalls is the deny list of sandbox/seccomp's policy (kept in
-// step by hand: that list is the package's own), given to runc as an OCI
-// profile so that the peer is held to the same syscall policy.
-var runcDeniedSyscalls = []string{
-	"mount", "umount2", "pivot_root", "chroot",
-	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
-	"open_tree_attr", "mount_setattr",
-	"setns",
-	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
-	"bpf", "perf_event_open", "userfaultfd",
-	"io_uring_setup", "io_uring_enter", "io_uring_register",
-	"modify_ldt",
-	"keyctl", "add_key", "request_key",
-	"kexec_load", "kexec_file_load",
-	"init_module", "finit_module", "delete_module",
-	"create_module", "get_kernel_syms", "query_module",
-	"reboot", "swapon", "swapoff", "syslog", "acct",
-	"quotactl", "quotactl_fd",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	"open_by_handle_at", "name_to_handle_at",
-	"lookup_dcookie", "fanotify_init", "iopl", "ioperm", "vhangup",
-	"nfsservctl", "uselib", "_sysctl",
-}
-
 // runcSeccomp is the gosandbox policy as far as an OCI profile expresses it:
 // the deny list, clone3 failing with ENOSYS, clone and unshare with a
 // namespace flag, AF_PACKET and AF_VSOCK sockets, and the terminal ioctls.
@@ -852,7 +828,7 @@ func runcSeccomp(mode sandbox.SyscallMode) *ociSeccomp {
 		unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 	rules := []ociSyscallRule{
 		{Names: []string{"clone3"}, Action: "SCMP_ACT_ERRNO", ErrnoRet: ptr(uint(unix.ENOSYS))},
-		rule(runcDeniedSyscalls),
+		rule(seccomp.DeniedSyscalls()),
 	}
 	// One rule per flag: a masked comparison is equality after the mask,
 	// so "any of these bits" is one rule for each bit.

@@ -40,6 +40,13 @@ var deniedSyscalls = []string{
 	"nfsservctl", "uselib", "_sysctl",
 }
 
+// DeniedSyscalls returns the names of the calls the default policy denies
+// outright (argument-dependent denials aside), for other sandboxes' filters
+// that want the same list (the harness's runc backend).
+func DeniedSyscalls() []string {
+	return append([]string(nil), deniedSyscalls...)
+}
+
 // namespaceFlags are the CLONE_NEW* bits. CLONE_NEWTIME shares its value
 // with the exit-signal bits of clone(2), so it only counts for unshare(2).
 const (
