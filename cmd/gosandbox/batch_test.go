@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,20 +10,7 @@ import (
 // batchCLI runs `gosandbox batch ARGS...` with input on stdin.
 func batchCLI(t *testing.T, input string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(gosandboxBin, append([]string{"batch"}, args...)...)
-	cmd.Dir = t.TempDir()
-	cmd.Stdin = strings.NewReader(input)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stdout.String(), stderr.String()
+	return runCLI(t, t.TempDir(), input, append([]string{"batch"}, args...)...)
 }
 
 func TestBatchUsageErrors(t *testing.T) {

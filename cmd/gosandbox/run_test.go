@@ -38,8 +38,16 @@ func TestMain(m *testing.M) {
 // stdout and stderr.
 func cli(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(gosandboxBin, append([]string{"run"}, args...)...)
+	return runCLI(t, dir, "", append([]string{"run"}, args...)...)
+}
+
+// runCLI runs the gosandbox binary with args in dir, input on its stdin,
+// and returns its exit status, stdout and stderr.
+func runCLI(t *testing.T, dir, input string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(gosandboxBin, args...)
 	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(input)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
