@@ -12,7 +12,12 @@
 // the read-only root; hostname; chdir; signal dispositions reset; rlimits;
 // no_new_privs; bounding set dropped, groups, gid and uid switched, the other
 // capability sets cleared; parent-death signal again (a uid change clears
-// it); seccomp; execve (or execveat of a descriptor). With a user namespace
+// it); with a Reaper, the program vforked off (the child stays as the pid
+// namespace's pid 1 and execs a tiny static reaper); seccomp; execve (or
+// execveat of a descriptor). A LoopbackUp child raises lo right after
+// setsid. OwnerUID makes the child's user namespace owned by a host id of
+// its own (see AsOwner), and NewNetNS makes network namespaces ahead of
+// time that the host's device events do not reach. With a user namespace
 // or a SyncFunc the child also waits once for the parent, which writes the
 // id maps and runs SyncFunc to place the child in its cgroup: before setsid
 // without a mount plan, else after the mount steps that need no id map.
@@ -21,7 +26,8 @@
 //
 // A failure in the child reaches the parent as (step, index, errno) over a
 // close-on-exec pipe, and Runner.Start returns it as a *ChildError; EOF on
-// that pipe means the exec succeeded.
+// that pipe means the exec succeeded (for a vfork child, unless it died
+// before its exec: *DiedBeforeExec).
 //
 // Use os/exec for ordinary child processes; this package exists for the
 // sandbox's start path. The caller reaps the child (wait4).
