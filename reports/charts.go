@@ -52,6 +52,8 @@ var backendColors = map[string]color.Color{
 	"oneshot":   color.RGBA{R: 0xd6, G: 0x5f, B: 0x00, A: 0xff},
 	"container": color.RGBA{R: 0x1f, G: 0x6f, B: 0xb4, A: 0xff},
 	"bwrap":     color.RGBA{R: 0x2c, G: 0x9a, B: 0x3c, A: 0xff},
+	"firejail":  color.RGBA{R: 0x8e, G: 0x44, B: 0xad, A: 0xff},
+	"runc":      color.RGBA{R: 0xc0, G: 0x39, B: 0x2b, A: 0xff},
 }
 
 var extraColors = []color.Color{
@@ -89,6 +91,7 @@ func renderCharts(d *Dataset, dir string) ([]Chart, []Problem, error) {
 		return nil, nil, fmt.Errorf("reports: create chart directory: %w", err)
 	}
 	r := &renderer{dir: dir}
+	r.sideChart(d.SideBySide)
 	for _, g := range d.Latency {
 		r.latencyBoxes(g)
 		r.latencyECDF(g)

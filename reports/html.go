@@ -53,6 +53,33 @@ pre.reason { white-space: pre-wrap; background: #f6f8fa; padding: 0.3em 0.6em; m
 <p class="meta">Generated {{.Generated}} from <code>{{.InDir}}</code>.</p>
 {{if .QuickBanner}}<div class="quick" id="quick">{{.QuickBanner}}</div>{{end}}
 
+{{with .SideBySide}}
+<h2 id="side-by-side">Sandboxes side by side</h2>
+<p>{{.Intro}}</p>
+{{with .Chart}}<div class="figures"><figure id="fig-{{.ID}}">
+<img src="{{.PNG}}" alt="{{.Title}}" width="672" height="384">
+<figcaption>{{.Caption}} <a href="{{.SVG}}">SVG</a></figcaption>
+</figure></div>{{end}}
+{{with .Memory}}{{$num := .Num}}
+<h3 id="side-by-side-memory">Memory per backend</h3>
+<table>
+<tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range $i, $c := .}}<td{{if ge $i $num}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+{{if .Note}}<p class="note">{{.Note}}</p>{{end}}
+{{end}}
+{{if .Backends}}
+<p class="note">Hover a failed or skipped cell for its reason; the Conformance section below lists every spec with its full message.</p>
+<table class="matrix side">
+<thead><tr><th>property</th><th>what must hold</th>{{range .Backends}}<th>{{.}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .Rows}}<tr><td class="prop">{{.Property}}</td><td class="title">{{.Title}}</td>{{range .Cells}}<td class="{{.Class}}"{{if .Tooltip}} title="{{.Tooltip}}"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+{{else}}<p>No conformance results for this host.</p>{{end}}
+{{if .Missing}}<p class="note">Not shown: {{range $i, $m := .Missing}}{{if $i}}; {{end}}{{$m}}{{end}}.</p>{{end}}
+{{end}}
+
 <h2 id="summary">Summary</h2>
 <ul class="summary">
 {{range .Summary}}<li>{{.}}</li>

@@ -18,6 +18,7 @@ func writeMarkdown(w io.Writer, v *view) error {
 	if v.QuickBanner != "" {
 		p("> **%s**\n\n", v.QuickBanner)
 	}
+	writeSideBySide(b, v.SideBySide)
 	p("## Summary\n\n")
 	for _, s := range v.Summary {
 		p("- %s\n", mdText(s))
@@ -195,4 +196,54 @@ func oneLine(s string) string {
 func mdText(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "`", "\\`")
 	return r.Replace(s)
+}
+
+// writeSideBySide writes the first section; the reasons of failed and
+// skipped cells are listed under the table, as Markdown has no hover.
+func writeSideBySide(b *bufio.Writer, sv *sideView) {
+	if sv == nil {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## Sandboxes side by side\n\n%s\n\n", mdText(sv.Intro))
+	if c := sv.Chart; c != nil {
+		p("![%s](%s)\n\n%s [SVG](%s)\n\n", mdText(c.Title), c.PNG, mdText(c.Caption), c.SVG)
+	}
+	if t := sv.Memory; t != nil {
+		p("### Memory per backend\n\n")
+		mdRow(b, t.Header)
+		mdRule(b, len(t.Header))
+		for _, r := range t.Rows {
+			mdRow(b, r)
+		}
+		p("\n%s\n\n", mdText(t.Note))
+	}
+	if len(sv.Backends) == 0 {
+		p("No conformance results for this host.\n\n")
+	} else {
+		mdRow(b, append([]string{"property", "what must hold"}, sv.Backends...))
+		mdRule(b, 2+len(sv.Backends))
+		for _, r := range sv.Rows {
+			cells := []string{"**" + r.Property + "**", r.Title}
+			for _, c := range r.Cells {
+				text := c.Text
+				if c.Class == StateFail {
+					text = "**" + text + "**"
+				}
+				cells = append(cells, text)
+			}
+			mdRow(b, cells)
+		}
+		p("\n")
+		if len(sv.Reasons) > 0 {
+			p("Failed and skipped cells (first line of the reason; the Conformance section has every spec in full):\n\n")
+			for _, r := range sv.Reasons {
+				p("- %s\n", oneLine(r))
+			}
+			p("\n")
+		}
+	}
+	if len(sv.Missing) > 0 {
+		p("Not shown: %s.\n\n", mdText(strings.Join(sv.Missing, "; ")))
+	}
 }

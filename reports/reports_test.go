@@ -89,7 +89,7 @@ func TestLoadFull(t *testing.T) {
 	for _, r := range in.Conformance {
 		cols = append(cols, r.Column())
 	}
-	want := "oneshot container none oneshot @ 5.10-v1 oneshot @ 6.12-v2 container @ 6.12-v2"
+	want := "oneshot container bwrap none oneshot @ 5.10-v1 oneshot @ 6.12-v2 container @ 6.12-v2"
 	if got := strings.Join(cols, " "); got != want {
 		t.Errorf("columns %q, want %q", got, want)
 	}
@@ -477,6 +477,141 @@ func TestArrivalsAndKernelMemory(t *testing.T) {
 		}
 		if !r.HasKmem || r.Drift <= 0 || r.TotalBusy <= r.PSSBusy {
 			t.Errorf("memory %s slots=%g: %+v: want kmem, a drift and total above PSS", r.Backend, r.Slots, r)
+		}
+	}
+}
+
+// TestSideBySide checks the first section: it comes before every other one
+// in both pages, has a cell per catalogue property and host backend with
+// the first line of the reason on failed and skipped cells, and survives a
+// missing scenario.
+func TestSideBySide(t *testing.T) {
+	out := t.TempDir()
+	res, err := Generate(filepath.Join("testdata", "full"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := res.Dataset.SideBySide
+	if got := strings.Join(sb.Backends, " "); got != "oneshot container bwrap none" {
+		t.Errorf("side-by-side columns %q", got)
+	}
+	if len(sb.Rows) != len(catalogue) {
+		t.Errorf("%d rows, want one per catalogue property (%d)", len(sb.Rows), len(catalogue))
+	}
+	cell := func(prop, backend string) SideCell {
+		for _, r := range sb.Rows {
+			if r.Property == prop {
+				for i, b := range sb.Backends {
+					if b == backend {
+						return r.Cells[i]
+					}
+				}
+			}
+		}
+		t.Fatalf("no cell %s %s", prop, backend)
+		return SideCell{}
+	}
+	wantS1 := "backend bwrap: denied call not reported: the run ended ok, want a syscall-denied verdict naming ptrace"
+	for _, c := range []struct {
+		prop, backend, state, reason string
+	}{
+		{"P1", "bwrap", StatePass, ""},
+		{"S1", "bwrap", StateFail, wantS1},
+		{"R5", "bwrap", StateSkip, "backend bwrap: unsupported: bwrap sets no cgroup limits"},
+		{"U6", "container", StateFail, "after 1000 runs"},
+		{"H1", "oneshot", StateSkip, "no spec covers this property"},
+	} {
+		got := cell(c.prop, c.backend)
+		if got.State != c.state || !strings.HasPrefix(got.Reason, c.reason) || (c.reason == "") != (got.Reason == "") {
+			t.Errorf("%s on %s = %+v, want %s with a reason starting %q", c.prop, c.backend, got, c.state, c.reason)
+		}
+		if strings.Contains(got.Reason, "\n") {
+			t.Errorf("%s on %s: reason is not one line: %q", c.prop, c.backend, got.Reason)
+		}
+	}
+	if len(sb.Startup) != 4 || len(sb.Throughput) != 4 || len(sb.Memory) != 3 || len(sb.Missing) != 0 {
+		t.Errorf("startup %d, throughput %d, memory %d bars, missing %q: want 4, 4, 3 and none",
+			len(sb.Startup), len(sb.Throughput), len(sb.Memory), sb.Missing)
+	}
+
+	page, err := os.ReadFile(res.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstH2 string
+	var titled bool
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "h2" && firstH2 == "" {
+			for _, a := range n.Attr {
+				if a.Key == "id" {
+					firstH2 = a.Val
+				}
+			}
+		}
+		if n.Type == html.ElementNode && n.Data == "td" {
+			for _, a := range n.Attr {
+				titled = titled || (a.Key == "title" && a.Val == wantS1)
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if firstH2 != sectionSideBySide {
+		t.Errorf("first section of index.html is %q, want %q", firstH2, sectionSideBySide)
+	}
+	if !titled {
+		t.Errorf("index.html has no cell titled with the reason %q", wantS1)
+	}
+	for _, want := range []string{"charts/side-by-side.png", `id="side-by-side-memory"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("index.html lacks %s", want)
+		}
+	}
+
+	md, err := os.ReadFile(res.Markdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstMD string
+	var longest int
+	for _, l := range strings.Split(string(md), "\n") {
+		if strings.HasPrefix(l, "## ") && firstMD == "" {
+			firstMD = l
+		}
+		if strings.HasPrefix(l, "- **F11** bwrap fail: ") {
+			longest = len(l)
+		}
+	}
+	if firstMD != "## Sandboxes side by side" {
+		t.Errorf("first section of report.md is %q", firstMD)
+	}
+	if !strings.Contains(string(md), "- **S1** bwrap fail: "+wantS1) {
+		t.Error("report.md does not list the S1 failure of bwrap with its reason")
+	}
+	if longest == 0 || longest > len("- **F11** bwrap fail: ")+sideReasonLen+10 {
+		t.Errorf("report.md: the F11 reason of bwrap is missing or not bounded (%d characters)", longest)
+	}
+
+	// The partial fixture's throughput scenario measured nothing: the chart
+	// keeps the latency panel and the section says what is missing.
+	res, err = Generate(filepath.Join("testdata", "partial"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err = os.ReadFile(res.Markdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"charts/side-by-side.png", "throughput: no throughput figures", "memory: no memory figures"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("partial report.md lacks %q", want)
 		}
 	}
 }

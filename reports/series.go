@@ -14,6 +14,9 @@ import (
 type Dataset struct {
 	Quick   bool     `json:"quick"`
 	Summary []string `json:"summary"`
+	// SideBySide compares this host's backends on the catalogue and the
+	// main scenarios: the report's first section.
+	SideBySide SideBySide `json:"side_by_side"`
 	// Latency has one entry per latency scenario and program (startup of each
 	// program, reset): a box and an ECDF per backend.
 	Latency []LatencyGroup `json:"latency"`
@@ -206,6 +209,7 @@ func Build(in *Inputs) *Dataset {
 	}
 	d.Matrix = buildMatrix(in.Conformance)
 	d.MatrixNote = in.MatrixNote
+	d.SideBySide = buildSideBySide(d.Matrix, in.Conformance, in.Bench)
 	d.Summary = d.summarise(in)
 	return d
 }

@@ -15,6 +15,7 @@ type view struct {
 	InDir       string
 	Quick       bool
 	QuickBanner string
+	SideBySide  *sideView
 	Summary     []string
 	Problems    []Problem
 	Matrix      matrixView
@@ -126,6 +127,7 @@ func newView(d *Dataset, in *Inputs, charts []Chart, now time.Time) *view {
 		Claims:     d.Claims,
 		Env:        d.Env,
 		Notes:      d.Notes,
+		SideBySide: newSideView(d.SideBySide, charts),
 	}
 	if d.Quick {
 		v.QuickBanner = quickBanner
