@@ -450,11 +450,16 @@ func compile(skel string, e entry) []Op {
 		op.Flags = unix.MS_BIND
 		return []Op{op}
 	case entryMaskWith:
+		// A root-owned file beside the skeletons, bound read-only: the box
+		// may not write it, and nothing of the host's disk is writable
+		// through the mount.
 		src := maskFile(e.content)
 		op := base
 		op.Kind, op.Source, op.source = OpMaskFile, cstr(src), src
 		op.Flags = unix.MS_BIND
-		return []Op{op}
+		attr := base
+		attr.Kind, attr.Attr = OpSetAttr, nosuidNodev|unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOEXEC
+		return []Op{op, attr}
 	case entryMaskDir:
 		// An empty root-owned directory beside the skeletons, bound
 		// read-only: a bind costs the child a third of a tmpfs mount.
