@@ -4,12 +4,12 @@ import (
 	"os"
 	"testing"
 
-	"gosandbox/sandbox/container"
+	"gosandbox/harness"
 )
 
 // TestMain lets this test binary serve as a container's init: the container
 // backend re-executes /proc/self/exe for it.
 func TestMain(m *testing.M) {
-	container.MaybeRunInit()
+	harness.MaybeRunInit()
 	os.Exit(m.Run())
 }

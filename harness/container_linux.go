@@ -12,9 +12,15 @@ import (
 
 func init() { register("container", openContainer) }
 
+// MaybeRunInit lets the calling program serve as the init of the container
+// backend's containers (see container.MaybeRunInit): every program that
+// opens the container backend calls it first thing. Suites and benches
+// reach sandboxes only through this package, this included.
+func MaybeRunInit() { container.MaybeRunInit() }
+
 // containerBackend runs specs on a pool of reused containers
-// (sandbox/container). The program opening it must call
-// container.MaybeRunInit first thing: it is the containers' init.
+// (sandbox/container). The program opening it must call MaybeRunInit
+// first thing: it is the containers' init.
 type containerBackend struct {
 	pool     *container.Pool
 	features Features

@@ -1,13 +1,13 @@
 package reports
 
-// Property is one entry of the conformance catalogue in DESIGN.md.
+// Property is one entry of the conformance catalogue.
 type Property struct {
 	ID    string
 	Area  string
 	Title string
 }
 
-// catalogue lists the properties in DESIGN.md's order so the matrix shows a
+// catalogue lists the properties in the order of the design's catalogue so the matrix shows a
 // row for every property, including those no spec covers yet.
 var catalogue = []Property{
 	{"P1", "process", "own pid namespace, only box pids visible"},

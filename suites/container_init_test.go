@@ -1,8 +1,8 @@
 package suites
 
-import "gosandbox/sandbox/container"
+import "gosandbox/harness"
 
 // The container backend re-executes this test binary as the init of each
 // container; it must take over before Ginkgo starts. An init function runs
 // before TestMain and RunSpecs, and returns at once in any other process.
-func init() { container.MaybeRunInit() }
+func init() { harness.MaybeRunInit() }

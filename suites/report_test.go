@@ -14,7 +14,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 )
 
-// areas are the area labels of the catalogue, in the order of DESIGN.md.
+// areas are the area labels of the catalogue, in the catalogue's order (reports/catalogue.go).
 var areas = []string{"process", "filesystem", "limits", "syscalls", "privilege", "network", "host", "reuse", "robustness"}
 
 // propertyID matches a catalogue property label (P1, F11, ...).

@@ -22,7 +22,7 @@ func batchCommand(args []string) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|oneshot] [--pool N] [--parallel N] [--copy-in-root DIR] < jobs.jsonl\n\n"+
 			"Reads one JSON job per line on stdin and writes one JSON result line per job on stdout, in\n"+
-			"input order (see DESIGN.md for both formats). A malformed line gets {\"id\": ..., \"error\": ...}\n"+
+			"input order (see the README for both formats). A malformed line gets {\"id\": ..., \"error\": ...}\n"+
 			"and the batch goes on. Exit status: 0 every line was answered; 2 invalid usage; 3 the backend\n"+
 			"could not be opened, or reading stdin or writing stdout failed.\n\nflags:\n")
 		fs.PrintDefaults()

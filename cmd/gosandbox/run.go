@@ -22,7 +22,7 @@ func init() {
 	commands["run"] = command{summary: "run one program in a fresh sandbox", run: runCommand}
 }
 
-// Exit statuses of `gosandbox run` (see DESIGN.md).
+// Exit statuses of `gosandbox run` (see the README).
 const (
 	exitOK       = 0
 	exitOther    = 1

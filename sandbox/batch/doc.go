@@ -1,7 +1,7 @@
 // Package batch runs many jobs through one sandbox.Runner: it reads jobs as
 // JSON lines, runs them (in parallel if asked) and writes one JSON result
 // line per job, in input order. It is the logic of `gosandbox batch`; the
-// contract of both lines is in DESIGN.md ("gosandbox batch").
+// contract of both lines is in the README ("gosandbox batch").
 //
 // A job line:
 //

@@ -26,14 +26,15 @@ type Options struct {
 	Binds []sandbox.Bind
 }
 
-// Devices are the host device nodes a box gets.
-var Devices = []string{"null", "zero", "full", "random", "urandom"}
+// boxDevices are the host device nodes a box gets. Unexported, like the
+// masks below: a security default no importer may change at run time.
+var boxDevices = []string{"null", "zero", "full", "random", "urandom"}
 
-// MaskedFiles are /proc files hidden behind /dev/null: the world-readable
+// maskedFiles are /proc files hidden behind /dev/null: the world-readable
 // ones that tell about the host (the list container runtimes use). Files only
 // root may read (kmsg, kpage*, vmallocinfo) stay closed to the box user
 // anyway. Each costs the child one mount, so the list is short.
-var MaskedFiles = []string{
+var maskedFiles = []string{
 	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 	"/proc/timer_stats", "/proc/sched_debug",
 }
@@ -46,8 +47,8 @@ var faked = map[string]string{
 	"/proc/loadavg": "0.00 0.00 0.00 1/1 1\n",
 }
 
-// MaskedDirs are /proc directories hidden behind an empty read-only tmpfs.
-var MaskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound"}
+// maskedDirs are /proc directories hidden behind an empty read-only tmpfs.
+var maskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound"}
 
 // etcCopies are host files and directories that dynamic programs and common
 // runtimes read, copied into the box's /etc when the first plan is built.
@@ -92,7 +93,7 @@ func Default(o Options) (*Plan, error) {
 		b.Copy(p, p)
 	}
 
-	b.Devices("/dev", Devices...)
+	b.Devices("/dev", boxDevices...)
 	b.Symlink("/proc/self/fd", "/dev/fd")
 	b.Symlink("/proc/self/fd/0", "/dev/stdin")
 	b.Symlink("/proc/self/fd/1", "/dev/stdout")
@@ -103,10 +104,10 @@ func Default(o Options) (*Plan, error) {
 	b.Rebind("/tmp", "/dev/shm", true)
 
 	b.Proc("/proc")
-	for _, p := range MaskedFiles {
+	for _, p := range maskedFiles {
 		b.MaskFile(p)
 	}
-	for _, p := range MaskedDirs {
+	for _, p := range maskedDirs {
 		b.MaskDir(p)
 	}
 	for _, p := range sortedKeys(faked) {
