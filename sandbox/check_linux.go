@@ -103,18 +103,20 @@ func CheckStream(f *os.File) error {
 	}
 	name := f.Name()
 	if flags&unix.O_PATH != 0 {
-		return fmt.Errorf("%s: an O_PATH descriptor (%s) leads into the host file system; want %s", name, kindOf(st.Mode), streamKinds)
+		return fmt.Errorf("%s: an O_PATH descriptor (%s) leads into the host file system; want %s", name, FileKind(st.Mode), streamKinds)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
 		return nil
 	}
-	return fmt.Errorf("%s: a %s cannot be handed to the box; want %s", name, kindOf(st.Mode), streamKinds)
+	return fmt.Errorf("%s: a %s cannot be handed to the box; want %s", name, FileKind(st.Mode), streamKinds)
 }
 
 const streamKinds = "a regular file, FIFO, socket or character device"
 
-func kindOf(mode uint32) string {
+// FileKind names the kind of file of a stat mode ("regular file",
+// "directory", "fifo", ...), for messages that say why a file is refused.
+func FileKind(mode uint32) string {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		return "regular file"
@@ -123,7 +125,7 @@ func kindOf(mode uint32) string {
 	case unix.S_IFLNK:
 		return "symlink"
 	case unix.S_IFIFO:
-		return "FIFO"
+		return "fifo"
 	case unix.S_IFSOCK:
 		return "socket"
 	case unix.S_IFCHR:
@@ -131,7 +133,7 @@ func kindOf(mode uint32) string {
 	case unix.S_IFBLK:
 		return "block device"
 	}
-	return fmt.Sprintf("file of unknown kind (mode %#o)", mode)
+	return fmt.Sprintf("file of unknown kind (mode %#o)", mode&unix.S_IFMT)
 }
 
 // Prepare returns the spec as a runner runs it, after Check: Env gains

@@ -199,14 +199,14 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		p.execFD = int(r1)
 		fd = p.execFD + 1
 	}
-	if p.reaped != nil && p.reaperStatus < len(p.files) {
+	if p.reaper && p.reaperStatus < len(p.files) {
 		if r1, _, err1 = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.reaperStatus), syscall.F_DUPFD_CLOEXEC, uintptr(fd)); err1 != 0 {
 			goto fail
 		}
 		p.reaperStatus = int(r1)
 		fd = p.reaperStatus + 1
 	}
-	if p.reaped != nil && p.reaperExe >= 0 && p.reaperExe < len(p.files) {
+	if p.reaper && p.reaperExe >= 0 && p.reaperExe < len(p.files) {
 		if r1, _, err1 = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(p.reaperExe), syscall.F_DUPFD_CLOEXEC, uintptr(fd)); err1 != 0 {
 			goto fail
 		}
@@ -253,7 +253,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		keep[nkeep] = p.execFD
 		nkeep++
 	}
-	if p.reaped != nil {
+	if p.reaper {
 		keep[nkeep] = p.reaperStatus
 		nkeep++
 		if p.reaperExe >= 0 {
@@ -519,7 +519,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// page tables: this process is a copy of the whole supervisor, and a
 	// second copy made and torn down per run cost about as much as the
 	// floor's whole fork+exec+wait.
-	if p.reaped != nil {
+	if p.reaper {
 		step = StepReaper
 		if haveVfork {
 			r1, r2 = rawVfork(syscall.CLONE_VM | syscall.CLONE_VFORK | uintptr(syscall.SIGCHLD))
@@ -533,8 +533,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		if r1 != 0 {
 			// The program runs (or failed and reported): become the
 			// reaper program, or stay the reaper where that fails.
-			execReaper(p.reaperExe, p.reaperStatus)
-			reaperLoop(p.reaped, r1, p.closeLoopTo)
+			becomeReaper(p.reaperExe, p.reaperStatus, r1, p.closeLoopTo)
 		}
 	}
 

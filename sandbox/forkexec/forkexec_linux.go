@@ -142,6 +142,9 @@ type Runner struct {
 	Reaper *Reaped
 
 	trace []int64 // see prepared.trace
+	// noReaperProgram (tests) keeps the child as the reaper, as where the
+	// reaper program cannot be executed.
+	noReaperProgram bool
 }
 
 // ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
@@ -325,7 +328,7 @@ type prepared struct {
 	rlimits     []rlimit.RLimit
 	fprog       *unix.SockFprog
 	cgroupProcs []int // written "0" into first thing (Runner.CgroupProcs)
-	reaped      *reapedWord
+	reaper      bool  // Runner.Reaper is set
 	// reaperStatus and reaperExe are the status pipe's write end and the
 	// reaper program (-1: none), kept open by the child for pid 1.
 	reaperStatus, reaperExe int
@@ -507,8 +510,11 @@ func (r *Runner) prepare() (*prepared, error) {
 	}
 	p.cgroupProcs = r.CgroupProcs
 	if r.Reaper != nil {
-		p.reaped = r.Reaper.word()
+		p.reaper = true
 		p.reaperStatus, p.reaperExe = r.Reaper.w, reaperExec()
+		if r.noReaperProgram {
+			p.reaperExe = -1
+		}
 	}
 	if r.LoopbackUp && r.CloneFlags&unix.CLONE_NEWNET != 0 {
 		ifr := loopbackReq

@@ -236,6 +236,33 @@ func TestBoxTrue(t *testing.T) {
 	}
 }
 
+// TestBoxReaper: with a Reaper the program is pid 2, its own signals act
+// on it (a pid 1 would ignore them) and its status comes back, both from
+// the reaper program and from the child staying on as the reaper.
+func TestBoxReaper(t *testing.T) {
+	requireUserns(t)
+	reaperExec() // the process's one reaper memfd, kept open: not a leak
+	checkNoLeaks(t)
+	for _, own := range []bool{false, true} {
+		out := tempOut(t)
+		r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", "echo $$; kill -TERM $$; exit 3")
+		reaped, err := NewReaped()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Reaper, r.noReaperProgram = reaped, own
+		ws, stdout := runOut(t, r, out)
+		st, ok := reaped.Status()
+		reaped.Close()
+		if !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Errorf("child stays the reaper %v: the reaper ended %v", own, ws)
+		}
+		if !ok || !st.Signaled() || st.Signal() != unix.SIGTERM || stdout != "2\n" {
+			t.Errorf("child stays the reaper %v: program status %v (%v), stdout %q; want pid 2 killed by SIGTERM", own, st, ok, stdout)
+		}
+	}
+}
+
 func TestBoxIdentity(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)

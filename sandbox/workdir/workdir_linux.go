@@ -533,8 +533,8 @@ func checkFile(fd int, limit int64) error {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	if kind := fileKind(st.Mode); kind != "" {
-		return fmt.Errorf("%w: not a regular file (%s)", ErrRefused, kind)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%w: not a regular file (%s)", ErrRefused, sandbox.FileKind(st.Mode))
 	}
 	if st.Nlink > 1 {
 		return fmt.Errorf("%w: has %d hard links", ErrRefused, st.Nlink)
@@ -584,26 +584,6 @@ func openWalking(dirfd int, name string, flags int) (int, error) {
 	}
 	defer unix.Close(cur)
 	return unix.Openat(cur, parts[len(parts)-1], flags, 0)
-}
-
-func fileKind(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return ""
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFIFO:
-		return "fifo"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFLNK:
-		return "symlink"
-	}
-	return fmt.Sprintf("mode %#o", mode&unix.S_IFMT)
 }
 
 // WriteFiles writes copied-out files under dir on the host (the CLI's
