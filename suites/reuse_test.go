@@ -152,6 +152,23 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the page cache the previous run filled\n"+describe(idle))
 	})
 
+	It("U7: the load average does not show the host's, which earlier runs raise", Label("U7"), func() {
+		// Every backend: /proc/loadavg is host-wide, so a run would read
+		// what runs before it (or beside it) did. Its fourth field is
+		// running/total threads: the host's total is far above what a
+		// box may hold.
+		spec := sandbox.Spec{Args: []string{"/bin/cat", "/proc/loadavg"}, Limits: sandbox.Limits{Procs: 16}}
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		fields := strings.Fields(o.Stdout)
+		Expect(len(fields)).To(BeNumerically(">=", 4), describe(o))
+		_, total, found := strings.Cut(fields[3], "/")
+		Expect(found).To(BeTrue(), describe(o))
+		n, err := strconv.Atoi(total)
+		Expect(err).NotTo(HaveOccurred(), describe(o))
+		Expect(n).To(BeNumerically("<=", 16+1), "/proc/loadavg counts %d threads: the host's, not the box's\n%s", n, describe(o))
+	})
+
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", Label("U7"), func() {
 		needsReuse()
 		const forks = 200
