@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/verdict"
 )
@@ -33,8 +33,6 @@ func init() {
 
 type bwrapBackend struct {
 	bwrap, prlimit string
-	// runs numbers the runs, to give each concurrent box its own host uid.
-	runs atomic.Uint32
 	// usrLinks are the merged-/usr symlinks of the host (/bin -> usr/bin),
 	// recreated in the box.
 	usrLinks map[string]string
@@ -69,8 +67,13 @@ func openBwrap(Options) (Backend, error) {
 	for link, target := range b.usrLinks {
 		trial = append(trial, "--symlink", target, link)
 	}
+	lease, err := hostIDs()
+	if err != nil {
+		return nil, fmt.Errorf("%w: bwrap: %v", ErrUnavailable, err)
+	}
+	defer lease.Release()
 	cmd := exec.Command(bw, append(trial, "--", "/usr/bin/true")...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(b.hostIDs())}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(lease.UID, lease.GID)}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%w: bwrap: trial run failed: %v: %s", ErrUnavailable, err, strings.TrimSpace(string(out)))
 	}
@@ -109,7 +112,12 @@ func (b *bwrapBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resu
 		return *res, err
 	}
 	defer wd.Close()
-	uid, gid := b.hostIDs()
+	lease, err := hostIDs()
+	if err != nil {
+		return failed("bwrap", err), nil
+	}
+	defer lease.Release() // runs after the wait for the box, deferred below
+	uid, gid := lease.UID, lease.GID
 	if err := chownTree(wd.path, uid, gid); err != nil {
 		return failed("bwrap", err), nil
 	}
@@ -264,22 +272,13 @@ func (b *bwrapBackend) prlimitArgs(lim sandbox.Limits) []string {
 	return append(args, "--", b.bwrap)
 }
 
-// bwrapUIDBase is the first host uid of bwrap boxes: above the ids of the
-// gosandbox runners (sandbox.HostBoxUID), far above any distribution's.
-const bwrapUIDBase = 1<<30 + 1<<16
-
-// hostIDs picks the host uid and gid the next box runs as. A root harness
-// gives every box its own (cycling through 65536 of them), because
-// RLIMIT_NPROC, the only process cap bwrap has, counts the processes of a
-// uid: a shared uid would let a fork bomb in one box starve the boxes
-// running beside it. Unprivileged, the box runs as the harness's own ids.
-func (b *bwrapBackend) hostIDs() (uid, gid int) {
-	if !sandbox.HostIsRoot() {
-		return os.Geteuid(), os.Getegid()
-	}
-	id := bwrapUIDBase + int(b.runs.Add(1)%(1<<16))
-	return id, id
-}
+// hostIDs leases the host uid and gid a box runs as (sandbox/hostid, the
+// ids gosandbox's own runners use, unique across processes): RLIMIT_NPROC,
+// the only process cap bwrap has, counts the processes of a uid, so a
+// shared uid would let a fork bomb in one box starve the boxes beside it.
+// Unprivileged, the box runs as the harness's own ids. Release the lease
+// once the box is gone.
+func hostIDs() (*hostid.Lease, error) { return hostid.Acquire() }
 
 // credential switches bwrap to the box's host ids, with no supplementary
 // groups; unprivileged, bwrap keeps the harness's ids.

@@ -65,18 +65,6 @@ type runcHierarchy struct {
 	dir string // the process's own cgroup in this hierarchy
 }
 
-// runcUIDBase is the first host id of runc boxes: above the range of the
-// bwrap backend (bwrapUIDBase plus 65536 ids). Each box maps its root and
-// its user (sandbox.BoxUID) to a pair of host ids of its own, cycling
-// through 65536 pairs, so that concurrent boxes share no per-user counter.
-const runcUIDBase = bwrapUIDBase + 1<<16
-
-// hostIDs are the host ids the next box's root and user map to.
-func (b *runcBackend) hostIDs(run uint32) (root, user uint32) {
-	root = runcUIDBase + 2*(run%(1<<16))
-	return root, root + 1
-}
-
 func openRunc(Options) (Backend, error) {
 	rc, err := exec.LookPath("runc")
 	if err != nil {
@@ -149,7 +137,15 @@ func (b *runcBackend) run(ctx context.Context, spec sandbox.Spec, runcErr *bytes
 	}
 	defer wd.Close()
 	run := b.runs.Add(1)
-	hostRoot, hostUser := b.hostIDs(run)
+	// The box's root maps to the lease's owner id and its user to the
+	// lease's box id (sandbox/hostid): no per-user counter is shared with
+	// another box of any runner.
+	lease, err := hostIDs()
+	if err != nil {
+		return failed("runc", err), nil
+	}
+	defer lease.Release()
+	hostRoot, hostUser := uint32(lease.Owner), uint32(lease.UID)
 	if err := chownTree(wd.path, int(hostUser), int(hostUser)); err != nil {
 		return failed("runc", err), nil
 	}
