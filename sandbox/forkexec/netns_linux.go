@@ -49,6 +49,9 @@ func loopbackUp(ifr *ifreq) syscall.Errno {
 // (N5). A short-lived child makes both namespaces, raises lo, and holds them
 // until the descriptor is open.
 func NewNetNS() (int, error) {
+	if haveVfork {
+		return newNetNSShared()
+	}
 	var ready, hold [2]int
 	if err := unix.Pipe2(ready[:], unix.O_CLOEXEC); err != nil {
 		return -1, fmt.Errorf("forkexec: netns pipe: %w", err)
@@ -144,5 +147,72 @@ func forkNetNSHolder(ready, hold int, ifr *ifreq) (pid int, errno syscall.Errno)
 	}
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+}
+
+// netnsResult is what the vfork holder leaves in the caller's memory.
+type netnsResult struct {
+	fd    int32
+	errno uint32
+}
+
+// newNetNSShared is NewNetNS with a child that borrows the caller's memory
+// and descriptor table (CLONE_VM, CLONE_VFORK, CLONE_FILES): it raises lo,
+// opens its own network namespace (the descriptor lands in the caller's
+// table) and exits, so no copy of the caller's page tables is made and
+// torn down per namespace, which costs more than the namespace itself in
+// a large process.
+func newNetNSShared() (int, error) {
+	res := netnsResult{fd: -1}
+	ifr := loopbackReq
+	syscall.ForkLock.Lock()
+	pid, errno := vforkNetNS(&res, &ifr)
+	syscall.ForkLock.Unlock()
+	if errno != 0 {
+		return -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
+	}
+	reap(pid)
+	if res.errno != 0 {
+		if res.fd >= 0 {
+			unix.Close(int(res.fd))
+		}
+		return -1, fmt.Errorf("forkexec: make a network namespace: %w", syscall.Errno(res.errno))
+	}
+	return int(res.fd), nil
+}
+
+// netnsPath is /proc/thread-self/ns/net for the vfork holder.
+var netnsPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a', 'd', '-', 's', 'e', 'l', 'f', '/', 'n', 's', '/', 'n', 'e', 't', 0}
+
+// vforkNetNS starts the holder. The child runs on the caller's stack while
+// the caller is suspended, makes raw system calls only and exits; signals
+// stay blocked in it (runtime_BeforeFork), and it runs no runtime code.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func vforkNetNS(res *netnsResult, ifr *ifreq) (pid int, errno syscall.Errno) {
+	var (
+		r1, r2 uintptr
+		err1   syscall.Errno
+	)
+	runtime_BeforeFork()
+	r1, r2 = rawVfork(syscall.CLONE_VM | syscall.CLONE_VFORK | syscall.CLONE_FILES |
+		syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET | uintptr(syscall.SIGCHLD))
+	if r2 != 0 || r1 != 0 {
+		runtime_AfterFork()
+		return int(r1), syscall.Errno(r2)
+	}
+	// In the child.
+	if err1 = loopbackUp(ifr); err1 == 0 {
+		r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&netnsPath[0])),
+			syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+		if err1 == 0 {
+			res.fd = int32(r1)
+		}
+	}
+	res.errno = uint32(err1)
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
 	}
 }

@@ -134,3 +134,45 @@ func TestCloneHook(t *testing.T) {
 		t.Error("Start with a failing after function: no error")
 	}
 }
+
+// TestNewNetNS: a namespace made ahead is a new one, owned by a user
+// namespace that is not the caller's (no host uevents reach it, N5), and
+// making it leaves no descriptor but the one returned.
+func TestNewNetNS(t *testing.T) {
+	requireUserns(t)
+	before := countFDs(t)
+	fd, err := NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if got := countFDs(t); got != before+1 {
+		t.Errorf("descriptors: %d before, %d after (want one more)", before, got)
+	}
+	var own, made unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fstat(fd, &made); err != nil {
+		t.Fatal(err)
+	}
+	if own.Ino == made.Ino {
+		t.Fatal("NewNetNS returned the caller's own network namespace")
+	}
+	const nsGetUserns = 0xb701 // NS_GET_USERNS
+	owner, err := unix.IoctlRetInt(fd, nsGetUserns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(owner)
+	var ownUser, ownerSt unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/user", &ownUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fstat(owner, &ownerSt); err != nil {
+		t.Fatal(err)
+	}
+	if ownUser.Ino == ownerSt.Ino {
+		t.Error("the namespace is owned by the caller's user namespace: host uevents would reach it")
+	}
+}
