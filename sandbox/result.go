@@ -30,6 +30,14 @@ const (
 	AccountingRusage   = "rusage"
 )
 
+// Where Result.MemoryBytes came from.
+const (
+	PeakMemoryPeak = "memory.peak"        // cgroup v2 memory.peak, valid for this run
+	PeakMaxUsage   = "max_usage_in_bytes" // cgroup v1 memory.max_usage_in_bytes, reset per run
+	PeakSampled    = "sampled"            // cgroup memory.current sampled while it ran (a lower bound)
+	PeakRusage     = "rusage"             // no cgroup: the largest process's ru_maxrss
+)
+
 // Result is how a run ended. Its JSON form is the result contract of the CLI.
 type Result struct {
 	Status      Status `json:"status"`
@@ -38,11 +46,22 @@ type Result struct {
 	CPUNanos    int64  `json:"cpu_ns"`
 	WallNanos   int64  `json:"wall_ns"`
 	MemoryBytes int64  `json:"memory_bytes"` // peak
-	ProcsPeak   int    `json:"procs_peak"`   // 0 when unknown
-	OOMKilled   bool   `json:"oom_killed"`
-	Message     string `json:"message"` // why, for exec-error and internal-error (and limits)
-	Accounting  string `json:"accounting"`
-	Backend     string `json:"backend"`
+	// PeakSource says which counter MemoryBytes came from: PeakMemoryPeak,
+	// PeakMaxUsage, PeakSampled or PeakRusage.
+	PeakSource string `json:"peak_source"`
+	// MaxRSSBytes is the largest resident set of any one process of the
+	// box (rusage ru_maxrss), whatever MemoryBytes came from.
+	MaxRSSBytes int64 `json:"max_rss_bytes"`
+	// CSWVoluntary and CSWForced count context switches of the program and
+	// its reaped descendants (rusage ru_nvcsw, ru_nivcsw): waits for I/O or
+	// a lock, and preemptions.
+	CSWVoluntary int64  `json:"csw_voluntary"`
+	CSWForced    int64  `json:"csw_forced"`
+	ProcsPeak    int    `json:"procs_peak"` // 0 when unknown
+	OOMKilled    bool   `json:"oom_killed"`
+	Message      string `json:"message"` // why, for exec-error and internal-error (and limits)
+	Accounting   string `json:"accounting"`
+	Backend      string `json:"backend"`
 
 	// Files holds the content of each Spec.CopyOut name that could be read;
 	// FileErrors the reason for each that could not. Neither is part of the

@@ -1010,6 +1010,8 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 			Utime:  unix.NsecToTimeval(x.UserNanos),
 			Stime:  unix.NsecToTimeval(x.SysNanos),
 			Maxrss: x.MaxRSSKiB,
+			Nvcsw:  x.VoluntarySwitches,
+			Nivcsw: x.ForcedSwitches,
 		}
 		facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, spec.Stdout, spec.Stderr) ||
 			c.wd.HasFileAtLeast(facts.Limits.Output)
@@ -1032,7 +1034,7 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 			}
 			facts.Cgroup = &verdict.CgroupUsage{
 				CPU: u.CPU, MemoryPeak: u.MemoryPeak, OOMKilled: u.OOMKilled,
-				ProcsPeak: u.ProcsPeak, Accounting: c.b.cgInfo.Accounting(),
+				ProcsPeak: u.ProcsPeak, Accounting: c.b.cgInfo.Accounting(), PeakSource: u.PeakSource,
 			}
 		}
 		return c.decide(*facts), true

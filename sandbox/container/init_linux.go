@@ -540,6 +540,9 @@ func waitBox(pid int) Exited {
 		UserNanos:  ru.Utime.Nano(),
 		SysNanos:   ru.Stime.Nano(),
 		MaxRSSKiB:  ru.Maxrss,
+
+		VoluntarySwitches: ru.Nvcsw,
+		ForcedSwitches:    ru.Nivcsw,
 	}
 	for {
 		killBox()

@@ -623,6 +623,9 @@ type Exited struct {
 	UserNanos  int64
 	SysNanos   int64
 	MaxRSSKiB  int64
+	// VoluntarySwitches and ForcedSwitches are ru_nvcsw and ru_nivcsw.
+	VoluntarySwitches int64
+	ForcedSwitches    int64
 	// Others is how many other processes were still in the box and were
 	// killed and reaped after the program ended.
 	Others uint32
@@ -635,6 +638,8 @@ func MarshalExited(x Exited) []byte {
 	e.i64(x.UserNanos)
 	e.i64(x.SysNanos)
 	e.i64(x.MaxRSSKiB)
+	e.i64(x.VoluntarySwitches)
+	e.i64(x.ForcedSwitches)
 	e.u32(x.Others)
 	return e.b
 }
@@ -642,11 +647,12 @@ func MarshalExited(x Exited) []byte {
 // UnmarshalExited decodes and validates an Exited body.
 func UnmarshalExited(b []byte) (Exited, error) {
 	d := decoder{b: b, what: "exited"}
-	x := Exited{WaitStatus: d.u32(), UserNanos: d.i64(), SysNanos: d.i64(), MaxRSSKiB: d.i64(), Others: d.u32()}
+	x := Exited{WaitStatus: d.u32(), UserNanos: d.i64(), SysNanos: d.i64(), MaxRSSKiB: d.i64(),
+		VoluntarySwitches: d.i64(), ForcedSwitches: d.i64(), Others: d.u32()}
 	if err := d.end(); err != nil {
 		return Exited{}, err
 	}
-	if x.UserNanos < 0 || x.SysNanos < 0 || x.MaxRSSKiB < 0 {
+	if x.UserNanos < 0 || x.SysNanos < 0 || x.MaxRSSKiB < 0 || x.VoluntarySwitches < 0 || x.ForcedSwitches < 0 {
 		return Exited{}, protoErr("exited: negative figures %+v", x)
 	}
 	return x, nil

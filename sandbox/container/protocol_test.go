@@ -55,7 +55,7 @@ func TestBodiesRoundTrip(t *testing.T) {
 	if x.NumFDs() != 3 {
 		t.Fatalf("NumFDs %d", x.NumFDs())
 	}
-	ex := Exited{WaitStatus: 9, UserNanos: 1, SysNanos: 2, MaxRSSKiB: 3, Others: 4}
+	ex := Exited{WaitStatus: 9, UserNanos: 1, SysNanos: 2, MaxRSSKiB: 3, VoluntarySwitches: 5, ForcedSwitches: 6, Others: 4}
 	if got, err := UnmarshalExited(MarshalExited(ex)); err != nil || got != ex {
 		t.Fatalf("exited %+v %v", got, err)
 	}

@@ -295,7 +295,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		facts.Cgroup = &verdict.CgroupUsage{
 			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
 			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
-			Accounting: b.runner.cgInfo.Accounting(),
+			Accounting: b.runner.cgInfo.Accounting(), PeakSource: usage.PeakSource,
 		}
 	}
 	b.mark("usage")

@@ -51,6 +51,10 @@ type CgroupUsage struct {
 	OOMKilled  bool
 	ProcsPeak  int    // 0 when unknown
 	Accounting string // sandbox.AccountingCgroupV1 or sandbox.AccountingCgroupV2
+	// PeakSource is the cgroup package's name of the counter MemoryPeak
+	// came from ("memory.peak", "memory.max_usage_in_bytes", or its
+	// sampled marker); Decide maps it to the Result's names.
+	PeakSource string
 }
 
 // Facts is everything a supervisor knows when a run is over.
@@ -147,6 +151,9 @@ func fillFigures(r *sandbox.Result, f Facts) {
 	if f.Rusage != nil {
 		r.CPUNanos = timevalNanos(f.Rusage.Utime) + timevalNanos(f.Rusage.Stime)
 		r.MemoryBytes = f.Rusage.Maxrss * 1024 // Linux reports kilobytes
+		r.MaxRSSBytes = r.MemoryBytes
+		r.CSWVoluntary, r.CSWForced = f.Rusage.Nvcsw, f.Rusage.Nivcsw
+		r.PeakSource = sandbox.PeakRusage
 	}
 	if c := f.Cgroup; c != nil {
 		r.Accounting = c.Accounting
@@ -157,10 +164,26 @@ func fillFigures(r *sandbox.Result, f Facts) {
 		r.CPUNanos = max(r.CPUNanos, int64(c.CPU))
 		if c.MemoryPeak > 0 {
 			r.MemoryBytes = c.MemoryPeak
+			r.PeakSource = peakSource(c.PeakSource)
 		}
 		r.ProcsPeak = c.ProcsPeak
 		r.OOMKilled = c.OOMKilled
 	}
+}
+
+// peakSource maps the cgroup package's counter names to the Result's.
+func peakSource(cgroupName string) string {
+	switch cgroupName {
+	case "memory.peak":
+		return sandbox.PeakMemoryPeak
+	case "memory.max_usage_in_bytes":
+		return sandbox.PeakMaxUsage
+	case "":
+		return ""
+	}
+	// Anything else is the cgroup package's sampled marker: a lower bound
+	// read from memory.current.
+	return sandbox.PeakSampled
 }
 
 func fillExit(r *sandbox.Result, ws syscall.WaitStatus) {

@@ -152,3 +152,24 @@ func TestFiguresPreferTheCgroup(t *testing.T) {
 		t.Errorf("cgroup figures: cpu %d mem %d procs %d accounting %q", r.CPUNanos, r.MemoryBytes, r.ProcsPeak, r.Accounting)
 	}
 }
+
+// TestFigureSources: max_rss_bytes and the context switches always come
+// from rusage; peak_source names the counter memory_bytes came from.
+func TestFigureSources(t *testing.T) {
+	ru := &unix.Rusage{Maxrss: 2048, Nvcsw: 7, Nivcsw: 3}
+	r := Decide(Facts{Limits: sandbox.DefaultLimits, Status: exited(0), Rusage: ru})
+	if r.MaxRSSBytes != 2048<<10 || r.CSWVoluntary != 7 || r.CSWForced != 3 || r.PeakSource != sandbox.PeakRusage || r.MemoryBytes != 2048<<10 {
+		t.Fatalf("rusage only: %+v", r)
+	}
+	for cg, want := range map[string]string{
+		"memory.peak":               sandbox.PeakMemoryPeak,
+		"memory.max_usage_in_bytes": sandbox.PeakMaxUsage,
+		"sampled memory.current":    sandbox.PeakSampled,
+	} {
+		r := Decide(Facts{Limits: sandbox.DefaultLimits, Status: exited(0), Rusage: ru,
+			Cgroup: &CgroupUsage{MemoryPeak: 5 << 20, Accounting: sandbox.AccountingCgroupV2, PeakSource: cg}})
+		if r.PeakSource != want || r.MemoryBytes != 5<<20 || r.MaxRSSBytes != 2048<<10 || r.CSWVoluntary != 7 {
+			t.Errorf("cgroup %s: %+v, want peak_source %s", cg, r, want)
+		}
+	}
+}
