@@ -87,3 +87,17 @@ func (b *containerBackend) Reset(ctx context.Context) error { return b.pool.Rese
 
 // Close destroys every container of the pool.
 func (b *containerBackend) Close() error { return b.pool.Close() }
+
+// Reserve takes n containers at once for a program group (see
+// sandbox.Reserver).
+func (b *containerBackend) Reserve(ctx context.Context, n int) ([]sandbox.Runner, func(), error) {
+	return b.pool.Reserve(ctx, n)
+}
+
+// PoolStats reports the pool for monitoring (gosandbox serve's metrics and
+// health): containers kept, idle now, replaced so far, the last build or
+// reset failure.
+func (b *containerBackend) PoolStats() (size, idle int, replaced uint64, lastErr error) {
+	s := b.pool.Stats()
+	return s.Size, s.Idle, s.Replaced, s.LastErr
+}

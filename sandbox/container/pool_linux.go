@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,9 @@ type Pool struct {
 	closing chan struct{}
 	wg      sync.WaitGroup // runs and background work in flight
 
+	reserving chan struct{} // held (cap 1) by the one Reserve gathering containers
+	replaced  atomic.Uint64 // containers destroyed and rebuilt (see Stats)
+
 	mu      sync.Mutex
 	closed  bool
 	lastErr error // the last build failure, for callers that time out
@@ -75,6 +79,7 @@ func NewPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		healthAge: o.HealthAge,
 		ready:     make(chan *Container, o.Size),
 		closing:   make(chan struct{}),
+		reserving: make(chan struct{}, 1),
 	}
 	if p.b == nil {
 		p.b, p.ownsB = &Builder{}, true
@@ -261,6 +266,7 @@ func (p *Pool) replace(old *Container, shape Shape) {
 func (p *Pool) replaceNow(old *Container, shape Shape) {
 	if old != nil {
 		old.Destroy()
+		p.replaced.Add(1)
 	}
 	backoff := rebuildFirstBackoff
 	for {
