@@ -24,6 +24,19 @@
 // or files_base64 instead, byte-exact, and not in the plain field. A line
 // is thus at most about 4/3 of the captured bytes plus a small constant.
 //
+// A group job (interactive problems, pipelines) holds "group": a list of
+// programs, each with the fields args, env, stdin, files, copy_in,
+// copy_out and limits, and "pipes": [["0:stdout", "1:stdin"], ...]; the
+// job's own limits hold only wall, the group's one clock, and
+// "transcript": "1MiB" keeps that much of what crossed each pipe. It runs
+// with sandbox/group; its result line is {"id", "group": [one program line
+// per program, as above, without id], "transcript": [{"from", "to",
+// "bytes", "truncated", "data" or "data_base64"}]}. A stream a pipe
+// carries is in neither stdout nor stdout_base64.
+//
+// RunLine runs one job line on its own (gosandbox serve takes one job per
+// request).
+//
 // Options.CopyInRoot (gosandbox batch --copy-in-root) confines copy_in host
 // paths to one directory, for job lines built from untrusted input.
 //

@@ -7,27 +7,46 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"gosandbox/sandbox"
 )
 
-// Job is one decoded job line.
+// Job is one decoded job line: one program (the fields of Program), or a
+// group of programs joined by pipes (Group, Pipes, Transcript).
 type Job struct {
 	// ID is the job's id as it appeared (a JSON string), echoed verbatim in
 	// its result; nil when the line had none.
-	ID      json.RawMessage   `json:"id"`
+	ID json.RawMessage `json:"id"`
+	Program
+	// Binds are host paths made visible inside, as --bind takes them:
+	// "SRC:DST" or "SRC:DST:rw". Refused under Options.CopyInRoot, where
+	// job lines are untrusted, and in a group.
+	Binds []string `json:"binds"`
+
+	// Group, when set, holds the programs of a group instead of Program
+	// (whose fields must then be empty but limits.wall, the group's one
+	// clock).
+	Group []Program `json:"group"`
+	// Pipes join streams of the group: ["0:stdout", "1:stdin"] feeds what
+	// program 0 writes to program 1.
+	Pipes [][]string `json:"pipes"`
+	// Transcript, a size ("1MiB"), keeps up to that many bytes of what
+	// crossed each pipe.
+	Transcript string `json:"transcript"`
+}
+
+// Program is one program of a job: the job itself, or a member of its
+// group.
+type Program struct {
 	Args    []string          `json:"args"`
 	Env     []string          `json:"env"`
 	Stdin   *string           `json:"stdin"`
 	Files   map[string]string `json:"files"`
 	CopyIn  map[string]string `json:"copy_in"`
 	CopyOut []string          `json:"copy_out"`
-	// Binds are host paths made visible inside, as --bind takes them:
-	// "SRC:DST" or "SRC:DST:rw". Refused under Options.CopyInRoot, where
-	// job lines are untrusted.
-	Binds  []string  `json:"binds"`
-	Limits JobLimits `json:"limits"`
+	Limits  JobLimits         `json:"limits"`
 }
 
 // JobLimits are a job's limits as written: sizes with B, KiB, MiB, GiB and
@@ -91,7 +110,9 @@ func describeJSONError(err error) error {
 		return fmt.Errorf("not valid JSON at byte %d: %v", syn.Offset, err)
 	case errors.As(err, &typ):
 		if typ.Field != "" {
-			return fmt.Errorf("%s: want %s, got a JSON %s", typ.Field, typ.Type, typ.Value)
+			// The fields of the embedded Program are the job's own.
+			field := strings.TrimPrefix(typ.Field, "Program.")
+			return fmt.Errorf("%s: want %s, got a JSON %s", field, typ.Type, typ.Value)
 		}
 		return fmt.Errorf("want a JSON object, got a JSON %s", typ.Value)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -100,26 +121,19 @@ func describeJSONError(err error) error {
 	return err
 }
 
-// Spec turns the job into a sandbox.Spec, without its standard streams
-// (the runner of the batch attaches those). Limits are parsed here; the
-// rest is checked by sandbox.Spec.Validate and the Runner.
+// IsGroup reports whether the job is a program group.
+func (j Job) IsGroup() bool { return j.Group != nil }
+
+// Spec turns a single-program job into a sandbox.Spec, without its
+// standard streams (the runner of the batch attaches those). Limits are
+// parsed here; the rest is checked by sandbox.Spec.Validate and the Runner.
 func (j Job) Spec() (sandbox.Spec, error) {
-	spec := sandbox.Spec{Args: j.Args, Env: j.Env, CopyOut: j.CopyOut}
-	if len(j.Args) == 0 {
-		return spec, errors.New("args: no program to run")
+	if j.IsGroup() {
+		return sandbox.Spec{}, errors.New("group: a group job has no single spec")
 	}
-	var err error
-	if spec.Limits, err = j.Limits.parse(); err != nil {
+	spec, err := j.Program.spec("")
+	if err != nil {
 		return spec, err
-	}
-	for _, name := range sortedKeys(j.Files) {
-		if _, dup := j.CopyIn[name]; dup {
-			return spec, fmt.Errorf("files and copy_in both name %q", name)
-		}
-		spec.CopyIn = append(spec.CopyIn, sandbox.CopyIn{Name: name, Content: []byte(j.Files[name]), Mode: 0o644})
-	}
-	for _, name := range sortedKeys(j.CopyIn) {
-		spec.CopyIn = append(spec.CopyIn, sandbox.CopyIn{Name: name, HostPath: j.CopyIn[name]})
 	}
 	for i, b := range j.Binds {
 		bind, err := sandbox.ParseBind(b)
@@ -131,7 +145,86 @@ func (j Job) Spec() (sandbox.Spec, error) {
 	return spec, nil
 }
 
-func (l JobLimits) parse() (sandbox.Limits, error) {
+// GroupSpec turns a group job into a sandbox.Group, without the streams
+// the pipes leave free (the runner of the batch attaches those). Errors
+// name the field at fault ("group[1].limits.cpu", "pipes[0][1]").
+func (j Job) GroupSpec() (sandbox.Group, error) {
+	var g sandbox.Group
+	if len(j.Group) == 0 {
+		return g, errors.New("group: no programs")
+	}
+	top := j.Program
+	switch {
+	case top.Args != nil || top.Env != nil || top.Stdin != nil || top.Files != nil || top.CopyIn != nil || top.CopyOut != nil:
+		return g, errors.New("group: args, env, stdin, files, copy_in and copy_out belong to each program of the group, not to the job")
+	case top.Limits != (JobLimits{Wall: top.Limits.Wall}):
+		return g, errors.New("group: the job's limits hold only wall (the group's one clock); set the others per program")
+	case j.Binds != nil:
+		return g, errors.New("binds: not available in a group")
+	}
+	limits, err := top.Limits.parse("")
+	if err != nil {
+		return g, err
+	}
+	g.Wall = limits.Wall
+	if j.Transcript != "" {
+		if g.Transcript, err = sandbox.ParseSize(j.Transcript); err != nil || g.Transcript == 0 {
+			return g, fmt.Errorf("transcript %q: want a positive size such as 1MiB", j.Transcript)
+		}
+	}
+	for i, p := range j.Group {
+		prefix := fmt.Sprintf("group[%d].", i)
+		if p.Limits.Wall != "" {
+			return g, fmt.Errorf("%slimits.wall: the group has one clock, the job's limits.wall", prefix)
+		}
+		spec, err := p.spec(prefix)
+		if err != nil {
+			return g, err
+		}
+		g.Programs = append(g.Programs, spec)
+	}
+	for i, ends := range j.Pipes {
+		if len(ends) != 2 {
+			return g, fmt.Errorf("pipes[%d]: want [FROM, TO], such as [\"0:stdout\", \"1:stdin\"]", i)
+		}
+		var pipe sandbox.Pipe
+		for k, dst := range []*sandbox.Stream{&pipe.From, &pipe.To} {
+			if *dst, err = sandbox.ParseStream(ends[k]); err != nil {
+				return g, fmt.Errorf("pipes[%d][%d]: %v", i, k, err)
+			}
+		}
+		if pipe.To.Name == "stdin" && pipe.To.Program < len(j.Group) && j.Group[pipe.To.Program].Stdin != nil {
+			return g, fmt.Errorf("pipes[%d]: %s is fed by the pipe, and group[%d].stdin is set too", i, pipe.To, pipe.To.Program)
+		}
+		g.Pipes = append(g.Pipes, pipe)
+	}
+	return g, nil
+}
+
+// spec is the Spec of one program; prefix names it in errors.
+func (p Program) spec(prefix string) (sandbox.Spec, error) {
+	spec := sandbox.Spec{Args: p.Args, Env: p.Env, CopyOut: p.CopyOut}
+	if len(p.Args) == 0 {
+		return spec, fmt.Errorf("%sargs: no program to run", prefix)
+	}
+	var err error
+	if spec.Limits, err = p.Limits.parse(prefix); err != nil {
+		return spec, err
+	}
+	for _, name := range sortedKeys(p.Files) {
+		if _, dup := p.CopyIn[name]; dup {
+			return spec, fmt.Errorf("%sfiles and %scopy_in both name %q", prefix, prefix, name)
+		}
+		spec.CopyIn = append(spec.CopyIn, sandbox.CopyIn{Name: name, Content: []byte(p.Files[name]), Mode: 0o644})
+	}
+	for _, name := range sortedKeys(p.CopyIn) {
+		spec.CopyIn = append(spec.CopyIn, sandbox.CopyIn{Name: name, HostPath: p.CopyIn[name]})
+	}
+	return spec, nil
+}
+
+// parse reads the limits; prefix names the program in errors.
+func (l JobLimits) parse(prefix string) (sandbox.Limits, error) {
 	var out sandbox.Limits
 	dur := func(field, s string, dst *time.Duration) error {
 		if s == "" {
@@ -139,7 +232,7 @@ func (l JobLimits) parse() (sandbox.Limits, error) {
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("limits.%s %q: want a positive Go duration such as 500ms or 2s", field, s)
+			return fmt.Errorf("%slimits.%s %q: want a positive Go duration such as 500ms or 2s", prefix, field, s)
 		}
 		*dst = d
 		return nil
@@ -150,7 +243,7 @@ func (l JobLimits) parse() (sandbox.Limits, error) {
 		}
 		n, err := sandbox.ParseSize(s)
 		if err != nil || n == 0 {
-			return fmt.Errorf("limits.%s %q: want a positive size such as 64MiB", field, s)
+			return fmt.Errorf("%slimits.%s %q: want a positive size such as 64MiB", prefix, field, s)
 		}
 		*dst = n
 		return nil
@@ -174,10 +267,10 @@ func (l JobLimits) parse() (sandbox.Limits, error) {
 		return out, err
 	}
 	if l.Procs < 0 {
-		return out, fmt.Errorf("limits.procs %d: want a positive number", l.Procs)
+		return out, fmt.Errorf("%slimits.procs %d: want a positive number", prefix, l.Procs)
 	}
 	if l.OpenFiles < 0 {
-		return out, fmt.Errorf("limits.open_files %d: want a positive number", l.OpenFiles)
+		return out, fmt.Errorf("%slimits.open_files %d: want a positive number", prefix, l.OpenFiles)
 	}
 	out.Procs, out.OpenFiles = l.Procs, l.OpenFiles
 	return out, nil

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/group"
 	"gosandbox/sandbox/memfd"
 	"gosandbox/sandbox/workdir"
 )
@@ -37,12 +39,19 @@ type Stats struct {
 	Malformed int // error lines written (bad lines and refused jobs)
 }
 
-// ResultLine is the result of one job that ran. Each captured stream and
-// copied-out file is in exactly one of its plain field (a JSON string, when
-// it reads as text) and its _base64 field (anything else, byte-exact); see
-// asText.
+// ResultLine is the result of one single-program job that ran: its id
+// and the program's line.
 type ResultLine struct {
 	ID json.RawMessage `json:"id"`
+	ProgramLine
+}
+
+// ProgramLine is how one program ended: the Result fields, its captured
+// streams and copied-out files. Each captured stream and copied-out file
+// is in exactly one of its plain field (a JSON string, when it reads as
+// text) and its _base64 field (anything else, byte-exact); see asText. A
+// stream a group's pipe carried is in neither.
+type ProgramLine struct {
 	sandbox.Result
 	Stdout       *string           `json:"stdout,omitempty"`
 	StdoutBase64 *string           `json:"stdout_base64,omitempty"`
@@ -53,9 +62,29 @@ type ResultLine struct {
 	FileErrors   map[string]string `json:"file_errors"`
 }
 
+// GroupLine is the result of a group job: one ProgramLine per program, in
+// order, and the transcript of each pipe when the job asked for one.
+type GroupLine struct {
+	ID         json.RawMessage  `json:"id"`
+	Group      []ProgramLine    `json:"group"`
+	Transcript []TranscriptLine `json:"transcript,omitempty"`
+}
+
+// TranscriptLine is what crossed one pipe of a group: the first bytes
+// (up to the job's transcript size) as text or base64, how many crossed in
+// all, and whether Data holds fewer.
+type TranscriptLine struct {
+	From       string  `json:"from"`
+	To         string  `json:"to"`
+	Bytes      int64   `json:"bytes"`
+	Truncated  bool    `json:"truncated"`
+	Data       *string `json:"data,omitempty"`
+	DataBase64 *string `json:"data_base64,omitempty"`
+}
+
 // marshalLine encodes a result line without HTML escaping, which would
 // make "<" six bytes and break the line's bound.
-func marshalLine(line ResultLine) ([]byte, error) {
+func marshalLine(line any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -143,7 +172,8 @@ func Run(ctx context.Context, r sandbox.Runner, in io.Reader, out io.Writer, o O
 			sem <- struct{}{}
 			go func(n int, line []byte) {
 				defer func() { <-sem }()
-				p.line, p.failed = runLine(ctx, r, o, n, line)
+				out := RunLine(ctx, r, o, n, line)
+				p.line, p.failed = out.Line, out.Err != nil
 				close(p.done)
 			}(n, line)
 		}
@@ -180,91 +210,188 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 	}
 }
 
-// runLine decodes and runs one job line and returns its result line.
-func runLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byte) (out []byte, failed bool) {
+// ErrNotRun is wrapped by Outcome.Err when a valid job could not be run
+// for the sandbox's reasons (ctx ended before a box was ready, the pool
+// closed): not the job's fault.
+var ErrNotRun = errors.New("not run")
+
+// Outcome is what one job line came to.
+type Outcome struct {
+	// Line is the result line, or the error line when Err is set;
+	// newline-terminated.
+	Line []byte
+	// ID is the job's id (nil when it had none or could not be read).
+	ID json.RawMessage
+	// Results are the Results of the programs that ran, one per program;
+	// none when Err is set.
+	Results []sandbox.Result
+	// Err says why nothing of the job ran: the line or the job is at
+	// fault, unless it wraps ErrNotRun.
+	Err error
+}
+
+// RunLine decodes and runs one job line, the n-th of its input (n < 1
+// leaves "line N: " out of an error line, for callers that take one job
+// at a time).
+func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byte) Outcome {
 	job, err := DecodeJob(line)
 	if err != nil {
-		return errorLine(PeekID(line), n, err), true
+		return refused(PeekID(line), n, err)
 	}
-	spec, err := job.Spec()
-	if err != nil {
-		return errorLine(job.ID, n, err), true
-	}
-	if o.CopyInRoot != "" && len(spec.Binds) > 0 {
+	if o.CopyInRoot != "" && len(job.Binds) > 0 {
 		// Job lines are untrusted here: a bind would show the box any host
 		// path the line names.
-		return errorLine(job.ID, n, fmt.Errorf("binds %q: not allowed with a copy-in root (job lines are untrusted)", job.Binds)), true
+		return refused(job.ID, n, fmt.Errorf("binds %q: not allowed with a copy-in root (job lines are untrusted)", job.Binds))
+	}
+	var specs []sandbox.Spec
+	var g sandbox.Group
+	if job.IsGroup() {
+		if g, err = job.GroupSpec(); err != nil {
+			return refused(job.ID, n, err)
+		}
+		specs = g.Programs
+	} else {
+		spec, err := job.Spec()
+		if err != nil {
+			return refused(job.ID, n, err)
+		}
+		specs = []sandbox.Spec{spec}
 	}
 	if o.CopyInRoot != "" {
-		confined, release, err := confineCopyIn(spec, o.CopyInRoot)
-		if err != nil {
-			return errorLine(job.ID, n, err), true
+		for i := range specs {
+			confined, release, err := confineCopyIn(specs[i], o.CopyInRoot)
+			if err != nil {
+				if job.IsGroup() {
+					err = fmt.Errorf("group[%d].%w", i, err)
+				}
+				return refused(job.ID, n, err)
+			}
+			defer release()
+			specs[i] = confined
 		}
-		defer release()
-		spec = confined
 	}
-	res, err := runJob(ctx, r, job, spec)
+	id := job.ID
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	var encoded any
+	var results []sandbox.Result
+	if job.IsGroup() {
+		gl, err := runGroup(ctx, r, job, g)
+		if err != nil {
+			return refused(job.ID, n, err)
+		}
+		gl.ID = id
+		for _, p := range gl.Group {
+			results = append(results, p.Result)
+		}
+		encoded = gl
+	} else {
+		pl, err := runJob(ctx, r, job.Stdin, specs[0])
+		if err != nil {
+			return refused(job.ID, n, err)
+		}
+		results = []sandbox.Result{pl.Result}
+		encoded = ResultLine{ID: id, ProgramLine: pl}
+	}
+	b, err := marshalLine(encoded)
 	if err != nil {
-		return errorLine(job.ID, n, err), true
+		return refused(job.ID, n, fmt.Errorf("encode result: %w", err))
 	}
-	b, err := marshalLine(res)
-	if err != nil {
-		return errorLine(job.ID, n, fmt.Errorf("encode result: %w", err)), true
-	}
-	return b, false
+	return Outcome{Line: b, ID: job.ID, Results: results}
+}
+
+func refused(id json.RawMessage, n int, err error) Outcome {
+	return Outcome{Line: errorLine(id, n, err), ID: id, Err: err}
 }
 
 func errorLine(id json.RawMessage, n int, err error) []byte {
 	if id == nil {
 		id = json.RawMessage("null")
 	}
-	b, _ := json.Marshal(ErrorLine{ID: id, Error: fmt.Sprintf("line %d: %v", n, err)})
+	msg := err.Error()
+	if n > 0 {
+		msg = fmt.Sprintf("line %d: %v", n, err)
+	}
+	b, _ := json.Marshal(ErrorLine{ID: id, Error: msg})
 	return append(b, '\n')
 }
 
-// runJob attaches stdin (a read-only memfd) and bounded captures of stdout
-// and stderr, runs the spec and collects the result line.
-func runJob(ctx context.Context, r sandbox.Runner, job Job, spec sandbox.Spec) (ResultLine, error) {
+// streams are the standard streams the batch attaches to one program: a
+// read-only memfd holding its stdin text, bounded captures of stdout and
+// stderr. A stream a group's pipe carries is left alone.
+type streams struct {
+	stdin          *os.File
+	stdout, stderr *workdir.Capture
+}
+
+// attach sets spec's streams but those piped names: stdin from text (nil:
+// /dev/null), stdout and stderr captured up to the output limit.
+func attach(spec *sandbox.Spec, text *string, piped map[string]bool) (*streams, error) {
+	s := &streams{}
 	limit := spec.Limits.WithDefaults().Output
-	if job.Stdin != nil {
-		mf, err := memfd.WithContent("stdin", []byte(*job.Stdin))
+	if text != nil && !piped["stdin"] {
+		mf, err := memfd.WithContent("stdin", []byte(*text))
 		if err != nil {
-			return ResultLine{}, err
+			return nil, err
 		}
 		ro, err := memfd.ReadOnly(mf)
 		mf.Close()
 		if err != nil {
-			return ResultLine{}, err
+			return nil, err
 		}
-		defer ro.Close()
-		spec.Stdin = ro
+		s.stdin, spec.Stdin = ro, ro
 	}
-	stdout, err := workdir.NewCapture(limit)
-	if err != nil {
-		return ResultLine{}, err
-	}
-	stderr, err := workdir.NewCapture(limit)
-	if err != nil {
-		stdout.Wait()
-		return ResultLine{}, err
-	}
-	spec.Stdout, spec.Stderr = stdout.Writer(), stderr.Writer()
-	runCtx := stderr.Watch(stdout.Watch(ctx))
-	res, runErr := r.Run(runCtx, spec)
-	outData, _ := stdout.Wait()
-	errData, _ := stderr.Wait()
-	if runErr != nil {
-		if errors.Is(runErr, sandbox.ErrInvalidSpec) {
-			return ResultLine{}, runErr
+	for _, c := range []struct {
+		name string
+		f    **os.File
+		cap  **workdir.Capture
+	}{{"stdout", &spec.Stdout, &s.stdout}, {"stderr", &spec.Stderr, &s.stderr}} {
+		if piped[c.name] {
+			continue
 		}
-		return ResultLine{}, fmt.Errorf("not run: %w", runErr)
+		capture, err := workdir.NewCapture(limit)
+		if err != nil {
+			s.collect()
+			return nil, err
+		}
+		*c.cap, *c.f = capture, capture.Writer()
 	}
-	line := ResultLine{ID: job.ID, Result: res, Files: map[string]string{}, FileErrors: map[string]string{}}
-	encodeOutput(outData, &line.Stdout, &line.StdoutBase64)
-	encodeOutput(errData, &line.Stderr, &line.StderrBase64)
-	if line.ID == nil {
-		line.ID = json.RawMessage("null")
+	return s, nil
+}
+
+// watch attaches the captures to ctx, so the supervisor kills the box
+// with output-limit as soon as one overflows.
+func (s *streams) watch(ctx context.Context) context.Context {
+	for _, c := range []*workdir.Capture{s.stdout, s.stderr} {
+		if c != nil {
+			ctx = c.Watch(ctx)
+		}
 	}
+	return ctx
+}
+
+// collect waits for the captures (the box is gone), releases stdin and
+// returns the program's line for res.
+func (s *streams) collect() (line ProgramLine) {
+	if s.stdin != nil {
+		s.stdin.Close()
+	}
+	if s.stdout != nil {
+		data, _ := s.stdout.Wait()
+		encodeOutput(data, &line.Stdout, &line.StdoutBase64)
+	}
+	if s.stderr != nil {
+		data, _ := s.stderr.Wait()
+		encodeOutput(data, &line.Stderr, &line.StderrBase64)
+	}
+	return line
+}
+
+// fill completes a program's line with its result and copied-out files.
+func (line *ProgramLine) fill(res sandbox.Result) {
+	line.Result = res
+	line.Files, line.FileErrors = map[string]string{}, map[string]string{}
 	for name, b := range res.Files {
 		var text, b64 *string
 		if encodeOutput(b, &text, &b64); text != nil {
@@ -279,5 +406,76 @@ func runJob(ctx context.Context, r sandbox.Runner, job Job, spec sandbox.Spec) (
 	for name, why := range res.FileErrors {
 		line.FileErrors[name] = why
 	}
+}
+
+// runJob runs one program with its streams attached and collects its line.
+func runJob(ctx context.Context, r sandbox.Runner, stdin *string, spec sandbox.Spec) (ProgramLine, error) {
+	s, err := attach(&spec, stdin, nil)
+	if err != nil {
+		return ProgramLine{}, err
+	}
+	res, runErr := r.Run(s.watch(ctx), spec)
+	line := s.collect()
+	if runErr != nil {
+		if errors.Is(runErr, sandbox.ErrInvalidSpec) {
+			return ProgramLine{}, runErr
+		}
+		return ProgramLine{}, fmt.Errorf("%w: %w", ErrNotRun, runErr)
+	}
+	line.fill(res)
 	return line, nil
+}
+
+// runGroup runs a group job: the streams its pipes leave free are attached
+// as for a single job.
+func runGroup(ctx context.Context, r sandbox.Runner, job Job, g sandbox.Group) (GroupLine, error) {
+	if err := g.Validate(); err != nil {
+		return GroupLine{}, err // before the pipes' program numbers are used
+	}
+	piped := make([]map[string]bool, len(g.Programs))
+	for i := range piped {
+		piped[i] = map[string]bool{}
+	}
+	for _, p := range g.Pipes {
+		piped[p.From.Program][p.From.Name] = true
+		piped[p.To.Program][p.To.Name] = true
+	}
+	all := make([]*streams, len(g.Programs))
+	collectAll := func() []ProgramLine {
+		lines := make([]ProgramLine, len(all))
+		for i, s := range all {
+			if s != nil {
+				lines[i] = s.collect()
+			}
+		}
+		return lines
+	}
+	for i := range g.Programs {
+		s, err := attach(&g.Programs[i], job.Group[i].Stdin, piped[i])
+		if err != nil {
+			collectAll()
+			return GroupLine{}, err
+		}
+		all[i] = s
+	}
+	res, runErr := group.Run(ctx, r, g, group.Options{
+		ProgramContext: func(i int, ctx context.Context) context.Context { return all[i].watch(ctx) },
+	})
+	lines := collectAll()
+	if runErr != nil {
+		if errors.Is(runErr, sandbox.ErrInvalidSpec) {
+			return GroupLine{}, runErr
+		}
+		return GroupLine{}, fmt.Errorf("%w: %w", ErrNotRun, runErr)
+	}
+	for i := range lines {
+		lines[i].fill(res.Programs[i])
+	}
+	out := GroupLine{Group: lines}
+	for _, t := range res.Transcripts {
+		tl := TranscriptLine{From: t.Pipe.From.String(), To: t.Pipe.To.String(), Bytes: t.Bytes, Truncated: t.Truncated}
+		encodeOutput(t.Data, &tl.Data, &tl.DataBase64)
+		out.Transcript = append(out.Transcript, tl)
+	}
+	return out, nil
 }
