@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"gosandbox/harness"
+	"gosandbox/server"
+)
+
+func init() {
+	commands["serve"] = command{summary: "serve jobs over HTTP from a warm pool, with Prometheus metrics", run: serveCommand}
+}
+
+func serveCommand(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--token-file F] [--copy-in-root DIR]\n\n"+
+			"Serves POST /run (one batch job per request, groups included; 200 with its result line),\n"+
+			"GET /healthz and GET /metrics (Prometheus) until SIGTERM or SIGINT, then drains: no new\n"+
+			"runs, the runs in flight finish, the pool is destroyed. Logs are JSON lines on stderr, one\n"+
+			"per run. Exit status: 0 after a clean drain; 2 invalid usage; 3 the backend could not be\n"+
+			"opened or serving failed.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", "127.0.0.1:5050", "address to listen on (loopback unless told; port 0 picks a free one, logged at start)")
+	backend := fs.String("backend", "container", "sandbox: container (a pool of reused containers), oneshot, or slots where built")
+	pool := fs.Int("pool", 1, "boxes in the pool (pooled backends)")
+	parallel := fs.Int("parallel", 0, "jobs run at once (default: the pool size)")
+	queue := fs.Int("queue", server.DefaultQueue, "requests that may wait for a run; one more gets 503 with Retry-After")
+	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest request body in bytes; more gets 413")
+	tokenFile := fs.String("token-file", "", "file holding a bearer token that every request but /healthz must carry")
+	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(os.Stderr, "gosandbox serve: "+format+"\n", a...)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	if err := checkBackend(*backend); err != nil {
+		return usageErr("%v", err)
+	}
+	if *pool < 1 || *parallel < 0 || *queue < 1 || *maxBody < 1 {
+		return usageErr("--pool, --queue and --max-body must be at least 1 and --parallel not negative")
+	}
+	if *parallel == 0 {
+		*parallel = *pool
+	}
+	if *copyInRoot != "" {
+		if st, err := os.Stat(*copyInRoot); err != nil || !st.IsDir() {
+			return usageErr("--copy-in-root %s: want a directory (%v)", *copyInRoot, err)
+		}
+	}
+	var token string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return usageErr("--token-file: %v", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" || strings.ContainsAny(token, " \t\r\n") {
+			return usageErr("--token-file %s: want one token on one line", *tokenFile)
+		}
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return usageErr("--listen %s: %v", *listen, err)
+	}
+	b, err := harness.Open(*backend, harness.Options{PoolSize: *pool})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(os.Stderr, "gosandbox serve: %v\n", err)
+		return exitInternal
+	}
+	srv, err := server.New(server.Options{Runner: b, Backend: *backend, Parallel: *parallel, Queue: *queue,
+		Token: token, CopyInRoot: *copyInRoot, MaxBody: *maxBody, Logger: logger})
+	if err != nil {
+		ln.Close()
+		b.Close()
+		fmt.Fprintf(os.Stderr, "gosandbox serve: %v\n", err)
+		return exitInternal
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("listening", "addr", ln.Addr().String(), "backend", *backend, "pool", *pool, "parallel", *parallel, "queue", *queue)
+	serveErr := srv.Serve(ctx, ln)
+	closeErr := b.Close()
+	if err := errors.Join(serveErr, closeErr); err != nil {
+		logger.Error("stopped", "error", err.Error())
+		return exitInternal
+	}
+	logger.Info("stopped")
+	return exitOK
+}

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/batch"
+)
+
+// Defaults of Options.
+const (
+	DefaultQueue      = 64
+	DefaultMaxBody    = 16 << 20
+	DefaultRetryAfter = time.Second
+)
+
+// PoolReporter is what a pooled runner may report for the metrics and the
+// health check: boxes kept, idle now, replaced so far, and the last
+// failure to build or reset one (nil when none).
+type PoolReporter interface {
+	PoolStats() (size, idle int, replaced uint64, lastErr error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Runner runs the jobs; the caller opens and closes it.
+	Runner sandbox.Runner
+	// Backend names the runner in metrics and logs ("container").
+	Backend string
+	// Parallel is how many jobs run at once (default 1).
+	Parallel int
+	// Queue is how many admitted requests may wait for a run beyond the
+	// Parallel running ones; one more gets 503 (default DefaultQueue).
+	Queue int
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// every route but /healthz.
+	Token string
+	// CopyInRoot confines the jobs' copy_in host paths (batch.Options).
+	CopyInRoot string
+	// MaxBody bounds a request body (default DefaultMaxBody): more is 413.
+	MaxBody int64
+	// RetryAfter is what a 503 asks the client to wait (default
+	// DefaultRetryAfter, rounded up to whole seconds).
+	RetryAfter time.Duration
+	// DrainTimeout bounds the drain; 0 waits for every run in flight,
+	// which ends at its wall limit at the latest.
+	DrainTimeout time.Duration
+	// Logger gets one line per run (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Server serves one Runner over HTTP. Create it with New.
+type Server struct {
+	o        Options
+	pool     PoolReporter // nil when the runner reports none
+	admitted chan struct{}
+	running  chan struct{}
+	waiting  atomic.Int64
+	draining atomic.Bool
+
+	registry *prometheus.Registry
+	runs     *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+}
+
+// New checks o and returns a Server.
+func New(o Options) (*Server, error) {
+	if o.Runner == nil {
+		return nil, errors.New("server: no runner")
+	}
+	if o.Parallel < 0 || o.Queue < 0 || o.MaxBody < 0 {
+		return nil, fmt.Errorf("server: parallel %d, queue %d, max body %d: none may be negative", o.Parallel, o.Queue, o.MaxBody)
+	}
+	o.Parallel = max(o.Parallel, 1)
+	if o.Queue == 0 {
+		o.Queue = DefaultQueue
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{
+		o:        o,
+		admitted: make(chan struct{}, o.Parallel+o.Queue),
+		running:  make(chan struct{}, o.Parallel),
+		registry: prometheus.NewRegistry(),
+	}
+	s.pool, _ = o.Runner.(PoolReporter)
+	s.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gosandbox_runs_total",
+		Help: "Programs run, by result status (a group counts each of its programs).",
+	}, []string{"status"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gosandbox_run_duration_seconds",
+		Help:    "Time to run one job (single program or group), from its start to its result, without the queue wait.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"backend"})
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gosandbox_http_requests_total",
+		Help: "HTTP requests answered, by route and status code.",
+	}, []string{"route", "code"})
+	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gosandbox_queue_depth",
+		Help: "Requests admitted and waiting for a run slot.",
+	}, func() float64 { return float64(s.waiting.Load()) })
+	replaced := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "gosandbox_pool_replaced_total",
+		Help: "Boxes of the pool destroyed and rebuilt (died, stuck, failed reset); 0 without a pool.",
+	}, func() float64 {
+		if s.pool == nil {
+			return 0
+		}
+		_, _, n, _ := s.pool.PoolStats()
+		return float64(n)
+	})
+	s.registry.MustRegister(s.runs, s.duration, s.requests, queue, replaced, slotsCollector{s})
+	return s, nil
+}
+
+// slotsCollector reports gosandbox_pool_slots{state}: the pool's idle and
+// busy boxes, or without a pool the server's run slots.
+type slotsCollector struct{ s *Server }
+
+var slotsDesc = prometheus.NewDesc("gosandbox_pool_slots",
+	"Boxes of the pool by state (idle: ready for a run; busy: running, resetting or being rebuilt); without a pool, the server's run slots.",
+	[]string{"state"}, nil)
+
+func (c slotsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- slotsDesc }
+
+func (c slotsCollector) Collect(ch chan<- prometheus.Metric) {
+	size, idle := c.s.o.Parallel, c.s.o.Parallel-len(c.s.running)
+	if c.s.pool != nil {
+		size, idle, _, _ = c.s.pool.PoolStats()
+	}
+	ch <- prometheus.MustNewConstMetric(slotsDesc, prometheus.GaugeValue, float64(idle), "idle")
+	ch <- prometheus.MustNewConstMetric(slotsDesc, prometheus.GaugeValue, float64(size-idle), "busy")
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/run", s.authorized("/run", s.run))
+	mux.HandleFunc("/healthz", s.healthz)
+	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	mux.HandleFunc("/metrics", s.authorized("/metrics", func(w http.ResponseWriter, r *http.Request) int {
+		metrics.ServeHTTP(w, r)
+		return http.StatusOK
+	}))
+	return mux
+}
+
+// Serve answers on ln until ctx ends, then drains: the listener closes, the
+// runs in flight finish and are answered. It returns nil after a clean
+// drain. The runner stays open: the caller closes it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.o.Logger.Info("draining", "in_flight", len(s.admitted))
+	drainCtx := context.Background()
+	if s.o.DrainTimeout > 0 {
+		var cancel context.CancelFunc
+		drainCtx, cancel = context.WithTimeout(drainCtx, s.o.DrainTimeout)
+		defer cancel()
+	}
+	if err := srv.Shutdown(drainCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("server: drain: %w", err)
+	}
+	<-served
+	return nil
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) (code int)
+
+// authorized wraps h with the bearer-token check and the request counter.
+func (s *Server) authorized(route string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		code := 0
+		if s.o.Token != "" && !s.tokenOK(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gosandbox"`)
+			code = writeError(w, http.StatusUnauthorized, nil, "missing or wrong bearer token")
+		} else {
+			code = h(w, r)
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	}
+}
+
+func (s *Server) tokenOK(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	code, msg := http.StatusOK, "ok"
+	switch {
+	case s.draining.Load():
+		code, msg = http.StatusServiceUnavailable, "draining"
+	case s.pool != nil:
+		if _, idle, _, lastErr := s.pool.PoolStats(); idle == 0 && lastErr != nil && len(s.running) == 0 {
+			code, msg = http.StatusServiceUnavailable, "no box ready: "+lastErr.Error()
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+	s.requests.WithLabelValues("/healthz", strconv.Itoa(code)).Inc()
+}
+
+func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return writeError(w, http.StatusMethodNotAllowed, nil, "POST a job to /run")
+	}
+	if s.draining.Load() {
+		return s.unavailable(w, "draining: no new runs")
+	}
+	select {
+	case s.admitted <- struct{}{}:
+		defer func() { <-s.admitted }()
+	default:
+		return s.unavailable(w, fmt.Sprintf("queue full (%d running, %d waiting)", s.o.Parallel, s.o.Queue))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return writeError(w, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("body over %d bytes", s.o.MaxBody))
+		}
+		return writeError(w, http.StatusBadRequest, nil, "read body: "+err.Error())
+	}
+
+	queued := time.Now()
+	s.waiting.Add(1)
+	select {
+	case s.running <- struct{}{}:
+		s.waiting.Add(-1)
+	case <-r.Context().Done():
+		s.waiting.Add(-1)
+		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
+	}
+	start := time.Now()
+	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot}, 0, body)
+	took := time.Since(start)
+	<-s.running
+
+	code := http.StatusOK
+	switch {
+	case out.Err != nil && errors.Is(out.Err, batch.ErrNotRun):
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", s.retryAfter())
+	case out.Err != nil:
+		code = http.StatusBadRequest
+	default:
+		s.duration.WithLabelValues(s.o.Backend).Observe(took.Seconds())
+	}
+	statuses := make([]string, len(out.Results))
+	for i, res := range out.Results {
+		s.runs.WithLabelValues(string(res.Status)).Inc()
+		statuses[i] = string(res.Status)
+	}
+	attrs := []any{"id", idText(out.ID), "http", code, "backend", s.o.Backend,
+		"queue_ms", start.Sub(queued).Milliseconds(), "run_ms", took.Milliseconds()}
+	if out.Err != nil {
+		attrs = append(attrs, "error", out.Err.Error())
+	} else {
+		attrs = append(attrs, "status", strings.Join(statuses, ","))
+		if len(out.Results) == 1 {
+			attrs = append(attrs, "wall_ms", out.Results[0].Wall().Milliseconds(), "cpu_ms", out.Results[0].CPU().Milliseconds())
+		}
+	}
+	s.o.Logger.Info("run", attrs...)
+
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(out.Line)
+	return code
+}
+
+func (s *Server) unavailable(w http.ResponseWriter, why string) int {
+	w.Header().Set("Retry-After", s.retryAfter())
+	return writeError(w, http.StatusServiceUnavailable, nil, why)
+}
+
+func (s *Server) retryAfter() string {
+	return strconv.Itoa(int((s.o.RetryAfter + time.Second - 1) / time.Second))
+}
+
+// writeError answers code with {"id": id, "error": msg} (id only when
+// known).
+func writeError(w http.ResponseWriter, code int, id json.RawMessage, msg string) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b, _ := json.Marshal(struct {
+		ID    json.RawMessage `json:"id,omitempty"`
+		Error string          `json:"error"`
+	}{id, msg})
+	w.Write(append(b, '\n'))
+	return code
+}
+
+func idText(id json.RawMessage) string {
+	var s string
+	if json.Unmarshal(id, &s) != nil {
+		return ""
+	}
+	return s
+}
