@@ -217,7 +217,6 @@ func vforkNetNS(res *netnsResult, ifr *ifreq) (pid int, errno syscall.Errno) {
 	}
 }
 
-
 // NewUserNS makes a user namespace with the given id maps, owned by ownerUID
 // and ownerGID (see AsOwner; <= 0: by the caller), and returns a descriptor
 // of it. Nothing runs in it: a short-lived child makes it and waits while
