@@ -64,4 +64,3 @@ func (b *slotsBackend) KillInit() error {
 
 // Close releases every slot.
 func (b *slotsBackend) Close() error { return b.runner.Close() }
-
