@@ -64,3 +64,6 @@ func (b *slotsBackend) KillInit() error {
 
 // Close releases every slot.
 func (b *slotsBackend) Close() error { return b.runner.Close() }
+
+// Pids is bench.PidReporter: an idle slot keeps no process alive.
+func (b *slotsBackend) Pids() []int { return nil }
