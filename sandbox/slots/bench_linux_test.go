@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,4 +91,31 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSlotsPhases reports the p50 of each phase of a run on one slot
+// (see mark), beside the floor's p50 in the same run.
+func BenchmarkSlotsPhases(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("slots need root")
+	}
+	r, err := New(Options{Size: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	phases := map[string][]time.Duration{}
+	phaseHook = func(p string, d time.Duration) { phases[p] = append(phases[p], d) }
+	defer func() { phaseHook = nil }()
+	var floor []time.Duration
+	for b.Loop() {
+		boxedTrue(b, r)
+		t0 := time.Now()
+		floorTrue(b)
+		floor = append(floor, time.Since(t0))
+	}
+	for p, d := range phases {
+		b.ReportMetric(float64(quantile(d, 0.5).Microseconds()), strings.ReplaceAll(p, "+", "-")+"-p50-us")
+	}
+	b.ReportMetric(float64(quantile(floor, 0.5).Microseconds()), "floor-p50-us")
 }

@@ -61,6 +61,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
+		b.mark("teardown")
 		if !slotBad {
 			break
 		}
@@ -115,6 +116,8 @@ type box struct {
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
 	workTree int // detached mount of the host work directory
+
+	lastMark time.Time // see mark
 }
 
 // slotSteps are the child's steps that fail when the slot's namespaces
@@ -132,7 +135,9 @@ func slotStep(s forkexec.Step) bool {
 // the program did not run).
 func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	facts := verdict.Facts{Limits: b.limits, Syscalls: boxcfg.SyscallMode(b.spec)}
+	b.mark("")
 	fe, err := b.prepare()
+	b.mark("prepare")
 	if err != nil {
 		facts.StartErr = err
 		return b.decide(facts), false
@@ -141,6 +146,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	stopWatch := b.watchStart(ctx)
 	pid, err := fe.Start()
 	start := time.Now()
+	b.mark("start")
 	if why := stopWatch(); why != verdict.NotKilled {
 		facts.Killed = why
 		if why == verdict.KilledCancel {
@@ -171,6 +177,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	b.supervise(ctx, pid, start, &facts)
+	b.mark("run+reap")
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		if err != nil && facts.Err == nil {
@@ -184,6 +191,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	}
 	facts.FileAtLimit = b.fileAtLimit()
 	res = b.decide(facts)
+	b.mark("usage+verdict")
 	if len(b.spec.CopyOut) > 0 {
 		res.Files, res.FileErrors = b.dir.CopyOut(b.spec.CopyOut, b.limits.Output)
 	}
