@@ -10,7 +10,7 @@ OUT         := out
 # missing is skipped with a message.
 PEERS       := bwrap runc
 # Backends the conformance suites run on: the peers first, then ours.
-BACKENDS    ?= $(PEERS) oneshot container
+BACKENDS    ?= $(PEERS) oneshot container slots
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m
 
 .PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix clean

@@ -184,7 +184,7 @@ func (cfg Config) Validate() error {
 
 // backendOrder puts the floor first and the sandboxes in the order the
 // figures are read: one-shot, pooled, the external peer.
-var backendOrder = []string{FloorBackend, "oneshot", "container", "bwrap", "runc"}
+var backendOrder = []string{FloorBackend, "oneshot", "container", "slots", "bwrap", "runc"}
 
 // orderBackends sorts names by backendOrder (others after, alphabetically)
 // and drops duplicates.

@@ -321,7 +321,7 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSa
 		return m, err
 	}
 	m.method = method
-	if len(kept) == 0 && b.Features().Reuses {
+	if _, reports := b.(PidReporter); len(kept) == 0 && b.Features().Reuses && !reports {
 		return m, fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
 	}
 	m.idle = pssTotal(kept)

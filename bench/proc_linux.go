@@ -14,6 +14,9 @@ import (
 // pids. The memory scenario sums their PSS; without it the bench falls back
 // to the processes that appeared under the bench process when the backend was
 // opened.
+//
+// An empty list is an answer: a backend whose idle slots hold no process
+// (zero-process slots) reports none, and its idle PSS is 0.
 type PidReporter interface {
 	Pids() []int
 }

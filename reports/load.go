@@ -249,15 +249,15 @@ func (in *Inputs) readConformanceDir(dir string, target Target) ([]ConformanceRu
 // backendOrder puts the project's backends first, the external peer next,
 // unknown ones after and the floor (none) last: it is calibration, not a
 // contender.
-var backendOrder = map[string]int{"oneshot": 1, "container": 2, "bwrap": 3, floorBackend: 5}
+var backendOrder = map[string]int{"oneshot": 1, "container": 2, "slots": 3, "bwrap": 4, floorBackend: 6}
 
 func backendLess(a, b string) bool {
 	ra, rb := backendOrder[a], backendOrder[b]
 	if ra == 0 {
-		ra = 4
+		ra = 5
 	}
 	if rb == 0 {
-		rb = 4
+		rb = 5
 	}
 	if ra != rb {
 		return ra < rb

@@ -166,8 +166,8 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 
 	It("B4: the box dies with its supervisor", Label("B4"), func() {
 		name := backend.Name()
-		if name != "oneshot" && name != "container" {
-			Skip("backend " + name + " has no supervisor process of its own in the gosandbox CLI (oneshot and container only)")
+		if name != "oneshot" && name != "container" && name != "slots" {
+			Skip("backend " + name + " has no supervisor process of its own in the gosandbox CLI (oneshot, container and slots only)")
 		}
 		cli, err := buildCLI()
 		if err != nil {

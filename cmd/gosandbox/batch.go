@@ -20,16 +20,16 @@ func init() {
 func batchCommand(args []string) int {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|oneshot] [--pool N] [--parallel N] [--copy-in-root DIR] < jobs.jsonl\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox batch [--backend container|slots|oneshot] [--pool N] [--parallel N] [--copy-in-root DIR] < jobs.jsonl\n\n"+
 			"Reads one JSON job per line on stdin and writes one JSON result line per job on stdout, in\n"+
 			"input order (see the README for both formats). A malformed line gets {\"id\": ..., \"error\": ...}\n"+
 			"and the batch goes on. Exit status: 0 every line was answered; 2 invalid usage; 3 the backend\n"+
 			"could not be opened, or reading stdin or writing stdout failed.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	backend := fs.String("backend", "container", "sandbox: container (a pool of reused containers) or oneshot")
+	backend := fs.String("backend", "container", "sandbox: container (a pool of reused containers), slots (zero-process slots) or oneshot")
 	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory (resolved without following links out of it); set it when job lines come from untrusted input")
-	pool := fs.Int("pool", 1, "containers in the pool (container backend); 1 = every job reuses the same container, in order")
+	pool := fs.Int("pool", 1, "containers or slots in the pool (container, slots); 1 = every job reuses the same one, in order")
 	parallel := fs.Int("parallel", 0, "jobs run at once (default: the pool size)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

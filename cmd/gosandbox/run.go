@@ -62,7 +62,7 @@ func runCommand(args []string) int {
 	}
 	limits := sandbox.DefaultLimits
 	var (
-		backend                  = fs.String("backend", "oneshot", "sandbox: oneshot or container (none is not a sandbox and cannot be selected)")
+		backend                  = fs.String("backend", "oneshot", "sandbox: oneshot, container or slots (none is not a sandbox and cannot be selected)")
 		copyIns, copyOuts, envs  []string
 		bindArgs                 []string
 		stdinP, stdoutP, stderrP string

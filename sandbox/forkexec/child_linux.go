@@ -148,6 +148,60 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		}
 	}
 
+	// A slot (Runner.Slot): every step that needs the host's user namespace
+	// first, the slot's user namespace last.
+	if p.slot {
+		step = StepSetgroups
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); err1 != 0 {
+			goto fail
+		}
+		step = StepEnterMount
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotMount), syscall.CLONE_NEWNS, 0); err1 != 0 {
+			goto fail
+		}
+		step = StepCopyMount
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
+			goto fail
+		}
+		step = StepStash
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.slotStash)), 0, 0); err1 != 0 {
+			goto fail
+		}
+		for i = 0; i < len(p.slotOps); i++ {
+			op = &p.slotOps[i]
+			index = i
+			if step, err1 = mountOp(op, op.BoxTarget, &attr, &stfs); err1 != 0 {
+				if op.Optional && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
+					continue
+				}
+				goto fail
+			}
+		}
+		index = 0
+		if p.slotWork > 0 {
+			step = StepMoveWork
+			if _, _, err1 = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(p.slotWork), uintptr(unsafe.Pointer(&emptyPath[0])),
+				atFDCWD, uintptr(unsafe.Pointer(p.workTarget)), unix.MOVE_MOUNT_F_EMPTY_PATH, 0); err1 != 0 {
+				goto fail
+			}
+		}
+		// The UTS namespace belongs to the host's user namespace.
+		if p.hostname != nil {
+			step = StepHostname
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(p.hostname)), p.hostLen, 0); err1 != 0 {
+				goto fail
+			}
+		}
+		step = StepEnterNet
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotNet), syscall.CLONE_NEWNET, 0); err1 != 0 {
+			goto fail
+		}
+		step = StepEnterUser
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotUser), syscall.CLONE_NEWUSER, 0); err1 != 0 {
+			goto fail
+		}
+	}
+
 	// Without a mount plan the child waits for the parent right away;
 	// with one it first does the mount steps that need no id map, while
 	// the parent writes the maps (see prepared.syncAt).
@@ -347,39 +401,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 			if i >= p.tail {
 				target = op.BoxTarget
 			}
-			switch op.Kind {
-			case mount.OpBind:
-				step = StepBind
-				_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), 0, syscall.MS_BIND|syscall.MS_REC, 0, 0)
-			case mount.OpMaskFile:
-				step = StepMaskFile
-				_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), 0, op.Flags, 0, 0)
-			case mount.OpTmpfs, mount.OpMaskDir, mount.OpProc:
-				step = StepTmpfs
-				if op.Kind == mount.OpMaskDir {
-					step = StepMaskDir
-				} else if op.Kind == mount.OpProc {
-					step = StepProc
-				}
-				_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), uintptr(unsafe.Pointer(op.FSType)), op.Flags, uintptr(unsafe.Pointer(op.Data)), 0)
-			case mount.OpSetAttr:
-				step = StepSetAttr
-				attr[0], attr[1], attr[2], attr[3] = op.Attr, 0, 0, 0
-				mflags = 0
-				if op.Recursive {
-					mflags = unix.AT_RECURSIVE
-				}
-				_, _, err1 = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, atFDCWD, uintptr(unsafe.Pointer(target)), mflags, uintptr(unsafe.Pointer(&attr[0])), mountAttrSize, 0)
-				if err1 == syscall.ENOSYS {
-					// Before Linux 5.12: remount keeping the locked flags.
-					if _, _, err1 = syscall.RawSyscall(syscall.SYS_STATFS, uintptr(unsafe.Pointer(target)), uintptr(unsafe.Pointer(&stfs)), 0); err1 == 0 {
-						mflags = remountFlags(uint64(stfs.Flags), op.Attr)
-						_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, 0, uintptr(unsafe.Pointer(target)), 0, mflags, 0, 0)
-					}
-				}
-			default:
-				err1 = syscall.EINVAL
-			}
+			step, err1 = mountOp(op, target, &attr, &stfs)
 			if err1 != 0 {
 				if op.Optional && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
 					continue
@@ -403,7 +425,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	}
 
 	ntr = traceMark(p, ntr, traceMounted)
-	if p.hostname != nil {
+	if p.hostname != nil && !p.slot {
 		step = StepHostname
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(p.hostname)), p.hostLen, 0); err1 != 0 {
 			goto fail
@@ -584,6 +606,53 @@ fail:
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 127, 0, 0)
 	}
+}
+
+// mountOp takes one step of a mount plan at target. Nosplit, raw system
+// calls only: it runs in the child. attr and stfs are the caller's scratch.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func mountOp(op *mount.Op, target *byte, attr *[4]uint64, stfs *unix.Statfs_t) (Step, syscall.Errno) {
+	var (
+		err1   syscall.Errno
+		step   Step
+		mflags uintptr
+	)
+	switch op.Kind {
+	case mount.OpBind:
+		step = StepBind
+		_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), 0, syscall.MS_BIND|syscall.MS_REC, 0, 0)
+	case mount.OpMaskFile:
+		step = StepMaskFile
+		_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), 0, op.Flags, 0, 0)
+	case mount.OpTmpfs, mount.OpMaskDir, mount.OpProc:
+		step = StepTmpfs
+		if op.Kind == mount.OpMaskDir {
+			step = StepMaskDir
+		} else if op.Kind == mount.OpProc {
+			step = StepProc
+		}
+		_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(op.Source)), uintptr(unsafe.Pointer(target)), uintptr(unsafe.Pointer(op.FSType)), op.Flags, uintptr(unsafe.Pointer(op.Data)), 0)
+	case mount.OpSetAttr:
+		step = StepSetAttr
+		attr[0], attr[1], attr[2], attr[3] = op.Attr, 0, 0, 0
+		if op.Recursive {
+			mflags = unix.AT_RECURSIVE
+		}
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, atFDCWD, uintptr(unsafe.Pointer(target)), mflags, uintptr(unsafe.Pointer(&attr[0])), mountAttrSize, 0)
+		if err1 == syscall.ENOSYS {
+			// Before Linux 5.12: remount keeping the locked flags.
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_STATFS, uintptr(unsafe.Pointer(target)), uintptr(unsafe.Pointer(stfs)), 0); err1 == 0 {
+				mflags = remountFlags(uint64(stfs.Flags), op.Attr)
+				_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, 0, uintptr(unsafe.Pointer(target)), 0, mflags, 0, 0)
+			}
+		}
+	default:
+		err1 = syscall.EINVAL
+	}
+	return step, err1
 }
 
 // traceMark records mark and the monotonic time as the ntr-th entry of

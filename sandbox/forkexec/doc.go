@@ -24,6 +24,12 @@
 // Without that round trip (CgroupProcs instead of SyncFunc) the child may be
 // started with vfork (Runner.Vfork).
 //
+// A Slot child (sandbox/slots) makes no user, mount or network namespace of
+// its own: right after its cgroup join it enters namespaces held by
+// descriptors (mount, copied; network; user last) and mounts the run's own
+// file systems; it needs no round trip, so it starts with vfork even with a
+// Reaper. NewUserNS and NewNetNSIn make such namespaces ahead of time.
+//
 // A failure in the child reaches the parent as (step, index, errno) over a
 // close-on-exec pipe, and Runner.Start returns it as a *ChildError; EOF on
 // that pipe means the exec succeeded (for a vfork child, unless it died

@@ -140,11 +140,50 @@ type Runner struct {
 	// rusage includes the program's. Needs a fork (not Vfork); the reaper
 	// counts as one process of the box.
 	Reaper *Reaped
+	// Slot, when set, starts the child in namespaces held by descriptors
+	// instead of new user, mount and network namespaces (see Slot).
+	Slot *Slot
 
 	trace []int64 // see prepared.trace
 	// noReaperProgram (tests) keeps the child as the reaper, as where the
 	// reaper program cannot be executed.
 	noReaperProgram bool
+}
+
+// Slot is what a child enters instead of making its own user, mount and
+// network namespaces: namespaces made ahead and held by descriptors, with no
+// process in them (sandbox/slots). The child, still host root, drops its
+// supplementary groups (inside UserNS it could not), joins MountNS and
+// makes a private copy of it, mounts the run's own file systems there
+// (Mounts, walked with the working directory at Stash so that their
+// relative sources are found there), moves WorkTree onto /w, sets the
+// hostname, joins NetNS, and joins UserNS last, where its host root is
+// unmapped; the box settings follow as for any child, with UID and GID ids
+// of UserNS. Because everything but the last step runs in the caller's user
+// namespace, the mount copy, and the pid, IPC and UTS namespaces of the
+// clone, belong to it: proc mounts need no anchor inside UserNS, and the
+// program (which holds no capability there) cannot change any of them.
+//
+// CloneFlags may only hold CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS and
+// CLONE_NEWCGROUP; Mount and NetNSFD must be unset. With Vfork the child
+// borrows the caller's memory until its exec, also with a Reaper (where
+// the reaper program can be executed): setns into a user namespace asks
+// only for a thread group and file-system information of its own
+// (no CLONE_THREAD, no CLONE_FS), not for memory of its own.
+type Slot struct {
+	// UserNS, MountNS and NetNS are open descriptors of the namespaces
+	// (/proc/PID/ns/...). MountNS's root is the box's root.
+	UserNS, MountNS, NetNS int
+	// Stash is a directory inside MountNS where relative sources of
+	// Mounts are found; "" is /.
+	Stash string
+	// Mounts are the run's own mounts (a plan without root, see
+	// mount.Slot), made in the private copy of MountNS, targets inside
+	// the box.
+	Mounts *mount.Plan
+	// WorkTree > 0 is a detached mount tree (open_tree with
+	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
+	WorkTree int
 }
 
 // ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
@@ -216,6 +255,13 @@ const (
 	StepReaper
 	// StepLoopback raises lo (Runner.LoopbackUp), right after setsid.
 	StepLoopback
+	// The steps of a Slot, right after the cgroup join, in this order.
+	StepEnterMount
+	StepCopyMount
+	StepStash
+	StepMoveWork
+	StepEnterNet
+	StepEnterUser
 	stepCount
 )
 
@@ -254,6 +300,12 @@ var stepNames = [stepCount]string{
 	StepJoinCgroup:    "join cgroup",
 	StepReaper:        "fork the program off the reaper",
 	StepLoopback:      "bring the loopback up",
+	StepEnterMount:    "enter the slot's mount namespace",
+	StepCopyMount:     "copy the slot's mount namespace",
+	StepStash:         "chdir to the slot's stash",
+	StepMoveWork:      "move the work directory onto /w",
+	StepEnterNet:      "enter the run's network namespace",
+	StepEnterUser:     "enter the slot's user namespace",
 }
 
 func (s Step) String() string {
@@ -333,6 +385,15 @@ type prepared struct {
 	// reaper program (-1: none), kept open by the child for pid 1.
 	reaperStatus, reaperExe int
 	loopback                *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
+
+	slot       bool // Runner.Slot is set; its fields follow
+	slotUser   int
+	slotMount  int
+	slotNet    int
+	slotStash  *byte
+	slotOps    []mount.Op
+	slotWork   int
+	workTarget *byte // sandbox.WorkDir
 
 	flags uintptr
 	vfork bool
@@ -520,8 +581,19 @@ func (r *Runner) prepare() (*prepared, error) {
 		ifr := loopbackReq
 		p.loopback = &ifr
 	}
+	if err := p.prepareSlot(r); err != nil {
+		return nil, err
+	}
 	p.vfork = r.Reaper == nil && r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
 		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
+	if p.slot {
+		// The reaper may share the memory too: it leaves it at its exec
+		// of the reaper program, which releases the caller; where that
+		// program cannot run it would stay on and hold the caller.
+		p.vfork = r.Vfork && haveVfork && !p.sync && r.CgroupFD <= 0 &&
+			(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) &&
+			(r.Reaper == nil || p.reaperExe >= 0)
+	}
 	p.unshareCg = r.UnshareCgroupAfterSync
 	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
 		return nil, errors.New("forkexec: UnshareCgroupAfterSync needs a SyncFunc, CgroupProcs or a user namespace")
@@ -563,8 +635,49 @@ func (r *Runner) prepare() (*prepared, error) {
 	if p.dropCaps {
 		p.lastCap = lastCapability()
 	}
-	p.setgroups = r.GID != -1 && !r.DenySetgroups
+	p.setgroups = r.GID != -1 && !r.DenySetgroups && !p.slot
 	return p, nil
+}
+
+// slotCloneFlags are the namespaces a Slot child may be cloned into.
+const slotCloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+
+// prepareSlot checks and copies Runner.Slot.
+func (p *prepared) prepareSlot(r *Runner) error {
+	s := r.Slot
+	if s == nil {
+		return nil
+	}
+	switch {
+	case r.CloneFlags&^slotCloneFlags != 0:
+		return fmt.Errorf("forkexec: a Slot child may only be cloned into new pid, IPC, UTS and cgroup namespaces (flags %#x)", r.CloneFlags)
+	case r.Mount != nil:
+		return errors.New("forkexec: Slot and Mount together")
+	case r.NetNSFD > 0:
+		return errors.New("forkexec: Slot and NetNSFD together")
+	case s.UserNS <= 0 || s.MountNS <= 0 || s.NetNS <= 0:
+		return fmt.Errorf("forkexec: Slot needs user, mount and network namespace descriptors (have %d, %d, %d)", s.UserNS, s.MountNS, s.NetNS)
+	}
+	p.slot = true
+	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
+	stash := s.Stash
+	if stash == "" {
+		stash = "/"
+	}
+	var err error
+	if p.slotStash, err = unix.BytePtrFromString(stash); err != nil {
+		return fmt.Errorf("forkexec: slot stash: %w", err)
+	}
+	if p.workTarget, err = unix.BytePtrFromString(sandbox.WorkDir); err != nil {
+		return fmt.Errorf("forkexec: work dir: %w", err)
+	}
+	if s.Mounts != nil {
+		if s.Mounts.Root() != nil {
+			return errors.New("forkexec: Slot.Mounts must be a plan without a root (mount.Slot)")
+		}
+		p.slotOps = s.Mounts.Ops()
+	}
+	return nil
 }
 
 func (r *Runner) searchPath() []string {
@@ -789,6 +902,8 @@ func (r *Runner) readReport(fd int) (*ChildError, error) {
 	ce := &ChildError{Step: Step(rec.step), Index: int(rec.index), Errno: syscall.Errno(rec.errno)}
 	if ce.Step.isMountStep() && r.Mount != nil {
 		ce.target = r.Mount.Target(ce.Index)
+	} else if ce.Step.isMountStep() && r.Slot != nil && r.Slot.Mounts != nil {
+		ce.target = r.Slot.Mounts.Target(ce.Index)
 	}
 	return ce, nil
 }

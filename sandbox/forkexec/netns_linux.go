@@ -216,3 +216,155 @@ func vforkNetNS(res *netnsResult, ifr *ifreq) (pid int, errno syscall.Errno) {
 		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
 	}
 }
+
+// NewUserNS makes a user namespace with the given id maps, owned by ownerUID
+// and ownerGID (see AsOwner; <= 0: by the caller), and returns a descriptor
+// of it. Nothing runs in it: a short-lived child makes it and waits while
+// the maps are written. setgroups stays allowed in it (the maps are written
+// by root), so a process that enters it can still drop its groups there.
+func NewUserNS(ownerUID, ownerGID int, uidMap, gidMap []IDMap) (int, error) {
+	var hold [2]int
+	if err := unix.Pipe2(hold[:], unix.O_CLOEXEC); err != nil {
+		return -1, fmt.Errorf("forkexec: user namespace pipe: %w", err)
+	}
+	defer closeFD(&hold[0])
+	defer closeFD(&hold[1])
+	var (
+		pid   int
+		errno syscall.Errno
+	)
+	clone := func() error {
+		syscall.ForkLock.Lock()
+		pid, errno = forkUserNSHolder(hold[0])
+		syscall.ForkLock.Unlock()
+		return nil
+	}
+	if err := asOwner(ownerUID, ownerGID, false, clone); err != nil {
+		if errno == 0 && pid > 0 {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+		}
+		return -1, err
+	}
+	if errno != 0 {
+		return -1, fmt.Errorf("forkexec: clone user namespace holder: %w", errno)
+	}
+	closeFD(&hold[0])
+	defer func() {
+		closeFD(&hold[1]) // the holder reads EOF and leaves
+		reap(pid)
+	}()
+	proc := "/proc/" + strconv.Itoa(pid) + "/"
+	if err := writeProcFile(proc+"gid_map", formatIDMap(gidMap)); err != nil {
+		return -1, fmt.Errorf("forkexec: write gid_map: %w", err)
+	}
+	if err := writeProcFile(proc+"uid_map", formatIDMap(uidMap)); err != nil {
+		return -1, fmt.Errorf("forkexec: write uid_map: %w", err)
+	}
+	fd, err := unix.Open(proc+"ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("forkexec: open the new user namespace: %w", err)
+	}
+	return fd, nil
+}
+
+// forkUserNSHolder clones the user namespace holder, which waits for EOF on
+// hold and exits. Raw system calls only in the child.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func forkUserNSHolder(hold int) (pid int, errno syscall.Errno) {
+	var (
+		r1   uintptr
+		err1 syscall.Errno
+		buf  [1]byte
+	)
+	runtime_BeforeFork()
+	r1, _, err1 = syscall.RawSyscall6(syscall.SYS_CLONE, syscall.CLONE_NEWUSER|uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+	if err1 != 0 || r1 != 0 {
+		runtime_AfterFork()
+		return int(r1), err1
+	}
+	runtime_AfterForkInChild()
+	syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0, 0)
+	// Keep only the pipe (as 0): no other descriptor of the caller stays
+	// open in here, however briefly.
+	r1, _, _ = syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(hold), syscall.F_DUPFD, 3)
+	syscall.RawSyscall(syscall.SYS_DUP3, r1, 0, 0)
+	syscall.RawSyscall(unix.SYS_CLOSE_RANGE, 1, closeRangeAll, 0)
+	for {
+		_, _, err1 = syscall.RawSyscall(syscall.SYS_READ, 0, uintptr(unsafe.Pointer(&buf[0])), 1)
+		if err1 != syscall.EINTR {
+			break
+		}
+	}
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+}
+
+// NewNetNSIn makes a network namespace owned by the user namespace userNS
+// (an open descriptor; the caller needs CAP_SYS_ADMIN there) with its
+// loopback up, and returns a descriptor of it: the stock of a slot
+// (Runner.Slot), whose programs then hold no capability over it. Like
+// NewNetNS, a child borrowing the caller's memory and descriptor table
+// makes it, so no page tables are copied; where that start is missing
+// (architectures other than amd64) it fails with ENOSYS.
+func NewNetNSIn(userNS int) (int, error) {
+	if !haveVfork {
+		return -1, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
+	}
+	res := netnsResult{fd: -1}
+	ifr := loopbackReq
+	syscall.ForkLock.Lock()
+	pid, errno := vforkNetNSIn(&res, &ifr, userNS)
+	syscall.ForkLock.Unlock()
+	if errno != 0 {
+		return -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
+	}
+	reap(pid)
+	if res.errno != 0 {
+		if res.fd >= 0 {
+			unix.Close(int(res.fd))
+		}
+		return -1, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
+	}
+	return int(res.fd), nil
+}
+
+// vforkNetNSIn is vforkNetNS entering userNS first: the child has no
+// CLONE_FS, so it may; CLONE_FILES puts the descriptor it opens in the
+// caller's table.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int) (pid int, errno syscall.Errno) {
+	var (
+		r1, r2 uintptr
+		err1   syscall.Errno
+	)
+	runtime_BeforeFork()
+	r1, r2 = rawVfork(syscall.CLONE_VM | syscall.CLONE_VFORK | syscall.CLONE_FILES | uintptr(syscall.SIGCHLD))
+	if r2 != 0 || r1 != 0 {
+		runtime_AfterFork()
+		return int(r1), syscall.Errno(r2)
+	}
+	// In the child.
+	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(userNS), syscall.CLONE_NEWUSER, 0); err1 == 0 {
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNET, 0, 0); err1 == 0 {
+			if err1 = loopbackUp(ifr); err1 == 0 {
+				r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&netnsPath[0])),
+					syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+				if err1 == 0 {
+					res.fd = int32(r1)
+				}
+			}
+		}
+	}
+	res.errno = uint32(err1)
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
+	}
+}

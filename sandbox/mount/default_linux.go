@@ -75,29 +75,7 @@ func Default(o Options) (*Plan, error) {
 		size = sandbox.DefaultLimits.Tmpfs
 	}
 	b := NewBuilder()
-	host := hostLayout()
-	b.Bind("/usr", "/usr", false)
-	for _, l := range host.links {
-		b.Symlink(l[1], l[0])
-	}
-	for _, d := range host.dirs {
-		b.Bind(d, d, false)
-	}
-	b.File("/etc/passwd", []byte(fmt.Sprintf(
-		"root:x:0:0:root:/root:/usr/sbin/nologin\nbox:x:%d:%d:box:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		sandbox.BoxUID, sandbox.BoxGID, sandbox.WorkDir)), 0o644)
-	b.File("/etc/group", []byte(fmt.Sprintf("root:x:0:\nbox:x:%d:\nnogroup:x:65534:\n", sandbox.BoxGID)), 0o644)
-	b.File("/etc/hosts", []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n"), 0o644)
-	b.File("/etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files\n"), 0o644)
-	for _, p := range host.etc {
-		b.Copy(p, p)
-	}
-
-	b.Devices("/dev", boxDevices...)
-	b.Symlink("/proc/self/fd", "/dev/fd")
-	b.Symlink("/proc/self/fd/0", "/dev/stdin")
-	b.Symlink("/proc/self/fd/1", "/dev/stdout")
-	b.Symlink("/proc/self/fd/2", "/dev/stderr")
+	addBoxBase(b)
 	// One tmpfs serves /tmp and /dev/shm (a bind of it): a mount less in
 	// every start, one size cap for both, still private to the box.
 	b.Tmpfs("/tmp", TmpfsOptions{Size: size, Mode: 0o777 | os.ModeSticky})
@@ -125,17 +103,8 @@ func Default(o Options) (*Plan, error) {
 	if o.WorkDir == "" {
 		reserved = append(reserved, sandbox.WorkDir)
 	}
-	for i, bd := range o.Binds {
-		if !path.IsAbs(bd.Source) || !path.IsAbs(bd.Target) {
-			return nil, fmt.Errorf("%w: bind %d %s:%s: want absolute paths", ErrBadPlan, i, bd.Source, bd.Target)
-		}
-		t := path.Clean(bd.Target)
-		for _, r := range reserved {
-			if t == r || strings.HasPrefix(t, r+"/") {
-				return nil, fmt.Errorf("%w: bind %d: target %s lies inside %s", ErrBadPlan, i, t, r)
-			}
-		}
-		b.Bind(path.Clean(bd.Source), t, bd.Writable)
+	if err := addBinds(b, o.Binds, reserved); err != nil {
+		return nil, err
 	}
 	if o.WorkDir == "" {
 		b.Tmpfs(sandbox.WorkDir, TmpfsOptions{Size: size, Mode: 0o755, BoxOwned: true})
@@ -192,4 +161,49 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// addBoxBase adds what every box has and no run changes: /usr and the
+// merged-/usr names, a few /etc files, /dev with its devices and links.
+func addBoxBase(b *Builder) {
+	host := hostLayout()
+	b.Bind("/usr", "/usr", false)
+	for _, l := range host.links {
+		b.Symlink(l[1], l[0])
+	}
+	for _, d := range host.dirs {
+		b.Bind(d, d, false)
+	}
+	b.File("/etc/passwd", []byte(fmt.Sprintf(
+		"root:x:0:0:root:/root:/usr/sbin/nologin\nbox:x:%d:%d:box:%s:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		sandbox.BoxUID, sandbox.BoxGID, sandbox.WorkDir)), 0o644)
+	b.File("/etc/group", []byte(fmt.Sprintf("root:x:0:\nbox:x:%d:\nnogroup:x:65534:\n", sandbox.BoxGID)), 0o644)
+	b.File("/etc/hosts", []byte("127.0.0.1\tlocalhost\n::1\tlocalhost\n"), 0o644)
+	b.File("/etc/nsswitch.conf", []byte("passwd: files\ngroup: files\nhosts: files\n"), 0o644)
+	for _, p := range host.etc {
+		b.Copy(p, p)
+	}
+
+	b.Devices("/dev", boxDevices...)
+	b.Symlink("/proc/self/fd", "/dev/fd")
+	b.Symlink("/proc/self/fd/0", "/dev/stdin")
+	b.Symlink("/proc/self/fd/1", "/dev/stdout")
+	b.Symlink("/proc/self/fd/2", "/dev/stderr")
+}
+
+// addBinds adds the caller's binds, whose targets may not lie in reserved.
+func addBinds(b *Builder, binds []sandbox.Bind, reserved []string) error {
+	for i, bd := range binds {
+		if !path.IsAbs(bd.Source) || !path.IsAbs(bd.Target) {
+			return fmt.Errorf("%w: bind %d %s:%s: want absolute paths", ErrBadPlan, i, bd.Source, bd.Target)
+		}
+		t := path.Clean(bd.Target)
+		for _, r := range reserved {
+			if t == r || strings.HasPrefix(t, r+"/") {
+				return fmt.Errorf("%w: bind %d: target %s lies inside %s", ErrBadPlan, i, t, r)
+			}
+		}
+		b.Bind(path.Clean(bd.Source), t, bd.Writable)
+	}
+	return nil
 }

@@ -8,18 +8,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/mount"
-	"gosandbox/sandbox/rlimit"
-	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/tty"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
@@ -368,12 +366,7 @@ func (b *box) decide(f verdict.Facts) sandbox.Result {
 	return res
 }
 
-func (b *box) syscallMode() sandbox.SyscallMode {
-	if b.spec.Syscalls == "" {
-		return sandbox.SyscallsErrno
-	}
-	return b.spec.Syscalls
-}
+func (b *box) syscallMode() sandbox.SyscallMode { return boxcfg.SyscallMode(b.spec) }
 
 // prepare makes the work directory, the cgroup and the child's description.
 // Everything it makes is recorded in b for tearDown.
@@ -424,10 +417,6 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.mark("mount plan")
-	filter, err := seccomp.Default(b.syscallMode())
-	if err != nil {
-		return nil, fmt.Errorf("oneshot: %w", err)
-	}
 	files, err := b.childFiles()
 	if err != nil {
 		return nil, err
@@ -438,45 +427,17 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, fmt.Errorf("oneshot: %w", err)
 	}
 	b.reaped = reaped
-	rlimits := rlimit.FromLimits(b.limits, b.group != nil) // RLIMIT_CPU is only a backstop, see FromLimits
-	for i := range rlimits {
-		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY {
-			rlimits[i].Limit.Cur++ // the reaper
-			rlimits[i].Limit.Max++
-		}
+	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: reaped, Cgroup: b.group != nil})
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: %w", err)
 	}
-	dirInBox := b.spec.Dir
-	if dirInBox == "" {
-		dirInBox = sandbox.WorkDir
-	}
-	hostname := b.spec.Hostname
-	if hostname == "" {
-		hostname = sandbox.DefaultHostname
-	}
-	fe := &forkexec.Runner{
-		Args:          b.spec.Args,
-		Env:           b.spec.Env,
-		Path:          pathOf(b.spec.Env),
-		Dir:           dirInBox,
-		Files:         files,
-		RLimits:       rlimits,
-		Seccomp:       filter.Fprog(),
-		NoNewPrivs:    true,
-		DropCaps:      true,
-		CloneFlags:    boxNamespaces,
-		OwnerUID:      lease.Owner,
-		OwnerGID:      lease.Owner,
-		UIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: lease.UID, Size: 1}},
-		GIDMap:        []forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: lease.GID, Size: 1}},
-		DenySetgroups: !sandbox.HostIsRoot(),
-		UID:           sandbox.BoxUID,
-		GID:           sandbox.BoxGID,
-		Mount:         plan,
-		Hostname:      hostname,
-		Pdeathsig:     syscall.SIGKILL,
-		Reaper:        reaped,
-		LoopbackUp:    true, // when the stock is empty and the box makes its own
-	}
+	fe.CloneFlags = boxNamespaces
+	fe.OwnerUID, fe.OwnerGID = lease.Owner, lease.Owner
+	fe.UIDMap = []forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: lease.UID, Size: 1}}
+	fe.GIDMap = []forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: lease.GID, Size: 1}}
+	fe.DenySetgroups = !sandbox.HostIsRoot()
+	fe.Mount = plan
+	fe.LoopbackUp = true // when the stock is empty and the box makes its own
 	if fd := r.takeNetNS(); fd >= 0 {
 		b.netns = fd
 		fe.NetNSFD = fd
@@ -514,17 +475,6 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
 	return fe, nil
-}
-
-// pathOf returns the PATH entries of env, or nil to let forkexec use its
-// default.
-func pathOf(env []string) []string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
-			return strings.Split(v, ":")
-		}
-	}
-	return nil
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the

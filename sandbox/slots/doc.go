@@ -1,0 +1,27 @@
+// Package slots runs specs in zero-process slots: a fixed number of boxes
+// built ahead, each held only by descriptors of its namespaces, with no
+// process in it while idle.
+//
+// A slot is a user namespace (its own host ids, from sandbox/hostid, never
+// shared with another slot or box), a mount namespace holding the box's
+// read-only tree (sandbox/mount's slot plan, applied once), and a stock of
+// one fresh network namespace with its loopback up, made ahead inside the
+// slot's user namespace. Each run takes the slot, and its child (the
+// raw-syscall child of sandbox/forkexec, started with CLONE_VM|CLONE_VFORK,
+// so no page tables are copied) is cloned into fresh pid, IPC and UTS
+// namespaces, joins the run's cgroup, enters the slot's mount namespace and
+// makes a private copy of it with a fresh /proc, /tmp (also /dev/shm) and
+// /w, joins the run's network namespace and then the slot's user
+// namespace, and takes the same box settings as the one-shot runner
+// (sandbox/boxcfg): box uid and gid, no_new_privs, no capabilities,
+// rlimits, seccomp, the reaper as pid 1. Nothing of a run outlives it but
+// the read-only tree: its processes die with its pid namespace, its mounts
+// with its mount copy, its sockets with its network namespace.
+//
+// Choose it for many short runs where the one-shot runner's start costs too
+// much and pooled containers' idle memory and shared namespaces are not
+// wanted. A slot whose namespaces went bad is rebuilt, and the run that
+// found it so is started again on the new one. Runs with different binds
+// rebuild the slot's mount namespace (milliseconds), so a workload that
+// binds the same paths every time keeps its slots warm.
+package slots

@@ -1,0 +1,517 @@
+package slots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
+	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/tty"
+	"gosandbox/sandbox/verdict"
+	"gosandbox/sandbox/workdir"
+)
+
+// groupSeq numbers the cgroups of every Runner of the process.
+var groupSeq atomic.Uint64
+
+// Run runs spec on a free slot (waiting for one) and returns its result.
+// It returns an error only when the spec is invalid (nothing ran), the
+// runner is closed, or ctx ended before the start.
+func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	spec, err := spec.Prepare()
+	if err != nil {
+		return sandbox.Result{}, err
+	}
+	limits := spec.Limits.WithDefaults()
+	if err := r.checkLayout(spec.Binds, limits.Tmpfs); err != nil {
+		return sandbox.Result{}, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return sandbox.Result{}, ErrClosed
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer r.wg.Done()
+	s, err := r.take(ctx)
+	if err != nil {
+		return sandbox.Result{}, err
+	}
+	defer r.put(s)
+	if err := ctx.Err(); err != nil {
+		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
+	}
+	var res sandbox.Result
+	for attempt := 0; ; attempt++ {
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, mntns: -1, boxW: -1, workTree: -1}
+		var slotBad bool
+		res, slotBad = b.run(ctx)
+		b.tearDown()
+		b.mark("teardown")
+		if !slotBad {
+			break
+		}
+		// The slot's namespaces went bad: nothing of the program ran.
+		// Make the slot anew and start the run there, once.
+		r.rebuilds.Add(1)
+		if err := s.rebuild(); err != nil || attempt > 0 {
+			if err != nil {
+				res = verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
+			}
+			break
+		}
+	}
+	res.Backend = BackendName
+	return res, nil
+}
+
+// checkLayout rejects binds no slot can hold (a bind over /proc, a target
+// given twice) before anything runs, once per distinct layout.
+func (r *Runner) checkLayout(binds []sandbox.Bind, tmpfs int64) error {
+	_, key := layoutKey(binds, tmpfs)
+	r.plansMu.Lock()
+	err, ok := r.checked[key]
+	r.plansMu.Unlock()
+	if ok {
+		return err
+	}
+	_, err = mount.Slot(mount.Options{TmpfsSize: tmpfs, Binds: binds}, 0, 0)
+	r.plansMu.Lock()
+	if len(r.checked) >= 64 {
+		clear(r.checked)
+	}
+	r.checked[key] = err
+	r.plansMu.Unlock()
+	return err
+}
+
+// box is the state of one run on a slot, and what has to be undone.
+type box struct {
+	runner *Runner
+	slot   *slot
+	spec   sandbox.Spec
+	limits sandbox.Limits
+
+	dir      *workdir.Dir
+	group    *cgroup.Group
+	reaped   *forkexec.Reaped
+	joins    []*os.File
+	devnul   *os.File
+	pidfd    int
+	netns    int
+	mntns    int // the run's mount copy, held so its teardown happens after the result
+	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
+	workTree int // detached mount of the host work directory
+
+	lastMark time.Time // see mark
+}
+
+// slotSteps are the child's steps that fail when the slot's namespaces
+// went bad, not because of the spec.
+func slotStep(s forkexec.Step) bool {
+	switch s {
+	case forkexec.StepEnterMount, forkexec.StepCopyMount, forkexec.StepStash,
+		forkexec.StepEnterNet, forkexec.StepEnterUser:
+		return true
+	}
+	return false
+}
+
+// run runs the box; slotBad reports that the slot must be rebuilt (and
+// the program did not run).
+func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
+	facts := verdict.Facts{Limits: b.limits, Syscalls: boxcfg.SyscallMode(b.spec)}
+	b.mark("")
+	fe, err := b.prepare()
+	b.mark("prepare")
+	if err != nil {
+		facts.StartErr = err
+		return b.decide(facts), false
+	}
+	defer tty.Save(append([]*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}, b.spec.ExtraFiles...)...)()
+	stopWatch := b.watchStart(ctx)
+	pid, err := fe.Start()
+	start := time.Now()
+	b.mark("start")
+	if why := stopWatch(); why != verdict.NotKilled {
+		facts.Killed = why
+		if why == verdict.KilledCancel {
+			facts.Err = ctx.Err()
+		} else {
+			facts.Err = fmt.Errorf("slots: the box's set-up did not finish within %v", startTimeout)
+		}
+	}
+	if err != nil {
+		var ce *forkexec.ChildError
+		if errors.As(err, &ce) && slotStep(ce.Step) && facts.Killed == verdict.NotKilled {
+			return sandbox.Result{}, true
+		}
+		facts.StartErr = fmt.Errorf("start %s: %w", b.spec.Args[0], err)
+		if facts.Killed != verdict.NotKilled {
+			facts.StartErr = fmt.Errorf("%w (%v)", facts.Err, err)
+		}
+		return b.decide(facts), false
+	}
+	for _, f := range b.joins {
+		f.Close()
+	}
+	b.joins = nil
+	b.pidfd = openPidfd(pid)
+	proc := "/proc/" + strconv.Itoa(pid)
+	b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if b.dir == nil {
+		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	b.supervise(ctx, pid, start, &facts)
+	b.mark("run+reap")
+	if b.group != nil {
+		usage, err := b.group.Usage()
+		if err != nil && facts.Err == nil {
+			facts.Err = fmt.Errorf("slots: read cgroup accounting: %w", err)
+		}
+		facts.Cgroup = &verdict.CgroupUsage{
+			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
+			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
+			Accounting: b.runner.cgInfo.Accounting(),
+		}
+	}
+	facts.FileAtLimit = b.fileAtLimit()
+	res = b.decide(facts)
+	b.mark("usage+verdict")
+	if len(b.spec.CopyOut) > 0 {
+		res.Files, res.FileErrors = b.dir.CopyOut(b.spec.CopyOut, b.limits.Output)
+	}
+	return res, false
+}
+
+// prepare makes the run's work directory, cgroup, network namespace and the
+// child's description.
+func (b *box) prepare() (*forkexec.Runner, error) {
+	r, s := b.runner, b.slot
+	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
+		return nil, err
+	}
+	mounts := s.plan.Run
+	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
+		// The host must reach /w before or after the run: a host
+		// directory, moved into the box as a detached mount.
+		dir, err := workdir.New(workdir.Options{
+			Root: r.opts.WorkRoot,
+			Size: b.limits.Tmpfs,
+			Name: fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), s.id),
+			UID:  s.lease.UID,
+			GID:  s.lease.GID,
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.dir = dir
+		if err := dir.CopyIn(b.spec.CopyIn); err != nil {
+			return nil, err
+		}
+		tree, err := unix.OpenTree(unix.AT_FDCWD, dir.Path(), unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return nil, fmt.Errorf("slots: detach a copy of the work directory: %w", err)
+		}
+		b.workTree = tree
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE,
+			&unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}); err != nil {
+			return nil, fmt.Errorf("slots: work directory nosuid, nodev: %w", err)
+		}
+		mounts = s.plan.RunOwnWork
+	}
+	if r.cgroups != nil {
+		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
+		// One process more than asked: the box's pid 1 (the reaper).
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + 1, CPUSet: b.limits.CPUSet})
+		if err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
+		b.group = g
+	}
+	files, err := b.childFiles()
+	if err != nil {
+		return nil, err
+	}
+	if b.reaped, err = forkexec.NewReaped(); err != nil {
+		return nil, fmt.Errorf("slots: %w", err)
+	}
+	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil})
+	if err != nil {
+		return nil, fmt.Errorf("slots: %w", err)
+	}
+	if b.netns, err = s.net.take(); err != nil {
+		return nil, err
+	}
+	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+	fe.Vfork = true
+	fe.Slot = &forkexec.Slot{
+		UserNS:   s.userNS,
+		MountNS:  s.mntNS,
+		NetNS:    b.netns,
+		Stash:    mount.SlotStash,
+		Mounts:   mounts,
+		WorkTree: b.workTree,
+	}
+	if b.group != nil {
+		// The child writes itself into the run's groups first thing (v1:
+		// each hierarchy's tasks file; v2: cgroup.procs): every later step
+		// and the program are accounted there, and no supervisor thread
+		// ever enters them. Then a cgroup namespace rooted there.
+		files, err := b.group.ProcsFiles()
+		if err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
+		b.joins = files
+		for _, f := range files {
+			fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
+		}
+		fe.UnshareCgroupAfterSync = true
+	} else {
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+	}
+	return fe, nil
+}
+
+// childFiles returns the host descriptors that become 0, 1, 2, ... in the
+// box; a nil standard stream is /dev/null.
+func (b *box) childFiles() ([]int, error) {
+	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
+	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
+	for _, f := range std {
+		if f == nil {
+			if b.devnul == nil {
+				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+				if err != nil {
+					return nil, fmt.Errorf("slots: %w", err)
+				}
+				b.devnul = dn
+			}
+			f = b.devnul
+		}
+		fds = append(fds, int(f.Fd()))
+	}
+	for _, f := range b.spec.ExtraFiles {
+		if f == nil {
+			fds = append(fds, -1)
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
+	}
+	return fds, nil
+}
+
+func (b *box) decide(f verdict.Facts) sandbox.Result {
+	res := verdict.Decide(f)
+	if f.Cgroup == nil && b.group != nil {
+		res.Accounting = b.runner.cgInfo.Accounting()
+	}
+	return res
+}
+
+// fileAtLimit reports whether a regular file the program wrote reached the
+// output limit (see verdict.Facts.FileAtLimit).
+func (b *box) fileAtLimit() bool {
+	if workdir.StreamAtLimit(b.limits.Output, b.spec.Stdout, b.spec.Stderr) {
+		return true
+	}
+	if b.dir != nil {
+		return b.dir.HasFileAtLeast(b.limits.Output)
+	}
+	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
+}
+
+// tearDown undoes what prepare and run made. The box's processes are gone.
+func (b *box) tearDown() {
+	if b.group != nil {
+		b.group.RemoveLater()
+	}
+	closeFD(&b.pidfd)
+	// The run's network namespace and mount copy die with their last
+	// descriptor: after the result, off the run's path.
+	b.runner.released.closeLater(b.netns)
+	b.runner.released.closeLater(b.boxW)
+	b.runner.released.closeLater(b.mntns)
+	closeFD(&b.workTree)
+	if b.dir != nil {
+		b.dir.Close()
+	}
+	if b.devnul != nil {
+		b.devnul.Close()
+	}
+	for _, f := range b.joins {
+		f.Close()
+	}
+	b.reaped.Close()
+}
+
+// startTimeout bounds the box's set-up (clone to execve).
+const startTimeout = 30 * time.Second
+
+// watchStart kills the child if its set-up outlives startTimeout or ctx
+// ends meanwhile, through its cgroup (which it joins before it can block).
+func (b *box) watchStart(ctx context.Context) (stop func() verdict.KillReason) {
+	if b.group == nil {
+		return func() verdict.KillReason { return verdict.NotKilled }
+	}
+	var mu sync.Mutex
+	why, stopped := verdict.NotKilled, false
+	kill := func(reason verdict.KillReason) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || why != verdict.NotKilled {
+			return
+		}
+		why = reason
+		b.group.KillAll()
+	}
+	timer := time.AfterFunc(startTimeout, func() { kill(verdict.KilledFailure) })
+	stopCancel := context.AfterFunc(ctx, func() { kill(verdict.KilledCancel) })
+	return func() verdict.KillReason {
+		timer.Stop()
+		stopCancel()
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		return why
+	}
+}
+
+type exit struct {
+	status syscall.WaitStatus
+	rusage unix.Rusage
+	err    error
+	at     time.Time
+}
+
+// supervise enforces the wall and CPU limits and the caller's output and
+// context while the program runs, and reaps the box's pid 1.
+func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
+	exited := make(chan exit, 1)
+	go func() {
+		var e exit
+		for {
+			_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
+			if err != unix.EINTR {
+				e.err = err
+				break
+			}
+		}
+		e.at = time.Now()
+		exited <- e
+	}()
+	wall := time.NewTimer(b.limits.Wall - time.Since(start))
+	defer wall.Stop()
+	poll := b.runner.opts.CPUPoll
+	if poll <= 0 {
+		poll = DefaultCPUPoll
+	}
+	cpuTick := time.NewTicker(poll)
+	defer cpuTick.Stop()
+	stop := make(chan struct{})
+	defer close(stop)
+	overflow := workdir.Overflow(ctx, stop)
+	done := ctx.Done()
+	kill := func(why verdict.KillReason) {
+		if facts.Killed == verdict.NotKilled {
+			facts.Killed = why
+		}
+		b.killBox(pid)
+	}
+	for {
+		select {
+		case e := <-exited:
+			facts.Wall = e.at.Sub(start)
+			if e.err != nil {
+				facts.Err = fmt.Errorf("slots: wait4: %w", e.err)
+				facts.Killed = verdict.KilledFailure
+				b.killBox(pid)
+			}
+			facts.Status = e.status
+			if st, ok := b.reaped.Status(); ok && e.err == nil {
+				facts.Status = syscall.WaitStatus(st)
+			}
+			facts.Rusage = &e.rusage
+			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
+				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.slot.lease.UID)
+			}
+			for _, w := range workdir.Watches(ctx) {
+				select {
+				case <-w:
+					facts.OutputExceeded = true
+				default:
+				}
+			}
+			if b.group != nil {
+				b.group.KillAll()
+			}
+			return
+		case <-wall.C:
+			kill(verdict.KilledWall)
+		case <-cpuTick.C:
+			if facts.Killed != verdict.NotKilled {
+				continue
+			}
+			if cpu, err := b.cpuUsed(pid); err == nil && cpu >= b.limits.CPU {
+				kill(verdict.KilledCPU)
+			}
+		case <-overflow:
+			facts.OutputExceeded = true
+			kill(verdict.KilledOutput)
+			overflow = nil
+		case <-done:
+			if facts.Killed == verdict.NotKilled {
+				facts.Err = ctx.Err()
+			}
+			kill(verdict.KilledCancel)
+			done = nil
+		}
+	}
+}
+
+// killBox kills the box's pid 1, which takes its pid namespace with it, and
+// every process of its cgroup.
+func (b *box) killBox(pid int) {
+	if b.pidfd >= 0 {
+		unix.PidfdSendSignal(b.pidfd, unix.SIGKILL, nil, 0)
+	} else {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	if b.group != nil {
+		b.group.KillAll()
+	}
+}
+
+// cpuUsed is the box's CPU total from its cgroup. Without one, RLIMIT_CPU
+// (the real limit then, see rlimit.FromLimits) stops each process.
+func (b *box) cpuUsed(int) (time.Duration, error) {
+	if b.group != nil {
+		return b.group.CPU()
+	}
+	return 0, errNoCPUFigure
+}
+
+var errNoCPUFigure = errors.New("slots: no CPU figure without cgroups")
+
+func openPidfd(pid int) int {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1
+	}
+	unix.CloseOnExec(fd)
+	return fd
+}

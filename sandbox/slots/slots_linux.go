@@ -1,0 +1,448 @@
+package slots
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/workdir"
+)
+
+// BackendName is what Result.Backend says for runs of this package.
+const BackendName = "slots"
+
+// DefaultCPUPoll is how often the supervisor reads the box's CPU total.
+const DefaultCPUPoll = 10 * time.Millisecond
+
+// namePrefix starts the names of this package's cgroups and work
+// directories, followed by the supervisor's pid.
+const namePrefix = "slots-"
+
+// ErrClosed is returned by Run once the Runner is closed.
+var ErrClosed = errors.New("slots: runner closed")
+
+// Options configure a Runner.
+type Options struct {
+	// Size is the number of slots (default 1): at most that many runs at
+	// once; more wait for a free slot.
+	Size int
+	// WorkRoot is where the work directories of runs with copies are made;
+	// "" takes the workdir package's default.
+	WorkRoot string
+	// NoCgroups skips cgroups even where they work.
+	NoCgroups bool
+	// CPUPoll is the period of the CPU-limit check; 0 means DefaultCPUPoll.
+	CPUPoll time.Duration
+}
+
+// Runner runs specs on its slots. Make it with New; it is safe for
+// concurrent use.
+type Runner struct {
+	opts Options
+
+	cgroups *cgroup.Manager
+	cgInfo  cgroup.Info
+	cgErr   error
+
+	free chan *slot
+	all  []*slot
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // runs in flight
+
+	plansMu sync.Mutex
+	checked map[string]error // spec mount layouts already validated
+
+	released releaser
+	rebuilds atomic.Int64
+}
+
+var _ sandbox.Runner = (*Runner)(nil)
+
+// New builds the slots and returns a Runner that uses them. It needs root
+// (the child enters namespaces as host root) and, for the vfork start,
+// amd64; elsewhere runs start with a fork.
+func New(o Options) (*Runner, error) {
+	if o.Size <= 0 {
+		o.Size = 1
+	}
+	if !sandbox.HostIsRoot() {
+		return nil, errors.New("slots: needs root: the run's child enters the slot's namespaces as host root")
+	}
+	r := &Runner{opts: o, free: make(chan *slot, o.Size), checked: map[string]error{}}
+	workdir.RemoveStale(o.WorkRoot, namePrefix)
+	if o.NoCgroups {
+		r.cgErr = errors.New("disabled by the caller")
+	} else if info, err := cgroup.Detect(); err != nil {
+		r.cgErr = err
+	} else {
+		cgroup.RemoveStale()
+		m, err := cgroup.New()
+		if err != nil {
+			r.cgErr = err
+		} else {
+			r.cgroups, r.cgInfo = m, info
+			m.KeepStock(fmt.Sprintf("%s%d-s-", namePrefix, os.Getpid()), 2)
+		}
+	}
+	for i := range o.Size {
+		s := &slot{id: i}
+		if err := s.build(); err != nil {
+			s.destroy()
+			r.Close()
+			return nil, err
+		}
+		r.all = append(r.all, s)
+		r.free <- s
+	}
+	return r, nil
+}
+
+// Cgroups reports whether runs get a cgroup, and if not, why.
+func (r *Runner) Cgroups() (bool, error) { return r.cgroups != nil, r.cgErr }
+
+// Accounting is where the figures of this runner's results come from.
+func (r *Runner) Accounting() string {
+	if r.cgroups == nil {
+		return sandbox.AccountingRusage
+	}
+	return r.cgInfo.Accounting()
+}
+
+// Size is the number of slots.
+func (r *Runner) Size() int { return r.opts.Size }
+
+// Rebuilds counts the slots rebuilt because their namespaces went bad.
+func (r *Runner) Rebuilds() int64 { return r.rebuilds.Load() }
+
+// Close waits for the runs in flight, then releases every slot (its
+// namespaces go with the last descriptor) and the cgroups kept ready.
+// Nothing is left on the host.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
+	for _, s := range r.all {
+		s.destroy()
+	}
+	r.released.wait()
+	if r.cgroups != nil {
+		return r.cgroups.Close()
+	}
+	return nil
+}
+
+// SpoilIdle breaks the namespaces of an idle slot, as a bug or an outside
+// hand could: its mount namespace descriptor then names no namespace. The
+// next run on it finds out, rebuilds the slot and runs there (tests).
+func (r *Runner) SpoilIdle(ctx context.Context) error {
+	s, err := r.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.put(s)
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("slots: %w", err)
+	}
+	// dup3 over the descriptor: the slot keeps its number, which now names
+	// /dev/null; the namespace goes with its last reference.
+	err = unix.Dup3(fd, s.mntNS, unix.O_CLOEXEC)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("slots: %w", err)
+	}
+	return nil
+}
+
+func (r *Runner) take(ctx context.Context) (*slot, error) {
+	select {
+	case s := <-r.free:
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("slots: waiting for a free slot: %w", ctx.Err())
+	}
+}
+
+func (r *Runner) put(s *slot) { r.free <- s }
+
+// slot is one zero-process box: descriptors of its namespaces.
+type slot struct {
+	id     int
+	lease  *hostid.Lease
+	userNS int // -1 when none
+	mntNS  int // -1 when none
+	// baseKey names the binds mntNS was built with; plan is the slot plan
+	// for runKey (binds and tmpfs size).
+	baseKey, runKey string
+	plan            *mount.SlotPlan
+	net             netStock
+}
+
+// build makes the slot's lease, user namespace and an empty network stock;
+// its mount namespace is made by the first run (it depends on the binds).
+func (s *slot) build() error {
+	s.userNS, s.mntNS = -1, -1
+	if s.lease == nil {
+		l, err := hostid.Acquire()
+		if err != nil {
+			return fmt.Errorf("slots: %w", err)
+		}
+		s.lease = l
+	}
+	fd, err := forkexec.NewUserNS(s.lease.Owner, s.lease.Owner,
+		[]forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: s.lease.UID, Size: 1}},
+		[]forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: s.lease.GID, Size: 1}})
+	if err != nil {
+		return fmt.Errorf("slots: slot %d: %w", s.id, err)
+	}
+	s.userNS = fd
+	s.net.userNS = fd
+	s.net.fill()
+	return nil
+}
+
+// destroy closes everything the slot holds; its lease too.
+func (s *slot) destroy() {
+	s.net.drain()
+	closeFD(&s.mntNS)
+	closeFD(&s.userNS)
+	s.baseKey, s.runKey, s.plan = "", "", nil
+	if s.lease != nil {
+		s.lease.Release()
+		s.lease = nil
+	}
+}
+
+// rebuild replaces every namespace of the slot; it keeps its host ids,
+// which nothing of the slot uses any more (its runs are over).
+func (s *slot) rebuild() error {
+	s.net.drain()
+	closeFD(&s.mntNS)
+	closeFD(&s.userNS)
+	s.baseKey, s.runKey, s.plan = "", "", nil
+	return s.build()
+}
+
+// layoutKey names the mounts a spec asks for: binds (baseKey) and the
+// tmpfs size (runKey adds it).
+func layoutKey(binds []sandbox.Bind, tmpfs int64) (base, run string) {
+	var b strings.Builder
+	for _, bd := range binds {
+		fmt.Fprintf(&b, "%s\x00%s\x00%v\x00", bd.Source, bd.Target, bd.Writable)
+	}
+	base = b.String()
+	return base, fmt.Sprintf("%s%d", base, tmpfs)
+}
+
+// prepareMounts makes sure the slot's mount namespace and plan fit the
+// run's binds and tmpfs size.
+func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
+	baseKey, runKey := layoutKey(binds, tmpfs)
+	if s.plan != nil && s.runKey == runKey && s.mntNS >= 0 {
+		return nil
+	}
+	plan, err := mount.Slot(mount.Options{TmpfsSize: tmpfs, Binds: binds}, s.lease.UID, s.lease.GID)
+	if err != nil {
+		return err
+	}
+	if s.mntNS < 0 || s.baseKey != baseKey {
+		fd, err := buildMountNS(plan.Base)
+		if err != nil {
+			return fmt.Errorf("slots: slot %d: %w", s.id, err)
+		}
+		closeFD(&s.mntNS)
+		s.mntNS, s.baseKey = fd, baseKey
+	}
+	s.plan, s.runKey = plan, runKey
+	return nil
+}
+
+// buildMountNS applies the slot's base plan in a mount namespace of its
+// own and returns a descriptor of it. The work happens on a thread that
+// leaves the process's shared file-system information (CLONE_FS) so that
+// it may have a mount namespace and root of its own, and that thread ends
+// with it: no other code ever runs there.
+func buildMountNS(base *mount.Plan) (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+			done <- result{-1, fmt.Errorf("unshare mount namespace: %w", err)}
+			return
+		}
+		// The descriptor first: once pivoted, /proc is the stash.
+		fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- result{-1, fmt.Errorf("open the slot's mount namespace: %w", err)}
+			return
+		}
+		if err := base.Apply(""); err != nil {
+			unix.Close(fd)
+			done <- result{-1, err}
+			return
+		}
+		done <- result{fd, nil}
+	}()
+	res := <-done
+	return res.fd, res.err
+}
+
+// netStock keeps one fresh network namespace ready for the slot's next run,
+// made inside the slot's user namespace: a run never sees the sockets,
+// counters or ports of the one before.
+type netStock struct {
+	mu      sync.Mutex
+	userNS  int
+	ready   int // -1 or 0 when empty (0 is never a namespace of ours)
+	filling bool
+	idle    *sync.Cond
+	err     error // why the last fill failed
+}
+
+// take returns the stocked namespace, or makes one when there is none, and
+// starts a fill in the background.
+func (n *netStock) take() (int, error) {
+	n.mu.Lock()
+	fd := n.ready
+	n.ready = 0
+	userNS := n.userNS
+	n.mu.Unlock()
+	if fd <= 0 {
+		var err error
+		if fd, err = forkexec.NewNetNSIn(userNS); err != nil {
+			return -1, fmt.Errorf("slots: %w", err)
+		}
+	}
+	n.fillLater()
+	return fd, nil
+}
+
+func (n *netStock) fillLater() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.filling || n.ready > 0 {
+		return
+	}
+	if n.idle == nil {
+		n.idle = sync.NewCond(&n.mu)
+	}
+	n.filling = true
+	go func() {
+		fd, err := forkexec.NewNetNSIn(n.userNS)
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.filling = false
+		n.idle.Broadcast()
+		if err != nil {
+			n.err = err
+			return
+		}
+		if n.ready > 0 {
+			unix.Close(fd)
+			return
+		}
+		n.ready = fd
+	}()
+}
+
+// fill stocks a namespace now (when the slot is built).
+func (n *netStock) fill() {
+	fd, err := forkexec.NewNetNSIn(n.userNS)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil {
+		n.err = err
+		return
+	}
+	n.ready = fd
+}
+
+// drain waits for a fill under way and closes the stock.
+func (n *netStock) drain() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for n.filling {
+		n.idle.Wait()
+	}
+	if n.ready > 0 {
+		unix.Close(n.ready)
+	}
+	n.ready = 0
+}
+
+func closeFD(fd *int) {
+	if *fd >= 0 {
+		unix.Close(*fd)
+		*fd = -1
+	}
+}
+
+// releaser closes descriptors in the background, one at a time: namespace
+// descriptors whose close does the namespace's teardown, after the result.
+type releaser struct {
+	mu      sync.Mutex
+	fds     []int
+	running bool
+	idle    *sync.Cond
+}
+
+func (r *releaser) closeLater(fd int) {
+	if fd < 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fds = append(r.fds, fd)
+	if r.running {
+		return
+	}
+	if r.idle == nil {
+		r.idle = sync.NewCond(&r.mu)
+	}
+	r.running = true
+	go func() {
+		r.mu.Lock()
+		for len(r.fds) > 0 {
+			fd := r.fds[0]
+			r.fds = r.fds[1:]
+			r.mu.Unlock()
+			unix.Close(fd)
+			r.mu.Lock()
+		}
+		r.running = false
+		r.idle.Broadcast()
+		r.mu.Unlock()
+	}()
+}
+
+func (r *releaser) wait() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.running {
+		r.idle.Wait()
+	}
+}

@@ -1,0 +1,173 @@
+package slots
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"gosandbox/sandbox"
+)
+
+func newRunner(t *testing.T, size int) *Runner {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("slots need root")
+	}
+	r, err := New(Options{Size: size})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return r
+}
+
+// runOut runs args on r and returns the result and the captured stdout.
+func runOut(t *testing.T, r *Runner, spec sandbox.Spec) (sandbox.Result, string) {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	spec.Stdout = out
+	if spec.Stderr == nil {
+		spec.Stderr = out
+	}
+	res, err := r.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run %v: %v", spec.Args, err)
+	}
+	b, _ := os.ReadFile(out.Name())
+	return res, string(b)
+}
+
+func TestRunsTwiceOnOneSlot(t *testing.T) {
+	r := newRunner(t, 1)
+	for i := range 2 {
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", "echo $$; id -u; id -G; hostname; ls /w /tmp; cat /proc/loadavg; ls /proc | grep -c '^[0-9]'"}})
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %+v\n%s", i, res, out)
+		}
+		t.Logf("run %d:\n%s", i, out)
+		lines := strings.Split(out, "\n")
+		if lines[0] != "2" || lines[1] != "1000" {
+			t.Errorf("run %d: pid, uid = %q, %q; want 2 and the box uid", i, lines[0], lines[1])
+		}
+	}
+}
+
+// TestNothingCarriesOver: what one run leaves in its writable paths, IPC,
+// network namespace and hostname is gone for the next run on the same
+// slot (the U* properties, beside the code).
+func TestNothingCarriesOver(t *testing.T) {
+	r := newRunner(t, 1)
+	leave := "echo x > /w/left; echo x > /tmp/left; echo x > /dev/shm/left; " +
+		"ipcmk -Q >/dev/null 2>&1; ls /w /tmp /dev/shm; cat /proc/net/sockstat | head -1"
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", leave}, Hostname: "first"})
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	look := "ls -A /w /tmp /dev/shm; hostname; ipcs -q | grep -c '^0x' ; cat /proc/net/snmp | grep '^Udp: [0-9]'"
+	res, out = runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", look}})
+	if res.Status != sandbox.StatusOK && res.Status != sandbox.StatusNonzeroExit {
+		t.Fatalf("second run: %+v\n%s", res, out)
+	}
+	t.Logf("second run:\n%s", out)
+	if strings.Contains(out, "left") {
+		t.Errorf("a file of the first run is seen by the second:\n%s", out)
+	}
+	if !strings.Contains(out, "gosandbox\n0\n") {
+		t.Errorf("hostname or message queues carried over:\n%s", out)
+	}
+}
+
+// TestSpoiledSlotIsRebuilt: a slot whose mount namespace descriptor no
+// longer names a namespace is rebuilt, and the run that found it runs.
+func TestSpoiledSlotIsRebuilt(t *testing.T) {
+	r := newRunner(t, 1)
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	if err := r.SpoilIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
+	if res.Status != sandbox.StatusOK || out != "again\n" {
+		t.Fatalf("run on the spoiled slot: %+v\n%q", res, out)
+	}
+	if n := r.Rebuilds(); n != 1 {
+		t.Errorf("rebuilds = %d, want 1", n)
+	}
+}
+
+// TestBindsAndCopies: binds change between runs (the slot's mount
+// namespace is made again), a copy-in reaches /w through the host's work
+// directory (a detached mount moved in) and a copy-out comes back.
+func TestBindsAndCopies(t *testing.T) {
+	r := newRunner(t, 1)
+	for i, name := range []string{"a", "b"} {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		if err := os.WriteFile(dir+"/f", []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res, out := runOut(t, r, sandbox.Spec{
+			Args:  []string{"/bin/cat", "/data" + name + "/f"},
+			Binds: []sandbox.Bind{{Source: dir, Target: "/data" + name}},
+		})
+		if res.Status != sandbox.StatusOK || out != name {
+			t.Fatalf("run %d: %+v\n%q", i, res, out)
+		}
+	}
+	src := t.TempDir() + "/in"
+	if err := os.WriteFile(src, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, out := runOut(t, r, sandbox.Spec{
+		Args:    []string{"/bin/sh", "-c", "cat in; cat in > out; ls -ld /w | cut -c1-10"},
+		CopyIn:  []sandbox.CopyIn{{HostPath: src, Name: "in"}},
+		CopyOut: []string{"out"},
+	})
+	if res.Status != sandbox.StatusOK || !strings.HasPrefix(out, "hello") || string(res.Files["out"]) != "hello" {
+		t.Fatalf("copies: %+v\n%q", res, out)
+	}
+}
+
+// TestCloseLeavesNothing: after runs and Close, the process holds no more
+// descriptors than before.
+func TestCloseLeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("slots need root")
+	}
+	before := openFDs(t)
+	r, err := New(Options{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}})
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("%+v\n%s", res, out)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The reaper's memfd stays for the process's life (forkexec).
+	if after := openFDs(t); after > before+1 {
+		t.Errorf("descriptors: %d before, %d after Close", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
