@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -187,9 +188,25 @@ func (s *initServer) readLoop() {
 // protocol (an error). Either way the init exits, and with it, being pid 1,
 // everything left in the container.
 func (s *initServer) serve() error {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	trimStep := 0
 	for {
 		select {
+		case <-idle.C:
+			// Idle for a while after a reset: what the runs since the
+			// last trim left goes back, the heap first; the pages of
+			// the program go once the collector's own goroutines have
+			// finished with them.
+			if trimStep == 0 {
+				debug.FreeOSMemory()
+				trimStep = 1
+				idle.Reset(idleTrimAfter / 10)
+			} else {
+				dropCleanFilePages()
+			}
 		case r := <-s.msgs:
+			idle.Stop()
 			if r.err != nil {
 				if errors.Is(r.err, unixsocket.ErrClosed) {
 					return nil
@@ -199,6 +216,10 @@ func (s *initServer) serve() error {
 			if err := s.handle(r.msg); err != nil {
 				r.msg.closeFDs()
 				return err
+			}
+			if r.msg.Kind == KindReset {
+				trimStep = 0
+				idle.Reset(idleTrimAfter)
 			}
 		case x := <-s.exited:
 			s.running = 0
@@ -346,9 +367,12 @@ func (s *initServer) build(c Conf) error {
 	if s.pidBase, err = s.readLastPid(); err != nil {
 		return err
 	}
-	// What the build allocated is garbage now; give it back so that an idle
-	// container costs little.
+	// What the build allocated is garbage now, and the host files the plan
+	// read are not needed again: give it all back, and the pages of the
+	// program the start-up read, so that an idle container costs little.
+	mount.ForgetSnapshots()
 	debug.FreeOSMemory()
+	dropCleanFilePages()
 	return nil
 }
 
@@ -608,6 +632,11 @@ func (s *initServer) reset() error {
 	}
 	return nil
 }
+
+// idleTrimAfter is how long an init waits after a reset, with no command,
+// before it gives back the memory its runs left. It is longer than the gaps
+// of a busy pool, whose next run would pay for the pages mapped back.
+const idleTrimAfter = 250 * time.Millisecond
 
 // startTidy begins the part of the next reset that needs nothing from the
 // host, as soon as a run is over (its program and every other box process
