@@ -171,7 +171,8 @@ type memSample struct {
 // the kernel pays for it.
 func (r *runner) memory(ctx context.Context) Scenario {
 	sc := Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
-		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs, " +
+		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs " +
+		"and then no run for at least " + idleSettle.String() + " (a pooled init gives back what its runs left 250 ms after its last reset), " +
 		"the processes the backend keeps alive (bench.PidReporter when implemented, else the processes that appeared under the " +
 		"bench process after Open). busy-total: while N runs of a waiting shell (`sh -c 'read x; :' MARKER`, held by an open stdin pipe) " +
 		"are in flight: each box is found by scanning /proc for the marker argument, climbing its parents up to (not including) " +
@@ -179,7 +180,7 @@ func (r *runner) memory(ctx context.Context) Scenario {
 		"*-per-slot are the totals divided by N. For one-shot backends busy-per-slot is the transient cost of one run. " +
 		fmt.Sprintf("Kernel memory, from /proc/meminfo: the bench reads it, waits %s with nothing running (kernel-drift: the "+
 			"change of the sum below over that quiet window, the host's own churn), reads it again (the baseline), opens the backend; "+
-			"idle: after the warm-up runs and a further %s for deferred frees, minus the baseline; busy: with the N runs in flight "+
+			"idle: after the warm-up runs and a further %s (at least the idle wait above) for deferred frees, minus the baseline; busy: with the N runs in flight "+
 			"(idle slots included, as busy-total), minus the baseline. kernel-*: SUnreclaim + KernelStack + PageTables "+
 			"(reclaimable slab is cache and left out of the sum); slab-, sunreclaim-, kernelstack-, pagetables-*-per-slot: "+
 			"each counter's delta per slot (Slab includes SUnreclaim). kmem-*-per-slot: the memcg kernel-memory counters of the "+
@@ -293,6 +294,9 @@ func flagKernelNoise(ss map[string]*Series) {
 	}
 }
 
+// idleSettle is the least time without runs before the idle figures.
+const idleSettle = 500 * time.Millisecond
+
 // measureMemory opens name with n slots and measures PSS and kernel memory
 // idle and with n runs in flight.
 func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSample, err error) {
@@ -324,8 +328,11 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSa
 	if _, reports := b.(PidReporter); len(kept) == 0 && b.Features().Reuses && !reports {
 		return m, fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
 	}
+	// Idle means no run for a while: the kernel's deferred frees of the
+	// warm-up runs are done, and a pooled init has given back what its
+	// runs left (it trims 250 ms after its last reset).
+	time.Sleep(max(r.cfg.KernelWindow, idleSettle))
 	m.idle = pssTotal(kept)
-	time.Sleep(r.cfg.KernelWindow) // deferred frees of the warm-up runs
 	idle, err := readMeminfo()
 	if err != nil {
 		return m, err

@@ -129,8 +129,12 @@
 // BuildTimeout, the run's wall limit plus a grace), so a stopped or stuck
 // init costs one run an internal-error, never a hang (B6).
 //
-// reset happens in the background after each run: the init checks that no
-// process but itself is left, mounts a fresh tmpfs at /tmp (bound again at
+// reset happens in the background after each run; its slow half (the
+// unmount waits for an RCU grace period, a network namespace for the
+// kernel's rtnl lock) starts in the init as soon as the run is over and its
+// exited is sent, so that it overlaps the host's work on the result, and
+// the host's cgroup reclaim runs while the init does its part. The init
+// checks that no process but itself is left, mounts a fresh tmpfs at /tmp (bound again at
 // /dev/shm: times, modes and inode numbers as after the build), wipes /w
 // (removing entries relative to directory descriptors opened with
 // O_NOFOLLOW, so a planted symlink is removed and never followed), restores
@@ -145,6 +149,15 @@
 // force_empty on v1, memory.reclaim on v2), so that the reset peak starts
 // near zero (U4), and resets the cgroup's counters and limits. A container
 // that fails reset or ping is destroyed, never reused.
+//
+// What an idle container holds: the init, a Go process re-executed from the
+// program that embeds this package, with its runtime, the heap its packages'
+// initialisers left (that program's, not only this package's), a few
+// threads started at build time, and the pages of the program it touches.
+// Once built it forgets the host files the mount plan read and unmaps the
+// read-only program pages start-up touched; 250 ms after a reset with no
+// command it gives back the heap its runs left free and unmaps the program
+// pages again (a run after that maps back what it needs).
 //
 // A program whose start ended before its exec without a report (a memory
 // limit too small for the set-up: the child joins its cgroup first thing)

@@ -570,13 +570,24 @@ func (c *Container) await(ctx context.Context, seq uint32, timeout time.Duration
 
 // request sends a command and expects KindOK; KindError becomes an error.
 func (c *Container) request(ctx context.Context, kind Kind, body []byte, fds []int, timeout time.Duration) error {
-	if err := c.Broken(); err != nil {
-		return err
-	}
-	seq, err := c.send(kind, body, fds, nil)
+	seq, err := c.sendRequest(kind, body, fds)
 	if err != nil {
 		return err
 	}
+	return c.reply(ctx, kind, seq, timeout)
+}
+
+// sendRequest sends a command whose answer reply then waits for.
+func (c *Container) sendRequest(kind Kind, body []byte, fds []int) (uint32, error) {
+	if err := c.Broken(); err != nil {
+		return 0, err
+	}
+	return c.send(kind, body, fds, nil)
+}
+
+// reply waits for the answer to the command kind sent as seq: KindOK, or
+// KindError, which becomes an error.
+func (c *Container) reply(ctx context.Context, kind Kind, seq uint32, timeout time.Duration) error {
 	m, err := c.await(ctx, seq, timeout)
 	if err != nil {
 		return err
@@ -633,22 +644,38 @@ func (c *Container) Ping(ctx context.Context) error {
 // are gone already and its IPC and UTS namespaces died with it) and checks
 // the result. A container whose reset fails is broken.
 func (c *Container) Reset(ctx context.Context) error {
-	if err := c.request(ctx, KindReset, nil, nil, c.b.replyTimeout()); err != nil {
+	seq, err := c.sendRequest(KindReset, nil, nil)
+	if err != nil {
 		return err
 	}
+	// The cgroup's part runs while the init does its own: the group has
+	// been empty since the run's end (the init reports it only once every
+	// box process is reaped), and nothing the init does is charged to it.
+	var cgErr error
 	if c.group != nil {
-		// The group is empty now: what it is still charged for (page
-		// cache of files the run read) goes, so that the peak reset below
-		// starts near zero (U4).
-		if err := c.group.Reclaim(); err != nil {
-			return c.fail(fmt.Errorf("reset cgroup: %w", err))
-		}
-		l := groupLimits(sandbox.DefaultLimits)
-		if err := c.group.Reset(l); err != nil {
-			return c.fail(fmt.Errorf("reset cgroup: %w", err))
-		}
-		c.groupLimits = l
+		cgErr = c.resetGroup()
 	}
+	if err := c.reply(ctx, KindReset, seq, c.b.replyTimeout()); err != nil {
+		return err
+	}
+	if cgErr != nil {
+		return c.fail(fmt.Errorf("reset cgroup: %w", cgErr))
+	}
+	return nil
+}
+
+// resetGroup has the kernel reclaim what the empty group is still charged
+// for (page cache of files the run read), so that the peak reset after it
+// starts near zero (U4), and resets its counters and limits.
+func (c *Container) resetGroup() error {
+	if err := c.group.Reclaim(); err != nil {
+		return err
+	}
+	l := groupLimits(sandbox.DefaultLimits)
+	if err := c.group.Reset(l); err != nil {
+		return err
+	}
+	c.groupLimits = l
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -94,7 +95,9 @@ func MaybeRunInit() {
 	os.Exit(runInit())
 }
 
-// initServer is the init's state. Only the main goroutine touches it.
+// initServer is the init's state. Only the main goroutine touches it, but
+// for tmp and nextNet while a tidy-up runs (see startTidy), which the main
+// goroutine waits for before it uses either.
 type initServer struct {
 	link    *link
 	msgs    chan received
@@ -121,6 +124,15 @@ type initServer struct {
 	// loopback up, that the next program starts in (-1: none yet). Each
 	// run gets its own, so no counter of /proc/net carries over (U7).
 	homeNet, nextNet int
+	// tidying is the tidy-up after a run (see startTidy), nil when none is
+	// under way; tmpFresh says /tmp was mounted afresh since the last
+	// program started.
+	tidying  chan error
+	tidyErr  error // sticky: a failed tidy-up fails every reset after it
+	tmpFresh bool
+	// filters are the compiled seccomp programs by mode: the policy of a
+	// mode never changes, so it is compiled once.
+	filters map[string]*seccomp.Program
 }
 
 type received struct {
@@ -176,9 +188,25 @@ func (s *initServer) readLoop() {
 // protocol (an error). Either way the init exits, and with it, being pid 1,
 // everything left in the container.
 func (s *initServer) serve() error {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	trimStep := 0
 	for {
 		select {
+		case <-idle.C:
+			// Idle for a while after a reset: what the runs since the
+			// last trim left goes back, the heap first; the pages of
+			// the program go once the collector's own goroutines have
+			// finished with them.
+			if trimStep == 0 {
+				debug.FreeOSMemory()
+				trimStep = 1
+				idle.Reset(idleTrimAfter / 10)
+			} else {
+				dropCleanFilePages()
+			}
 		case r := <-s.msgs:
+			idle.Stop()
 			if r.err != nil {
 				if errors.Is(r.err, unixsocket.ErrClosed) {
 					return nil
@@ -189,11 +217,16 @@ func (s *initServer) serve() error {
 				r.msg.closeFDs()
 				return err
 			}
+			if r.msg.Kind == KindReset {
+				trimStep = 0
+				idle.Reset(idleTrimAfter)
+			}
 		case x := <-s.exited:
 			s.running = 0
 			if err := s.link.send(KindExited, s.execSeq, MarshalExited(x), nil, nil); err != nil {
 				return err
 			}
+			s.startTidy()
 		}
 	}
 }
@@ -324,6 +357,7 @@ func (s *initServer) build(c Conf) error {
 		return err
 	}
 	s.roots = roots
+	s.tmpFresh = true
 	if err := s.prepareNet(); err != nil {
 		return err
 	}
@@ -333,9 +367,12 @@ func (s *initServer) build(c Conf) error {
 	if s.pidBase, err = s.readLastPid(); err != nil {
 		return err
 	}
-	// What the build allocated is garbage now; give it back so that an idle
-	// container costs little.
+	// What the build allocated is garbage now, and the host files the plan
+	// read are not needed again: give it all back, and the pages of the
+	// program the start-up read, so that an idle container costs little.
+	mount.ForgetSnapshots()
 	debug.FreeOSMemory()
+	dropCleanFilePages()
 	return nil
 }
 
@@ -390,6 +427,9 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		// a fork when a sync step is needed.
 		Vfork: true,
 	}
+	if err := s.settle(); err != nil {
+		return s.execFailed(seq, err)
+	}
 	if s.nextNet < 0 {
 		// A run without a reset before it (Container.Run twice): its
 		// namespace is made now.
@@ -406,7 +446,7 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
 	if x.Syscalls != "" {
-		p, err := seccomp.Default(sandbox.SyscallMode(x.Syscalls))
+		p, err := s.filter(x.Syscalls)
 		if err != nil {
 			return s.execFailed(seq, err)
 		}
@@ -431,6 +471,8 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		}
 		fe.UnshareCgroupAfterSync = true
 	}
+	// From here on the program may write /tmp.
+	s.tmpFresh = false
 	pid, err := fe.Start()
 	if syncErr != nil {
 		return syncErr
@@ -563,13 +605,20 @@ func waitBox(pid int) Exited {
 // where the build left it. IPC objects and the hostname need nothing: each
 // run had its own IPC and UTS namespace.
 func (s *initServer) reset() error {
+	tidyErr := s.settle()
 	if others, err := otherProcesses(); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	} else if len(others) > 0 {
 		return fmt.Errorf("reset: processes %v still alive", others)
 	}
-	if err := s.tmp.remount(); err != nil {
-		return fmt.Errorf("reset: %w", err)
+	if tidyErr != nil {
+		return fmt.Errorf("reset: %w", tidyErr)
+	}
+	if !s.tmpFresh {
+		if err := s.tmp.remount(); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		s.tmpFresh = true
 	}
 	for _, r := range s.roots {
 		if err := r.wipe(); err != nil {
@@ -585,6 +634,63 @@ func (s *initServer) reset() error {
 		return fmt.Errorf("reset: %w", err)
 	}
 	return nil
+}
+
+// idleTrimAfter is how long an init waits after a reset, with no command,
+// before it gives back the memory its runs left. It is longer than the gaps
+// of a busy pool, whose next run would pay for the pages mapped back.
+const idleTrimAfter = 250 * time.Millisecond
+
+// startTidy begins the part of the next reset that needs nothing from the
+// host, as soon as a run is over (its program and every other box process
+// reaped, the result sent): /tmp mounted afresh and the next run's network
+// namespace made. Both cost more than the rest of a reset together (an
+// unmount waits for an RCU grace period; a network namespace takes the
+// kernel's rtnl lock), and done here they overlap the host's own work on
+// the result (verdict, copy-out, its cgroup reclaim) instead of adding to
+// the wait of a run that follows at once. reset and exec wait for it
+// (settle) before they touch /tmp or the namespace.
+func (s *initServer) startTidy() {
+	done := make(chan error, 1)
+	s.tidying = done
+	go func() {
+		err := s.tmp.remount()
+		if err == nil {
+			s.tmpFresh = true
+			if s.nextNet < 0 {
+				err = s.prepareNet()
+			}
+		}
+		done <- err
+	}()
+}
+
+// settle waits for the tidy-up under way, if any, and returns the error of
+// any tidy-up so far.
+func (s *initServer) settle() error {
+	if s.tidying != nil {
+		if err := <-s.tidying; err != nil && s.tidyErr == nil {
+			s.tidyErr = err
+		}
+		s.tidying = nil
+	}
+	return s.tidyErr
+}
+
+// filter returns the compiled seccomp program of a mode.
+func (s *initServer) filter(mode string) (*seccomp.Program, error) {
+	if p, ok := s.filters[mode]; ok {
+		return p, nil
+	}
+	p, err := seccomp.Default(sandbox.SyscallMode(mode))
+	if err != nil {
+		return nil, err
+	}
+	if s.filters == nil {
+		s.filters = make(map[string]*seccomp.Program)
+	}
+	s.filters[mode] = p
+	return p, nil
 }
 
 // otherProcesses lists the pids in the container other than the init.

@@ -641,6 +641,16 @@ func cachedCopy(source, target string) ([]skelNode, error) {
 	return nodes, nil
 }
 
+// ForgetSnapshots drops the host files read for skeletons (see cachedCopy).
+// A process that builds no more plans (a pooled container's init, once its
+// root is built) calls it to give that memory back; a plan built after it
+// takes its snapshots afresh.
+func ForgetSnapshots() {
+	copyMu.Lock()
+	defer copyMu.Unlock()
+	copyCache = map[[2]string][]skelNode{}
+}
+
 // maxCopyBytes bounds what Builder.Copy puts in a skeleton.
 const maxCopyBytes = 16 << 20
 
