@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
 
@@ -37,8 +38,8 @@ func (r *runner) pooled() []string {
 }
 
 // warmup measures how long a pool takes to have N containers ready.
-func (r *runner) warmup(ctx context.Context) Scenario {
-	sc := Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
+func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
 		"when the backend implements bench.ReadyWaiter, until WaitReady returns; otherwise until N concurrent runs of /bin/true " +
 		"have returned after Open (each then had a container of its own), so it includes N runs. Variant \"open-returned\": " +
 		"until Open returned (all the readiness there is when Open builds the pool before returning). Close is not timed. " +
@@ -57,7 +58,7 @@ func (r *runner) warmup(ctx context.Context) Scenario {
 		for _, n := range r.cfg.PoolSizes {
 			variants = append(variants, variant{name, n})
 			for _, v := range []string{"ready", "open-returned"} {
-				sc.Series = append(sc.Series, Series{Backend: name, Param: "pool_size", Value: float64(n), Variant: v, Unit: "ns", Samples: []float64{}})
+				sc.Series = append(sc.Series, benchjson.Series{Backend: name, Param: "pool_size", Value: float64(n), Variant: v, Unit: "ns", Samples: []float64{}})
 			}
 		}
 	}
@@ -72,13 +73,13 @@ func (r *runner) warmup(ctx context.Context) Scenario {
 		v := variants[st.Variant]
 		ready, opened := &sc.Series[2*st.Variant], &sc.Series[2*st.Variant+1]
 		dReady, dOpen, method, err := r.timeWarmup(ctx, v.name, v.n)
-		fails.add(ready.label(), err)
+		fails.add(seriesLabel(*ready), err)
 		if err == nil {
 			ready.Samples = append(ready.Samples, float64(dReady.Nanoseconds()))
 			opened.Samples = append(opened.Samples, float64(dOpen.Nanoseconds()))
 			methods[v.name] = method
 		}
-		r.prog.step(ready.label())
+		r.prog.step(seriesLabel(*ready))
 	}
 	for _, name := range pooled {
 		if m, ok := methods[name]; ok {
@@ -141,8 +142,8 @@ func spin(d time.Duration) {
 }
 
 // reset measures the reset of a pooled container apart from the exec.
-func (r *runner) reset(ctx context.Context) Scenario {
-	sc := Scenario{Description: "Reset of one pooled container (kill leftovers, wipe writable paths, restore limits) apart from any exec, " +
+func (r *runner) reset(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "Reset of one pooled container (kill leftovers, wipe writable paths, restore limits) apart from any exec, " +
 		"on a pool of 1 after one warm-up run. With the backend's bench.Resetter hook (Reset(ctx)), series \"hook\": the time of one Reset. " +
 		"Without it the reset is not measured; for context only, a pool that resets in the background after Run returns " +
 		"(sandbox/container does) is timed on \"back-to-back\" runs (started right after the previous one returned: they wait " +
@@ -166,7 +167,7 @@ func (r *runner) reset(ctx context.Context) Scenario {
 		}
 		var fails failures
 		if rs, ok := b.(Resetter); ok {
-			s := Series{Backend: name, Variant: "hook", Unit: "ns", Samples: []float64{}}
+			s := benchjson.Series{Backend: name, Variant: "hook", Unit: "ns", Samples: []float64{}}
 			for range rounds {
 				start := time.Now()
 				err := rs.Reset(ctx)
@@ -194,10 +195,10 @@ func (r *runner) reset(ctx context.Context) Scenario {
 
 // resetContext times pairs of runs on b: one started right after a run
 // returned, one started after resetSettle; see the reset scenario.
-func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int, fails *failures) []Series {
+func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int, fails *failures) []benchjson.Series {
 	name := b.Name()
-	back := Series{Backend: name, Variant: "back-to-back", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
-	spaced := Series{Backend: name, Variant: "spaced", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	back := benchjson.Series{Backend: name, Variant: "back-to-back", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	spaced := benchjson.Series{Backend: name, Variant: "spaced", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
 	spec := r.spec(programTrue.args...)
 	for range pairs {
 		if ctx.Err() != nil {
@@ -216,5 +217,5 @@ func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int,
 		}
 		r.prog.step(name)
 	}
-	return []Series{back, spaced}
+	return []benchjson.Series{back, spaced}
 }

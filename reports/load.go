@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"gosandbox/bench/benchjson"
+
 	"github.com/onsi/ginkgo/v2/types"
 )
 
@@ -20,7 +22,7 @@ type Inputs struct {
 	// Dir is the directory that was read (normally out/).
 	Dir string
 	// Bench is out/bench/bench.json; nil when missing or unreadable.
-	Bench *BenchReport
+	Bench *benchjson.Report
 	// BenchPath is where Bench came from, relative to Dir.
 	BenchPath string
 	// Conformance holds one run per backend and target: this host's first
@@ -99,7 +101,7 @@ type SpecOutcome struct {
 type TargetBench struct {
 	Target Target
 	Path   string
-	Report *BenchReport
+	Report *benchjson.Report
 }
 
 // Problem is an input that is missing, partial or corrupt, and what that
@@ -158,12 +160,12 @@ func (in *Inputs) loadLocalBench() {
 
 // readBench decodes one bench.json; a file that decodes but is not a bench
 // report (no schema, no scenarios) is an error too.
-func readBench(path string) (*BenchReport, error) {
+func readBench(path string) (*benchjson.Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r BenchReport
+	var r benchjson.Report
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("corrupt JSON: %w", err)
 	}
@@ -175,9 +177,9 @@ func readBench(path string) (*BenchReport, error) {
 
 // benchProblems records what a bench report says it could not measure, so
 // the reader sees why a chart is missing.
-func (in *Inputs) benchProblems(input string, r *BenchReport) {
-	if r.Schema != benchSchemaVersion {
-		in.problem(input, "schema %q, this report reads %q: figures may be misread", r.Schema, benchSchemaVersion)
+func (in *Inputs) benchProblems(input string, r *benchjson.Report) {
+	if r.Schema != benchjson.SchemaVersion {
+		in.problem(input, "schema %q, this report reads %q: figures may be misread", r.Schema, benchjson.SchemaVersion)
 	}
 	for _, e := range r.Errors {
 		in.problem(input, "bench error: %s", e)
