@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
 
 	"github.com/onsi/ginkgo/v2/types"
 )
@@ -112,8 +112,6 @@ type Problem struct {
 }
 
 func (p Problem) String() string { return p.Input + ": " + p.What }
-
-var propertyLabel = regexp.MustCompile(`^[A-Z][0-9]{1,2}$`)
 
 // Load reads the conformance reports, the bench results and the kernel-matrix
 // results under dir. It never fails: whatever is missing or unreadable is
@@ -330,16 +328,6 @@ func notRunReason(suite types.Report) string {
 	return "not run (no skip message: the suite may have stopped before this spec)"
 }
 
-// areas are the catalogue's area labels; other labels (Serial, slow) are
-// not areas.
-var areas = map[string]bool{}
-
-func init() {
-	for _, p := range catalogue {
-		areas[p.Area] = true
-	}
-}
-
 func specOutcome(sr types.SpecReport) SpecOutcome {
 	o := SpecOutcome{Text: sr.FullText(), State: reduceState(sr.State)}
 	// Container labels first: the area is normally on the Describe.
@@ -351,17 +339,22 @@ func specOutcome(sr types.SpecReport) SpecOutcome {
 	var other string
 	for _, l := range labels {
 		switch {
-		case propertyLabel.MatchString(l):
+		case catalogue.LooksLikeID(l):
 			if o.Property == "" {
 				o.Property = l
 			}
-		case areas[l]:
+		case catalogue.IsArea(l):
 			if o.Area == "" {
 				o.Area = l
 			}
 		case other == "":
 			other = l
 		}
+	}
+	// The catalogue decides a property's area; the labels only where the
+	// property is not in it.
+	if p, ok := catalogue.Lookup(o.Property); ok {
+		o.Area = p.Area
 	}
 	if o.Area == "" {
 		o.Area = other

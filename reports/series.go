@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
 )
 
 // Dataset is what the charts plot and the writers print, reduced from Inputs.
@@ -669,7 +670,7 @@ func buildMatrix(runs []ConformanceRun) Matrix {
 		m.Rows = append(m.Rows, MatrixRow{Property: id, Area: area, Title: title, Cells: make([]Cell, len(runs))})
 		return rowIndex[id]
 	}
-	for _, p := range catalogue {
+	for _, p := range catalogue.All() {
 		addRow(p.ID, p.Area, p.Title)
 	}
 	// Properties outside the catalogue, then unlabelled specs, go below it.

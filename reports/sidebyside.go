@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -81,7 +82,7 @@ func buildSideBySide(m Matrix, runs []ConformanceRun, b *benchjson.Report) SideB
 	for _, r := range m.Rows {
 		rows[r.Property] = r
 	}
-	for _, p := range catalogue {
+	for _, p := range catalogue.All() {
 		row := SideRow{Property: p.ID, Title: p.Title}
 		for _, c := range cols {
 			var cell Cell

@@ -1,7 +1,8 @@
 // Package suites is the conformance kit: Ginkgo specs that state what a sandbox
 // for untrusted programs must guarantee, one or more per property ID of the
-// catalogue (reports/catalogue.go), each labelled with its ID and its area
-// (Label("R5", "limits")). They drive a sandbox only through harness.Backend:
+// catalogue (package catalogue, docs/conformance.md), each labelled with its
+// ID and its area as the catalogue has them (property("R5") is
+// Label("R5", "limits")). They drive a sandbox only through harness.Backend:
 //
 //	ginkgo -p ./suites -- --backend=oneshot [--pool=N] [--report-dir=DIR]
 //
