@@ -20,9 +20,8 @@
 // Scenario.Errors; the rest still runs. A scenario is Noisy when a series has
 // p90/p50 > 3 or the load average at its start or end exceeds the core count.
 //
-// Backends may implement optional hooks, found by type assertion:
-// PidReporter (the processes a pool keeps alive), ReadyWaiter (pool
-// readiness) and Resetter (reset one idle container, timed apart from exec).
+// A pooled backend may implement Resetter (reset one idle container, timed
+// apart from exec), found by type assertion.
 //
 // The layout of bench.json is package bench/benchjson, which the reports read.
 package bench

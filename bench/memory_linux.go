@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -109,27 +110,22 @@ func findMarked(held []*heldRun, timeout time.Duration) (procTable, map[int]bool
 	}
 }
 
-// keptAlive is the set of processes backend b keeps between runs: its
-// PidReporter's pids and their descendants, or else what appeared under the
-// bench process since before (the processes it had before b was opened).
-func keptAlive(b harness.Backend, before map[int]bool) (map[int]bool, string, error) {
+// keptAlive is the set of processes a backend keeps between runs: what
+// appeared under the bench process since before (the processes it had before
+// the backend was opened). Every backend starts its kept processes (a pool's
+// inits) as the bench's descendants.
+func keptAlive(before map[int]bool) (map[int]bool, error) {
 	t, err := scanProcs()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	set := map[int]bool{}
-	if pr, ok := b.(PidReporter); ok {
-		for _, pid := range pr.Pids() {
-			t.descendants(pid, set)
-		}
-		return set, "PidReporter.Pids and their descendants", nil
-	}
 	t.descendants(os.Getpid(), set)
 	delete(set, os.Getpid())
 	for pid := range before {
 		delete(set, pid)
 	}
-	return set, "the processes that appeared under the bench process after Open (no PidReporter)", nil
+	return set, nil
 }
 
 // benchChildren is every process below the bench process now.
@@ -165,7 +161,6 @@ type memSample struct {
 	kmemIdleOK         bool
 	kmemBusyOK         bool
 	drift              int64 // kernel() over the quiet window before Open
-	method             string
 }
 
 // memory measures the PSS a sandbox costs, idle and during runs, and what
@@ -173,7 +168,7 @@ type memSample struct {
 func (r *runner) memory(ctx context.Context) benchjson.Scenario {
 	sc := benchjson.Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
 		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs, " +
-		"the processes the backend keeps alive (bench.PidReporter when implemented, else the processes that appeared under the " +
+		"the processes the backend keeps alive (the processes that appeared under the " +
 		"bench process after Open). busy-total: while N runs of a waiting shell (`sh -c 'read x; :' MARKER`, held by an open stdin pipe) " +
 		"are in flight: each box is found by scanning /proc for the marker argument, climbing its parents up to (not including) " +
 		"the bench process or pid 1 and taking that process and all its descendants, plus the kept-alive set. " +
@@ -212,7 +207,6 @@ func (r *runner) memory(ctx context.Context) benchjson.Scenario {
 		s := &sc.Series[i]
 		series[variant{s.Backend, int(s.Value)}][s.Variant] = s
 	}
-	methods := map[string]string{}
 	var fails failures
 	r.prog.begin(ScenarioMemory, len(variants)*r.cfg.Rounds)
 	for st := range interleave(len(variants), 0, r.cfg.Rounds) {
@@ -249,17 +243,11 @@ func (r *runner) memory(ctx context.Context) benchjson.Scenario {
 			add("total-idle-per-slot", float64(m.idle+m.kIdle["kernel"])/n)
 			add("total-busy-per-slot", float64(m.busy+m.kBusy["kernel"])/n)
 			add("kernel-drift", float64(m.drift))
-			methods[v.name] = m.method
 		}
 		r.prog.step(label)
 	}
 	for _, v := range variants {
 		flagKernelNoise(series[v])
-	}
-	for _, name := range r.backends {
-		if m, ok := methods[name]; ok {
-			sc.Description += fmt.Sprintf(" %s kept-alive set: %s.", name, m)
-		}
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)
@@ -317,13 +305,12 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSa
 	if err := r.runTrueAtOnce(ctx, b, n); err != nil {
 		return m, fmt.Errorf("warm-up: %w", err)
 	}
-	kept, method, err := keptAlive(b, before)
+	kept, err := keptAlive(before)
 	if err != nil {
 		return m, err
 	}
-	m.method = method
 	if len(kept) == 0 && b.Features().Reuses {
-		return m, fmt.Errorf("pooled, yet no kept-alive process found (%s): implement bench.PidReporter", method)
+		return m, errors.New("pooled, yet no kept-alive process appeared under the bench process")
 	}
 	m.idle = pssTotal(kept)
 	time.Sleep(r.cfg.KernelWindow) // deferred frees of the warm-up runs
@@ -359,7 +346,7 @@ func (r *runner) measureMemory(ctx context.Context, name string, n int) (m memSa
 		return m, err
 	}
 	m.kBusy = busy.delta(base)
-	kept, _, err = keptAlive(b, before)
+	kept, err = keptAlive(before)
 	if err != nil {
 		return m, err
 	}

@@ -11,12 +11,6 @@ import (
 	"gosandbox/harness"
 )
 
-// ReadyWaiter is implemented by a pooled backend that can say when every
-// container of its pool is ready; the warm-up scenario uses it when present.
-type ReadyWaiter interface {
-	WaitReady(ctx context.Context) error
-}
-
 // Resetter is implemented by a pooled backend that can reset an idle
 // container on demand, exactly as it does after a run (kill what is left,
 // wipe the writable paths, restore limits), and return once the container is
@@ -40,7 +34,7 @@ func (r *runner) pooled() []string {
 // warmup measures how long a pool takes to have N containers ready.
 func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
 	sc := benchjson.Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
-		"when the backend implements bench.ReadyWaiter, until WaitReady returns; otherwise until N concurrent runs of /bin/true " +
+		"until N concurrent runs of /bin/true " +
 		"have returned after Open (each then had a container of its own), so it includes N runs. Variant \"open-returned\": " +
 		"until Open returned (all the readiness there is when Open builds the pool before returning). Close is not timed. " +
 		"Rounds interleave the pool sizes."}
@@ -62,7 +56,6 @@ func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
 			}
 		}
 	}
-	methods := map[string]string{}
 	var fails failures
 	r.prog.begin(ScenarioWarmup, len(variants)*r.cfg.Rounds)
 	for st := range interleave(len(variants), 0, r.cfg.Rounds) {
@@ -72,19 +65,13 @@ func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
 		}
 		v := variants[st.Variant]
 		ready, opened := &sc.Series[2*st.Variant], &sc.Series[2*st.Variant+1]
-		dReady, dOpen, method, err := r.timeWarmup(ctx, v.name, v.n)
+		dReady, dOpen, err := r.timeWarmup(ctx, v.name, v.n)
 		fails.add(seriesLabel(*ready), err)
 		if err == nil {
 			ready.Samples = append(ready.Samples, float64(dReady.Nanoseconds()))
 			opened.Samples = append(opened.Samples, float64(dOpen.Nanoseconds()))
-			methods[v.name] = method
 		}
 		r.prog.step(seriesLabel(*ready))
-	}
-	for _, name := range pooled {
-		if m, ok := methods[name]; ok {
-			sc.Description += fmt.Sprintf(" %s: %s.", name, m)
-		}
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)
@@ -92,26 +79,20 @@ func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
 }
 
 // timeWarmup opens name with a pool of n and waits until n containers are
-// ready; it returns the time until then, the time until Open returned, and
-// which way it waited.
-func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, opened time.Duration, method string, err error) {
+// ready (n concurrent runs have returned); it returns the time until then and
+// the time until Open returned.
+func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, opened time.Duration, err error) {
 	start := time.Now()
 	b, err := openBackend(name, harness.Options{PoolSize: n})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("open with pool %d: %w", n, err)
+		return 0, 0, fmt.Errorf("open with pool %d: %w", n, err)
 	}
 	opened = time.Since(start)
 	defer closeBackend(b)
-	if w, ok := b.(ReadyWaiter); ok {
-		err := w.WaitReady(ctx)
-		return time.Since(start), opened, "readiness hook (WaitReady)", err
+	if err := r.runTrueAtOnce(ctx, b, n); err != nil {
+		return 0, 0, err
 	}
-	err = r.runTrueAtOnce(ctx, b, n)
-	ready = time.Since(start)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	return ready, opened, "no readiness hook: Open then N concurrent runs", nil
+	return time.Since(start), opened, nil
 }
 
 // runTrueAtOnce runs /bin/true n times at once on b and, once every run has

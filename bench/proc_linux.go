@@ -9,15 +9,6 @@ import (
 	"strings"
 )
 
-// PidReporter is implemented by a backend that keeps processes alive between
-// runs (a pool's container inits and their helpers): Pids lists them, as host
-// pids. The memory scenario sums their PSS; without it the bench falls back
-// to the processes that appeared under the bench process when the backend was
-// opened.
-type PidReporter interface {
-	Pids() []int
-}
-
 // procInfo is what the bench needs of one process.
 type procInfo struct {
 	ppid int

@@ -57,6 +57,7 @@
 //
 // # Protocol
 //
+// (Written out, with every field, in docs/protocol.md.)
 // Host and init talk over a SOCK_SEQPACKET socket pair (the init's end is
 // its descriptor 3). Each datagram is one message: a 16-byte header, then
 // the body.
@@ -81,7 +82,7 @@
 //	ping                       -> ok
 //	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?,
 //	       number of cgroup.procs fds}
-//	      [fds: cgroup v2 dir | v1 cgroup.procs files]
+//	      [fds: cgroup v2 dir?, v1 cgroup.procs files..., one source per bind]
 //	                           -> ok | error        (once, first: build the root)
 //	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?,
 //	       sync this run?}
