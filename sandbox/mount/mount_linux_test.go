@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/mount"
 )
@@ -81,9 +82,7 @@ const helperEnv = "GOSANDBOX_MOUNT_HELPER"
 // TestApply runs Plan.Apply in a helper process that is root of its own
 // user, mount and pid namespaces, the way a container's init is.
 func TestApply(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testhost.NeedRoot(t, "a user namespace mapping the box's host id")
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("in the helper")
 	}

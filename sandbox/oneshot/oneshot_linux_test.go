@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/workdir"
 )
@@ -57,9 +58,7 @@ var testRunner = &Runner{}
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: namespaces with an unmapped host id, cgroups, tmpfs work dir")
-	}
+	testhost.NeedRoot(t, "namespaces with an unmapped host id, cgroups, tmpfs work dir")
 }
 
 func needCgroups(t testing.TB) {
