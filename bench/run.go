@@ -159,9 +159,6 @@ func (r *runner) openable() {
 	}
 }
 
-// has reports whether backend name opened.
-func (r *runner) has(name string) bool { return slices.Contains(r.backends, name) }
-
 // staticSource is the small static C program of the startup scenario: it
 // writes one line, as a judged solution would, and exits.
 const staticSource = `#include <unistd.h>

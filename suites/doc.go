@@ -10,8 +10,8 @@
 // at /opt/probe, and assert on the facts it prints; the host side of a spec
 // sets up what the box must not reach (a host process, a listener, a SysV
 // object, a file outside the mounts) and removes it afterwards. A spec whose
-// property the backend cannot express skips with the reason (needs, supports)
-// rather than fail.
+// property the backend cannot express skips with the reason (needs,
+// skipIfUnsupported) rather than fail.
 //
 // Reports go to out/conformance/<backend>.json (Ginkgo JSON) and .xml (JUnit),
 // with a passed/failed/skipped summary per area on stdout. The teeth

@@ -546,10 +546,6 @@ func writeFile(path, value string) error {
 	return err
 }
 
-func writeInt(path string, v int64) error {
-	return writeFile(path, strconv.FormatInt(v, 10))
-}
-
 func readFile(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -209,11 +209,6 @@ func (g *v2Group) cpu() (time.Duration, error) {
 	return time.Duration(n-g.cpuBase) * time.Microsecond, nil
 }
 
-func (g *v2Group) oomCount() (int64, error) {
-	n, _, err := g.memoryEvents()
-	return n, err
-}
-
 // memoryEvents returns the oom_kill and max counts of memory.events.
 func (g *v2Group) memoryEvents() (oomKills, maxHits int64, err error) {
 	b, err := readFile(filepath.Join(g.dir, "memory.events"))
