@@ -36,6 +36,12 @@ func TestBuilderRejects(t *testing.T) {
 	if _, err := mount.Default(mount.Options{Binds: []sandbox.Bind{{Source: "/usr", Target: "/proc/x"}}}); !errors.Is(err, mount.ErrBadPlan) {
 		t.Errorf("bind into /proc: want ErrBadPlan, got %v", err)
 	}
+	// A plan Build rejects: its error names the package once ("mount: bad
+	// plan: ..."), not once more for Default.
+	_, err := mount.Default(mount.Options{Binds: []sandbox.Bind{{Source: "/usr", Target: "/etc/passwd/x"}}})
+	if !errors.Is(err, mount.ErrBadPlan) || strings.Count(err.Error(), "mount:") != 1 {
+		t.Errorf("bind below a file: got %v, want ErrBadPlan saying mount: once", err)
+	}
 }
 
 func TestRemountFlagsKeepLockedFlags(t *testing.T) {

@@ -285,6 +285,11 @@ func TestInvalidSpecRunsNothing(t *testing.T) {
 			t.Errorf("%+v: got %v, want ErrInvalidSpec", spec, err)
 		}
 	}
+	// One prefix per package: "invalid spec: oneshot: mount: bad plan: ...".
+	_, err := testRunner.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/etc/hostname", Target: "/tmp/x"}}})
+	if !errors.Is(err, sandbox.ErrInvalidSpec) || strings.Count(err.Error(), "mount:") != 1 || strings.Count(err.Error(), "oneshot:") > 1 {
+		t.Errorf("bind inside /tmp: got %v, want ErrInvalidSpec with each package named once", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := testRunner.Run(ctx, sandbox.Spec{Args: []string{"/bin/true"}}); !errors.Is(err, context.Canceled) {
