@@ -1,5 +1,7 @@
 package cgroup
 
+// The package's API (Detect, Manager, Group, Limits, Usage) and what v1 and v2 share.
+
 import (
 	"bufio"
 	"errors"

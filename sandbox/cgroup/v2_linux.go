@@ -1,5 +1,7 @@
 package cgroup
 
+// cgroup v2: one directory in the unified hierarchy, its controllers enabled.
+
 import (
 	"errors"
 	"fmt"

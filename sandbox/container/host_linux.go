@@ -1,5 +1,7 @@
 package container
 
+// The host side of one container: Builder, Container, build, request/reply, run supervision.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,7 @@
 package container
 
+// The init's wipe of /w between runs (U2), never following a link.
+
 import (
 	"errors"
 	"fmt"

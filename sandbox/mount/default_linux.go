@@ -1,5 +1,7 @@
 package mount
 
+// Default: the plan every box gets (read-only /usr, /etc copies, /dev, masked /proc, tmpfs).
+
 import (
 	"fmt"
 	"os"

@@ -1,5 +1,7 @@
 package oneshot
 
+// Runner and one run: spec checks, the box's set-up, start, verdict, tear-down.
+
 import (
 	"context"
 	"errors"
