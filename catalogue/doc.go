@@ -5,9 +5,10 @@
 // its order, and docs/conformance.md is generated from it (`make docs`, or
 // `go generate ./catalogue`; a test fails when the file is stale).
 //
-// It holds data only and imports nothing of the repository, so any package,
-// library code included, may cite a property by its ID. It does not say how
-// a property is checked: that is the suites' business (package suites).
+// It holds the data and its Markdown form only, and imports nothing of the
+// repository, so any package, library code included, may cite a property by
+// its ID. It does not say how a property is checked: that is the suites'
+// business (package suites).
 package catalogue
 
 //go:generate go run gendoc.go ../docs/conformance.md
