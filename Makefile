@@ -13,7 +13,7 @@ PEERS       := bwrap runc
 BACKENDS    ?= $(PEERS) oneshot container slots
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m
 
-.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix clean
+.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix docs clean
 
 all: build
 
@@ -70,3 +70,8 @@ vagrant-matrix:
 
 clean:
 	rm -rf bin $(OUT)
+
+# Generated documents: docs/conformance.md from the catalogue (package
+# catalogue; a test fails when the file is stale).
+docs:
+	$(GO) generate ./catalogue

@@ -7,18 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
-
-// Arrival schedules: the series' Variant.
-const (
-	ScheduleFixed   = "fixed"
-	SchedulePoisson = "poisson"
-)
-
-// ParamGap is the arrivals series' parameter: the gap between scheduled
-// starts in milliseconds (the mean gap for the Poisson schedule).
-const ParamGap = "gap_ms"
 
 // arrivalSeed fixes the Poisson gaps, so that two bench runs draw the same
 // schedule and every backend of one run gets the same gaps.
@@ -37,21 +28,21 @@ func (s schedule) meanMS() float64 { return float64(s.gap) / float64(time.Millis
 func (r *runner) arrivalSchedules() []schedule {
 	var out []schedule
 	for _, g := range r.cfg.Gaps {
-		out = append(out, schedule{ScheduleFixed, g})
+		out = append(out, schedule{benchjson.ScheduleFixed, g})
 	}
 	mean := time.Duration(float64(time.Second) / r.cfg.ArrivalRate)
-	return append(out, schedule{SchedulePoisson, mean})
+	return append(out, schedule{benchjson.SchedulePoisson, mean})
 }
 
 // arrivals measures runs started on a schedule rather than back to back.
-func (r *runner) arrivals(ctx context.Context) Scenario {
+func (r *runner) arrivals(ctx context.Context) benchjson.Scenario {
 	train := r.cfg.ArrivalTrain
 	rounds := (r.cfg.ArrivalRuns + train - 1) / train
 	var gaps []string
 	for _, g := range r.cfg.Gaps {
 		gaps = append(gaps, g.String())
 	}
-	sc := Scenario{Description: fmt.Sprintf("Open-loop arrivals of /bin/true: runs are started on a schedule, one at a time "+
+	sc := benchjson.Scenario{Description: fmt.Sprintf("Open-loop arrivals of /bin/true: runs are started on a schedule, one at a time "+
 		"(one issuer, a pool of 1 for a pooled backend, as a judge with one worker), and the latency of each run is measured "+
 		"from its *scheduled* start to the return of Backend.Run, so that a run that had to wait for the one before "+
 		"counts the wait. Schedules (series variant, parameter %s): fixed gaps of %s between scheduled starts, and "+
@@ -64,7 +55,7 @@ func (r *runner) arrivals(ctx context.Context) Scenario {
 		"start and spins the rest. The floor, backend none (plain fork+exec+wait), runs the same schedule in the same rounds; "+
 		"ratio_to_floor compares p50s at the same gap. A kernel stall that only shows when runs arrive apart (work "+
 		"deferred to an RCU grace period) shows here as a ratio that grows with the gap. Unit: ns.",
-		ParamGap, strings.Join(gaps, ", "), r.cfg.ArrivalRate, r.arrivalSchedules()[len(r.cfg.Gaps)].gap, train, rounds, rounds*train)}
+		benchjson.ParamGap, strings.Join(gaps, ", "), r.cfg.ArrivalRate, r.arrivalSchedules()[len(r.cfg.Gaps)].gap, train, rounds, rounds*train)}
 	backends := r.openAll(&sc, harness.Options{PoolSize: 1})
 	defer closeAll(&sc, backends)
 	if len(backends) == 0 {
@@ -81,7 +72,7 @@ func (r *runner) arrivals(ctx context.Context) Scenario {
 	for _, s := range scheds {
 		for _, b := range backends {
 			variants = append(variants, variant{b, s})
-			sc.Series = append(sc.Series, Series{Backend: b.Name(), Program: programTrue.name, Param: ParamGap,
+			sc.Series = append(sc.Series, benchjson.Series{Backend: b.Name(), Program: programTrue.name, Param: benchjson.ParamGap,
 				Value: s.meanMS(), Variant: s.variant, Unit: "ns", Samples: []float64{}})
 		}
 	}
@@ -105,7 +96,7 @@ func (r *runner) arrivals(ctx context.Context) Scenario {
 		v := variants[st.Variant]
 		s := &sc.Series[st.Variant]
 		gap := func(i int) time.Duration {
-			if v.s.variant == SchedulePoisson {
+			if v.s.variant == benchjson.SchedulePoisson {
 				return poisson[st.Round][i]
 			}
 			return v.s.gap
@@ -115,7 +106,7 @@ func (r *runner) arrivals(ctx context.Context) Scenario {
 		next := time.Now().Add(gap(0))
 		for i := range train {
 			if i > 0 {
-				if v.s.variant == ScheduleFixed && v.s.gap == 0 {
+				if v.s.variant == benchjson.ScheduleFixed && v.s.gap == 0 {
 					next = time.Now() // back to back
 				} else {
 					next = next.Add(gap(i))
@@ -124,14 +115,14 @@ func (r *runner) arrivals(ctx context.Context) Scenario {
 			waitUntil(next)
 			_, err := r.runOK(ctx, v.b, spec)
 			lat := time.Since(next)
-			if !st.Warmup && len(s.Samples)+countFailed(&fails, s.label()) < r.cfg.ArrivalRuns {
-				fails.add(s.label(), err)
+			if !st.Warmup && len(s.Samples)+countFailed(&fails, seriesLabel(*s)) < r.cfg.ArrivalRuns {
+				fails.add(seriesLabel(*s), err)
 				if err == nil {
 					s.Samples = append(s.Samples, float64(lat.Nanoseconds()))
 				}
 			}
 		}
-		r.prog.step(s.label())
+		r.prog.step(seriesLabel(*s))
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)

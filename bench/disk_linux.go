@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
 
@@ -70,8 +71,8 @@ func usedBytes(path string) (int64, error) {
 }
 
 // disk measures the bytes a sandbox puts on disk in three layouts.
-func (r *runner) disk(ctx context.Context) Scenario {
-	sc := Scenario{Description: "Bytes a sandbox puts on disk, measured from the filesystem (st_blocks of every inode, as du), never computed. " +
+func (r *runner) disk(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "Bytes a sandbox puts on disk, measured from the filesystem (st_blocks of every inode, as du), never computed. " +
 		"shared-binds (our backends: read-only binds plus tmpfs): TMPDIR is pointed at a fresh directory on the temp filesystem " +
 		"before the backend is opened; while a run that wrote a small file in its work directory is held open, the allocated bytes " +
 		"of everything the backend created there, plus any writable block-device mount inside the box (from /proc/PID/mountinfo) " +
@@ -84,8 +85,8 @@ func (r *runner) disk(ctx context.Context) Scenario {
 
 	var fails failures
 	for _, name := range r.backends {
-		created := Series{Backend: name, Variant: layoutSharedBinds, Param: "layout", Unit: "bytes", Samples: []float64{}}
-		delta := Series{Backend: name, Variant: layoutFSDelta, Param: "layout", Unit: "bytes", Samples: []float64{}}
+		created := benchjson.Series{Backend: name, Variant: layoutSharedBinds, Param: "layout", Unit: "bytes", Samples: []float64{}}
+		delta := benchjson.Series{Backend: name, Variant: layoutFSDelta, Param: "layout", Unit: "bytes", Samples: []float64{}}
 		for range r.cfg.Rounds {
 			c, d, notes, err := r.sharedBindsBytes(ctx, name)
 			fails.add(name+" "+layoutSharedBinds, err)
@@ -103,8 +104,8 @@ func (r *runner) disk(ctx context.Context) Scenario {
 		sc.Series = append(sc.Series, created, delta)
 	}
 
-	copySeries := Series{Backend: layoutRootfsCopy, Variant: layoutRootfsCopy, Param: "layout", Program: "/usr/bin/true", Unit: "bytes", Samples: []float64{}}
-	overlay := Series{Backend: layoutOverlayUpper, Variant: layoutOverlayUpper, Param: "layout", Program: "/usr/bin/true", Unit: "bytes", Samples: []float64{}}
+	copySeries := benchjson.Series{Backend: layoutRootfsCopy, Variant: layoutRootfsCopy, Param: "layout", Program: "/usr/bin/true", Unit: "bytes", Samples: []float64{}}
+	overlay := benchjson.Series{Backend: layoutOverlayUpper, Variant: layoutOverlayUpper, Param: "layout", Program: "/usr/bin/true", Unit: "bytes", Samples: []float64{}}
 	var overlaySkip string
 	for range r.cfg.Rounds {
 		n, err := measureRootfsCopy()

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/bench/benchjson"
 )
 
 // environment describes this machine; LoadAfter is filled in at the end.
-func environment() Environment {
-	env := Environment{
+func environment() benchjson.Environment {
+	env := benchjson.Environment{
 		Kernel:     kernel(),
 		CgroupMode: cgroupMode("/sys/fs/cgroup"),
 		CPUModel:   cpuModel(),

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"gosandbox/bench/benchjson"
 	"math"
 	"os"
 	"slices"
@@ -169,8 +170,8 @@ type memSample struct {
 
 // memory measures the PSS a sandbox costs, idle and during runs, and what
 // the kernel pays for it.
-func (r *runner) memory(ctx context.Context) Scenario {
-	sc := Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
+func (r *runner) memory(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "PSS (sum of Pss from /proc/PID/smaps_rollup) of every process a backend keeps alive, " +
 		"with N slots (pool of N for a pooled backend; nothing is pooled otherwise). idle-total: after N concurrent warm-up runs " +
 		"and then no run for at least " + idleSettle.String() + " (a pooled init gives back what its runs left 250 ms after its last reset), " +
 		"the processes the backend keeps alive (bench.PidReporter when implemented, else the processes that appeared under the " +
@@ -199,12 +200,12 @@ func (r *runner) memory(ctx context.Context) Scenario {
 			variants = append(variants, variant{name, n})
 		}
 	}
-	series := map[variant]map[string]*Series{}
+	series := map[variant]map[string]*benchjson.Series{}
 	states := append(slices.Clone(memStates), kernelStates()...)
 	for _, v := range variants {
-		series[v] = map[string]*Series{}
+		series[v] = map[string]*benchjson.Series{}
 		for _, state := range states {
-			sc.Series = append(sc.Series, Series{Backend: v.name, Param: "slots", Value: float64(v.slots),
+			sc.Series = append(sc.Series, benchjson.Series{Backend: v.name, Param: "slots", Value: float64(v.slots),
 				Variant: state, Unit: "bytes", Samples: []float64{}})
 		}
 	}
@@ -268,7 +269,7 @@ func (r *runner) memory(ctx context.Context) Scenario {
 
 // flagKernelNoise marks the kernel series of one variant whose delta is not
 // larger than the host's own drift over the quiet window.
-func flagKernelNoise(ss map[string]*Series) {
+func flagKernelNoise(ss map[string]*benchjson.Series) {
 	drift := ss["kernel-drift"]
 	if len(drift.Samples) == 0 {
 		return

@@ -7,14 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
-
-// ReadyWaiter is implemented by a pooled backend that can say when every
-// container of its pool is ready; the warm-up scenario uses it when present.
-type ReadyWaiter interface {
-	WaitReady(ctx context.Context) error
-}
 
 // Resetter is implemented by a pooled backend that can reset an idle
 // container on demand, exactly as it does after a run (kill what is left,
@@ -37,9 +32,9 @@ func (r *runner) pooled() []string {
 }
 
 // warmup measures how long a pool takes to have N containers ready.
-func (r *runner) warmup(ctx context.Context) Scenario {
-	sc := Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
-		"when the backend implements bench.ReadyWaiter, until WaitReady returns; otherwise until N concurrent runs of /bin/true " +
+func (r *runner) warmup(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "Time from harness.Open with PoolSize N until N containers are ready (variant \"ready\"): " +
+		"until N concurrent runs of /bin/true " +
 		"have returned after Open (each then had a container of its own), so it includes N runs. Variant \"open-returned\": " +
 		"until Open returned (all the readiness there is when Open builds the pool before returning). Close is not timed. " +
 		"Rounds interleave the pool sizes."}
@@ -57,11 +52,10 @@ func (r *runner) warmup(ctx context.Context) Scenario {
 		for _, n := range r.cfg.PoolSizes {
 			variants = append(variants, variant{name, n})
 			for _, v := range []string{"ready", "open-returned"} {
-				sc.Series = append(sc.Series, Series{Backend: name, Param: "pool_size", Value: float64(n), Variant: v, Unit: "ns", Samples: []float64{}})
+				sc.Series = append(sc.Series, benchjson.Series{Backend: name, Param: "pool_size", Value: float64(n), Variant: v, Unit: "ns", Samples: []float64{}})
 			}
 		}
 	}
-	methods := map[string]string{}
 	var fails failures
 	r.prog.begin(ScenarioWarmup, len(variants)*r.cfg.Rounds)
 	for st := range interleave(len(variants), 0, r.cfg.Rounds) {
@@ -71,19 +65,13 @@ func (r *runner) warmup(ctx context.Context) Scenario {
 		}
 		v := variants[st.Variant]
 		ready, opened := &sc.Series[2*st.Variant], &sc.Series[2*st.Variant+1]
-		dReady, dOpen, method, err := r.timeWarmup(ctx, v.name, v.n)
-		fails.add(ready.label(), err)
+		dReady, dOpen, err := r.timeWarmup(ctx, v.name, v.n)
+		fails.add(seriesLabel(*ready), err)
 		if err == nil {
 			ready.Samples = append(ready.Samples, float64(dReady.Nanoseconds()))
 			opened.Samples = append(opened.Samples, float64(dOpen.Nanoseconds()))
-			methods[v.name] = method
 		}
-		r.prog.step(ready.label())
-	}
-	for _, name := range pooled {
-		if m, ok := methods[name]; ok {
-			sc.Description += fmt.Sprintf(" %s: %s.", name, m)
-		}
+		r.prog.step(seriesLabel(*ready))
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)
@@ -91,26 +79,20 @@ func (r *runner) warmup(ctx context.Context) Scenario {
 }
 
 // timeWarmup opens name with a pool of n and waits until n containers are
-// ready; it returns the time until then, the time until Open returned, and
-// which way it waited.
-func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, opened time.Duration, method string, err error) {
+// ready (n concurrent runs have returned); it returns the time until then and
+// the time until Open returned.
+func (r *runner) timeWarmup(ctx context.Context, name string, n int) (ready, opened time.Duration, err error) {
 	start := time.Now()
 	b, err := openBackend(name, harness.Options{PoolSize: n})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("open with pool %d: %w", n, err)
+		return 0, 0, fmt.Errorf("open with pool %d: %w", n, err)
 	}
 	opened = time.Since(start)
 	defer closeBackend(b)
-	if w, ok := b.(ReadyWaiter); ok {
-		err := w.WaitReady(ctx)
-		return time.Since(start), opened, "readiness hook (WaitReady)", err
+	if err := r.runTrueAtOnce(ctx, b, n); err != nil {
+		return 0, 0, err
 	}
-	err = r.runTrueAtOnce(ctx, b, n)
-	ready = time.Since(start)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	return ready, opened, "no readiness hook: Open then N concurrent runs", nil
+	return time.Since(start), opened, nil
 }
 
 // runTrueAtOnce runs /bin/true n times at once on b and, once every run has
@@ -141,8 +123,8 @@ func spin(d time.Duration) {
 }
 
 // reset measures the reset of a pooled container apart from the exec.
-func (r *runner) reset(ctx context.Context) Scenario {
-	sc := Scenario{Description: "Reset of one pooled container (kill leftovers, wipe writable paths, restore limits) apart from any exec, " +
+func (r *runner) reset(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: "Reset of one pooled container (kill leftovers, wipe writable paths, restore limits) apart from any exec, " +
 		"on a pool of 1 after one warm-up run. With the backend's bench.Resetter hook (Reset(ctx)), series \"hook\": the time of one Reset. " +
 		"Without it the reset is not measured; for context only, a pool that resets in the background after Run returns " +
 		"(sandbox/container does) is timed on \"back-to-back\" runs (started right after the previous one returned: they wait " +
@@ -166,7 +148,7 @@ func (r *runner) reset(ctx context.Context) Scenario {
 		}
 		var fails failures
 		if rs, ok := b.(Resetter); ok {
-			s := Series{Backend: name, Variant: "hook", Unit: "ns", Samples: []float64{}}
+			s := benchjson.Series{Backend: name, Variant: "hook", Unit: "ns", Samples: []float64{}}
 			for range rounds {
 				start := time.Now()
 				err := rs.Reset(ctx)
@@ -194,10 +176,10 @@ func (r *runner) reset(ctx context.Context) Scenario {
 
 // resetContext times pairs of runs on b: one started right after a run
 // returned, one started after resetSettle; see the reset scenario.
-func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int, fails *failures) []Series {
+func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int, fails *failures) []benchjson.Series {
 	name := b.Name()
-	back := Series{Backend: name, Variant: "back-to-back", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
-	spaced := Series{Backend: name, Variant: "spaced", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	back := benchjson.Series{Backend: name, Variant: "back-to-back", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
+	spaced := benchjson.Series{Backend: name, Variant: "spaced", Program: programTrue.name, Unit: "ns", Samples: []float64{}}
 	spec := r.spec(programTrue.args...)
 	for range pairs {
 		if ctx.Err() != nil {
@@ -216,5 +198,5 @@ func (r *runner) resetContext(ctx context.Context, b harness.Backend, pairs int,
 		}
 		r.prog.step(name)
 	}
-	return []Series{back, spaced}
+	return []benchjson.Series{back, spaced}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gosandbox/bench/benchjson"
 )
 
 // TestQuickRun runs the bench in quick mode with every registered backend,
@@ -39,14 +41,14 @@ func TestQuickRun(t *testing.T) {
 	if err := json.Unmarshal(raw, &generic); err != nil {
 		t.Fatalf("bench.json is not JSON: %v", err)
 	}
-	checkRequired(t, "report", generic, reflect.TypeOf(Report{}))
+	checkRequired(t, "report", generic, reflect.TypeOf(benchjson.Report{}))
 
-	var back Report
+	var back benchjson.Report
 	if err := json.Unmarshal(raw, &back); err != nil {
 		t.Fatalf("bench.json does not decode as Report: %v", err)
 	}
-	if back.Schema != SchemaVersion || !back.Quick {
-		t.Errorf("schema %q quick %v, want %q true", back.Schema, back.Quick, SchemaVersion)
+	if back.Schema != benchjson.SchemaVersion || !back.Quick {
+		t.Errorf("schema %q quick %v, want %q true", back.Schema, back.Quick, benchjson.SchemaVersion)
 	}
 	if back.Finished.Before(back.Started) {
 		t.Errorf("finished %v before started %v", back.Finished, back.Started)
@@ -109,9 +111,9 @@ func TestQuickRun(t *testing.T) {
 }
 
 // checkSeries holds a series' summary against its own samples.
-func checkSeries(t *testing.T, sc Scenario, s Series) {
+func checkSeries(t *testing.T, sc benchjson.Scenario, s benchjson.Series) {
 	t.Helper()
-	name := sc.Name + " " + s.label()
+	name := sc.Name + " " + seriesLabel(s)
 	if s.Backend == "" || s.Unit == "" {
 		t.Errorf("%s: backend %q unit %q", name, s.Backend, s.Unit)
 	}
@@ -130,7 +132,7 @@ func checkSeries(t *testing.T, sc Scenario, s Series) {
 		t.Errorf("%s: summary out of order: %+v", name, got)
 	}
 	if s.RatioToFloor != 0 {
-		var floor *Series
+		var floor *benchjson.Series
 		for i := range sc.Series {
 			f := &sc.Series[i]
 			if f.Backend == FloorBackend && f.Program == s.Program && f.Param == s.Param && f.Value == s.Value && f.Variant == s.Variant {
@@ -219,7 +221,7 @@ func leftovers(t *testing.T, before map[string]bool) {
 }
 
 // scenario returns the scenario of rep by name, or nil.
-func scenario(rep *Report, name string) *Scenario {
+func scenario(rep *benchjson.Report, name string) *benchjson.Scenario {
 	for i := range rep.Scenarios {
 		if rep.Scenarios[i].Name == name {
 			return &rep.Scenarios[i]
@@ -231,7 +233,7 @@ func scenario(rep *Report, name string) *Scenario {
 // checkArrivals wants, for every backend that ran startup, a series per
 // fixed gap and one Poisson series, each with at most the configured number
 // of samples, and a ratio to the floor at the same gap.
-func checkArrivals(t *testing.T, rep *Report) {
+func checkArrivals(t *testing.T, rep *benchjson.Report) {
 	t.Helper()
 	sc := scenario(rep, ScenarioArrivals)
 	if sc == nil {
@@ -241,26 +243,26 @@ func checkArrivals(t *testing.T, rep *Report) {
 	cfg := Config{Quick: true}.Defaults()
 	for _, b := range startupBackends(rep) {
 		for _, g := range cfg.Gaps {
-			checkArrivalSeries(t, sc, b, ScheduleFixed, float64(g)/float64(time.Millisecond), cfg.ArrivalRuns)
+			checkArrivalSeries(t, sc, b, benchjson.ScheduleFixed, float64(g)/float64(time.Millisecond), cfg.ArrivalRuns)
 		}
-		checkArrivalSeries(t, sc, b, SchedulePoisson, 1000/cfg.ArrivalRate, cfg.ArrivalRuns)
+		checkArrivalSeries(t, sc, b, benchjson.SchedulePoisson, 1000/cfg.ArrivalRate, cfg.ArrivalRuns)
 	}
 }
 
-func checkArrivalSeries(t *testing.T, sc *Scenario, backend, variant string, gapMS float64, runs int) {
+func checkArrivalSeries(t *testing.T, sc *benchjson.Scenario, backend, variant string, gapMS float64, runs int) {
 	t.Helper()
 	for _, s := range sc.Series {
 		if s.Backend != backend || s.Variant != variant || s.Value != gapMS {
 			continue
 		}
-		if s.Param != ParamGap || s.Program != programTrue.name || s.Unit != "ns" {
-			t.Errorf("arrivals %s: param %q program %q unit %q", s.label(), s.Param, s.Program, s.Unit)
+		if s.Param != benchjson.ParamGap || s.Program != programTrue.name || s.Unit != "ns" {
+			t.Errorf("arrivals %s: param %q program %q unit %q", seriesLabel(s), s.Param, s.Program, s.Unit)
 		}
 		if n := len(s.Samples); n == 0 || n > runs {
-			t.Errorf("arrivals %s: %d samples, want 1..%d", s.label(), n, runs)
+			t.Errorf("arrivals %s: %d samples, want 1..%d", seriesLabel(s), n, runs)
 		}
 		if backend != FloorBackend && s.RatioToFloor <= 0 {
-			t.Errorf("arrivals %s: no ratio to the floor at the same gap", s.label())
+			t.Errorf("arrivals %s: no ratio to the floor at the same gap", seriesLabel(s))
 		}
 		return
 	}
@@ -269,7 +271,7 @@ func checkArrivalSeries(t *testing.T, sc *Scenario, backend, variant string, gap
 
 // startupBackends lists the backends with a startup series: the ones that
 // opened and ran.
-func startupBackends(rep *Report) []string {
+func startupBackends(rep *benchjson.Report) []string {
 	var out []string
 	if sc := scenario(rep, ScenarioStartup); sc != nil {
 		for _, s := range sc.Series {
@@ -284,14 +286,14 @@ func startupBackends(rep *Report) []string {
 // checkKernelMemory wants the kernel-memory series beside the PSS ones for
 // every backend and slot count, totals that add PSS and kernel, and noisy
 // flags only on kernel-derived series.
-func checkKernelMemory(t *testing.T, rep *Report) {
+func checkKernelMemory(t *testing.T, rep *benchjson.Report) {
 	t.Helper()
 	sc := scenario(rep, ScenarioMemory)
 	if sc == nil {
 		t.Error("no memory scenario")
 		return
 	}
-	find := func(backend, variant string, slots float64) *Series {
+	find := func(backend, variant string, slots float64) *benchjson.Series {
 		for i := range sc.Series {
 			if s := &sc.Series[i]; s.Backend == backend && s.Variant == variant && s.Value == slots {
 				return s
@@ -326,10 +328,10 @@ func checkKernelMemory(t *testing.T, rep *Report) {
 	}
 	for _, s := range sc.Series {
 		if s.Noisy != "" && !strings.HasPrefix(s.Variant, "kernel-") && !strings.Contains(s.Variant, "-idle-") && !strings.Contains(s.Variant, "-busy-") {
-			t.Errorf("memory %s: flagged noisy (%s) but not a kernel series", s.label(), s.Noisy)
+			t.Errorf("memory %s: flagged noisy (%s) but not a kernel series", seriesLabel(s), s.Noisy)
 		}
 		if s.Noisy != "" && (s.Variant == "idle-per-slot" || s.Variant == "busy-per-slot" || strings.HasPrefix(s.Variant, "kmem-")) {
-			t.Errorf("memory %s: a PSS or memcg series flagged noisy by the meminfo drift", s.label())
+			t.Errorf("memory %s: a PSS or memcg series flagged noisy by the meminfo drift", seriesLabel(s))
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 	"gosandbox/sandbox"
 )
@@ -22,7 +23,7 @@ import (
 // and the programs the scenarios run.
 type runner struct {
 	cfg  Config
-	rep  *Report
+	rep  *benchjson.Report
 	prog *progress
 
 	// backends are the requested backends that opened, in backendOrder.
@@ -42,15 +43,15 @@ const toolMount = "/opt/gosandbox-bench"
 // Run measures cfg's scenarios on cfg's backends and returns the report. It
 // fails only on an invalid Config (unknown names: nothing was measured); a
 // backend that cannot be opened or a scenario that cannot run is recorded in
-// Report.Errors or Scenario.Errors and the rest goes on.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+// benchjson.Report.Errors or benchjson.Scenario.Errors and the rest goes on.
+func Run(ctx context.Context, cfg Config) (*benchjson.Report, error) {
 	cfg = cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	r := &runner{
 		cfg:  cfg,
-		rep:  &Report{Schema: SchemaVersion, Quick: cfg.Quick, Started: time.Now().UTC(), Env: environment()},
+		rep:  &benchjson.Report{Schema: benchjson.SchemaVersion, Quick: cfg.Quick, Started: time.Now().UTC(), Env: environment()},
 		prog: &progress{w: cfg.Progress, bar: cfg.ProgressBar},
 
 		features: map[string]harness.Features{},
@@ -64,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer r.cleanup()
 	r.openable()
 
-	scenarios := map[string]func(context.Context) Scenario{
+	scenarios := map[string]func(context.Context) benchjson.Scenario{
 		ScenarioStartup:    r.startup,
 		ScenarioArrivals:   r.arrivals,
 		ScenarioThroughput: r.throughput,
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		sc := scenarios[name](ctx)
 		sc.Name = name
 		if sc.Series == nil {
-			sc.Series = []Series{}
+			sc.Series = []benchjson.Series{}
 		}
 		summarizeSeries(sc.Series)
 		if why := noisyReasons(&sc, loadBefore, loadAverage()[0], r.rep.Env.Cores); len(why) > 0 {
@@ -95,7 +96,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.rep.Scenarios = append(r.rep.Scenarios, sc)
 	}
 	if r.rep.Scenarios == nil {
-		r.rep.Scenarios = []Scenario{}
+		r.rep.Scenarios = []benchjson.Scenario{}
 	}
 	r.hung.Range(func(_, why any) bool {
 		r.rep.Errors = append(r.rep.Errors, fmt.Sprintf("backend %s: abandoned", why))
@@ -109,7 +110,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // WriteReport writes rep as dir/bench.json (through a temporary file, so a
 // reader never sees half a report) and returns the path.
-func WriteReport(dir string, rep *Report) (string, error) {
+func WriteReport(dir string, rep *benchjson.Report) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("bench: write report: %w", err)
 	}
@@ -157,9 +158,6 @@ func (r *runner) openable() {
 		r.backends = append(r.backends, name)
 	}
 }
-
-// has reports whether backend name opened.
-func (r *runner) has(name string) bool { return slices.Contains(r.backends, name) }
 
 // staticSource is the small static C program of the startup scenario: it
 // writes one line, as a judged solution would, and exits.
@@ -335,8 +333,8 @@ func (f *failures) messages() []string {
 
 // dropEmpty removes series without samples (every run failed: the failures
 // say why).
-func dropEmpty(series []Series) []Series {
-	return slices.DeleteFunc(series, func(s Series) bool { return len(s.Samples) == 0 })
+func dropEmpty(series []benchjson.Series) []benchjson.Series {
+	return slices.DeleteFunc(series, func(s benchjson.Series) bool { return len(s.Samples) == 0 })
 }
 
 // sortedKeys is the sorted keys of a set, for stable output.

@@ -6,12 +6,13 @@ import (
 	"sync"
 	"time"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
 
 // openAll opens every backend that opened before, with opts; the ones that
 // fail now are recorded in sc. Close the returned backends with closeAll.
-func (r *runner) openAll(sc *Scenario, opts harness.Options) []harness.Backend {
+func (r *runner) openAll(sc *benchjson.Scenario, opts harness.Options) []harness.Backend {
 	var open []harness.Backend
 	for _, name := range r.backends {
 		b, err := openBackend(name, opts)
@@ -24,7 +25,7 @@ func (r *runner) openAll(sc *Scenario, opts harness.Options) []harness.Backend {
 	return open
 }
 
-func closeAll(sc *Scenario, backends []harness.Backend) {
+func closeAll(sc *benchjson.Scenario, backends []harness.Backend) {
 	for _, b := range backends {
 		if err := closeBackend(b); err != nil {
 			sc.Errors = append(sc.Errors, fmt.Sprintf("backend %s: close: %v", b.Name(), err))
@@ -34,8 +35,8 @@ func closeAll(sc *Scenario, backends []harness.Backend) {
 
 // startup measures the latency of one run, as the caller of Backend.Run sees
 // it, for each program on each backend.
-func (r *runner) startup(ctx context.Context) Scenario {
-	sc := Scenario{Description: fmt.Sprintf("Latency of Backend.Run from call to return (start, run, wait, tear down or reset), "+
+func (r *runner) startup(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: fmt.Sprintf("Latency of Backend.Run from call to return (start, run, wait, tear down or reset), "+
 		"for /bin/true and a small static C program (gcc -static -O2), with the bench's tool directory bound read-only at %s in both. "+
 		"Every backend is opened once (pooled: pool of 1, kept warm); after %d warm-up rounds, rounds interleave the variants "+
 		"(none, oneshot, container, bwrap; A B C A B C ...). Floor: backend none, a plain fork+exec+wait from the bench process. "+
@@ -56,7 +57,7 @@ func (r *runner) startup(ctx context.Context) Scenario {
 	for _, p := range progs {
 		for _, b := range backends {
 			variants = append(variants, variant{b, p})
-			sc.Series = append(sc.Series, Series{Backend: b.Name(), Program: p.name, Unit: "ns", Samples: []float64{}})
+			sc.Series = append(sc.Series, benchjson.Series{Backend: b.Name(), Program: p.name, Unit: "ns", Samples: []float64{}})
 		}
 	}
 	rounds, total := r.cfg.Runs, len(variants)*(r.cfg.Warmup+r.cfg.Runs)
@@ -81,12 +82,12 @@ func (r *runner) startup(ctx context.Context) Scenario {
 		d, err := r.runOK(ctx, v.b, r.startupSpec(v.p))
 		s := &sc.Series[st.Variant]
 		if !st.Warmup {
-			fails.add(s.label(), err)
+			fails.add(seriesLabel(*s), err)
 			if err == nil {
 				s.Samples = append(s.Samples, float64(d.Nanoseconds()))
 			}
 		}
-		r.prog.step(s.label())
+		r.prog.step(seriesLabel(*s))
 		if r.cfg.Settle > 0 {
 			time.Sleep(r.cfg.Settle)
 		}
@@ -98,8 +99,8 @@ func (r *runner) startup(ctx context.Context) Scenario {
 
 // throughput measures runs per second with several workers running
 // /bin/true back to back.
-func (r *runner) throughput(ctx context.Context) Scenario {
-	sc := Scenario{Description: fmt.Sprintf("Runs per second of /bin/true with C workers running back to back for a window of %s "+
+func (r *runner) throughput(ctx context.Context) benchjson.Scenario {
+	sc := benchjson.Scenario{Description: fmt.Sprintf("Runs per second of /bin/true with C workers running back to back for a window of %s "+
 		"(runs finished / time until the last one returned); a pooled backend gets a pool of C containers. "+
 		"Samples interleave backends and concurrencies round by round after one warm-up window each.", r.cfg.Window)}
 	type variant struct {
@@ -126,7 +127,7 @@ func (r *runner) throughput(ctx context.Context) Scenario {
 				}
 			}
 			variants = append(variants, variant{b, c})
-			sc.Series = append(sc.Series, Series{Backend: name, Program: programTrue.name, Param: "concurrency",
+			sc.Series = append(sc.Series, benchjson.Series{Backend: name, Program: programTrue.name, Param: "concurrency",
 				Value: float64(c), Unit: "runs/s", Samples: []float64{}})
 		}
 	}
@@ -142,13 +143,13 @@ func (r *runner) throughput(ctx context.Context) Scenario {
 		rate, errs := r.window(ctx, v.b, v.c)
 		if !st.Warmup {
 			for _, err := range errs {
-				fails.add(s.label(), err)
+				fails.add(seriesLabel(*s), err)
 			}
 			if rate > 0 {
 				s.Samples = append(s.Samples, rate)
 			}
 		}
-		r.prog.step(s.label())
+		r.prog.step(seriesLabel(*s))
 	}
 	sc.Errors = append(sc.Errors, fails.messages()...)
 	sc.Series = dropEmpty(sc.Series)

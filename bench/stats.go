@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"gosandbox/bench/benchjson"
 )
 
 // Percentile returns the p-th percentile (0 <= p <= 100) of samples by linear
@@ -41,16 +43,16 @@ func sortedCopy(samples []float64) []float64 {
 
 // Summarize computes the order statistics of samples; see Percentile for the
 // definition of the percentiles.
-func Summarize(samples []float64) Summary {
+func Summarize(samples []float64) benchjson.Summary {
 	if len(samples) == 0 {
-		return Summary{}
+		return benchjson.Summary{}
 	}
 	s := sortedCopy(samples)
 	var sum float64
 	for _, v := range s {
 		sum += v
 	}
-	return Summary{
+	return benchjson.Summary{
 		N:    len(s),
 		Min:  s[0],
 		P50:  percentileSorted(s, 50),
@@ -73,11 +75,11 @@ func Ratio(a, b float64) float64 {
 // fork+exec+wait from the bench process.
 const FloorBackend = "none"
 
-// summarizeSeries fills Summary of every series and RatioToFloor of every
+// summarizeSeries fills benchjson.Summary of every series and RatioToFloor of every
 // series that has a floor: the series of FloorBackend with the same program,
 // parameter, value and variant in the same scenario. Ratios are left at 0
 // when either p50 is not positive and for kernel-memory series (noFloorRatio).
-func summarizeSeries(series []Series) {
+func summarizeSeries(series []benchjson.Series) {
 	for i := range series {
 		series[i].Summary = Summarize(series[i].Samples)
 	}
@@ -114,7 +116,7 @@ func noFloorRatio(variant string) bool {
 }
 
 // Spread is p90/p50 of a summary, 0 when p50 is 0.
-func Spread(s Summary) float64 { return Ratio(s.P90, s.P50) }
+func Spread(s benchjson.Summary) float64 { return Ratio(s.P90, s.P50) }
 
 // NoisySpread is the p90/p50 above which a series is called noisy.
 const NoisySpread = 3.0
@@ -122,13 +124,13 @@ const NoisySpread = 3.0
 // noisyReasons says why a scenario's figures are not to be trusted: a series
 // whose spread is wide, or a load average above the core count at its start
 // or end. It returns nil when nothing is wrong.
-func noisyReasons(sc *Scenario, loadBefore, loadAfter float64, cores int) []string {
+func noisyReasons(sc *benchjson.Scenario, loadBefore, loadAfter float64, cores int) []string {
 	var why []string
 	for _, s := range sc.Series {
 		// A kernel-memory delta near zero has any spread; its own noisy flag
 		// (the host's drift against the delta) says whether to trust it.
 		if s.Summary.N >= 2 && !noFloorRatio(s.Variant) && Spread(s.Summary) > NoisySpread {
-			why = append(why, fmt.Sprintf("%s: p90/p50 = %.1f > %.0f", s.label(), Spread(s.Summary), NoisySpread))
+			why = append(why, fmt.Sprintf("%s: p90/p50 = %.1f > %.0f", seriesLabel(s), Spread(s.Summary), NoisySpread))
 		}
 	}
 	if load := math.Max(loadBefore, loadAfter); cores > 0 && load > float64(cores) {
@@ -137,8 +139,8 @@ func noisyReasons(sc *Scenario, loadBefore, loadAfter float64, cores int) []stri
 	return why
 }
 
-// label names a series in messages: backend/program variant param=value.
-func (s Series) label() string {
+// seriesLabel names a series in messages: backend/program variant param=value.
+func seriesLabel(s benchjson.Series) string {
 	l := s.Backend
 	if s.Program != "" {
 		l += "/" + s.Program

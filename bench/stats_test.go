@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
 )
 
@@ -34,18 +35,18 @@ func TestPercentileKnownData(t *testing.T) {
 
 func TestSummarize(t *testing.T) {
 	s := Summarize([]float64{4, 1, 3, 2})
-	want := Summary{N: 4, Min: 1, P50: 2.5, P90: 3.7, P99: 3.97, Max: 4, Mean: 2.5}
+	want := benchjson.Summary{N: 4, Min: 1, P50: 2.5, P90: 3.7, P99: 3.97, Max: 4, Mean: 2.5}
 	if s.N != want.N || !near(s.Min, want.Min) || !near(s.P50, want.P50) || !near(s.P90, want.P90) ||
 		!near(s.P99, want.P99) || !near(s.Max, want.Max) || !near(s.Mean, want.Mean) {
 		t.Errorf("Summarize = %+v, want %+v", s, want)
 	}
-	if (Summarize(nil) != Summary{}) {
-		t.Errorf("Summarize(nil) is not the zero Summary")
+	if (Summarize(nil) != benchjson.Summary{}) {
+		t.Errorf("Summarize(nil) is not the zero benchjson.Summary")
 	}
 }
 
 func TestRatioToFloor(t *testing.T) {
-	series := []Series{
+	series := []benchjson.Series{
 		{Backend: "none", Program: "true", Samples: []float64{1, 2, 3}},
 		{Backend: "oneshot", Program: "true", Samples: []float64{5, 6, 7}},
 		{Backend: "oneshot", Program: "static", Samples: []float64{10}},                                 // no floor for static
@@ -57,7 +58,7 @@ func TestRatioToFloor(t *testing.T) {
 	summarizeSeries(series)
 	for i, want := range []float64{1, 3, 0, 0, 1, 0.5, 0} {
 		if got := series[i].RatioToFloor; !near(got, want) {
-			t.Errorf("series %d (%s): ratio %g, want %g", i, series[i].label(), got, want)
+			t.Errorf("series %d (%s): ratio %g, want %g", i, seriesLabel(series[i]), got, want)
 		}
 	}
 	if Ratio(1, 0) != 0 {
@@ -97,7 +98,7 @@ func TestInterleaveOrder(t *testing.T) {
 }
 
 func TestNoisy(t *testing.T) {
-	sc := Scenario{Series: []Series{
+	sc := benchjson.Scenario{Series: []benchjson.Series{
 		{Backend: "a", Samples: []float64{1, 1, 1, 1, 1, 1, 1, 1, 10, 10}}, // p90 = 10 > 3·p50
 		{Backend: "b", Samples: []float64{1, 1.1, 1.2}},
 	}}
@@ -106,10 +107,10 @@ func TestNoisy(t *testing.T) {
 	if len(why) != 1 {
 		t.Fatalf("reasons %q, want one for series a", why)
 	}
-	if why := noisyReasons(&Scenario{}, 0.1, 2.5, 2); len(why) != 1 {
+	if why := noisyReasons(&benchjson.Scenario{}, 0.1, 2.5, 2); len(why) != 1 {
 		t.Errorf("load 2.5 on 2 cores: reasons %q, want one", why)
 	}
-	if why := noisyReasons(&Scenario{}, 1, 1.5, 2); len(why) != 0 {
+	if why := noisyReasons(&benchjson.Scenario{}, 1, 1.5, 2); len(why) != 0 {
 		t.Errorf("quiet machine: reasons %q, want none", why)
 	}
 }
@@ -147,17 +148,17 @@ func TestChangeWording(t *testing.T) {
 }
 
 func TestClaimsFromKnownSeries(t *testing.T) {
-	rep := &Report{Scenarios: []Scenario{
-		{Name: ScenarioStartup, Series: []Series{
+	rep := &benchjson.Report{Scenarios: []benchjson.Scenario{
+		{Name: ScenarioStartup, Series: []benchjson.Series{
 			{Backend: "none", Program: "true", Samples: []float64{1e6}},
 			{Backend: "oneshot", Program: "true", Samples: []float64{300e6, 290e6, 310e6}},
 			{Backend: "container", Program: "true", Samples: []float64{10e6, 9e6, 11e6}},
 		}},
-		{Name: ScenarioMemory, Series: []Series{
+		{Name: ScenarioMemory, Series: []benchjson.Series{
 			{Backend: "oneshot", Variant: "busy-per-slot", Param: "slots", Value: 1, Samples: []float64{10 << 20}},
 			{Backend: "container", Variant: "busy-per-slot", Param: "slots", Value: 1, Samples: []float64{8 << 20}},
 		}},
-		{Name: ScenarioDisk, Series: []Series{
+		{Name: ScenarioDisk, Series: []benchjson.Series{
 			{Backend: layoutRootfsCopy, Program: "/usr/bin/true", Variant: layoutRootfsCopy, Param: "layout", Samples: []float64{1000}},
 		}},
 	}}

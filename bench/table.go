@@ -6,12 +6,14 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"gosandbox/bench/benchjson"
 )
 
 // PrintSummary writes the report as tables for a person: one per scenario
 // (order statistics and the ratio to the floor), the claims beside what was
 // measured, and every error.
-func PrintSummary(w io.Writer, rep *Report) {
+func PrintSummary(w io.Writer, rep *benchjson.Report) {
 	env := rep.Env
 	if rep.Quick {
 		fmt.Fprintln(w, "QUICK RUN: a smoke test with few samples; do not quote these figures.")
@@ -93,7 +95,7 @@ func unitString(v float64, unit string) string {
 }
 
 // noisySeries counts the series of sc flagged noisy on their own.
-func noisySeries(sc Scenario) int {
+func noisySeries(sc benchjson.Scenario) int {
 	n := 0
 	for _, s := range sc.Series {
 		if s.Noisy != "" {

@@ -3,16 +3,14 @@ package harness
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
 func TestOneshotBackend(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run boxes with an unmapped host id")
-	}
+	testhost.NeedRoot(t, "boxes with an unmapped host id")
 	b, err := Open("oneshot", Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -32,14 +32,14 @@ import (
 // generated per run, and the container is made with `runc create` (the
 // caller's descriptors handed over as they are), started with `runc start`,
 // waited for as a child of this process (a child subreaper, as containerd's
-// shim is) and deleted with `runc delete`. The bundle asks runc for what the gosandbox runners do: every
-// namespace (a user namespace mapping the box to unprivileged host ids), a
-// read-only root of host binds, the work directory at /w, no capabilities,
-// no_new_privs, the rlimits, a memory and process cap through runc's own
-// cgroup support, and the gosandbox syscall deny list as an OCI seccomp
-// profile. The harness enforces the wall and CPU limits from outside (runc
-// has neither) and reads the accounting from a parent cgroup that it
-// removes after `runc delete`.
+// shim is) and deleted with `runc delete`. The bundle asks runc for what the
+// gosandbox runners do: every namespace (a user namespace mapping the box to
+// unprivileged host ids), a read-only root of host binds, the work directory
+// at /w, no capabilities, no_new_privs, the rlimits, a memory and process cap
+// through runc's own cgroup support, and the gosandbox syscall deny list as an
+// OCI seccomp profile. The harness enforces the wall and CPU limits from
+// outside (runc has neither) and reads the accounting from a parent cgroup
+// that it removes after `runc delete`.
 func init() {
 	register("runc", openRunc)
 }

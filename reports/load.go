@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
 
 	"github.com/onsi/ginkgo/v2/types"
 )
@@ -20,7 +22,7 @@ type Inputs struct {
 	// Dir is the directory that was read (normally out/).
 	Dir string
 	// Bench is out/bench/bench.json; nil when missing or unreadable.
-	Bench *BenchReport
+	Bench *benchjson.Report
 	// BenchPath is where Bench came from, relative to Dir.
 	BenchPath string
 	// Conformance holds one run per backend and target: this host's first
@@ -99,7 +101,7 @@ type SpecOutcome struct {
 type TargetBench struct {
 	Target Target
 	Path   string
-	Report *BenchReport
+	Report *benchjson.Report
 }
 
 // Problem is an input that is missing, partial or corrupt, and what that
@@ -110,8 +112,6 @@ type Problem struct {
 }
 
 func (p Problem) String() string { return p.Input + ": " + p.What }
-
-var propertyLabel = regexp.MustCompile(`^[A-Z][0-9]{1,2}$`)
 
 // Load reads the conformance reports, the bench results and the kernel-matrix
 // results under dir. It never fails: whatever is missing or unreadable is
@@ -158,12 +158,12 @@ func (in *Inputs) loadLocalBench() {
 
 // readBench decodes one bench.json; a file that decodes but is not a bench
 // report (no schema, no scenarios) is an error too.
-func readBench(path string) (*BenchReport, error) {
+func readBench(path string) (*benchjson.Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var r BenchReport
+	var r benchjson.Report
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("corrupt JSON: %w", err)
 	}
@@ -175,9 +175,9 @@ func readBench(path string) (*BenchReport, error) {
 
 // benchProblems records what a bench report says it could not measure, so
 // the reader sees why a chart is missing.
-func (in *Inputs) benchProblems(input string, r *BenchReport) {
-	if r.Schema != benchSchemaVersion {
-		in.problem(input, "schema %q, this report reads %q: figures may be misread", r.Schema, benchSchemaVersion)
+func (in *Inputs) benchProblems(input string, r *benchjson.Report) {
+	if r.Schema != benchjson.SchemaVersion {
+		in.problem(input, "schema %q, this report reads %q: figures may be misread", r.Schema, benchjson.SchemaVersion)
 	}
 	for _, e := range r.Errors {
 		in.problem(input, "bench error: %s", e)
@@ -328,16 +328,6 @@ func notRunReason(suite types.Report) string {
 	return "not run (no skip message: the suite may have stopped before this spec)"
 }
 
-// areas are the catalogue's area labels; other labels (Serial, slow) are
-// not areas.
-var areas = map[string]bool{}
-
-func init() {
-	for _, p := range catalogue {
-		areas[p.Area] = true
-	}
-}
-
 func specOutcome(sr types.SpecReport) SpecOutcome {
 	o := SpecOutcome{Text: sr.FullText(), State: reduceState(sr.State)}
 	// Container labels first: the area is normally on the Describe.
@@ -349,17 +339,22 @@ func specOutcome(sr types.SpecReport) SpecOutcome {
 	var other string
 	for _, l := range labels {
 		switch {
-		case propertyLabel.MatchString(l):
+		case catalogue.LooksLikeID(l):
 			if o.Property == "" {
 				o.Property = l
 			}
-		case areas[l]:
+		case catalogue.IsArea(l):
 			if o.Area == "" {
 				o.Area = l
 			}
 		case other == "":
 			other = l
 		}
+	}
+	// The catalogue decides a property's area; the labels only where the
+	// property is not in it.
+	if p, ok := catalogue.Lookup(o.Property); ok {
+		o.Area = p.Area
 	}
 	if o.Area == "" {
 		o.Area = other

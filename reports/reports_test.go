@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"gosandbox/catalogue"
+
 	"golang.org/x/net/html"
 )
 
@@ -495,8 +497,8 @@ func TestSideBySide(t *testing.T) {
 	if got := strings.Join(sb.Backends, " "); got != "oneshot container bwrap none" {
 		t.Errorf("side-by-side columns %q", got)
 	}
-	if len(sb.Rows) != len(catalogue) {
-		t.Errorf("%d rows, want one per catalogue property (%d)", len(sb.Rows), len(catalogue))
+	if n := len(catalogue.All()); len(sb.Rows) != n {
+		t.Errorf("%d rows, want one per catalogue property (%d)", len(sb.Rows), n)
 	}
 	cell := func(prop, backend string) SideCell {
 		for _, r := range sb.Rows {

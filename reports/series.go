@@ -6,6 +6,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
 )
 
 // Dataset is what the charts plot and the writers print, reduced from Inputs.
@@ -36,8 +39,8 @@ type Dataset struct {
 	Scenarios []ScenarioTable `json:"scenarios"`
 	Matrix    Matrix          `json:"matrix"`
 	// MatrixNote says how the kernel matrix limited its run.
-	MatrixNote string       `json:"matrix_note,omitempty"`
-	Claims     []BenchClaim `json:"claims"`
+	MatrixNote string            `json:"matrix_note,omitempty"`
+	Claims     []benchjson.Claim `json:"claims"`
 	// KernelStartup is the startup scenario of each kernel-matrix target.
 	KernelStartup []KernelStartup `json:"kernel_startup"`
 	Env           []EnvBlock      `json:"environment"`
@@ -98,26 +101,26 @@ type ScenarioTable struct {
 
 // TableRow is one series' summary.
 type TableRow struct {
-	Backend string       `json:"backend"`
-	Program string       `json:"program"`
-	Variant string       `json:"variant"` // what was measured ("idle-per-slot", "rootfs-copy")
-	Param   string       `json:"param"`   // "concurrency=4"; "" without a parameter
-	Unit    string       `json:"unit"`
-	Summary BenchSummary `json:"summary"`
-	Ratio   float64      `json:"ratio,omitempty"` // p50 over the floor's p50
+	Backend string            `json:"backend"`
+	Program string            `json:"program"`
+	Variant string            `json:"variant"` // what was measured ("idle-per-slot", "rootfs-copy")
+	Param   string            `json:"param"`   // "concurrency=4"; "" without a parameter
+	Unit    string            `json:"unit"`
+	Summary benchjson.Summary `json:"summary"`
+	Ratio   float64           `json:"ratio,omitempty"` // p50 over the floor's p50
 }
 
 // ArrivalRow is one backend on one arrival schedule: order statistics of
 // the latency from the scheduled start, and p50 and p90 over the floor's at
 // the same schedule.
 type ArrivalRow struct {
-	Backend  string       `json:"backend"`
-	Schedule string       `json:"schedule"` // "fixed" or "poisson"
-	GapMS    float64      `json:"gap_ms"`   // the gap, or the Poisson mean gap
-	Unit     string       `json:"unit"`
-	Summary  BenchSummary `json:"summary"`
-	Ratio    float64      `json:"ratio,omitempty"`     // p50 over the floor's p50
-	RatioP90 float64      `json:"ratio_p90,omitempty"` // p90 over the floor's p90
+	Backend  string            `json:"backend"`
+	Schedule string            `json:"schedule"` // "fixed" or "poisson"
+	GapMS    float64           `json:"gap_ms"`   // the gap, or the Poisson mean gap
+	Unit     string            `json:"unit"`
+	Summary  benchjson.Summary `json:"summary"`
+	Ratio    float64           `json:"ratio,omitempty"`     // p50 over the floor's p50
+	RatioP90 float64           `json:"ratio_p90,omitempty"` // p90 over the floor's p90
 }
 
 // MemoryRow is one backend with N slots: p50s per slot of PSS, kernel
@@ -214,7 +217,7 @@ func Build(in *Inputs) *Dataset {
 	return d
 }
 
-func (d *Dataset) addScenario(sc BenchScenario) {
+func (d *Dataset) addScenario(sc benchjson.Scenario) {
 	table := ScenarioTable{Name: sc.Name, Description: sc.Description}
 	if sc.Noisy {
 		table.Noisy = sc.NoisyReason
@@ -256,7 +259,7 @@ func (d *Dataset) addScenario(sc BenchScenario) {
 
 // summaryOf returns the bench's summary, or one computed from the samples
 // when the bench left it empty.
-func summaryOf(s BenchSeries) BenchSummary {
+func summaryOf(s benchjson.Series) benchjson.Summary {
 	if s.Summary.N > 0 || len(s.Samples) == 0 {
 		return s.Summary
 	}
@@ -265,7 +268,7 @@ func summaryOf(s BenchSeries) BenchSummary {
 	for _, x := range v {
 		sum += x
 	}
-	return BenchSummary{N: len(v), Min: v[0], Max: v[len(v)-1],
+	return benchjson.Summary{N: len(v), Min: v[0], Max: v[len(v)-1],
 		P50: quantile(v, 0.5), P90: quantile(v, 0.9), P99: quantile(v, 0.99), Mean: sum / float64(len(v))}
 }
 
@@ -281,24 +284,24 @@ func sortedCopy(v []float64) []float64 {
 	return out
 }
 
-func p50(s BenchSeries) float64 { return summaryOf(s).P50 }
+func p50(s benchjson.Series) float64 { return summaryOf(s).P50 }
 
 // memoryLines draws PSS per slot against the slot count. The bench
 // records totals and per-slot figures as variants ("idle-total",
 // "idle-per-slot", "busy-per-slot"); the per-slot PSS ones are plotted (the
 // kernel and total ones have their own chart and table). Without per-slot
 // variants a total in bytes is divided by the slot count.
-func memoryLines(sc BenchScenario) []Line {
-	perSlot := BenchScenario{Name: sc.Name}
+func memoryLines(sc benchjson.Scenario) []Line {
+	perSlot := benchjson.Scenario{Name: sc.Name}
 	for _, s := range sc.Series {
 		if s.Variant == "idle-per-slot" || s.Variant == "busy-per-slot" {
 			perSlot.Series = append(perSlot.Series, s)
 		}
 	}
 	if len(perSlot.Series) > 0 {
-		return paramLines(perSlot, func(s BenchSeries) float64 { return p50(s) })
+		return paramLines(perSlot, func(s benchjson.Series) float64 { return p50(s) })
 	}
-	return paramLines(sc, func(s BenchSeries) float64 {
+	return paramLines(sc, func(s benchjson.Series) float64 {
 		if s.Value > 0 && !strings.Contains(s.Unit, "/") {
 			return p50(s) / s.Value
 		}
@@ -308,8 +311,8 @@ func memoryLines(sc BenchScenario) []Line {
 
 // kernelLines draws the kernel's memory per slot (the meminfo delta of
 // unreclaimable slab, kernel stacks and page tables) against the slot count.
-func kernelLines(sc BenchScenario) []Line {
-	perSlot := BenchScenario{Name: sc.Name}
+func kernelLines(sc benchjson.Scenario) []Line {
+	perSlot := benchjson.Scenario{Name: sc.Name}
 	for _, s := range sc.Series {
 		if s.Variant == "kernel-idle-per-slot" || s.Variant == "kernel-busy-per-slot" {
 			s.Variant = strings.TrimPrefix(s.Variant, "kernel-")
@@ -321,17 +324,17 @@ func kernelLines(sc BenchScenario) []Line {
 
 // memoryRows sets PSS, kernel and total per slot side by side, a row per
 // backend and slot count that has kernel figures.
-func memoryRows(sc BenchScenario) []MemoryRow {
+func memoryRows(sc benchjson.Scenario) []MemoryRow {
 	type key struct {
 		backend string
 		slots   float64
 	}
 	var order []key
-	byKey := map[key]map[string]BenchSeries{}
+	byKey := map[key]map[string]benchjson.Series{}
 	for _, s := range sc.Series {
 		k := key{s.Backend, s.Value}
 		if byKey[k] == nil {
-			byKey[k] = map[string]BenchSeries{}
+			byKey[k] = map[string]benchjson.Series{}
 			order = append(order, k)
 		}
 		byKey[k][s.Variant] = s
@@ -376,7 +379,7 @@ func memoryRows(sc BenchScenario) []MemoryRow {
 
 // arrivalRows is a row per backend and schedule: fixed gaps in increasing
 // order, then Poisson; backends in the bench's order within each.
-func arrivalRows(sc BenchScenario) []ArrivalRow {
+func arrivalRows(sc benchjson.Scenario) []ArrivalRow {
 	var rows []ArrivalRow
 	for _, s := range sc.Series {
 		if summaryOf(s).N == 0 {
@@ -396,7 +399,7 @@ func arrivalRows(sc BenchScenario) []ArrivalRow {
 		rows = append(rows, row)
 	}
 	rank := func(r ArrivalRow) int {
-		if r.Schedule == "poisson" {
+		if r.Schedule == benchjson.SchedulePoisson {
 			return 1
 		}
 		return 0
@@ -412,7 +415,7 @@ func arrivalRows(sc BenchScenario) []ArrivalRow {
 
 // scheduleLabel names an arrival schedule for axes and tables.
 func scheduleLabel(r ArrivalRow) string {
-	if r.Schedule == "poisson" {
+	if r.Schedule == benchjson.SchedulePoisson {
 		if r.GapMS > 0 {
 			return fmt.Sprintf("Poisson %s/s", trimFloat(math.Round(10000/r.GapMS)/10))
 		}
@@ -423,7 +426,7 @@ func scheduleLabel(r ArrivalRow) string {
 
 // ratioToFloor is the series' p50 over the floor's p50 for the same program
 // in the same scenario: the bench's figure when it recorded one.
-func ratioToFloor(sc BenchScenario, s BenchSeries) float64 {
+func ratioToFloor(sc benchjson.Scenario, s benchjson.Series) float64 {
 	if s.RatioToFloor > 0 {
 		return s.RatioToFloor
 	}
@@ -442,11 +445,11 @@ func ratioToFloor(sc BenchScenario, s BenchSeries) float64 {
 
 // programName is the series' program; a scenario without programs (reset)
 // has one unnamed group.
-func programName(s BenchSeries) string { return s.Program }
+func programName(s benchjson.Series) string { return s.Program }
 
 // latencyGroups makes a box and an ECDF per backend for each program of a
 // latency scenario, in the bench's order.
-func latencyGroups(sc BenchScenario) []LatencyGroup {
+func latencyGroups(sc benchjson.Scenario) []LatencyGroup {
 	var groups []LatencyGroup
 	index := map[string]int{}
 	for _, s := range sc.Series {
@@ -487,7 +490,7 @@ func ecdf(sorted []float64) []XY {
 	return pts
 }
 
-func ratioBars(sc BenchScenario) []Bar {
+func ratioBars(sc benchjson.Scenario) []Bar {
 	var bars []Bar
 	for _, s := range sc.Series {
 		if s.Backend == floorBackend {
@@ -502,7 +505,7 @@ func ratioBars(sc BenchScenario) []Bar {
 
 // paramLines makes one line per backend (and program, when a scenario has
 // several) through the parameter values, sorted by value.
-func paramLines(sc BenchScenario, y func(BenchSeries) float64) []Line {
+func paramLines(sc benchjson.Scenario, y func(benchjson.Series) float64) []Line {
 	programs := map[string]bool{}
 	for _, s := range sc.Series {
 		programs[s.Program] = true
@@ -542,7 +545,7 @@ func paramLines(sc BenchScenario, y func(BenchSeries) float64) []Line {
 // backend). The layout is the series' variant, or failing that its program
 // or backend. The statfs delta of the shared layout is left to the tables:
 // other writers on the machine make it noise next to the du figures.
-func diskBars(sc BenchScenario) []Bar {
+func diskBars(sc benchjson.Scenario) []Bar {
 	var bars []Bar
 	for _, s := range sc.Series {
 		if summaryOf(s).N == 0 || strings.HasSuffix(s.Variant, "fs-delta") {
@@ -579,7 +582,7 @@ func kernelStartup(tb TargetBench) []KernelStartup {
 	return rows
 }
 
-func envBlock(title string, r *BenchReport) EnvBlock {
+func envBlock(title string, r *benchjson.Report) EnvBlock {
 	e := r.Env
 	b := EnvBlock{Title: title, Quick: r.Quick}
 	add := func(k, v string) {
@@ -620,7 +623,7 @@ func envBlock(title string, r *BenchReport) EnvBlock {
 }
 
 // envLine says in one line where the figures came from.
-func envLine(r *BenchReport) string {
+func envLine(r *benchjson.Report) string {
 	e := r.Env
 	var parts []string
 	if r.Quick {
@@ -667,7 +670,7 @@ func buildMatrix(runs []ConformanceRun) Matrix {
 		m.Rows = append(m.Rows, MatrixRow{Property: id, Area: area, Title: title, Cells: make([]Cell, len(runs))})
 		return rowIndex[id]
 	}
-	for _, p := range catalogue {
+	for _, p := range catalogue.All() {
 		addRow(p.ID, p.Area, p.Title)
 	}
 	// Properties outside the catalogue, then unlabelled specs, go below it.

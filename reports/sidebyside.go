@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"gosandbox/bench/benchjson"
+	"gosandbox/catalogue"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -66,7 +69,7 @@ const sideProgram = "true"
 
 // buildSideBySide reads the host's columns of the conformance matrix and the
 // host's bench scenarios.
-func buildSideBySide(m Matrix, runs []ConformanceRun, b *BenchReport) SideBySide {
+func buildSideBySide(m Matrix, runs []ConformanceRun, b *benchjson.Report) SideBySide {
 	var sb SideBySide
 	var cols []int
 	for i, r := range runs {
@@ -79,7 +82,7 @@ func buildSideBySide(m Matrix, runs []ConformanceRun, b *BenchReport) SideBySide
 	for _, r := range m.Rows {
 		rows[r.Property] = r
 	}
-	for _, p := range catalogue {
+	for _, p := range catalogue.All() {
 		row := SideRow{Property: p.ID, Title: p.Title}
 		for _, c := range cols {
 			var cell Cell
@@ -91,7 +94,7 @@ func buildSideBySide(m Matrix, runs []ConformanceRun, b *BenchReport) SideBySide
 		sb.Rows = append(sb.Rows, row)
 	}
 
-	var startup, tput, memory *BenchScenario
+	var startup, tput, memory *benchjson.Scenario
 	if b != nil {
 		for i := range b.Scenarios {
 			switch sc := &b.Scenarios[i]; sc.Name {
@@ -167,7 +170,7 @@ func orText(s, alt string) string {
 
 // peakThroughput is a bar per backend: its highest p50 over the measured
 // concurrencies, the concurrency in Group.
-func peakThroughput(sc BenchScenario) []Bar {
+func peakThroughput(sc benchjson.Scenario) []Bar {
 	var bars []Bar
 	index := map[string]int{}
 	for _, s := range sc.Series {
@@ -190,7 +193,7 @@ func peakThroughput(sc BenchScenario) []Bar {
 }
 
 // sideMemory picks each backend's largest slot count with PSS figures.
-func sideMemory(sc BenchScenario) []SideMemory {
+func sideMemory(sc benchjson.Scenario) []SideMemory {
 	var rows []SideMemory
 	index := map[string]int{}
 	find := func(backend, variant string, slots float64) (float64, bool) {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"gosandbox/bench/benchjson"
 )
 
 // view is the report laid out for the page writers: every figure already
@@ -22,7 +24,7 @@ type view struct {
 	MatrixNote  string
 	Sections    []section
 	Kernel      *kernelView
-	Claims      []BenchClaim
+	Claims      []benchjson.Claim
 	Scenarios   []scenarioView
 	Env         []EnvBlock
 	Notes       []string

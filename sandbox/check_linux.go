@@ -1,5 +1,7 @@
 package sandbox
 
+// Check and Prepare: the host-side checks of a Spec (streams, binds, copy-ins) both runners make.
+
 import (
 	"fmt"
 	"os"

@@ -1,5 +1,7 @@
 package sandbox
 
+// The box's uid and gid inside, and the host ids they map to.
+
 import "os"
 
 // The box program runs as BoxUID/BoxGID inside its user namespace, which

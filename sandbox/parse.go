@@ -1,5 +1,7 @@
 package sandbox
 
+// ParseBind and ParseCopyIn: the CLI forms of Bind and CopyIn.
+
 import (
 	"fmt"
 	"path"

@@ -1,5 +1,7 @@
 package sandbox
 
+// Result and Status: how a run ended.
+
 import (
 	"errors"
 	"time"

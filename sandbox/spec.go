@@ -1,5 +1,7 @@
 package sandbox
 
+// Spec, Limits, Bind, CopyIn and Runner: what to run and under what limits.
+
 import (
 	"context"
 	"os"

@@ -1,5 +1,7 @@
 package sandbox
 
+// ParseSize and FormatSize: sizes in B, KiB, MiB, GiB.
+
 import (
 	"fmt"
 	"strconv"

@@ -1,5 +1,7 @@
 package sandbox
 
+// Validate: the checks of a Spec that need no host, and LimitError.
+
 import (
 	"fmt"
 	"path"

@@ -98,8 +98,8 @@ var tinyLimits = [][2]string{
 	{"--stack", "4KiB"}, {"--open-files", "1"}, {"--tmpfs", "4KiB"},
 }
 
-var _ = Describe("Robustness at the edges", Label("robustness"), func() {
-	Context("B7: verdicts at the edges", Label("B7"), func() {
+var _ = Describe("Robustness at the edges", area("robustness"), func() {
+	Context("B7: verdicts at the edges", property("B7"), func() {
 		for _, sig := range []string{"SIGTERM", "SIGXCPU", "SIGXFSZ"} {
 			It("reports a program that raises "+sig+" itself as signalled with "+sig, func() {
 				o := runBounded(probeSpec("raise", sig))
@@ -209,7 +209,7 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 		}
 	})
 
-	Context("B8: batch output is byte-exact and bounded", Label("B8"), func() {
+	Context("B8: batch output is byte-exact and bounded", property("B8"), func() {
 		// batchJobs runs job lines through gosandbox batch and returns the
 		// result lines by id, and the raw lines.
 		batchJobs := func(jobs ...map[string]any) (map[string]map[string]any, map[string]string) {

@@ -97,8 +97,8 @@ func boxMountinfo() []mountEntry {
 	return mounts
 }
 
-var _ = Describe("Filesystem", Label("filesystem"), func() {
-	It("F1: the root is read-only except /w, /tmp and /dev/shm", Label("F1"), func() {
+var _ = Describe("Filesystem", area("filesystem"), func() {
+	It("F1: the root is read-only except /w, /tmp and /dev/shm", property("F1"), func() {
 		readOnly := []string{"/", "/usr", "/usr/bin", "/etc", "/dev", probeMount, "/proc", "/var", "/root"}
 		writable := []string{sandbox.WorkDir, "/tmp", "/dev/shm"}
 		o := runProbe("fs-writable", append(readOnly, writable...)...)
@@ -111,7 +111,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F2: host files outside the declared mounts are invisible", Label("F2"), func() {
+	It("F2: host files outside the declared mounts are invisible", property("F2"), func() {
 		var paths []string
 		for _, parent := range []string{os.TempDir(), "/var/tmp", "/dev/shm"} {
 			if _, err := os.Stat(parent); err != nil {
@@ -133,7 +133,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F3: sensitive /proc paths are masked or read-only", Label("F3"), func() {
+	It("F3: sensitive /proc paths are masked or read-only", property("F3"), func() {
 		o := runProbe("fs-proc")
 		reads, opens := probeKeyed(o.Stdout, "read"), probeKeyed(o.Stdout, "open")
 		Expect(reads).NotTo(BeEmpty(), describeOutcome(o))
@@ -151,7 +151,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F4: /proc shows the box, not the host", Label("F4"), func() {
+	It("F4: /proc shows the box, not the host", property("F4"), func() {
 		marker := uniqueName("gosandbox-f4-")
 		startHostProcess(marker)
 		hostInit, err := os.ReadFile("/proc/1/cmdline")
@@ -169,7 +169,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F5: device nodes cannot be made anywhere the box can write", Label("F5"), func() {
+	It("F5: device nodes cannot be made anywhere the box can write", property("F5"), func() {
 		places := []string{sandbox.WorkDir + "/devnull", "/tmp/devnull", "/dev/shm/devnull"}
 		o := runProbe("fs-mknod", places...)
 		made := probeKeyed(o.Stdout, "mknod")
@@ -182,7 +182,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F5: the writable mounts are nosuid and nodev", Label("F5"), func() {
+	It("F5: the writable mounts are nosuid and nodev", property("F5"), func() {
 		mounts := boxMountinfo()
 		for _, p := range []string{sandbox.WorkDir, "/tmp", "/dev/shm"} {
 			m, ok := mountOf(mounts, p)
@@ -191,7 +191,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F5: a set-user-ID-root program does not elevate", Label("F5"), func() {
+	It("F5: a set-user-ID-root program does not elevate", property("F5"), func() {
 		if os.Geteuid() != 0 {
 			Skip("the suite needs root to make a set-user-ID-root probe")
 		}
@@ -205,7 +205,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		Expect(uids[1]).To(Equal(uids[0]), "the effective uid changed on exec")
 	})
 
-	It("F6: /dev has only null, zero, full, random and urandom", Label("F6"), func() {
+	It("F6: /dev has only null, zero, full, random and urandom", property("F6"), func() {
 		allowed := map[string]string{
 			"/dev/null": "char 1:3", "/dev/zero": "char 1:5", "/dev/full": "char 1:7",
 			"/dev/random": "char 1:8", "/dev/urandom": "char 1:9",
@@ -223,7 +223,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F7: a file left in /tmp or /dev/shm is gone in the next box", Label("F7"), func() {
+	It("F7: a file left in /tmp or /dev/shm is gone in the next box", property("F7"), func() {
 		name := uniqueName("gosandbox-f7-")
 		paths := []string{"/tmp/" + name, "/dev/shm/" + name}
 		for _, p := range paths {
@@ -242,7 +242,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F7: boxes running side by side have separate /tmp and /dev/shm", Label("F7"), func() {
+	It("F7: boxes running side by side have separate /tmp and /dev/shm", property("F7"), func() {
 		needs(!backend.Features().Reuses || *poolSize >= 2, "two runs at once need two containers (--pool 2)")
 		name := uniqueName("gosandbox-f7p-")
 		paths := []string{"/tmp/" + name, "/dev/shm/" + name}
@@ -291,7 +291,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F8: no mount propagates between the box and the host", Label("F8"), func() {
+	It("F8: no mount propagates between the box and the host", property("F8"), func() {
 		for _, m := range boxMountinfo() {
 			for _, tag := range m.optional {
 				Expect(tag).NotTo(Or(HavePrefix("shared:"), HavePrefix("master:")),
@@ -300,7 +300,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F9: copy-out never follows planted symlinks, FIFOs, sockets, hard links or huge sparse files", Label("F9"), func() {
+	It("F9: copy-out never follows planted symlinks, FIFOs, sockets, hard links or huge sparse files", property("F9"), func() {
 		refused := []string{"link", "escape/etc/passwd", "fifo", "sock", "hard", "dir", "missing"}
 		spec := probeSpec("fs-plant")
 		spec.CopyOut = append([]string{"ok.txt", "sparse"}, refused...)
@@ -321,7 +321,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		}
 	})
 
-	It("F10: an input bound read-only cannot be changed", Label("F10"), func() {
+	It("F10: an input bound read-only cannot be changed", property("F10"), func() {
 		dir := hostTempDir("")
 		input := filepath.Join(dir, "input.txt")
 		Expect(os.WriteFile(input, []byte("original\n"), 0o644)).To(Succeed())
@@ -344,7 +344,7 @@ var _ = Describe("Filesystem", Label("filesystem"), func() {
 		Expect(entries).To(HaveLen(1), "the box added files to its read-only input directory")
 	})
 
-	It("F11: cgroupfs is absent or read-only, and scoped to the box", Label("F11"), func() {
+	It("F11: cgroupfs is absent or read-only, and scoped to the box", property("F11"), func() {
 		o := runProbe("fs-cgroup")
 		f := probeFacts(o.Stdout)
 		Expect(f).To(HaveKey("cgroupfs"), describeOutcome(o))

@@ -233,8 +233,8 @@ func expectRefusedBeforeStart(o Outcome, err error, what string) {
 	Expect(o.Status).To(BeElementOf(sandbox.StatusInternalError, sandbox.StatusExecError), "%s: the run must fail before the program starts\n%s", what, describe(o))
 }
 
-var _ = Describe("Host resources", Label("host"), func() {
-	Context("H1: per-user kernel counters are bounded per box", Label("H1"), func() {
+var _ = Describe("Host resources", area("host"), func() {
+	Context("H1: per-user kernel counters are bounded per box", property("H1"), func() {
 		// Serial: it measures what the host user has left, and on a sandbox
 		// with the hole it leaves that user almost nothing for a moment.
 		It("leaves the supervisor's user its inotify instances while a box holds all it can get", Serial, func() {
@@ -340,7 +340,7 @@ var _ = Describe("Host resources", Label("host"), func() {
 		})
 	})
 
-	Context("H2: no core dumps", Label("H2"), func() {
+	Context("H2: no core dumps", property("H2"), func() {
 		It("sets RLIMIT_CORE to 1, soft and hard (a pipe core_pattern ignores 0)", func() {
 			o := runProbe("rlimits")
 			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -361,7 +361,7 @@ var _ = Describe("Host resources", Label("host"), func() {
 		})
 	})
 
-	Context("H3: descriptors handed to the box never reach the host file system", Label("H3"), func() {
+	Context("H3: descriptors handed to the box never reach the host file system", property("H3"), func() {
 		var hostDir string
 		const secret = "h3-secret.txt"
 		BeforeEach(func() {
@@ -421,7 +421,7 @@ var _ = Describe("Host resources", Label("host"), func() {
 		})
 	})
 
-	It("H4: a terminal on stdin cannot become the box's controlling terminal and keeps its modes", Label("H4"), func() {
+	It("H4: a terminal on stdin cannot become the box's controlling terminal and keeps its modes", property("H4"), func() {
 		master, slave := openPty()
 		_ = master // kept open for the run: without it the terminal hangs up
 		t, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)

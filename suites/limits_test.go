@@ -17,7 +17,7 @@ import (
 // the run), never timings of the machine; wall limits are generous so that a
 // loaded host ends CPU-bound runs by CPU, not by wall.
 
-var _ = Describe("Limits and accounting", Label("limits"), func() {
+var _ = Describe("Limits and accounting", area("limits"), func() {
 	// A spinner's CPU limit and a wall limit long enough for a loaded 2-core
 	// machine to deliver that much CPU first.
 	cpuLimit := sandbox.Limits{CPU: time.Second, Wall: 8 * time.Second}
@@ -33,7 +33,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		expectCPULimitOf(o, cpuLimit.CPU)
 	}
 
-	Context("R1: a CPU limit ends the run with cpu-limit near the limit", Label("R1"), func() {
+	Context("R1: a CPU limit ends the run with cpu-limit near the limit", property("R1"), func() {
 		It("stops a spinner at 1 s of CPU", func() {
 			expectCPULimit(runBounded(limitedProbe(cpuLimit, "cpu-spin")))
 		})
@@ -46,7 +46,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	Context("R2: CPU counts every thread and every child", Label("R2"), func() {
+	Context("R2: CPU counts every thread and every child", property("R2"), func() {
 		It("counts a multi-threaded spinner", func() {
 			o := runBounded(limitedProbe(cpuLimit, "cpu-spin", "-threads", "2"))
 			expectCPULimit(o)
@@ -63,7 +63,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	Context("R3: a wall limit ends a run that uses no CPU", Label("R3"), func() {
+	Context("R3: a wall limit ends a run that uses no CPU", property("R3"), func() {
 		wall := sandbox.Limits{Wall: time.Second}
 		for _, c := range []struct{ what, action, started string }{
 			{"a long sleep", "wall-sleep", "sleeping"},
@@ -83,7 +83,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		}
 	})
 
-	Context("R4: the enforcing kill cannot be caught", Label("R4"), func() {
+	Context("R4: the enforcing kill cannot be caught", property("R4"), func() {
 		It("ends a spinner that handles SIGXCPU, SIGTERM and SIGINT with cpu-limit", func() {
 			o := runBounded(limitedProbe(cpuLimit, "cpu-spin", "-catch"))
 			expectCPULimit(o)
@@ -95,7 +95,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	It("R5: a memory bomb under 64 MiB ends with memory-limit and oom_killed", Label("R5"), func() {
+	It("R5: a memory bomb under 64 MiB ends with memory-limit and oom_killed", property("R5"), func() {
 		needs(backend.Features().Cgroups, "an OOM kill is only observable with a memory cgroup")
 		o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Wall: 10 * time.Second}, "mem-bomb"))
 		Expect(o.Stdout).To(ContainSubstring("bomb=start"), "the bomb never started\n"+describe(o))
@@ -103,7 +103,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		Expect(o.OOMKilled).To(BeTrue(), describe(o))
 	})
 
-	Context("R6: address-space mode caps virtual memory", Label("R6"), func() {
+	Context("R6: address-space mode caps virtual memory", property("R6"), func() {
 		It("makes a mapping larger than Limits.AddressSpace fail with ENOMEM", func() {
 			skipIfUnsupported("R6", "Limits.AddressSpace")
 			// A Go program needs ~700 MiB of address space to start at all
@@ -118,7 +118,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	Context("R7: peak memory is accurate and excludes the supervisor", Label("R7"), func() {
+	Context("R7: peak memory is accurate and excludes the supervisor", property("R7"), func() {
 		It("reports at least 100 MiB for a program that touches 100 MiB, and far less for a trivial one", func() {
 			skipIfUnsupported("R7")
 			heavy := runBounded(limitedProbe(sandbox.Limits{}, "mem-touch", "100MiB"))
@@ -132,7 +132,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	Context("R8: tmpfs and /dev/shm count against memory or have their own cap", Label("R8"), func() {
+	Context("R8: tmpfs and /dev/shm count against memory or have their own cap", property("R8"), func() {
 		// refused says a 100 MiB fill did not get through: the run hit the
 		// memory limit, or the writes failed before 100 MiB.
 		expectRefused := func(o Outcome, bound int64) {
@@ -170,7 +170,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	It("R9: a process cap of 32 holds a fork bomb and the host stays stable", Label("R9"), func() {
+	It("R9: a process cap of 32 holds a fork bomb and the host stays stable", property("R9"), func() {
 		marker := newMarker("bomb")
 		DeferCleanup(killMarked, marker)
 		o := runBounded(limitedProbe(sandbox.Limits{Procs: 32, Wall: 3 * time.Second}, "fork-bomb", marker))
@@ -186,7 +186,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 			Should(BeEmpty(), "processes of the bomb survive the run on the host")
 	})
 
-	Context("R10: an output limit gives output-limit and bounds what reaches the host", Label("R10"), func() {
+	Context("R10: an output limit gives output-limit and bounds what reaches the host", property("R10"), func() {
 		limit := sandbox.Limits{Output: mib, Wall: 10 * time.Second}
 		It("stops a flood into a stdout file at 1 MiB", func() {
 			o := runBounded(limitedProbe(limit, "flood", "64MiB"))
@@ -196,7 +196,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	Context("R11: rlimits are exact and hard limits cannot be raised", Label("R11"), func() {
+	Context("R11: rlimits are exact and hard limits cannot be raised", property("R11"), func() {
 		It("sets NOFILE, STACK, FSIZE and CPU as configured", func() {
 			l := sandbox.Limits{OpenFiles: 40, Stack: 16 * mib, Output: 2 * mib, CPU: 1500 * time.Millisecond}
 			o := runBounded(limitedProbe(l, "rlimits"))
@@ -227,7 +227,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		})
 	})
 
-	It("R12: a CPU set pins the box", Label("R12"), func() {
+	It("R12: a CPU set pins the box", property("R12"), func() {
 		skipIfUnsupported("R12", "Limits.CPUSet")
 		o := runBounded(limitedProbe(sandbox.Limits{CPUSet: "0"}, "cpu-affinity"))
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -235,7 +235,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 		Expect(cpus).To(Equal("0"), describe(o))
 	})
 
-	It("R13: wall time is at least what the program slept and never more than the caller waited", Label("R13"), func() {
+	It("R13: wall time is at least what the program slept and never more than the caller waited", property("R13"), func() {
 		started := time.Now()
 		o := runBounded(probeSpec("wall-sleep", "200ms"))
 		waited := time.Since(started)

@@ -58,14 +58,14 @@ func hostAddresses() []string {
 // sysvKey is a random key no one else uses.
 func sysvKey() int { return int(rand.Int32N(1<<30)) + 1<<30 }
 
-var _ = Describe("Network and IPC", Label("network"), func() {
-	It("N1: the box has no network interface but loopback", Label("N1"), func() {
+var _ = Describe("Network and IPC", area("network"), func() {
+	It("N1: the box has no network interface but loopback", property("N1"), func() {
 		o := runProbe("net-ifaces")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		Expect(probeValues(o.Stdout, "if")).To(Or(BeEmpty(), ConsistOf("lo")), describeOutcome(o))
 	})
 
-	It("N1: the box cannot reach a listener on the host", Label("N1"), func() {
+	It("N1: the box cannot reach a listener on the host", property("N1"), func() {
 		var listeners []*hostListener
 		var addrs []string
 		for _, ip := range append([]string{"127.0.0.1"}, hostAddresses()...) {
@@ -83,7 +83,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
-	It("N2: host unix sockets are out of reach, by path and in the abstract namespace", Label("N2"), func() {
+	It("N2: host unix sockets are out of reach, by path and in the abstract namespace", property("N2"), func() {
 		abstract := "@" + uniqueName("gosandbox-n2-")
 		byPath := filepath.Join(hostTempDir("/var/tmp"), "host.sock")
 		la := listenOnHost("unix", abstract)
@@ -97,7 +97,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		Expect(la.accepted.Load() + lp.accepted.Load()).To(BeZero())
 	})
 
-	It("N3: raw and packet sockets cannot be opened", Label("N3"), func() {
+	It("N3: raw and packet sockets cannot be opened", property("N3"), func() {
 		o := runProbe("net-raw")
 		raw := probeKeyed(o.Stdout, "raw")
 		Expect(raw).NotTo(BeEmpty(), describeOutcome(o))
@@ -106,7 +106,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
-	It("N4: the private loopback is up: a program listens and connects on 127.0.0.1 and ::1", Label("N4"), func() {
+	It("N4: the private loopback is up: a program listens and connects on 127.0.0.1 and ::1", property("N4"), func() {
 		o := runProbe("net-loopback")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
 		got := probeKeyed(o.Stdout, "lo")
@@ -118,7 +118,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		Expect(got).To(HaveKeyWithValue("::1", "ok"), "IPv6 loopback inside the box\n"+describe(o))
 	})
 
-	It("N5: a uevent netlink socket in the box receives none of the host's device events, run after run", Label("N5"), func() {
+	It("N5: a uevent netlink socket in the box receives none of the host's device events, run after run", property("N5"), func() {
 		// The host makes harmless "change" events on /dev/full's device for
 		// as long as the boxes listen, and listens itself to prove they
 		// happened. Three runs in a row: a runner that prepares namespaces
@@ -162,7 +162,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
-	It("I1: the hostname is the configured one", Label("I1"), func() {
+	It("I1: the hostname is the configured one", property("I1"), func() {
 		spec := probeSpec("ipc-hostname")
 		spec.Hostname = uniqueName("box-")
 		o := run(spec)
@@ -171,13 +171,13 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		Expect(f).To(HaveKeyWithValue("nodename", spec.Hostname))
 	})
 
-	It("I1: the hostname defaults to "+sandbox.DefaultHostname, Label("I1"), func() {
+	It("I1: the hostname defaults to "+sandbox.DefaultHostname, property("I1"), func() {
 		o := runProbe("ipc-hostname")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("nodename", sandbox.DefaultHostname))
 	})
 
-	It("I2: the host's SysV shared memory, message queues and semaphores are invisible", Label("I2"), func() {
+	It("I2: the host's SysV shared memory, message queues and semaphores are invisible", property("I2"), func() {
 		shmKey, msgKey, semKey := sysvKey(), sysvKey(), sysvKey()
 		shm, err := unix.SysvShmGet(shmKey, 4096, unix.IPC_CREAT|unix.IPC_EXCL|0o666)
 		Expect(err).NotTo(HaveOccurred())
@@ -199,7 +199,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
-	It("I2: the host's POSIX message queues are invisible", Label("I2"), func() {
+	It("I2: the host's POSIX message queues are invisible", property("I2"), func() {
 		name := uniqueName("gosandbox-i2-")
 		cname, err := unix.BytePtrFromString(name)
 		Expect(err).NotTo(HaveOccurred())
@@ -213,7 +213,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("mq", Not(Equal("ok"))), "the box opened the host's queue\n%s", describeOutcome(o))
 	})
 
-	It("I2: the host's keyrings are out of reach", Label("I2"), func() {
+	It("I2: the host's keyrings are out of reach", property("I2"), func() {
 		desc := uniqueName("gosandbox-i2-")
 		id, err := unix.AddKey("user", desc, []byte("host secret"), unix.KEY_SPEC_SESSION_KEYRING)
 		if err != nil {
@@ -229,7 +229,7 @@ var _ = Describe("Network and IPC", Label("network"), func() {
 		}
 	})
 
-	It("I3: every namespace id differs from the host's", Label("I3"), func() {
+	It("I3: every namespace id differs from the host's", property("I3"), func() {
 		o := runProbe("ipc-ns")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		f := probeFacts(o.Stdout)

@@ -15,8 +15,8 @@ var capabilitySets = []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}
 
 const noCapabilities = "0000000000000000"
 
-var _ = Describe("Privilege", Label("privilege"), func() {
-	It("C1: every capability set is empty", Label("C1"), func() {
+var _ = Describe("Privilege", area("privilege"), func() {
+	It("C1: every capability set is empty", property("C1"), func() {
 		o := runProbe("priv-ids")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		f := probeFacts(o.Stdout)
@@ -25,7 +25,7 @@ var _ = Describe("Privilege", Label("privilege"), func() {
 		}
 	})
 
-	It("C2: the program runs as a non-root uid and gid with no supplementary groups", Label("C2"), func() {
+	It("C2: the program runs as a non-root uid and gid with no supplementary groups", property("C2"), func() {
 		o := runProbe("priv-ids")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		f := probeFacts(o.Stdout)
@@ -46,7 +46,7 @@ var _ = Describe("Privilege", Label("privilege"), func() {
 		}
 	})
 
-	It("C3: a set-user-ID-root program runs without elevation or capabilities", Label("C3"), func() {
+	It("C3: a set-user-ID-root program runs without elevation or capabilities", property("C3"), func() {
 		if os.Geteuid() != 0 {
 			Skip("the suite needs root to make a set-user-ID-root probe")
 		}

@@ -31,8 +31,8 @@ func describeOutcome(o Outcome) string {
 		"\nstdout:\n" + o.Stdout + "\nstderr:\n" + o.Stderr
 }
 
-var _ = Describe("Process", Label("process"), func() {
-	It("P1: the box has its own pid namespace and sees only its own processes", Label("P1"), func() {
+var _ = Describe("Process", area("process"), func() {
+	It("P1: the box has its own pid namespace and sees only its own processes", property("P1"), func() {
 		marker := uniqueName("gosandbox-p1-")
 		startHostProcess(marker)
 		o := runProbe("ps-pids")
@@ -49,7 +49,7 @@ var _ = Describe("Process", Label("process"), func() {
 		}
 	})
 
-	It("P2: the box cannot signal a process outside it", Label("P2"), func() {
+	It("P2: the box cannot signal a process outside it", property("P2"), func() {
 		host := startHostProcess(uniqueName("gosandbox-p2-"))
 		o := runProbe("ps-signal", strconv.Itoa(host.Pid))
 		f := probeFacts(o.Stdout)
@@ -59,7 +59,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(hostAlive(host.Pid)).To(BeTrue(), "the host process died while the box ran")
 	})
 
-	It("P3: the box cannot ptrace, neither outside nor its own children", Label("P3"), func() {
+	It("P3: the box cannot ptrace, neither outside nor its own children", property("P3"), func() {
 		host := startHostProcess(uniqueName("gosandbox-p3-"))
 		o := runProbe("ps-ptrace", strconv.Itoa(host.Pid))
 		f := probeFacts(o.Stdout)
@@ -68,7 +68,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(hostAlive(host.Pid)).To(BeTrue(), "the host process died while the box ran")
 	})
 
-	It("P4: every descendant is killed and reaped at the end (daemon, stopped, SIGTERM-ignoring)", Label("P4"), func() {
+	It("P4: every descendant is killed and reaped at the end (daemon, stopped, SIGTERM-ignoring)", property("P4"), func() {
 		marker := uniqueName("gosandbox-p4-")
 		DeferCleanup(func() {
 			for _, pid := range hostProcessesWith(marker) {
@@ -80,7 +80,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(hostProcessesWith(marker)).To(BeEmpty(), "processes of the box still alive on the host after Run returned")
 	})
 
-	It("P5: the environment is exactly the configured one", Label("P5"), func() {
+	It("P5: the environment is exactly the configured one", property("P5"), func() {
 		spec := probeSpec("ps-env")
 		spec.Env = []string{"PATH=/usr/bin:/bin", "GOSANDBOX_A=1", "WITH_SPACES=a b  c", "EMPTY=", "EQUALS=x=y"}
 		o := run(spec)
@@ -88,7 +88,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(probeValues(o.Stdout, "env")).To(ConsistOf(spec.Env))
 	})
 
-	It("P5: an empty environment holds only the default PATH", Label("P5"), func() {
+	It("P5: an empty environment holds only the default PATH", property("P5"), func() {
 		// The Spec contract: without a PATH= entry the program gets
 		// sandbox.DefaultPath (compilers find their helpers through it),
 		// and nothing else leaks in.
@@ -99,7 +99,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(probeValues(o.Stdout, "env")).To(ConsistOf("PATH=" + sandbox.DefaultPath))
 	})
 
-	It("P5: the program starts with every signal at its default, none blocked", Label("P5"), func() {
+	It("P5: the program starts with every signal at its default, none blocked", property("P5"), func() {
 		o := runProbe("ps-signals")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		f := probeFacts(o.Stdout)
@@ -107,7 +107,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(f).To(HaveKeyWithValue("SigBlk", "0000000000000000"), "signals blocked at start")
 	})
 
-	It("P6: argv and the working directory are exactly the configured ones", Label("P6"), func() {
+	It("P6: argv and the working directory are exactly the configured ones", property("P6"), func() {
 		args := []string{"plain", "with space", "", "tab\there", "new\nline", "ünïcødé", "-x", "--", "$HOME", "*", "'\""}
 		spec := probeSpec("ps-argv", args...)
 		spec.Dir = "/tmp"
@@ -124,13 +124,13 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(f).To(HaveKeyWithValue("cwd", "/tmp"))
 	})
 
-	It("P6: the working directory defaults to /w", Label("P6"), func() {
+	It("P6: the working directory defaults to /w", property("P6"), func() {
 		o := runProbe("ps-argv")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("cwd", sandbox.WorkDir))
 	})
 
-	It("P6: a huge argv is a clean exec-error, not an internal error", Label("P6"), func() {
+	It("P6: a huge argv is a clean exec-error, not an internal error", property("P6"), func() {
 		// 64 arguments of the largest size one may have (MAX_ARG_STRLEN)
 		// make 8 MiB, above ARG_MAX for any stack limit.
 		big := strings.Repeat("x", 128<<10-1)
@@ -144,13 +144,13 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(o.Stdout).To(BeEmpty(), "the program ran")
 	})
 
-	It("P7: the program has descriptors 0, 1 and 2 only", Label("P7"), func() {
+	It("P7: the program has descriptors 0, 1 and 2 only", property("P7"), func() {
 		o := runProbe("ps-fds")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("fds", "0,1,2"), describeOutcome(o))
 	})
 
-	It("P7: a host descriptor without close-on-exec does not leak into the box", Label("P7"), func() {
+	It("P7: a host descriptor without close-on-exec does not leak into the box", property("P7"), func() {
 		// Deliberately inheritable, as a careless library would leave one.
 		leak, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0)
 		Expect(err).NotTo(HaveOccurred())
@@ -160,7 +160,7 @@ var _ = Describe("Process", Label("process"), func() {
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("fds", "0,1,2"), "host descriptor %d is open in the box\n%s", leak, describeOutcome(o))
 	})
 
-	It("P7: extra files become descriptors 3, 4, ... and nothing else is open", Label("P7"), func() {
+	It("P7: extra files become descriptors 3, 4, ... and nothing else is open", property("P7"), func() {
 		r, w, err := os.Pipe()
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(r.Close)

@@ -5,20 +5,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
 	"github.com/onsi/ginkgo/v2/types"
+
+	"gosandbox/catalogue"
 )
-
-// areas are the area labels of the catalogue, in the catalogue's order (reports/catalogue.go).
-var areas = []string{"process", "filesystem", "limits", "syscalls", "privilege", "network", "host", "reuse", "robustness"}
-
-// propertyID matches a catalogue property label (P1, F11, ...).
-var propertyID = regexp.MustCompile(`^[PFRSCNIHUB][0-9]+$`)
 
 // The reports: out/conformance/<backend>.json (Ginkgo's JSON report, which
 // the report generator and the teeth test read) and .xml (JUnit), plus a
@@ -51,21 +46,26 @@ type areaTally struct {
 
 func writeSummary(w io.Writer, backendName string, r Report) {
 	tallies := map[string]*areaTally{}
-	for _, a := range areas {
-		tallies[a] = &areaTally{failing: map[string]bool{}}
+	for _, a := range catalogue.Areas() {
+		tallies[a.Label] = &areaTally{failing: map[string]bool{}}
 	}
 	other := &areaTally{failing: map[string]bool{}}
 	for _, s := range r.SpecReports {
 		if s.LeafNodeType != types.NodeTypeIt {
 			continue
 		}
+		// The catalogue decides a property's area; an area label counts
+		// only for a spec without a property.
 		t := other
 		var ids []string
 		for _, l := range s.Labels() {
-			if tl, ok := tallies[l]; ok {
+			if tl, ok := tallies[l]; ok && len(ids) == 0 {
 				t = tl
 			}
-			if propertyID.MatchString(l) {
+			if p, ok := catalogue.Lookup(l); ok {
+				if len(ids) == 0 {
+					t = tallies[p.Area]
+				}
 				ids = append(ids, l)
 			}
 		}
@@ -91,22 +91,11 @@ func writeSummary(w io.Writer, backendName string, r Report) {
 		for id := range t.failing {
 			ids = append(ids, id)
 		}
-		sort.Slice(ids, func(i, j int) bool { return idLess(ids[i], ids[j]) })
+		sort.Slice(ids, func(i, j int) bool { return catalogue.Less(ids[i], ids[j]) })
 		fmt.Fprintf(w, "%-11s %6d %6d %7d  %s\n", name, t.passed, t.failed, t.skipped, strings.Join(ids, " "))
 	}
-	for _, a := range areas {
-		row(a, tallies[a])
+	for _, a := range catalogue.Areas() {
+		row(a.Label, tallies[a.Label])
 	}
 	row("(no area)", other)
-}
-
-// idLess orders property IDs by letter, then number (F2 before F10).
-func idLess(a, b string) bool {
-	if a[0] != b[0] {
-		return a[0] < b[0]
-	}
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
 }

@@ -67,8 +67,8 @@ func leaksOf(check Outcome, kinds ...string) []string {
 	return found
 }
 
-var _ = Describe("Pooled reuse", Label("reuse"), func() {
-	It("U1: no process survives into the next run (daemon, stopped, SIGTERM-ignoring)", Label("U1"), func() {
+var _ = Describe("Pooled reuse", area("reuse"), func() {
+	It("U1: no process survives into the next run (daemon, stopped, SIGTERM-ignoring)", property("U1"), func() {
 		needsReuse()
 		token := newMarker("u1")
 		DeferCleanup(killMarked, token)
@@ -80,7 +80,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 			Should(BeEmpty(), "the planted daemons are still alive on the host")
 	})
 
-	It("U2: every writable path is wiped (/w, /tmp, /dev/shm)", Label("U2"), func() {
+	It("U2: every writable path is wiped (/w, /tmp, /dev/shm)", property("U2"), func() {
 		needsReuse()
 		token := newMarker("u2")
 		plant, check := plantAndCheck(token, "")
@@ -89,7 +89,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
 	})
 
-	It("U3: IPC objects and the hostname are reset", Label("U3"), func() {
+	It("U3: IPC objects and the hostname are reset", property("U3"), func() {
 		needsReuse()
 		token := newMarker("u3")
 		plant, check := plantAndCheck(token, "u3-first")
@@ -101,7 +101,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(host).To(Equal(sandbox.DefaultHostname), "the second run (no hostname configured) sees the first run's\n"+describe(check))
 	})
 
-	It("U4: accounting is per run: an idle run after a heavy one reports small figures", Label("U4"), func() {
+	It("U4: accounting is per run: an idle run after a heavy one reports small figures", property("U4"), func() {
 		needsReuse()
 		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
 		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
@@ -114,7 +114,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(idle.CPU()).To(BeNumerically("<", 250*time.Millisecond), "the idle run carries the heavy run's CPU\n"+describe(idle))
 	})
 
-	It("U4: an idle run after one that filled the page cache reports small figures", Label("U4"), func() {
+	It("U4: an idle run after one that filled the page cache reports small figures", property("U4"), func() {
 		needsReuse()
 		needs(backend.Features().Cgroups, "no cgroup accounting: page cache is not charged to the box")
 		skipIfUnsupported("U4")
@@ -152,7 +152,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the page cache the previous run filled\n"+describe(idle))
 	})
 
-	It("U7: the load average does not show the host's, which earlier runs raise", Label("U7"), func() {
+	It("U7: the load average does not show the host's, which earlier runs raise", property("U7"), func() {
 		// Every backend: /proc/loadavg is host-wide, so a run would read
 		// what runs before it (or beside it) did. Its fourth field is
 		// running/total threads: the host's total is far above what a
@@ -169,7 +169,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(n).To(BeNumerically("<=", 16+1), "/proc/loadavg counts %d threads: the host's, not the box's\n%s", n, describe(o))
 	})
 
-	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", Label("U7"), func() {
+	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", property("U7"), func() {
 		needsReuse()
 		const forks = 200
 		first := runBounded(limitedProbe(sandbox.Limits{CPU: 20 * time.Second, Wall: 60 * time.Second}, "reuse-pids", strconv.Itoa(forks)))
@@ -187,7 +187,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(cb-ca).To(BeNumerically("<", forks/2), "a fresh child's pid is %d after the previous run made %d processes (then %d)\nfirst:\n%s\nsecond:\n%s", cb, forks, ca, describe(first), describe(second))
 	})
 
-	It("U7: network counters do not carry the previous run's traffic", Label("U7"), func() {
+	It("U7: network counters do not carry the previous run's traffic", property("U7"), func() {
 		needsReuse()
 		first := runBounded(probeSpec("reuse-net", "traffic"))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
@@ -199,7 +199,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(probeKeyed(second.Stdout, "start")).To(Equal(startA), "the second run starts with other counters than the first did: the first run's traffic shows\nfirst:\n%s\nsecond:\n%s", describe(first), describe(second))
 	})
 
-	It("U7: the mode and times of /w, /tmp and /dev/shm do not carry over", Label("U7"), func() {
+	It("U7: the mode and times of /w, /tmp and /dev/shm do not carry over", property("U7"), func() {
 		needsReuse()
 		// Marks no fresh directory can have: an access time in 2001 and a
 		// modification time about three years ahead, both with a random part.
@@ -230,7 +230,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		}
 	})
 
-	It("U5: limits are restored between runs", Label("U5"), func() {
+	It("U5: limits are restored between runs", property("U5"), func() {
 		needsReuse()
 		tight := sandbox.Limits{CPU: 300 * time.Millisecond, Wall: 2 * time.Second, Memory: 32 * mib, Procs: 12,
 			Output: 64 << 10, Stack: mib, OpenFiles: 10, Tmpfs: 4 * mib}
@@ -256,7 +256,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 		Expect(fill.Stdout).To(ContainSubstring("fill=done"), "tmpfs cap left over\n"+describe(fill))
 	})
 
-	It("U6: no host leak over many runs (fds, goroutines, cgroups, mounts, temp dirs)", Label("U6"), Serial, func() {
+	It("U6: no host leak over many runs (fds, goroutines, cgroups, mounts, temp dirs)", property("U6"), Serial, func() {
 		needs(backend.Features().Reuses, "runs do not share a reused container (the leak check is for pools)")
 		n := *leakRuns
 		if n < 1 {

@@ -73,8 +73,8 @@ func buildCLI() (string, error) {
 	return cliPath, cliError
 }
 
-var _ = Describe("Robustness", Label("robustness"), func() {
-	Context("B1: internal errors are distinct from program errors", Label("B1"), func() {
+var _ = Describe("Robustness", area("robustness"), func() {
+	Context("B1: internal errors are distinct from program errors", property("B1"), func() {
 		It("reports a bind of a missing host path as an error or internal-error, never as the program's", func() {
 			spec := probeSpec("true")
 			spec.Binds = append(spec.Binds, sandbox.Bind{Source: "/nonexistent-gosandbox-b1/" + newMarker("b1"), Target: "/data"})
@@ -94,7 +94,7 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 		})
 	})
 
-	Context("B2: exec failures are exec-error", Label("B2"), func() {
+	Context("B2: exec failures are exec-error", property("B2"), func() {
 		expectExecError := func(o Outcome) {
 			GinkgoHelper()
 			Expect(o.Status).To(Equal(sandbox.StatusExecError), describe(o))
@@ -119,7 +119,7 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 		})
 	})
 
-	Context("B3: invalid configuration is rejected before anything runs", Label("B3"), func() {
+	Context("B3: invalid configuration is rejected before anything runs", property("B3"), func() {
 		// Each spec would create a marker in a writable bind if it ran.
 		var markDir string
 		BeforeEach(func() {
@@ -164,7 +164,7 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 		}
 	})
 
-	It("B4: the box dies with its supervisor", Label("B4"), func() {
+	It("B4: the box dies with its supervisor", property("B4"), func() {
 		name := backend.Name()
 		if name != "oneshot" && name != "container" && name != "slots" {
 			Skip("backend " + name + " has no supervisor process of its own in the gosandbox CLI (oneshot, container and slots only)")
@@ -220,7 +220,7 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 		}
 	})
 
-	Context("B5: parallel runs and stdio edge cases finish without deadlock", Label("B5"), func() {
+	Context("B5: parallel runs and stdio edge cases finish without deadlock", property("B5"), func() {
 		It("runs 8 specs at once, each with its own output", func() {
 			const n = 8
 			outs := make([]Outcome, n)
@@ -299,7 +299,7 @@ var _ = Describe("Robustness", Label("robustness"), func() {
 		})
 	})
 
-	Context("B6: a pool heals itself", Label("B6"), func() {
+	Context("B6: a pool heals itself", property("B6"), func() {
 		// idleInits finds the pool's container inits from the host: children
 		// of this test process that live in another pid namespace. Between
 		// runs they are the only ones (specs of this process run one at a

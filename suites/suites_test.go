@@ -156,15 +156,6 @@ func needs(have bool, reason string) {
 	}
 }
 
-// supports skips the current spec, with the reason, when the backend lists
-// key in Features.Unsupported. Keys name a Spec field ("Limits.Memory"), a
-// Result facet ("Result.Signal") or a behaviour ("exec-error", "Syscalls").
-func supports(key string) {
-	if why, ok := backend.Features().Unsupported[key]; ok {
-		Skip(fmt.Sprintf("backend %s cannot express %s: %s", backend.Name(), key, why))
-	}
-}
-
 // probeSetuidMount is a set-user-ID-root copy of the probe, bound into every
 // box with the probe (when the suite runs as root). The probe refuses every
 // action but priv-ids when it runs set-id, so the copy is harmless on the host.

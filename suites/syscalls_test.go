@@ -18,8 +18,8 @@ import (
 // of a capability), as opposed to an argument error past the permission check.
 var syscallRefusals = []any{"EPERM", "EACCES", "ENOSYS"}
 
-var _ = Describe("Syscalls", Label("syscalls"), func() {
-	Context("S1: a denied call is refused as configured", Label("S1"), func() {
+var _ = Describe("Syscalls", area("syscalls"), func() {
+	Context("S1: a denied call is refused as configured", property("S1"), func() {
 		It("fails keyctl with EPERM in errno mode", func() {
 			o := runBounded(probeSpec("sys-try", "keyctl"))
 			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -36,7 +36,7 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 		})
 	})
 
-	Context("S2: unknown syscalls return ENOSYS so libc falls back", Label("S2"), func() {
+	Context("S2: unknown syscalls return ENOSYS so libc falls back", property("S2"), func() {
 		It("returns ENOSYS for numbers no kernel assigns", func() {
 			o := runBounded(probeSpec("sys-unknown"))
 			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -53,7 +53,7 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 		})
 	})
 
-	Context("S3: the filter covers every thread and NO_NEW_PRIVS is set", Label("S3"), func() {
+	Context("S3: the filter covers every thread and NO_NEW_PRIVS is set", property("S3"), func() {
 		It("refuses the denied call from a second thread", func() {
 			o := runBounded(probeSpec("sys-thread"))
 			Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -77,7 +77,7 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 		})
 	})
 
-	Context("S4: foreign ABIs are blocked", Label("S4"), func() {
+	Context("S4: foreign ABIs are blocked", property("S4"), func() {
 		// blocked: the process was killed at the call, or the call failed.
 		// A non-negative result would be the pid: the call happened.
 		expectBlocked := func(o Outcome, key string) {
@@ -108,7 +108,7 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 		})
 	})
 
-	It("S5: non-namespaced kernel objects are closed (keyctl, add_key, io_uring, AF_VSOCK)", Label("S5"), func() {
+	It("S5: non-namespaced kernel objects are closed (keyctl, add_key, io_uring, AF_VSOCK)", property("S5"), func() {
 		calls := []string{"keyctl", "add_key", "io_uring_setup", "vsock"}
 		o := runBounded(probeSpec("sys-try", calls...))
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
@@ -119,7 +119,7 @@ var _ = Describe("Syscalls", Label("syscalls"), func() {
 		}
 	})
 
-	It("S6: escape-class calls are refused", Label("S6"), func() {
+	It("S6: escape-class calls are refused", property("S6"), func() {
 		// umount last: were it allowed, it would take the probe's mount away.
 		calls := []string{"mount", "setns", "unshare_user", "clone_user", "unshare_mount", "unshare_net",
 			"bpf", "userfaultfd", "syslog", "kexec_load", "init_module", "umount"}

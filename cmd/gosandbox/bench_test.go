@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gosandbox/bench"
+	"gosandbox/bench/benchjson"
 )
 
 func TestBenchRejectsUnknownNames(t *testing.T) {
@@ -37,7 +38,7 @@ func TestBenchQuickCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep bench.Report
+	var rep benchjson.Report
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}

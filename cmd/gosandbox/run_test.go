@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
@@ -62,9 +63,7 @@ func runCLI(t *testing.T, dir, input string, args ...string) (int, string, strin
 }
 
 func needRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run boxes with an unmapped host id")
-	}
+	testhost.NeedRoot(t, "boxes with an unmapped host id")
 }
 
 func TestRunUsageErrorsExit2(t *testing.T) {

@@ -1,5 +1,7 @@
 package batch
 
+// A job's copy-in host paths confined beneath the copy-in root, never followed out of it.
+
 import (
 	"errors"
 	"fmt"

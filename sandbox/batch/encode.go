@@ -1,5 +1,7 @@
 package batch
 
+// How captured output goes into a result line: a JSON string when readable, else base64.
+
 import (
 	"encoding/base64"
 	"unicode"

@@ -1,5 +1,7 @@
 package batch
 
+// The job line: its JSON form, decoding with errors that name the field, and its Spec.
+
 import (
 	"bytes"
 	"encoding/json"

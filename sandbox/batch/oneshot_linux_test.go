@@ -13,15 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/oneshot"
 )
 
 func oneshotRunner(t *testing.T) *oneshot.Runner {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("boxes with an unmapped host id need root")
-	}
+	testhost.NeedRoot(t, "boxes with an unmapped host id")
 	r := &oneshot.Runner{}
 	t.Cleanup(func() { r.Close() })
 	return r

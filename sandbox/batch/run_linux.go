@@ -1,5 +1,7 @@
 package batch
 
+// Run: job lines in, run on a Runner in parallel, result and error lines out in input order.
+
 import (
 	"bufio"
 	"bytes"

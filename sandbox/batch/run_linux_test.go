@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox/container"
 )
 
@@ -23,9 +24,7 @@ func TestMain(m *testing.M) {
 
 func pool(t *testing.T, size int) *container.Pool {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containers need root here")
-	}
+	testhost.NeedRoot(t, "containers")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, err := container.NewPool(ctx, container.PoolOptions{Size: size})

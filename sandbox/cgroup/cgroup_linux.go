@@ -1,5 +1,7 @@
 package cgroup
 
+// The package's API (Detect, Manager, Group, Limits, Usage) and what v1 and v2 share.
+
 import (
 	"bufio"
 	"errors"
@@ -544,10 +546,6 @@ func writeFile(path, value string) error {
 	defer unix.Close(fd)
 	_, err = unix.Write(fd, []byte(value))
 	return err
-}
-
-func writeInt(path string, v int64) error {
-	return writeFile(path, strconv.FormatInt(v, 10))
 }
 
 func readFile(path string) ([]byte, error) {

@@ -1,5 +1,7 @@
 package cgroup
 
+// The cgroup.procs files a child writes "0" into to join its group itself (cgroup v1).
+
 import (
 	"fmt"
 	"os"

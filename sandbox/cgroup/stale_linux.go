@@ -1,5 +1,7 @@
 package cgroup
 
+// RemoveStale: removes the groups a killed supervisor left behind.
+
 import (
 	"errors"
 	"os"

@@ -1,5 +1,7 @@
 package cgroup
 
+// The stock: groups made ahead of need and released groups removed in the background.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package cgroup
 
+// cgroup v1: one directory per hierarchy (memory, cpuacct, pids, cpuset).
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package cgroup
 
+// cgroup v2: one directory in the unified hierarchy, its controllers enabled.
+
 import (
 	"errors"
 	"fmt"
@@ -207,11 +209,6 @@ func (g *v2Group) cpu() (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(n-g.cpuBase) * time.Microsecond, nil
-}
-
-func (g *v2Group) oomCount() (int64, error) {
-	n, _, err := g.memoryEvents()
-	return n, err
 }
 
 // memoryEvents returns the oom_kill and max counts of memory.events.

@@ -37,25 +37,28 @@
 //
 // Containers need a root supervisor (Build returns ErrNeedsRoot otherwise):
 // only root can map the box id to an id of its own while the init keeps
-// another. The init runs as an unmapped host uid (the host's root) with a few capabilities of its container's user namespace only
-// (CAP_SYS_ADMIN, SETUID, SETGID, SETPCAP, KILL, DAC_OVERRIDE, FOWNER,
-// CHOWN, NET_ADMIN): it owns nothing the box owns, so a box process can neither signal
-// nor trace it. It builds the root with the default mount plan, the
-// host-side work directory (sandbox/workdir, a tmpfs owned by the box id)
-// bound at /w, and pivots into it. The plan's skeleton directory (mount
-// points and host /etc snapshots, sandbox/mount) is made by the host, which
-// may create it; should the init's snapshot differ from the host's (a
-// package install changed /etc meanwhile), a fresh copy of the program run
-// as root makes the missing skeleton and the build is tried once more. Programs run as uid/gid 1000, with no
+// another. The init runs as an unmapped host uid (the host's root) with a few
+// capabilities of its container's user namespace only (CAP_SYS_ADMIN, SETUID,
+// SETGID, SETPCAP, KILL, DAC_OVERRIDE, FOWNER, CHOWN, NET_ADMIN): it owns
+// nothing the box owns, so a box process can neither signal nor trace it. It
+// builds the root with the default mount plan, the host-side work directory
+// (sandbox/workdir, a tmpfs owned by the box id) bound at /w, and pivots into
+// it. The plan's skeleton directory (mount points and host /etc snapshots,
+// sandbox/mount) is made by the host, which may create it; should the init's
+// snapshot differ from the host's (a package install changed /etc meanwhile),
+// a fresh copy of the program run as root makes the missing skeleton and the
+// build is tried once more. Programs run as uid/gid 1000, with no
 // capabilities, NO_NEW_PRIVS, the seccomp policy and the rlimits of their
-// Limits, each in a fresh IPC, UTS and network namespace (so SysV IPC
-// objects, POSIX message queues, the hostname and the network counters of
-// one run never reach the next; the network namespace, loopback up, is made
-// by the reset before), and on cgroup hosts in the container's cgroup, whose
-// limits are set and counters reset for each run. The init itself stays out
-// of that cgroup, so a run's figures never include it.
+// Limits, each in a fresh IPC, UTS and network namespace (so SysV IPC objects,
+// POSIX message queues, the hostname and the network counters of one run never
+// reach the next; the network namespace, loopback up, is made by the reset
+// before), and on cgroup hosts in the container's cgroup, whose limits are set
+// and counters reset for each run. The init itself stays out of that cgroup,
+// so a run's figures never include it.
 //
 // # Protocol
+//
+// (Written out, with every field, in docs/protocol.md.)
 //
 // Host and init talk over a SOCK_SEQPACKET socket pair (the init's end is
 // its descriptor 3). Each datagram is one message: a 16-byte header, then
@@ -81,7 +84,7 @@
 //	ping                       -> ok
 //	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?,
 //	       number of cgroup.procs fds}
-//	      [fds: cgroup v2 dir | v1 cgroup.procs files]
+//	      [fds: cgroup v2 dir?, v1 cgroup.procs files..., one source per bind]
 //	                           -> ok | error        (once, first: build the root)
 //	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?,
 //	       sync this run?}

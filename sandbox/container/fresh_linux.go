@@ -1,5 +1,7 @@
 package container
 
+// The init's reset of what a run could observe: pid counter, network namespace, /tmp (U7).
+
 import (
 	"bytes"
 	"fmt"

@@ -1,5 +1,7 @@
 package container
 
+// The host side of one container: Builder, Container, build, request/reply, run supervision.
+
 import (
 	"bytes"
 	"context"
@@ -310,7 +312,7 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 	} else if _, err := mount.Default(mount.Options{WorkDir: conf.WorkDir, TmpfsSize: conf.TmpfsSize, Binds: shape.Binds}); err != nil {
 		// Compiling the plan here creates its skeleton, which the init
 		// (unable to create it) then finds.
-		return c, fmt.Errorf("container: mount plan: %w", err)
+		return c, fmt.Errorf("container: %w", err) // mount's errors name the plan
 	}
 	if err := c.startInit(); err != nil {
 		return c, err

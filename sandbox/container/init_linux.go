@@ -1,5 +1,7 @@
 package container
 
+// The container's init: MaybeRunInit, the message loop, exec of a program, reset.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package container
 
+// One end of the host-init socket: datagrams with descriptors and credentials, bodies in memfds.
+
 import (
 	"errors"
 	"fmt"

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
@@ -17,9 +18,7 @@ func TestMain(m *testing.M) {
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containers need root here (user namespaces with the box id mapping, cgroups)")
-	}
+	testhost.NeedRoot(t, "containers (user namespaces with the box id mapping, cgroups)")
 }
 
 func testContext(t testing.TB) context.Context {

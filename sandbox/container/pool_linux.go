@@ -1,5 +1,7 @@
 package container
 
+// Pool: the sandbox.Runner that keeps containers ready, hands them out and replaces broken ones.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package container
 
+// The host-init wire format (docs/protocol.md): header, messages, encoder and decoder.
+
 import (
 	"encoding/binary"
 	"errors"

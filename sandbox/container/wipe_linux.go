@@ -1,5 +1,7 @@
 package container
 
+// The init's wipe of /w between runs (U2), never following a link.
+
 import (
 	"errors"
 	"fmt"
@@ -37,11 +39,11 @@ func recordRoots(paths []string) ([]rootState, error) {
 	return out, nil
 }
 
-// wipe removes everything below the root, restores its mode and owner,
-// drops its extended attributes and sets its times to now, then checks that
-// it is empty. Nothing is
-// followed: entries are removed relative to directory descriptors opened
-// with O_NOFOLLOW, so a planted symlink is removed, never its target.
+// wipe removes everything below the root, restores its mode and owner, drops
+// its extended attributes and sets its times to now, then checks that it is
+// empty. Nothing is followed: entries are removed relative to directory
+// descriptors opened with O_NOFOLLOW, so a planted symlink is removed, never
+// its target.
 func (r rootState) wipe() error {
 	fd, err := unix.Open(r.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {

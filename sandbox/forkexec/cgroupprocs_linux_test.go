@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox/cgroup"
 )
 
@@ -16,9 +17,7 @@ import (
 // cgroup namespace there: the child sees itself at the namespace's root and
 // the group's accounting counts it.
 func TestVforkJoinsCgroupProcs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make cgroups")
-	}
+	testhost.NeedRoot(t, "making cgroups")
 	checkNoLeaks(t)
 	m, err := cgroup.New()
 	if err != nil {

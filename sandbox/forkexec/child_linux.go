@@ -1,5 +1,7 @@
 package forkexec
 
+// The child between clone and exec: raw syscalls only, failures reported as (step, index, errno).
+
 import (
 	"syscall"
 	"unsafe"

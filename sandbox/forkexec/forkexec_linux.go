@@ -1,5 +1,7 @@
 package forkexec
 
+// Runner and Start: the parent side of clone, id maps, the child's report, errors.
+
 import (
 	"errors"
 	"fmt"

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
@@ -45,15 +46,8 @@ func wait(t testing.TB, pid int) unix.WaitStatus {
 // user namespaces.
 func requireUserns(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the box maps to an unallocated host id")
-	}
-	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
-		t.Skipf("user namespaces: %v", err)
-	}
-	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		t.Skip("user namespaces disabled (max_user_namespaces = 0)")
-	}
+	testhost.NeedRoot(t, "the box maps to an unallocated host id")
+	testhost.NeedUserns(t)
 }
 
 // boxRunner returns a Runner with every namespace, the box user and the
@@ -441,17 +435,7 @@ func TestPlainExecFD(t *testing.T) {
 // testCgroup2 makes a cgroup v2 directory for one test, or skips.
 func testCgroup2(t *testing.T) string {
 	t.Helper()
-	var root string
-	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var st unix.Statfs_t
-		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			root = p
-			break
-		}
-	}
-	if root == "" {
-		t.Skip("no cgroup v2 hierarchy")
-	}
+	root := testhost.NeedCgroup2(t)
 	dir := filepath.Join(root, fmt.Sprintf("gosandbox-forkexec-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Skipf("cgroup v2: %v", err)

@@ -1,5 +1,7 @@
 package forkexec
 
+// NewNetNS: fresh network namespaces with their loopback up, made by a borrowed-memory holder.
+
 import (
 	"fmt"
 	"strconv"

@@ -1,5 +1,7 @@
 package forkexec
 
+// AsOwner: runs a function as the id that owns a box's user namespace.
+
 import (
 	"fmt"
 	"runtime"

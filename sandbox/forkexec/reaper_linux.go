@@ -1,5 +1,7 @@
 package forkexec
 
+// The box's pid 1 once the program runs: reaps orphans and reports the program's wait status.
+
 import (
 	"encoding/binary"
 	"fmt"

@@ -1,5 +1,7 @@
 package forkexec
 
+// rawVfork: clone(CLONE_VM|CLONE_VFORK) in assembly, with no Go code in the child.
+
 // haveVfork says whether this architecture has rawVfork.
 const haveVfork = true
 

@@ -2,6 +2,8 @@
 
 package forkexec
 
+// No rawVfork on this architecture.
+
 import "syscall"
 
 // haveVfork says whether this architecture has rawVfork: not this one, so

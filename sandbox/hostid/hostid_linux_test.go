@@ -4,12 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"gosandbox/internal/testhost"
 )
 
 func TestLeasesAreDistinct(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hostid: leases from the range need root")
-	}
+	testhost.NeedRoot(t, "leases from the range")
 	seen := map[int]bool{}
 	var leases []*Lease
 	for range 50 {
@@ -34,9 +34,7 @@ func TestLeasesAreDistinct(t *testing.T) {
 
 // A lock held by another process keeps that id out of this one's leases.
 func TestLeaseSkipsIdsOfOtherProcesses(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hostid: leases from the range need root")
-	}
+	testhost.NeedRoot(t, "leases from the range")
 	if os.Getenv("HOSTID_HOLD") != "" {
 		l, err := Acquire()
 		if err != nil {

@@ -1,5 +1,7 @@
 package mount
 
+// Default: the plan every box gets (read-only /usr, /etc copies, /dev, masked /proc, tmpfs).
+
 import (
 	"fmt"
 	"os"
@@ -47,7 +49,9 @@ var faked = map[string]string{
 	"/proc/loadavg": "0.00 0.00 0.00 1/1 1\n",
 }
 
-// maskedDirs are /proc directories hidden behind an empty read-only tmpfs.
+// maskedDirs are /proc directories hidden behind an empty, root-owned
+// directory bound read-only over them (a bind costs the child less than a
+// tmpfs mount).
 var maskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound"}
 
 // etcCopies are host files and directories that dynamic programs and common
@@ -62,13 +66,12 @@ var etcCopies = []string{
 // symlinks into /usr.
 var mergedUsrLinks = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
-// Default returns the plan of a one-shot box: read-only /usr and the
-// merged-/usr names, a few /etc files (passwd and group naming the box
-// user), /dev with null, zero, full, random and urandom, a fresh read-only
-// /proc with its sensitive parts masked, a tmpfs /tmp also seen at /dev/shm,
-// /w, and
-// the extra binds; everything nosuid and nodev, the root and /proc
-// read-only.
+// Default returns the plan of a box: read-only /usr and the merged-/usr
+// names, a few /etc files (passwd and group naming the box user), /dev with
+// null, zero, full, random and urandom, a fresh read-only /proc with its
+// sensitive parts masked, a tmpfs /tmp also seen at /dev/shm, /w (a tmpfs,
+// or Options.WorkDir bound read-write), and the extra binds; everything
+// nosuid and nodev, the root and /proc read-only.
 func Default(o Options) (*Plan, error) {
 	size := o.TmpfsSize
 	if size <= 0 {
@@ -110,11 +113,8 @@ func Default(o Options) (*Plan, error) {
 		b.Tmpfs(sandbox.WorkDir, TmpfsOptions{Size: size, Mode: 0o755, BoxOwned: true})
 	}
 
-	p, err := b.Build()
-	if err != nil {
-		return nil, fmt.Errorf("mount: default plan: %w", err)
-	}
-	return p, nil
+	// Build's errors already say "mount:"; another prefix here would stack.
+	return b.Build()
 }
 
 // layout is what Default takes from the host: looked up once per process.

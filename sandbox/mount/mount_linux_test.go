@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/mount"
 )
@@ -34,6 +35,12 @@ func TestBuilderRejects(t *testing.T) {
 	}
 	if _, err := mount.Default(mount.Options{Binds: []sandbox.Bind{{Source: "/usr", Target: "/proc/x"}}}); !errors.Is(err, mount.ErrBadPlan) {
 		t.Errorf("bind into /proc: want ErrBadPlan, got %v", err)
+	}
+	// A plan Build rejects: its error names the package once ("mount: bad
+	// plan: ..."), not once more for Default.
+	_, err := mount.Default(mount.Options{Binds: []sandbox.Bind{{Source: "/usr", Target: "/etc/passwd/x"}}})
+	if !errors.Is(err, mount.ErrBadPlan) || strings.Count(err.Error(), "mount:") != 1 {
+		t.Errorf("bind below a file: got %v, want ErrBadPlan saying mount: once", err)
 	}
 }
 
@@ -81,9 +88,7 @@ const helperEnv = "GOSANDBOX_MOUNT_HELPER"
 // TestApply runs Plan.Apply in a helper process that is root of its own
 // user, mount and pid namespaces, the way a container's init is.
 func TestApply(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testhost.NeedRoot(t, "a user namespace mapping the box's host id")
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("in the helper")
 	}

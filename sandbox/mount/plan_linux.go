@@ -1,5 +1,7 @@
 package mount
 
+// Plan and Apply: the compiled steps a child runs, and their kinds.
+
 import (
 	"errors"
 	"fmt"

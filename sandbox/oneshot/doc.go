@@ -20,11 +20,10 @@
 // them), each handed to one box only. On cgroup v2 the child is born in the
 // box's cgroup (CLONE_INTO_CGROUP); on v1 it writes itself into the box's
 // groups first thing, and no supervisor thread ever enters them. After the
-// result, the box's cgroup
-// is removed and its mount namespace torn down in the background. Call
-// Runner.Close when done with a Runner: it removes the stock and waits for
-// that background work. Cgroups of supervisors that were killed (named
-// oneshot-PID-...) are removed by the first Runner of the next process
+// result, the box's cgroup is removed and its mount namespace torn down in the
+// background. Call Runner.Close when done with a Runner: it removes the stock
+// and waits for that background work. Cgroups of supervisors that were killed
+// (named oneshot-PID-...) are removed by the first Runner of the next process
 // (cgroup.RemoveStale), as are their work directories.
 //
 // When many runs should share warm boxes, use sandbox/container instead;

@@ -1,5 +1,7 @@
 package oneshot
 
+// The Runner's stock of fresh network namespaces, made ahead of need.
+
 import (
 	"sync"
 

@@ -1,5 +1,7 @@
 package oneshot
 
+// Runner and one run: spec checks, the box's set-up, start, verdict, tear-down.
+
 import (
 	"context"
 	"errors"
@@ -200,7 +202,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	// plan without a host work directory is the one cached for runs
 	// without copies, so this costs nothing on the common path.
 	if _, err := r.plan("", limits.Tmpfs, spec.Binds); err != nil {
-		return sandbox.Result{}, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
+		return sandbox.Result{}, fmt.Errorf("%w: %w", sandbox.ErrInvalidSpec, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("oneshot: not started: %w", err)
@@ -524,7 +526,7 @@ func (r *Runner) plan(workDir string, tmpfs int64, binds []sandbox.Bind) (*mount
 	}
 	p, err := mount.Default(mount.Options{WorkDir: workDir, TmpfsSize: tmpfs, Binds: binds})
 	if err != nil {
-		return nil, fmt.Errorf("oneshot: mount plan: %w", err)
+		return nil, fmt.Errorf("oneshot: %w", err) // mount's errors name the plan
 	}
 	r.plansMu.Lock()
 	if len(r.plans) >= maxCachedPlans {

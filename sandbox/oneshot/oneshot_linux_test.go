@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/workdir"
 )
@@ -57,9 +58,7 @@ var testRunner = &Runner{}
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: namespaces with an unmapped host id, cgroups, tmpfs work dir")
-	}
+	testhost.NeedRoot(t, "namespaces with an unmapped host id, cgroups, tmpfs work dir")
 }
 
 func needCgroups(t testing.TB) {
@@ -285,6 +284,11 @@ func TestInvalidSpecRunsNothing(t *testing.T) {
 		if !errors.Is(err, sandbox.ErrInvalidSpec) {
 			t.Errorf("%+v: got %v, want ErrInvalidSpec", spec, err)
 		}
+	}
+	// One prefix per package: "invalid spec: oneshot: mount: bad plan: ...".
+	_, err := testRunner.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/etc/hostname", Target: "/tmp/x"}}})
+	if !errors.Is(err, sandbox.ErrInvalidSpec) || strings.Count(err.Error(), "mount:") != 1 || strings.Count(err.Error(), "oneshot:") > 1 {
+		t.Errorf("bind inside /tmp: got %v, want ErrInvalidSpec with each package named once", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -1,5 +1,7 @@
 package oneshot
 
+// Tear-down after the result: the box's mount namespace and work directory, released in the background.
+
 import (
 	"strconv"
 	"sync"

@@ -1,5 +1,7 @@
 package oneshot
 
+// Supervision of a running box: wall, CPU and output limits, the kill, wait4.
+
 import (
 	"context"
 	"errors"

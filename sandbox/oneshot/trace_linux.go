@@ -1,5 +1,7 @@
 package oneshot
 
+// Phase timing of a run's start, for benchmarks only.
+
 import "time"
 
 // phaseHook, when set (by benchmarks, before any Run), is told how long each

@@ -1,5 +1,7 @@
 package seccomp
 
+// DeniedSyscall: the audit record that names the call a kill-mode filter denied.
+
 import (
 	"bytes"
 	"fmt"

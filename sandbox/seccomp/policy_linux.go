@@ -1,5 +1,7 @@
 package seccomp
 
+// The policy: which calls are denied, and which argument checks apply.
+
 import (
 	libseccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"

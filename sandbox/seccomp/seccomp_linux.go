@@ -1,5 +1,7 @@
 package seccomp
 
+// Program and Default: the policy compiled to BPF for a syscall mode.
+
 import (
 	"errors"
 	"fmt"

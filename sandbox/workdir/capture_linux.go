@@ -1,5 +1,7 @@
 package workdir
 
+// Capture and Overflow: a captured stream bounded by the output limit, and the watch on /w's files.
+
 import (
 	"context"
 	"fmt"

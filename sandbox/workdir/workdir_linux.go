@@ -1,5 +1,7 @@
 package workdir
 
+// Dir: the host side of /w (tmpfs, copy-in, copy-out that never follows links).
+
 import (
 	"errors"
 	"fmt"

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/onsi/ginkgo/v2/types"
+
+	"gosandbox/catalogue"
 )
 
 // isolationIDs are the isolation properties the none backend can be judged
@@ -117,6 +119,9 @@ func judgedIDs(t *testing.T) []string {
 	}
 	var ids []string
 	for _, id := range isolationIDs {
+		if _, ok := catalogue.Lookup(id); !ok {
+			t.Fatalf("isolationIDs: %s is not in the catalogue", id)
+		}
 		if why, ok := skip[id]; ok {
 			t.Logf("not judged: %s (%s)", id, why)
 			continue

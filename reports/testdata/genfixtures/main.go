@@ -1,5 +1,5 @@
 // Command genfixtures writes the report fixtures under reports/testdata: a
-// bench.json in the layout of bench.Report and Ginkgo v2 JSON conformance
+// bench.json in the layout of benchjson.Report and Ginkgo v2 JSON conformance
 // reports ([]types.Report, as `ginkgo --json-report` writes them), with
 // figures shaped like a 2-core machine's. The figures are invented; they are
 // deterministic so the golden files stay put.
@@ -20,7 +20,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
-	"gosandbox/bench"
+	"gosandbox/bench/benchjson"
 )
 
 var rng = rand.New(rand.NewPCG(1, 2))
@@ -118,12 +118,12 @@ func lognormalFrom(rng *rand.Rand, n int, median, sigma float64) []float64 {
 	return out
 }
 
-func series(backend, program, param string, value float64, unit string, samples []float64) bench.Series {
+func series(backend, program, param string, value float64, unit string, samples []float64) benchjson.Series {
 	return variantSeries(backend, program, "", param, value, unit, samples)
 }
 
-func variantSeries(backend, program, variant, param string, value float64, unit string, samples []float64) bench.Series {
-	s := bench.Series{Backend: backend, Program: program, Variant: variant, Param: param, Value: value, Unit: unit, Samples: samples}
+func variantSeries(backend, program, variant, param string, value float64, unit string, samples []float64) benchjson.Series {
+	s := benchjson.Series{Backend: backend, Program: program, Variant: variant, Param: param, Value: value, Unit: unit, Samples: samples}
 	v := append([]float64(nil), samples...)
 	sort.Float64s(v)
 	q := func(p float64) float64 {
@@ -134,17 +134,17 @@ func variantSeries(backend, program, variant, param string, value float64, unit 
 	for _, x := range v {
 		sum += x
 	}
-	s.Summary = bench.Summary{N: len(v), Min: v[0], P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: v[len(v)-1], Mean: sum / float64(len(v))}
+	s.Summary = benchjson.Summary{N: len(v), Min: v[0], P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: v[len(v)-1], Mean: sum / float64(len(v))}
 	return s
 }
 
 // fullBench is a complete run; slow scales every latency (an older kernel).
-func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64) bench.Report {
+func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64) benchjson.Report {
 	n := 60
 	if matrix {
 		n = 30
 	}
-	startup := bench.Scenario{Name: "startup", Description: "time from Run to the program's exit, trivial and small static program"}
+	startup := benchjson.Scenario{Name: "startup", Description: "time from Run to the program's exit, trivial and small static program"}
 	medians := map[string]float64{"none": 0.9e6, "oneshot": 11.5e6, "container": 1.7e6}
 	for _, prog := range []string{"true", "static"} {
 		factor := 1.0
@@ -168,25 +168,25 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 			startup.Series = append(startup.Series, s)
 		}
 	}
-	r := bench.Report{
-		Schema:   bench.SchemaVersion,
+	r := benchjson.Report{
+		Schema:   benchjson.SchemaVersion,
 		Started:  start,
 		Finished: start.Add(7*time.Minute + 12*time.Second),
-		Env: bench.Environment{
+		Env: benchjson.Environment{
 			Kernel: kernel, CgroupMode: cgroup, CPUModel: "Intel(R) Xeon(R) CPU @ 2.20GHz", Cores: 2,
 			LoadBefore: [3]float64{0.41, 0.52, 0.60}, LoadAfter: [3]float64{1.93, 1.21, 0.84},
 			GoVersion: "go1.26.8", Versions: map[string]string{"gosandbox": "v0.1.0-dev", "bwrap": "not installed"},
 		},
 	}
 	if matrix {
-		r.Scenarios = []bench.Scenario{startup}
+		r.Scenarios = []benchjson.Scenario{startup}
 		return r
 	}
 
-	reset := bench.Scenario{Name: "reset", Description: "time to reset a pooled container between runs"}
+	reset := benchjson.Scenario{Name: "reset", Description: "time to reset a pooled container between runs"}
 	reset.Series = append(reset.Series, series("container", "", "", 0, "ns", lognormal(n, 0.65e6, 0.2)))
 
-	tput := bench.Scenario{Name: "throughput", Description: "completed runs per second of the trivial program at concurrency 1..2x cores",
+	tput := benchjson.Scenario{Name: "throughput", Description: "completed runs per second of the trivial program at concurrency 1..2x cores",
 		Noisy: true, NoisyReason: "load average rose from 0.41 to 1.93 during the run"}
 	for _, c := range []int{1, 2, 4} {
 		eff := math.Min(float64(c), 2) * (1 - 0.05*float64(c-1))
@@ -200,12 +200,12 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 		tput.Series = append(tput.Series, series("bwrap", "true", "concurrency", float64(c), "runs/s", lognormalFrom(peerRng, 5, 70*eff, 0.05)))
 	}
 
-	warm := bench.Scenario{Name: "warmup", Description: "time until N pooled containers are ready"}
+	warm := benchjson.Scenario{Name: "warmup", Description: "time until N pooled containers are ready"}
 	for _, k := range []float64{1, 4, 16} {
 		warm.Series = append(warm.Series, series("container", "", "pool_size", k, "ns", lognormal(5, 14e6*k/math.Min(k, 2)+3e6, 0.08)))
 	}
 
-	mem := bench.Scenario{Name: "memory", Description: "PSS of every process a backend keeps alive with N slots; idle-total after warm-up, busy-total while N runs are in flight; *-per-slot are the totals divided by N. Unit: bytes."}
+	mem := benchjson.Scenario{Name: "memory", Description: "PSS of every process a backend keeps alive with N slots; idle-total after warm-up, busy-total while N runs are in flight; *-per-slot are the totals divided by N. Unit: bytes."}
 	for _, k := range []float64{1, 2, 4, 8, 16} {
 		for _, b := range []string{"oneshot", "container"} {
 			// One-shot keeps nothing alive when idle; a busy run costs a
@@ -275,7 +275,7 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 				}
 				return out
 			}
-			idleSeries := []bench.Series{
+			idleSeries := []benchjson.Series{
 				variantSeries(b, "", "kernel-idle-total", "slots", k, "bytes", idleK),
 				variantSeries(b, "", "kernel-idle-per-slot", "slots", k, "bytes", per(idleK)),
 				variantSeries(b, "", "total-idle-per-slot", "slots", k, "bytes", plus(pss("idle-total"), idleK)),
@@ -296,20 +296,20 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 	}
 
 	// Arrivals: the pooled backend a little slower when runs arrive apart.
-	arr := bench.Scenario{Name: "arrivals", Description: "Open-loop arrivals of /bin/true: latency from the scheduled start; fixed gaps and Poisson at 20/s. Unit: ns."}
+	arr := benchjson.Scenario{Name: "arrivals", Description: "Open-loop arrivals of /bin/true: latency from the scheduled start; fixed gaps and Poisson at 20/s. Unit: ns."}
 	arrMedians := map[string][]float64{
 		"none":      {0.9e6, 0.95e6, 1.0e6, 1.0e6, 1.0e6},
 		"oneshot":   {2.6e6, 2.7e6, 2.8e6, 2.8e6, 2.9e6},
 		"container": {1.5e6, 1.6e6, 1.9e6, 2.0e6, 1.9e6},
 	}
 	for i, g := range []float64{0, 5, 20, 100, 50} {
-		variant := bench.ScheduleFixed
+		variant := benchjson.ScheduleFixed
 		if i == 4 {
-			variant = bench.SchedulePoisson
+			variant = benchjson.SchedulePoisson
 		}
 		var floor float64
 		for _, b := range []string{"none", "oneshot", "container"} {
-			s := variantSeries(b, "true", variant, bench.ParamGap, g, "ns", lognormal(30, arrMedians[b][i], 0.15))
+			s := variantSeries(b, "true", variant, benchjson.ParamGap, g, "ns", lognormal(30, arrMedians[b][i], 0.15))
 			if b == "none" {
 				floor = s.Summary.P50
 			} else {
@@ -319,7 +319,7 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 		}
 	}
 
-	disk := bench.Scenario{Name: "disk", Description: "Bytes a sandbox puts on disk, measured from the filesystem (st_blocks of every inode, as du). Unit: bytes per sandbox."}
+	disk := benchjson.Scenario{Name: "disk", Description: "Bytes a sandbox puts on disk, measured from the filesystem (st_blocks of every inode, as du). Unit: bytes per sandbox."}
 	for _, b := range []string{"oneshot", "container"} {
 		disk.Series = append(disk.Series,
 			variantSeries(b, "", "shared-binds", "layout", 0, "bytes", lognormal(5, 8*(1<<10), 0.1)),
@@ -329,8 +329,8 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 		variantSeries("rootfs-copy", "/usr/bin/true", "rootfs-copy", "layout", 0, "bytes", lognormal(5, 2.6*(1<<20), 0.01)),
 		variantSeries("overlay-upper", "/usr/bin/true", "overlay-upper", "layout", 0, "bytes", lognormal(5, 16*(1<<10), 0.05)))
 
-	r.Scenarios = []bench.Scenario{startup, arr, reset, tput, warm, mem, disk}
-	r.Claims = []bench.Claim{
+	r.Scenarios = []benchjson.Scenario{startup, arr, reset, tput, warm, mem, disk}
+	r.Claims = []benchjson.Claim{
 		{Claim: "pooled start ~10 ms vs one-shot ~300 ms", Seed: "one-shot ~300 ms, pooled ~10 ms per start: pooled ~30x faster",
 			Measured: "/bin/true p50: one-shot 11.9 ms, pooled 1.75 ms: one-shot/pooled = 6.8x", Verdict: "does not hold", Ratio: 6.8,
 			Rule: "holds when one-shot p50 / pooled p50 of /bin/true is at least 15 (half the seed's ~30x); absolute times depend on the machine"},
@@ -345,13 +345,13 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 	return r
 }
 
-func quickBench(start time.Time) bench.Report {
-	startup := bench.Scenario{Name: "startup", Description: "time from Run to the program's exit"}
+func quickBench(start time.Time) benchjson.Report {
+	startup := benchjson.Scenario{Name: "startup", Description: "time from Run to the program's exit"}
 	startup.Series = append(startup.Series, series("oneshot", "true", "", 0, "ns", lognormal(5, 12e6, 0.2)))
-	return bench.Report{
-		Schema: bench.SchemaVersion, Quick: true, Started: start, Finished: start.Add(9 * time.Second),
-		Env: bench.Environment{Kernel: "6.18.0-gosandbox", CgroupMode: "hybrid", Cores: 2, GoVersion: "go1.26.8"},
-		Scenarios: []bench.Scenario{startup,
+	return benchjson.Report{
+		Schema: benchjson.SchemaVersion, Quick: true, Started: start, Finished: start.Add(9 * time.Second),
+		Env: benchjson.Environment{Kernel: "6.18.0-gosandbox", CgroupMode: "hybrid", Cores: 2, GoVersion: "go1.26.8"},
+		Scenarios: []benchjson.Scenario{startup,
 			{Name: "throughput", Description: "runs per second", Errors: []string{"backend container: open: backend unavailable: no user namespaces"}},
 		},
 		Errors: []string{"backend none: skipped by --backends"},

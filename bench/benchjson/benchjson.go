@@ -1,10 +1,20 @@
-package bench
+package benchjson
 
 import "time"
 
 // SchemaVersion names the layout of bench.json; bump it when a field changes
 // meaning.
 const SchemaVersion = "gosandbox-bench/1"
+
+// Arrival schedules: the Variant of an arrivals series.
+const (
+	ScheduleFixed   = "fixed"
+	SchedulePoisson = "poisson"
+)
+
+// ParamGap is the Param of an arrivals series: the gap between scheduled
+// starts in milliseconds (the mean gap for the Poisson schedule).
+const ParamGap = "gap_ms"
 
 // Report is the whole of out/bench/bench.json.
 type Report struct {

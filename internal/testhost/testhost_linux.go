@@ -1,0 +1,54 @@
+package testhost
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// NeedRoot skips t unless it runs as root; why says what needs root (it
+// becomes the skip message: "needs root: why").
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: " + why)
+	}
+}
+
+// NeedUserns skips t unless this process may make user namespaces: the
+// kernel has them and max_user_namespaces is not 0.
+func NeedUserns(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		t.Skipf("user namespaces: %v", err)
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		t.Skip("user namespaces disabled (max_user_namespaces = 0)")
+	}
+}
+
+// Cgroup2Root is where a cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a
+// unified host, /sys/fs/cgroup/unified on a hybrid one; "" when there is
+// none.
+func Cgroup2Root() string {
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p
+		}
+	}
+	return ""
+}
+
+// NeedCgroup2 skips t unless a cgroup v2 hierarchy is mounted, and returns
+// its root.
+func NeedCgroup2(t testing.TB) string {
+	t.Helper()
+	root := Cgroup2Root()
+	if root == "" {
+		t.Skip("no cgroup v2 hierarchy")
+	}
+	return root
+}
