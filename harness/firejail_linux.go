@@ -204,11 +204,15 @@ func (b *firejailBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.R
 }
 
 // checkFirejailBindTargets refuses binds firejail would drop: it binds only
-// onto a path that already exists on the host, and prints an error and runs
-// the program without the bind otherwise.
+// onto a path that already exists on the host, and not from under /tmp (which
+// its private /tmp hides first); otherwise it prints "invalid bind command,
+// directory missing" and runs the program without the bind.
 func checkFirejailBindTargets(binds []sandbox.Bind) error {
 	for i, bd := range binds {
 		target := path.Clean(bd.Target)
+		if _, ok := under(filepath.Clean(bd.Source), "/tmp"); ok {
+			return fmt.Errorf("bind[%d] %s:%s: firejail cannot bind from under /tmp (its private /tmp hides the source first)", i, bd.Source, bd.Target)
+		}
 		if _, err := os.Stat(target); err != nil {
 			return fmt.Errorf("bind[%d] %s:%s: firejail binds only onto a path that exists on the host: %w", i, bd.Source, bd.Target, err)
 		}
