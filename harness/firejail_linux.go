@@ -144,11 +144,12 @@ func (*firejailBackend) Features() Features {
 			"R4":             "the hard RLIMIT_CPU kill is reported as SIGKILL: without accounting it cannot be told from any other kill",
 			"R7":             "no cgroup: no peak memory of the box",
 			"R12":            "firejail 0.9.72 has --cpu (affinity) but no quota; the spec's CPU set is not passed",
-			"B2":             "firejail reports a failed exec as exit status 127, with bash's message on the program's stderr",
+			"B2":             "firejail reports a missing program as its own error, exit status 1 (\"no suitable ... executable found\"); a file in no known format goes to execvp's /bin/sh fallback (exit status 126 or 127)",
 			"Limits.CPUSet":  "not passed to firejail",
 			"Syscalls":       "firejail installs its own default seccomp filter (--seccomp); the spec's policy is not passed",
 			"Result.Signal":  "firejail reports a signalled program as exit status 128+N; the backend maps that back, so a program exiting 129..192 looks signalled",
-			"exec-error":     "firejail reports a failed exec as exit status 127, with bash's message on the program's stderr",
+			"exec-error":     "firejail reports a missing program as its own error, exit status 1 (\"no suitable ... executable found\"); a file in no known format goes to execvp's /bin/sh fallback (exit status 126 or 127)",
+			"Limits.Stack":   "firejail is set-user-ID root: on its exec the kernel lowers a soft RLIMIT_STACK above 8 MiB to 8 MiB, and firejail has no option to raise it again",
 			"Result.Procs":   "no process accounting",
 			"Result.OOM":     "no cgroup, no OOM kill report",
 			"Accounting.CPU": "rusage of firejail: CPU of box processes that were never waited for is lost",
@@ -657,6 +658,8 @@ func (b *firejailBackend) firejailArgs(spec sandbox.Spec, lim sandbox.Limits, wo
 		}
 		a = append(a, "--keep-fd="+strings.Join(keep, ","))
 	}
-	a = append(a, "--private-cwd="+filepath.Clean(dir), "--")
+	// No "--" before the program: with it, firejail runs the command line
+	// through the user's shell instead of executing the program itself.
+	a = append(a, "--private-cwd="+filepath.Clean(dir))
 	return append(a, spec.Args...)
 }
