@@ -8,7 +8,7 @@ OUT         := out
 # Peers: other people's sandboxes, judged by the same suites. Their failures
 # are findings, not ours, and never fail the target; a peer whose tool is
 # missing is skipped with a message.
-PEERS       := bwrap runc
+PEERS       := bwrap firejail runc
 # Backends the conformance suites run on: the peers first, then ours.
 BACKENDS    ?= $(PEERS) oneshot container slots
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m

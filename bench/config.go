@@ -183,8 +183,8 @@ func (cfg Config) Validate() error {
 }
 
 // backendOrder puts the floor first and the sandboxes in the order the
-// figures are read: one-shot, pooled, the external peer.
-var backendOrder = []string{FloorBackend, "oneshot", "container", "slots", "bwrap", "runc"}
+// figures are read: one-shot, pooled, slots, the external peers.
+var backendOrder = []string{FloorBackend, "oneshot", "container", "slots", "bwrap", "firejail", "runc"}
 
 // orderBackends sorts names by backendOrder (others after, alphabetically)
 // and drops duplicates.

@@ -29,8 +29,9 @@ func environment() benchjson.Environment {
 		Versions:   map[string]string{"gosandbox": selfVersion()},
 	}
 	for tool, args := range map[string][]string{
-		"bwrap": {"--version"},
-		"gcc":   {"--version"},
+		"bwrap":    {"--version"},
+		"firejail": {"--version"},
+		"gcc":      {"--version"},
 	} {
 		if v := toolVersion(tool, args...); v != "" {
 			env.Versions[tool] = v

@@ -13,7 +13,7 @@
 //	                        "hybrid", "none"), cpu_model, cores, load_before and
 //	                        load_after ([1, 5, 15] minute load averages), go_version,
 //	                        versions (tool -> first line of its version: gosandbox,
-//	                        bwrap, gcc; a missing tool is absent)
+//	                        bwrap, firejail, gcc; a missing tool is absent)
 //	scenarios     list      in the order run: startup, arrivals, throughput, warmup,
 //	                        reset, memory, disk (those asked for)
 //	  name, description     what was measured and exactly how
