@@ -16,6 +16,7 @@ const (
 	ScenarioStartup    = "startup"
 	ScenarioArrivals   = "arrivals"
 	ScenarioThroughput = "throughput"
+	ScenarioServe      = "serve"
 	ScenarioWarmup     = "warmup"
 	ScenarioReset      = "reset"
 	ScenarioMemory     = "memory"
@@ -24,7 +25,7 @@ const (
 
 // ScenarioNames lists every scenario in the order they run.
 func ScenarioNames() []string {
-	return []string{ScenarioStartup, ScenarioArrivals, ScenarioThroughput, ScenarioWarmup, ScenarioReset, ScenarioMemory, ScenarioDisk}
+	return []string{ScenarioStartup, ScenarioArrivals, ScenarioThroughput, ScenarioServe, ScenarioWarmup, ScenarioReset, ScenarioMemory, ScenarioDisk}
 }
 
 // ErrUnknownScenario is wrapped by Config.Validate for a scenario name that
@@ -70,10 +71,14 @@ type Config struct {
 	// Rounds is the number of samples per series of the throughput, warm-up,
 	// memory and disk scenarios; reset takes ten times as many.
 	Rounds int
-	// Window is how long one throughput sample keeps the workers busy.
+	// Window is how long one throughput or serve sample keeps the workers
+	// busy.
 	Window time.Duration
-	// Concurrency lists the throughput scenario's worker counts; a pooled
-	// backend gets a pool of the same size.
+	// ServeRequests bounds the requests of one serve sample: the window
+	// ends when they have been sent, if it has not ended before.
+	ServeRequests int
+	// Concurrency lists the worker counts of the throughput and serve
+	// scenarios; a pooled backend gets a pool of the same size.
 	Concurrency []int
 	// PoolSizes lists the container counts of the warm-up scenario.
 	PoolSizes []int
@@ -89,10 +94,10 @@ type Config struct {
 // Defaults returns cfg with every zero field set for its mode.
 func (cfg Config) Defaults() Config {
 	gaps := []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}
-	full := Config{Runs: 200, Warmup: 20, Rounds: 5, Window: 2 * time.Second,
+	full := Config{Runs: 200, Warmup: 20, Rounds: 5, Window: 2 * time.Second, ServeRequests: 2000,
 		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 2, 4, 8, 16},
 		ArrivalRuns: 150, ArrivalTrain: 10, Gaps: gaps, ArrivalRate: 20, KernelWindow: 300 * time.Millisecond}
-	quick := Config{Runs: 15, Warmup: 3, Rounds: 1, Window: 250 * time.Millisecond,
+	quick := Config{Runs: 15, Warmup: 3, Rounds: 1, Window: 250 * time.Millisecond, ServeRequests: 200,
 		Concurrency: []int{1, 2, 4}, PoolSizes: []int{1, 4, 16}, Slots: []int{1, 4},
 		ArrivalRuns: 12, ArrivalTrain: 4, Gaps: gaps, ArrivalRate: 20, KernelWindow: 100 * time.Millisecond}
 	d := full
@@ -116,6 +121,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = d.Window
+	}
+	if cfg.ServeRequests <= 0 {
+		cfg.ServeRequests = d.ServeRequests
 	}
 	if cfg.ArrivalRuns <= 0 {
 		cfg.ArrivalRuns = d.ArrivalRuns
@@ -176,7 +184,7 @@ func (cfg Config) Validate() error {
 		errs = append(errs, fmt.Errorf("bench: arrival rate %g/s: want above 0, at most 10000", cfg.ArrivalRate))
 	}
 	if cfg.Runs < 0 || cfg.Warmup < 0 || cfg.Rounds < 0 || cfg.Duration < 0 || cfg.Window < 0 || cfg.Settle < 0 ||
-		cfg.ArrivalRuns < 0 || cfg.ArrivalTrain < 0 || cfg.KernelWindow < 0 {
+		cfg.ServeRequests < 0 || cfg.ArrivalRuns < 0 || cfg.ArrivalTrain < 0 || cfg.KernelWindow < 0 {
 		errs = append(errs, errors.New("bench: counts and durations must not be negative"))
 	}
 	return errors.Join(errs...)

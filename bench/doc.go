@@ -1,6 +1,7 @@
 // Package bench measures sandboxes side by side through harness.Backend:
-// startup latency, latency of runs arriving on a schedule, throughput, pool
-// warm-up, reset cost, memory (PSS and kernel) and disk,
+// startup latency, latency of runs arriving on a schedule, throughput,
+// gosandbox serve over HTTP, pool warm-up, reset cost, memory (PSS and
+// kernel) and disk,
 // interleaving the variants in one run and keeping every raw sample. Its
 // output is out/bench/bench.json, whose layout is benchjson.Report; `gosandbox bench`
 // is its command line and Run its entry point.

@@ -82,6 +82,7 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("no startup series of the floor (%s)", FloorBackend)
 	}
 	checkArrivals(t, &back)
+	checkServe(t, &back, Config{Quick: true}.Defaults())
 	checkKernelMemory(t, &back)
 	if len(back.Claims) != 4 {
 		t.Errorf("%d claims, want 4", len(back.Claims))

@@ -69,6 +69,7 @@ func Run(ctx context.Context, cfg Config) (*benchjson.Report, error) {
 		ScenarioStartup:    r.startup,
 		ScenarioArrivals:   r.arrivals,
 		ScenarioThroughput: r.throughput,
+		ScenarioServe:      r.serve,
 		ScenarioWarmup:     r.warmup,
 		ScenarioReset:      r.reset,
 		ScenarioMemory:     r.memory,

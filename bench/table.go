@@ -88,7 +88,7 @@ func unitString(v float64, unit string) string {
 			return fmt.Sprintf("%.0fKiB", v/(1<<10))
 		}
 		return fmt.Sprintf("%.0fB", v)
-	case "runs/s":
+	case "runs/s", "requests/s":
 		return fmt.Sprintf("%.1f/s", v)
 	}
 	return fmt.Sprintf("%g%s", v, unit)

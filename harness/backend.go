@@ -77,6 +77,26 @@ func Names() []string {
 	return names
 }
 
+// sandboxes are the backends that isolate a run themselves, in the order
+// their figures are read: one-shot, pooled containers, slots. The others
+// are the lab's: none (no isolation, the floor) and the external peers.
+var sandboxes = []string{"oneshot", "container", "slots"}
+
+// Sandboxes lists this build's real sandboxes, the backends that run, batch
+// and serve may select, in that order; a sandbox not registered in this
+// build is left out, and one registered later appears here unchanged.
+func Sandboxes() []string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	var out []string
+	for _, n := range sandboxes {
+		if _, ok := registry[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Open opens the named backend. An unknown name wraps ErrUnknownBackend, a
 // backend that cannot run here wraps ErrUnavailable; both name the backend.
 func Open(name string, opts Options) (Backend, error) {

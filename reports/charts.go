@@ -31,6 +31,7 @@ const (
 	sectionLatency    = "latency"
 	sectionArrivals   = "arrivals"
 	sectionThroughput = "throughput"
+	sectionServe      = "serve"
 	sectionPool       = "pool"
 	sectionReset      = "reset"
 	sectionMemory     = "memory"
@@ -115,6 +116,15 @@ func renderCharts(d *Dataset, dir string) ([]Chart, []Problem, error) {
 		r.lines("throughput", sectionThroughput, "Throughput vs concurrency",
 			"Completed runs per second (p50 of the repeated measurements) at each concurrency.",
 			"concurrency", "throughput", d.Throughput)
+	}
+	if len(d.Serve) > 0 {
+		r.lines("serve-rate", sectionServe, "gosandbox serve: requests/s vs concurrency",
+			"Successful POST /run requests of /bin/true per second (p50 over the windows), as the HTTP client counts them; "+
+				"a pooled backend has a pool of as many boxes as clients. Measured here; the go-judge reference is in the table, not drawn.",
+			"concurrency (clients = run slots)", "rate", serveRateLines(d.Serve))
+		r.lines("serve-latency", sectionServe, "gosandbox serve: latency vs concurrency",
+			"Client-side latency of POST /run of /bin/true, from the send to the last byte of the answer: p50 solid, p99 dashed.",
+			"concurrency (clients = run slots)", "latency", serveLatencyLines(d.Serve))
 	}
 	if len(d.Warmup) > 0 {
 		r.lines("warmup", sectionPool, "Pool warm-up vs N",
@@ -436,8 +446,9 @@ func (r *renderer) lines(id, section, title, caption, xlabel, ylabel string, lin
 		line.Color, points.Color = c, c
 		line.Width = vg.Points(1.5)
 		points.Shape = draw.CircleGlyph{}
-		// Busy figures share the backend's colour, so they differ by dash.
-		if strings.Contains(l.Label, "busy") {
+		// Busy figures and tail percentiles share the backend's colour, so
+		// they differ by dash.
+		if strings.Contains(l.Label, "busy") || strings.HasSuffix(l.Label, " p99") {
 			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			points.Shape = draw.BoxGlyph{}
 		}

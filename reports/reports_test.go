@@ -214,7 +214,8 @@ func TestRender(t *testing.T) {
 				for _, want := range []string{`id="conformance"`, `id="latency"`, `id="throughput"`, `id="pool"`,
 					`id="memory"`, `id="disk"`, `id="kernels"`, `id="claims"`, `id="environment"`, "oneshot @ 5.10-v1",
 					`id="arrivals"`, "charts/arrivals.png", "charts/arrivals-ratio.svg", "charts/memory-kernel.png",
-					"p90 / floor", "kernel busy/slot", "total busy/slot", "noisy (idle: host drift"} {
+					"p90 / floor", "kernel busy/slot", "total busy/slot", "noisy (idle: host drift",
+					`id="serve"`, "charts/serve-rate.png", "charts/serve-latency.svg", "NOT MEASURED HERE, NOT THE SAME MACHINE"} {
 					if !strings.Contains(text, want) && !strings.Contains(string(md), want) {
 						t.Errorf("report lacks %s", want)
 					}
@@ -480,6 +481,68 @@ func TestArrivalsAndKernelMemory(t *testing.T) {
 		if !r.HasKmem || r.Drift <= 0 || r.TotalBusy <= r.PSSBusy {
 			t.Errorf("memory %s slots=%g: %+v: want kmem, a drift and total above PSS", r.Backend, r.Slots, r)
 		}
+	}
+}
+
+// TestServe pins down the serve section from the full fixture: a row per
+// backend and concurrency with the rate over one-shot's, the go-judge
+// reference beside them and marked as not measured here, in the summary,
+// the table of both pages and two charts; none of it without serve figures.
+func TestServe(t *testing.T) {
+	d := Build(Load(filepath.Join("testdata", "full")))
+	if len(d.Serve) != 6 {
+		t.Fatalf("%d serve rows, want 6 (2 backends x 3 concurrencies)", len(d.Serve))
+	}
+	for _, r := range d.Serve {
+		if r.Rate <= 0 || r.Windows != 5 || r.Latency.N != 80 || r.Latency.P99 < r.Latency.P50 {
+			t.Errorf("serve %s c=%g: %+v", r.Backend, r.Concurrency, r)
+		}
+		if wantRatio := r.Backend != "oneshot"; (r.RateRatio > 0) != wantRatio || (wantRatio && r.RatioTo != "oneshot") {
+			t.Errorf("serve %s c=%g: ratio %g to %q", r.Backend, r.Concurrency, r.RateRatio, r.RatioTo)
+		}
+	}
+	if d.ServeReference == nil || d.ServeReference.Rate != 864.88 || d.ServeReference.P50 != 1.13e6 {
+		t.Fatalf("serve reference %+v, want go-judge's 864.88 requests/s, p50 1.13 ms", d.ServeReference)
+	}
+	var line string
+	for _, l := range d.Summary {
+		if strings.HasPrefix(l, "serve requests/s") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "container/oneshot ") || !strings.Contains(line, "not measured here and not the same machine") {
+		t.Errorf("summary serve line %q: want the ratios and the reference marked", line)
+	}
+	out := t.TempDir()
+	res, err := Generate(filepath.Join("testdata", "full"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range res.Charts {
+		if c.Section == sectionServe {
+			ids = append(ids, c.ID)
+		}
+	}
+	if got := strings.Join(ids, ", "); got != "serve-rate, serve-latency" {
+		t.Errorf("serve charts %q", got)
+	}
+	for _, page := range []string{res.HTML, res.Markdown} {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, want := range []string{"gosandbox serve over HTTP", "requests/s vs oneshot", "go-judge (reference): NOT MEASURED HERE, NOT THE SAME MACHINE",
+			"864.9", "1.13 ms", "charts/serve-rate.png", "charts/serve-latency.png"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", filepath.Base(page), want)
+			}
+		}
+	}
+	partial := Build(Load(filepath.Join("testdata", "partial")))
+	if len(partial.Serve) != 0 || partial.ServeReference != nil {
+		t.Errorf("serve rows or reference without serve figures: %+v %+v", partial.Serve, partial.ServeReference)
 	}
 }
 

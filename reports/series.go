@@ -26,8 +26,13 @@ type Dataset struct {
 	// Ratios are p50 ratios to the floor (backend none), grouped by program.
 	Ratios     []Bar  `json:"ratios"`
 	Throughput []Line `json:"throughput"` // runs/s (p50) against concurrency
-	Warmup     []Line `json:"warmup"`     // ns to N ready containers (p50) against N
-	Memory     []Line `json:"memory"`     // bytes per slot (p50) against slots
+	// Serve is gosandbox serve over HTTP: a row per backend and
+	// concurrency; ServeReference is a published figure set beside it
+	// (not measured here), present when Serve is.
+	Serve          []ServeRow      `json:"serve"`
+	ServeReference *ServeReference `json:"serve_reference,omitempty"`
+	Warmup         []Line          `json:"warmup"` // ns to N ready containers (p50) against N
+	Memory         []Line          `json:"memory"` // bytes per slot (p50) against slots
 	// Arrivals is the arrivals scenario, a row per backend and schedule.
 	Arrivals []ArrivalRow `json:"arrivals"`
 	// KernelMemory is the kernel's share per slot (p50 of the meminfo
@@ -244,6 +249,12 @@ func (d *Dataset) addScenario(sc benchjson.Scenario) {
 		}
 	case "throughput":
 		d.Throughput = append(d.Throughput, paramLines(sc, p50)...)
+	case "serve":
+		d.Serve = append(d.Serve, serveRows(sc)...)
+		if len(d.Serve) > 0 {
+			ref := goJudgeReference
+			d.ServeReference = &ref
+		}
 	case "warmup":
 		d.Warmup = append(d.Warmup, paramLines(sc, p50)...)
 	case "memory":
@@ -789,6 +800,9 @@ func (d *Dataset) summarise(in *Inputs) []string {
 		lines = append(lines, fmt.Sprintf("startup p50 ratio to floor (%s): %s", p, strings.Join(byProgram[p], ", ")))
 	}
 	if line := arrivalSummary(d.Arrivals); line != "" {
+		lines = append(lines, line)
+	}
+	if line := serveSummary(d.Serve, d.ServeReference); line != "" {
 		lines = append(lines, line)
 	}
 	if len(d.Claims) > 0 {

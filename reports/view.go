@@ -110,6 +110,7 @@ var sectionOrder = []section{
 	{ID: sectionLatency, Title: "Startup latency", Intro: "Time from Run to the program's exit, every sample kept. The floor is backend none: a plain fork+exec+wait of the same program in the same run."},
 	{ID: sectionArrivals, Title: "Runs arriving on a schedule", Intro: "Open-loop arrivals: runs started one at a time on a schedule (fixed gaps between scheduled starts, and Poisson arrivals), latency from each run's scheduled start so that queueing is not hidden. This is what a judge sees; a back-to-back loop hides kernel work deferred until runs arrive apart."},
 	{ID: sectionThroughput, Title: "Throughput", Intro: "Completed runs per second as concurrency grows to twice the cores."},
+	{ID: sectionServe, Title: "gosandbox serve over HTTP", Intro: "The server behind gosandbox serve on a loopback port, driven by an HTTP client in the same run: POST /run of /bin/true at each concurrency, requests per second and client-side latency per backend. A published figure of go-judge is set beside them as a reference only: it was not measured here, nor on this machine."},
 	{ID: sectionPool, Title: "Pool warm-up", Intro: "Time until N pooled containers are ready to run."},
 	{ID: sectionReset, Title: "Reset cost", Intro: "Time to reset a pooled container between runs, every sample kept."},
 	{ID: sectionMemory, Title: "Memory per slot", Intro: "Memory each variant keeps alive per slot: one-shot against pooled. User space is PSS; the kernel's share is the growth of unreclaimable slab, kernel stacks and page tables in /proc/meminfo; total is their sum, what the machine pays."},
@@ -134,7 +135,8 @@ func newView(d *Dataset, in *Inputs, charts []Chart, now time.Time) *view {
 	if d.Quick {
 		v.QuickBanner = quickBanner
 	}
-	tables := map[string]*tableView{sectionArrivals: arrivalsTable(d.Arrivals), sectionMemory: memoryTable(d.MemoryTable)}
+	tables := map[string]*tableView{sectionArrivals: arrivalsTable(d.Arrivals), sectionMemory: memoryTable(d.MemoryTable),
+		sectionServe: serveTable(d.Serve, d.ServeReference)}
 	for _, s := range sectionOrder {
 		for _, c := range charts {
 			if c.Section == s.ID {

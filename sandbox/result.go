@@ -52,7 +52,11 @@ type Result struct {
 	// PeakMaxUsage, PeakSampled or PeakRusage.
 	PeakSource string `json:"peak_source"`
 	// MaxRSSBytes is the largest resident set of any one process of the
-	// box (rusage ru_maxrss), whatever MemoryBytes came from.
+	// box (rusage ru_maxrss), whatever MemoryBytes came from. The kernel
+	// keeps a process's high-water mark across execve, so it is at least
+	// the resident set the program was started from: the box's copy of the
+	// supervisor (one-shot) or the container's init (pooled); a larger own
+	// peak is reported exactly. MemoryBytes is the program's own figure.
 	MaxRSSBytes int64 `json:"max_rss_bytes"`
 	// CSWVoluntary and CSWForced count context switches of the program and
 	// its reaped descendants (rusage ru_nvcsw, ru_nivcsw): waits for I/O or

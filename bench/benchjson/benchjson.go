@@ -16,6 +16,12 @@ const (
 // starts in milliseconds (the mean gap for the Poisson schedule).
 const ParamGap = "gap_ms"
 
+// Serve series: the Variant of a serve series.
+const (
+	VariantRequestRate = "requests-per-second" // one sample per window, unit requests/s
+	VariantLatency     = "latency"             // every request, client side, unit ns
+)
+
 // Report is the whole of out/bench/bench.json.
 type Report struct {
 	Schema    string      `json:"schema"`

@@ -14,8 +14,8 @@
 //	                        load_after ([1, 5, 15] minute load averages), go_version,
 //	                        versions (tool -> first line of its version: gosandbox,
 //	                        bwrap, firejail, gcc; a missing tool is absent)
-//	scenarios     list      in the order run: startup, arrivals, throughput, warmup,
-//	                        reset, memory, disk (those asked for)
+//	scenarios     list      in the order run: startup, arrivals, throughput, serve,
+//	                        warmup, reset, memory, disk (those asked for)
 //	  name, description     what was measured and exactly how
 //	  series      list      one variant each:
 //	    backend   string    harness backend, or for disk layouts the bench itself
@@ -29,7 +29,9 @@
 //	    variant   string    warmup: "ready", "open-returned"; reset: "hook" (the
 //	                        reset cost), or without the hook "back-to-back" and
 //	                        "spaced" run latencies (context, not the cost);
-//	                        arrivals: "fixed", "poisson" (the schedule); memory:
+//	                        arrivals: "fixed", "poisson" (the schedule); serve:
+//	                        "requests-per-second" (one sample per window),
+//	                        "latency" (every request); memory:
 //	                        "idle-total", "busy-total", "idle-per-slot",
 //	                        "busy-per-slot" (PSS); "kernel-idle-total",
 //	                        "kernel-busy-total", "kernel-idle-per-slot",
@@ -44,7 +46,7 @@
 //	                        the kernel sum over a quiet window); disk: "shared-binds",
 //	                        "shared-binds-fs-delta", "rootfs-copy", "overlay-upper";
 //	                        absent for startup and throughput
-//	    unit      string    "ns", "runs/s" or "bytes"
+//	    unit      string    "ns", "runs/s", "requests/s" or "bytes"
 //	    samples   list      every raw sample, in the order measured
 //	    summary   object    n, min, p50, p90, p99, max, mean of samples
 //	    ratio_to_floor      summary.p50 / p50 of the backend "none" series with
@@ -75,6 +77,9 @@
 //	arrivals    backend × schedule (variant) × gap_ms, unit ns: from the
 //	            scheduled start to the return of Backend.Run
 //	throughput  backend × concurrency, unit runs/s
+//	serve       sandbox backend (those gosandbox serve accepts) × concurrency
+//	            × variant: requests-per-second (unit requests/s) and latency
+//	            (unit ns, client side, every request); no floor
 //	warmup      pooled backend × pool_size × variant, unit ns
 //	reset       pooled backend × variant, unit ns
 //	memory      backend × slots × variant, unit bytes (PSS, kernel, total)

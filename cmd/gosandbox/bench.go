@@ -32,9 +32,10 @@ func runBench(args []string) int {
 		warmup      = fs.Int("warmup", 0, "startup warm-up rounds, thrown away (default 20, quick 3)")
 		duration    = fs.Duration("duration", 0, "run startup rounds for this long instead of --runs")
 		settle      = fs.Duration("settle", 0, "pause after each startup run: how sandboxes do when runs arrive spaced out (default none)")
-		rounds      = fs.Int("rounds", 0, "samples per series of throughput, warmup, memory and disk (default 5, quick 1)")
-		window      = fs.Duration("window", 0, "length of one throughput sample (default 2s, quick 250ms)")
-		concurrency = fs.String("concurrency", "", "throughput worker counts (default 1,2,4)")
+		rounds      = fs.Int("rounds", 0, "samples per series of throughput, serve, warmup, memory and disk (default 5, quick 1)")
+		window      = fs.Duration("window", 0, "length of one throughput or serve sample (default 2s, quick 250ms)")
+		serveReqs   = fs.Int("serve-requests", 0, "serve: most requests of one sample, which ends at the window or at this count (default 2000, quick 200)")
+		concurrency = fs.String("concurrency", "", "throughput and serve worker counts (default 1,2,4)")
 		poolSizes   = fs.String("pool-sizes", "", "warm-up pool sizes (default 1,4,16)")
 		slots       = fs.String("slots", "", "memory slot counts (default 1,2,4,8,16; quick 1,4)")
 		arrivalRuns = fs.Int("arrival-runs", 0, "arrivals: measured runs per backend and schedule (default 150 in trains of 10, quick 12 in trains of 4)")
@@ -44,7 +45,7 @@ func runBench(args []string) int {
 		quiet       = fs.Bool("quiet", false, "no progress output")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: gosandbox bench [flags]\n\nMeasures startup latency, latency of runs arriving on a schedule, throughput, pool warm-up, reset cost,\n"+
+		fmt.Fprintln(fs.Output(), "usage: gosandbox bench [flags]\n\nMeasures startup latency, latency of runs arriving on a schedule, throughput, gosandbox serve over HTTP,\npool warm-up, reset cost, "+
 			"memory (PSS and kernel) and disk of each backend, "+
 			"interleaved in one run, and sets the seed design's claims beside the figures. Exit status: 0 measured\n"+
 			"(backends that could not open are recorded in the report), 2 invalid flags or names, 3 the report could not be written.\n\nflags:")
@@ -62,7 +63,7 @@ func runBench(args []string) int {
 	}
 	cfg := bench.Config{
 		Backends: benchList(*backends), Scenarios: benchList(*scenarios), Quick: *quick,
-		Runs: *runs, Warmup: *warmup, Duration: *duration, Settle: *settle, Rounds: *rounds, Window: *window,
+		Runs: *runs, Warmup: *warmup, Duration: *duration, Settle: *settle, Rounds: *rounds, Window: *window, ServeRequests: *serveReqs,
 		ArrivalRuns: *arrivalRuns, ArrivalRate: *rate,
 	}
 	for _, g := range benchList(*gaps) {

@@ -59,19 +59,11 @@ func usage() {
 	fmt.Fprintln(os.Stderr, "\n'gosandbox COMMAND --help' shows a command's flags.")
 }
 
-// sandboxBackends are the backends run and batch may select: real
-// sandboxes only. The harness's others (none, which isolates nothing, and
-// the external peers) exist for the lab.
-var sandboxBackends = []string{"oneshot", "container", "slots"}
-
-// checkBackend refuses a backend that is not a real sandbox of this build.
+// checkBackend refuses a backend that is not a real sandbox of this build
+// (harness.Sandboxes: the calibration backend none and the external peers
+// exist for the lab).
 func checkBackend(name string) error {
-	var known []string
-	for _, n := range sandboxBackends {
-		if slices.Contains(harness.Names(), n) {
-			known = append(known, n)
-		}
-	}
+	known := harness.Sandboxes()
 	if !slices.Contains(known, name) {
 		return fmt.Errorf("--backend %q: want %s (only real sandboxes can be selected)", name, strings.Join(known, " or "))
 	}

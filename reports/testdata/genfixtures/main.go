@@ -29,6 +29,9 @@ var rng = rand.New(rand.NewPCG(1, 2))
 // left every other figure of the fixtures as it was.
 var peerRng = rand.New(rand.NewPCG(3, 4))
 
+// serveRng draws the serve scenario, for the same reason.
+var serveRng = rand.New(rand.NewPCG(5, 6))
+
 func main() {
 	root := filepath.Join("reports", "testdata")
 	if _, err := os.Stat(root); err != nil {
@@ -200,6 +203,22 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 		tput.Series = append(tput.Series, series("bwrap", "true", "concurrency", float64(c), "runs/s", lognormalFrom(peerRng, 5, 70*eff, 0.05)))
 	}
 
+	// gosandbox serve over HTTP: the pool's rate grows with the clients up
+	// to the cores; one-shot's barely.
+	serve := benchjson.Scenario{Name: "serve", Description: "POST /run of /bin/true through the server package on a loopback port at concurrency C; requests/s per window and client-side latency of every request."}
+	for _, b := range []string{"oneshot", "container"} {
+		for _, c := range []int{1, 2, 4} {
+			eff := math.Min(float64(c), 2) * (1 - 0.05*float64(c-1))
+			rate, lat := 60*eff, 16e6*float64(c)/eff
+			if b == "container" {
+				rate, lat = 310*eff, 3.1e6*float64(c)/eff
+			}
+			serve.Series = append(serve.Series,
+				variantSeries(b, "true", benchjson.VariantRequestRate, "concurrency", float64(c), "requests/s", lognormalFrom(serveRng, 5, rate, 0.05)),
+				variantSeries(b, "true", benchjson.VariantLatency, "concurrency", float64(c), "ns", lognormalFrom(serveRng, 80, lat, 0.2)))
+		}
+	}
+
 	warm := benchjson.Scenario{Name: "warmup", Description: "time until N pooled containers are ready"}
 	for _, k := range []float64{1, 4, 16} {
 		warm.Series = append(warm.Series, series("container", "", "pool_size", k, "ns", lognormal(5, 14e6*k/math.Min(k, 2)+3e6, 0.08)))
@@ -329,7 +348,7 @@ func fullBench(start time.Time, matrix bool, kernel, cgroup string, slow float64
 		variantSeries("rootfs-copy", "/usr/bin/true", "rootfs-copy", "layout", 0, "bytes", lognormal(5, 2.6*(1<<20), 0.01)),
 		variantSeries("overlay-upper", "/usr/bin/true", "overlay-upper", "layout", 0, "bytes", lognormal(5, 16*(1<<10), 0.05)))
 
-	r.Scenarios = []benchjson.Scenario{startup, arr, reset, tput, warm, mem, disk}
+	r.Scenarios = []benchjson.Scenario{startup, arr, reset, tput, serve, warm, mem, disk}
 	r.Claims = []benchjson.Claim{
 		{Claim: "pooled start ~10 ms vs one-shot ~300 ms", Seed: "one-shot ~300 ms, pooled ~10 ms per start: pooled ~30x faster",
 			Measured: "/bin/true p50: one-shot 11.9 ms, pooled 1.75 ms: one-shot/pooled = 6.8x", Verdict: "does not hold", Ratio: 6.8,
