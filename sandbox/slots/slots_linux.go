@@ -59,10 +59,15 @@ type Runner struct {
 
 	free chan *slot
 	all  []*slot
+	// reserving is held by the one reservation gathering its slots (see
+	// Reserve); extraSlots numbers the slots built past Size for one.
+	reserving  chan struct{}
+	extraSlots atomic.Int64
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup // runs in flight
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup // runs and reservations in flight
+	lastErr error          // the last failure to rebuild a slot (see Stats)
 
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
@@ -83,7 +88,7 @@ func New(o Options) (*Runner, error) {
 	if !sandbox.HostIsRoot() {
 		return nil, errors.New("slots: needs root: the run's child enters the slot's namespaces as host root")
 	}
-	r := &Runner{opts: o, free: make(chan *slot, o.Size), checked: map[string]error{}}
+	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{}}
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
