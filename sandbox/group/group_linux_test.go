@@ -292,7 +292,7 @@ func TestGroupsLargerThanThePool(t *testing.T) {
 					}
 					for j, p := range res.Programs {
 						if p.Status != sandbox.StatusOK {
-							errs <- fmt.Errorf("group %d program %d: %s (%s)", i, j, p.Status, p.Message)
+							errs <- fmt.Errorf("group %d program %d: %s %s (%s)", i, j, p.Status, p.Signal, p.Message)
 						}
 					}
 				}()

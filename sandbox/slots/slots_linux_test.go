@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,5 +237,38 @@ func TestReserveBeyondSize(t *testing.T) {
 	r.Close()
 	if _, _, err := r.Reserve(context.Background(), 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("reserve after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestMountBuildsSpareRunningBoxes: making a slot's mount namespace (new
+// binds, a slot built for a reservation) while boxes run elsewhere never
+// kills them. A box's child dies with the thread that cloned it (its
+// parent-death signal), and a thread that made a mount namespace can serve
+// nothing else after: were it let end, it could take a running box along.
+func TestMountBuildsSpareRunningBoxes(t *testing.T) {
+	r := newRunner(t, 4)
+	var wg sync.WaitGroup
+	long := make([]sandbox.Result, 3)
+	for i := range long {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			long[i], _ = r.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/sleep", "2"}})
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range 30 {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: dir, Target: "/data"}}})
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d with new binds: %+v\n%s", i, res, out)
+		}
+	}
+	wg.Wait()
+	for i, res := range long {
+		if res.Status != sandbox.StatusOK {
+			t.Errorf("long run %d beside the mount builds: %s %s (%s)", i, res.Status, res.Signal, res.Message)
+		}
 	}
 }
