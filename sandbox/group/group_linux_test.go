@@ -174,7 +174,7 @@ func TestSolutionNeverReads(t *testing.T) {
 			res, _, _ := captured(t, r, g)
 			for i, p := range res.Programs {
 				if p.Status != sandbox.StatusWallLimit {
-					t.Errorf("program %d: %s (%s), want wall-limit", i, p.Status, p.Message)
+					t.Errorf("program %d: %s exit %d signal %q wall %v (%s), want wall-limit", i, p.Status, p.ExitCode, p.Signal, p.Wall(), p.Message)
 				}
 			}
 		})
