@@ -67,3 +67,17 @@ func (b *slotsBackend) Close() error { return b.runner.Close() }
 
 // Pids is bench.PidReporter: an idle slot keeps no process alive.
 func (b *slotsBackend) Pids() []int { return nil }
+
+// Reserve takes n slots at once for a program group (see
+// sandbox.Reserver); past the runner's size it builds slots for the group
+// alone.
+func (b *slotsBackend) Reserve(ctx context.Context, n int) ([]sandbox.Runner, func(), error) {
+	return b.runner.Reserve(ctx, n)
+}
+
+// PoolStats reports the slots for monitoring (gosandbox serve's metrics and
+// health): slots kept, free now, rebuilt so far, the last rebuild failure.
+func (b *slotsBackend) PoolStats() (size, idle int, replaced uint64, lastErr error) {
+	s := b.runner.Stats()
+	return s.Size, s.Idle, uint64(s.Rebuilds), s.LastErr
+}

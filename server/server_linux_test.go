@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"gosandbox/harness"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/container"
 	"gosandbox/sandbox/oneshot"
@@ -289,20 +290,56 @@ func TestManyRequestsMetricsMatch(t *testing.T) {
 	}
 }
 
-// TestGroupOverHTTP: an interactive pair in one request.
-func TestGroupOverHTTP(t *testing.T) {
-	p := newPool(t, 2)
-	base, _ := start(t, Options{Runner: p, Backend: "container", Parallel: 2})
-	job := `{"id":"pair","limits":{"wall":"10s"},"group":[` +
-		`{"args":["/bin/sh","-c","read q; echo \"$q$q\""]},` +
-		`{"args":["/bin/sh","-c","echo ab; read a; echo \"got $a\" >&2"]}],` +
-		`"pipes":[["0:stdout","1:stdin"],["1:stdout","0:stdin"]]}`
-	code, _, body := post(t, base+"/run", "", job)
-	if code != 200 || !strings.Contains(body, `"stderr":"got abab\n"`) || strings.Count(body, `"status":"ok"`) != 2 {
-		t.Fatalf("%d %s", code, body)
+// slotsRunner is the harness's slots backend (its Reserve and PoolStats
+// are what gosandbox serve --backend slots gets), size slots.
+func slotsRunner(t *testing.T, size int) harness.Backend {
+	t.Helper()
+	needRoot(t)
+	b, err := harness.Open("slots", harness.Options{PoolSize: size})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := metric(t, base, "", `gosandbox_runs_total{status="ok"}`); got != 2 {
-		t.Errorf("runs_total ok = %v, want 2 (one per program)", got)
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close slots: %v", err)
+		}
+	})
+	return b
+}
+
+// TestGroupOverHTTP: an interactive pair in one request, on two
+// containers and on one slot (the pair then needs a slot built for it:
+// without a joint reservation one program would wait for the other's
+// slot until the wall limit); the pool gauge counts the pool's boxes.
+func TestGroupOverHTTP(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		size int
+		r    sandbox.Runner
+	}{{"container", 2, newPool(t, 2)}, {"slots", 1, slotsRunner(t, 1)}} {
+		t.Run(b.name, func(t *testing.T) {
+			base, _ := start(t, Options{Runner: b.r, Backend: b.name, Parallel: 2})
+			job := `{"id":"pair","limits":{"wall":"10s"},"group":[` +
+				`{"args":["/bin/sh","-c","read q; echo \"$q$q\""]},` +
+				`{"args":["/bin/sh","-c","echo ab; read a; echo \"got $a\" >&2"]}],` +
+				`"pipes":[["0:stdout","1:stdin"],["1:stdout","0:stdin"]]}`
+			code, _, body := post(t, base+"/run", "", job)
+			if code != 200 || !strings.Contains(body, `"stderr":"got abab\n"`) || strings.Count(body, `"status":"ok"`) != 2 {
+				t.Fatalf("%d %s", code, body)
+			}
+			if got := metric(t, base, "", `gosandbox_runs_total{status="ok"}`); got != 2 {
+				t.Errorf("runs_total ok = %v, want 2 (one per program)", got)
+			}
+			// Without PoolStats the gauge counts the server's 2 run slots.
+			idle := metric(t, base, "", `gosandbox_pool_slots{state="idle"}`)
+			busy := metric(t, base, "", `gosandbox_pool_slots{state="busy"}`)
+			if idle < 0 || busy < 0 || idle+busy != float64(b.size) {
+				t.Errorf("pool slots idle %v + busy %v, want %d (the pool's size)", idle, busy, b.size)
+			}
+			if code, text := get(t, base+"/healthz", ""); code != http.StatusOK {
+				t.Errorf("/healthz: %d %s", code, text)
+			}
+		})
 	}
 }
 

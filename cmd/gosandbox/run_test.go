@@ -220,3 +220,18 @@ func TestRunInterruptedExit3(t *testing.T) {
 		t.Errorf("exit %v, stderr %q; want 3 with internal-error", err, stderr.String())
 	}
 }
+
+// TestInvalidSpecExit2OnEveryBackend: a bind no box can hold is an invalid
+// spec (exit 2) on every backend, pooled ones included, never an
+// internal-error (exit 3) from the container built for it.
+func TestInvalidSpecExit2OnEveryBackend(t *testing.T) {
+	needRoot(t)
+	for _, backend := range []string{"oneshot", "container", "slots"} {
+		for _, bind := range []string{"/tmp:/tmp/x", "/tmp:/etc/passwd/x"} {
+			code, _, stderr := cli(t, t.TempDir(), "--backend", backend, "--bind", bind, "--", "/bin/true")
+			if code != 2 || !strings.Contains(stderr, "invalid spec: mount: bad plan") {
+				t.Errorf("--backend %s --bind %s: exit %d, stderr %q; want 2, invalid spec", backend, bind, code, stderr)
+			}
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/mount"
 )
 
 // ErrPoolClosed is returned by Run after Close.
@@ -121,7 +122,7 @@ func (p *Pool) Builder() *Builder { return p.b }
 // was ready; everything after that is in the Result (a container that fails
 // during the run gives internal-error and is replaced).
 func (p *Pool) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	spec, err := spec.Prepare()
+	spec, err := prepare(spec)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
@@ -150,6 +151,21 @@ func (p *Pool) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, erro
 		}
 		return res, nil
 	}
+}
+
+// prepare is the host-side pre-check every runner makes before anything
+// runs (sandbox.Spec.Prepare, then mount.CheckBinds): a mount plan that
+// cannot be built is the caller's mistake, not an internal error of the
+// container built for it.
+func prepare(spec sandbox.Spec) (sandbox.Spec, error) {
+	spec, err := spec.Prepare()
+	if err != nil {
+		return sandbox.Spec{}, err
+	}
+	if err := mount.CheckBinds(spec.Binds, spec.Limits.WithDefaults().Tmpfs); err != nil {
+		return sandbox.Spec{}, fmt.Errorf("%w: %w", sandbox.ErrInvalidSpec, err)
+	}
+	return spec, nil
 }
 
 // maxAttempts bounds how often a run whose program never started is moved

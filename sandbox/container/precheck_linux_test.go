@@ -11,8 +11,9 @@ import (
 )
 
 // TestPoolRefusesWhatOneshotRefuses: Pool.Run runs the same host
-// pre-check as oneshot.Run (sandbox.Spec.Prepare), so specs the one-shot
-// runner refuses are errors here too, not internal-error results.
+// pre-check as oneshot.Run (sandbox.Spec.Prepare, mount.CheckBinds), so
+// specs the one-shot runner refuses are errors here too, not internal-error
+// results of the container built for them.
 func TestPoolRefusesWhatOneshotRefuses(t *testing.T) {
 	p := newPool(t, PoolOptions{Size: 1})
 	big := filepath.Join(t.TempDir(), "big")
@@ -34,6 +35,8 @@ func TestPoolRefusesWhatOneshotRefuses(t *testing.T) {
 		"memory below minimum": {sandbox.Spec{Args: []string{"/bin/true"}, Limits: sandbox.Limits{Memory: 1}}, "limits.memory"},
 		"bind over /proc":      {sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/etc/hostname", Target: "/proc/x"}}}, "bind[0]"},
 		"bind inside /w":       {sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/etc", Target: "/w/etc"}}}, "bind[0]"},
+		"bind inside /tmp":     {sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/tmp", Target: "/tmp/x"}}}, "/tmp/x"},
+		"bind below a file":    {sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: "/tmp", Target: "/etc/passwd/x"}}}, "/etc/passwd is not a directory"},
 	}
 	for name, tc := range cases {
 		_, err := p.Run(testContext(t), tc.spec)

@@ -81,7 +81,7 @@ var errReservedUsed = errors.New("container: a reserved container runs one spec"
 // Run runs spec on the reserved container (rebuilt first if the spec needs
 // another shape).
 func (b *reservedBox) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	spec, err := spec.Prepare()
+	spec, err := prepare(spec)
 	if err != nil {
 		return sandbox.Result{}, err
 	}

@@ -123,6 +123,14 @@ func Run(ctx context.Context, r sandbox.Runner, g sandbox.Group, o Options) (Res
 			if errs[i] != nil {
 				cancel() // the others would wait for a peer that never comes
 			}
+			if errs[i] == nil && results[i].Status == sandbox.StatusWallLimit {
+				// The group's clock has passed, so a peer still running
+				// ends with wall-limit too: its own timer (the same limit,
+				// started within moments of this one) fires soon. Closing
+				// this box's pipes now would end it first with the EOF
+				// or EPIPE of a peer gone, a race that fast runners lose.
+				return
+			}
 			// The box is gone: its peers get EOF or EPIPE from now on.
 			for _, f := range boxEnds[i] {
 				f.Close()
@@ -130,6 +138,11 @@ func Run(ctx context.Context, r sandbox.Runner, g sandbox.Group, o Options) (Res
 		}()
 	}
 	wg.Wait()
+	for _, ends := range boxEnds {
+		for _, f := range ends {
+			f.Close() // those of programs the wall ended (closing twice is harmless)
+		}
+	}
 	// Every box is gone, so every relay ends by itself (EOF or EPIPE);
 	// stop makes sure of it.
 	for _, rl := range relays {

@@ -13,6 +13,7 @@ import (
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/container"
 	"gosandbox/sandbox/oneshot"
+	"gosandbox/sandbox/slots"
 	"gosandbox/sandbox/workdir"
 )
 
@@ -22,8 +23,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runners are the two runners every group test runs on: a one-shot runner
-// and a pool of poolSize containers.
+// runners are the runners every group test runs on: a one-shot runner, a
+// pool of poolSize containers and poolSize zero-process slots.
 func runners(t *testing.T, poolSize int) map[string]sandbox.Runner {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -36,7 +37,16 @@ func runners(t *testing.T, poolSize int) map[string]sandbox.Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return map[string]sandbox.Runner{"oneshot": &oneshot.Runner{}, "container": p}
+	s, err := slots.New(slots.Options{Size: poolSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close slots: %v", err)
+		}
+	})
+	return map[string]sandbox.Runner{"oneshot": &oneshot.Runner{}, "container": p, "slots": s}
 }
 
 func sh(script string) sandbox.Spec { return sandbox.Spec{Args: []string{"/bin/sh", "-c", script}} }
@@ -164,7 +174,7 @@ func TestSolutionNeverReads(t *testing.T) {
 			res, _, _ := captured(t, r, g)
 			for i, p := range res.Programs {
 				if p.Status != sandbox.StatusWallLimit {
-					t.Errorf("program %d: %s (%s), want wall-limit", i, p.Status, p.Message)
+					t.Errorf("program %d: %s exit %d signal %q wall %v (%s), want wall-limit", i, p.Status, p.ExitCode, p.Signal, p.Wall(), p.Message)
 				}
 			}
 		})
@@ -254,39 +264,55 @@ func TestOwnBoxes(t *testing.T) {
 	}
 }
 
-// TestGroupsLargerThanThePool: groups of 2 and 3 on a pool of 1, several at
-// once, all finish with the right answer: reservations never hold part of
-// what another waits for.
+// TestGroupsLargerThanThePool: groups of 2 and 3 on a pool of 1 (containers
+// or slots), several at once, all finish with the right answer:
+// reservations never hold part of what another waits for, and single runs
+// alongside them go on.
 func TestGroupsLargerThanThePool(t *testing.T) {
-	r := runners(t, 1)["container"]
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g := guessingGame()
-			if i%2 == 1 {
-				g.Programs = append(g.Programs, sandbox.Spec{Args: []string{"/bin/true"}})
+	all := runners(t, 1)
+	for _, name := range []string{"container", "slots"} {
+		r := all[name]
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for i := 0; i < 4; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					g := guessingGame()
+					if i%2 == 1 {
+						g.Programs = append(g.Programs, sandbox.Spec{Args: []string{"/bin/true"}})
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					res, err := Run(ctx, r, g, Options{})
+					if err != nil {
+						errs <- err
+						return
+					}
+					for j, p := range res.Programs {
+						if p.Status != sandbox.StatusOK {
+							errs <- fmt.Errorf("group %d program %d: %s %s (%s)", i, j, p.Status, p.Signal, p.Message)
+						}
+					}
+				}()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					res, err := r.Run(ctx, sandbox.Spec{Args: []string{"/bin/true"}, Limits: sandbox.Limits{Wall: 20 * time.Second}})
+					if err != nil || res.Status != sandbox.StatusOK {
+						errs <- fmt.Errorf("single run %d beside the groups: %s (%s), %v", i, res.Status, res.Message, err)
+					}
+				}()
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			res, err := Run(ctx, r, g, Options{})
-			if err != nil {
-				errs <- err
-				return
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
 			}
-			for j, p := range res.Programs {
-				if p.Status != sandbox.StatusOK {
-					errs <- fmt.Errorf("group %d program %d: %+v", i, j, p)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+		})
 	}
 }
 

@@ -198,10 +198,9 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	limits := spec.Limits.WithDefaults()
 	r.init()
 	// A mount plan that cannot be built (a bind over /proc, a target given
-	// twice) is the caller's mistake: reject it before anything runs. The
-	// plan without a host work directory is the one cached for runs
-	// without copies, so this costs nothing on the common path.
-	if _, err := r.plan("", limits.Tmpfs, spec.Binds); err != nil {
+	// twice) is the caller's mistake: reject it before anything runs, with
+	// the check every runner makes.
+	if err := mount.CheckBinds(spec.Binds, limits.Tmpfs); err != nil {
 		return sandbox.Result{}, fmt.Errorf("%w: %w", sandbox.ErrInvalidSpec, err)
 	}
 	if err := ctx.Err(); err != nil {

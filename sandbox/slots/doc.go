@@ -23,5 +23,7 @@
 // wanted. A slot whose namespaces went bad is rebuilt, and the run that
 // found it so is started again on the new one. Runs with different binds
 // rebuild the slot's mount namespace (milliseconds), so a workload that
-// binds the same paths every time keeps its slots warm.
+// binds the same paths every time keeps its slots warm. A program group
+// (sandbox/group) takes its slots at once with Runner.Reserve, and one
+// larger than Size gets slots built for it alone.
 package slots

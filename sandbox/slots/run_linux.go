@@ -31,27 +31,55 @@ var groupSeq atomic.Uint64
 // It returns an error only when the spec is invalid (nothing ran), the
 // runner is closed, or ctx ended before the start.
 func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	spec, err := spec.Prepare()
+	spec, limits, err := r.check(spec)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
-	limits := spec.Limits.WithDefaults()
-	if err := r.checkLayout(spec.Binds, limits.Tmpfs); err != nil {
-		return sandbox.Result{}, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
-	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	if !r.enter() {
 		return sandbox.Result{}, ErrClosed
 	}
-	r.wg.Add(1)
-	r.mu.Unlock()
 	defer r.wg.Done()
 	s, err := r.take(ctx)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
 	defer r.put(s)
+	return r.runOn(ctx, s, spec, limits)
+}
+
+// check is the host-side pre-check every runner makes (sandbox.Spec.Prepare
+// and the mount plan's, mount.CheckBinds), then the slot plan's own: its
+// errors wrap sandbox.ErrInvalidSpec. It returns the spec as run and its
+// limits with the defaults.
+func (r *Runner) check(spec sandbox.Spec) (sandbox.Spec, sandbox.Limits, error) {
+	spec, err := spec.Prepare()
+	if err != nil {
+		return sandbox.Spec{}, sandbox.Limits{}, err
+	}
+	limits := spec.Limits.WithDefaults()
+	if err := mount.CheckBinds(spec.Binds, limits.Tmpfs); err != nil {
+		return sandbox.Spec{}, sandbox.Limits{}, fmt.Errorf("%w: %w", sandbox.ErrInvalidSpec, err)
+	}
+	if err := r.checkLayout(spec.Binds, limits.Tmpfs); err != nil {
+		return sandbox.Spec{}, sandbox.Limits{}, fmt.Errorf("%w: %w", sandbox.ErrInvalidSpec, err)
+	}
+	return spec, limits, nil
+}
+
+// enter counts a caller in (Close waits for it), unless the runner is
+// closed.
+func (r *Runner) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// runOn runs a checked spec on slot s, which the caller holds.
+func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits sandbox.Limits) (sandbox.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
@@ -68,7 +96,9 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 		// The slot's namespaces went bad: nothing of the program ran.
 		// Make the slot anew and start the run there, once.
 		r.rebuilds.Add(1)
-		if err := s.rebuild(); err != nil || attempt > 0 {
+		err := s.rebuild()
+		r.setLastErr(err)
+		if err != nil || attempt > 0 {
 			if err != nil {
 				res = verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
 			}

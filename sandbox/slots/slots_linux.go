@@ -59,10 +59,15 @@ type Runner struct {
 
 	free chan *slot
 	all  []*slot
+	// reserving is held by the one reservation gathering its slots (see
+	// Reserve); extraSlots numbers the slots built past Size for one.
+	reserving  chan struct{}
+	extraSlots atomic.Int64
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup // runs in flight
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup // runs and reservations in flight
+	lastErr error          // the last failure to rebuild a slot (see Stats)
 
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
@@ -83,7 +88,7 @@ func New(o Options) (*Runner, error) {
 	if !sandbox.HostIsRoot() {
 		return nil, errors.New("slots: needs root: the run's child enters the slot's namespaces as host root")
 	}
-	r := &Runner{opts: o, free: make(chan *slot, o.Size), checked: map[string]error{}}
+	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{}}
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
@@ -278,37 +283,89 @@ func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 }
 
 // buildMountNS applies the slot's base plan in a mount namespace of its
-// own and returns a descriptor of it. The work happens on a thread that
-// leaves the process's shared file-system information (CLONE_FS) so that
-// it may have a mount namespace and root of its own, and that thread ends
-// with it: no other code ever runs there.
+// own and returns a descriptor of it. The work happens on the mount
+// thread (see mountThread), one build at a time.
 func buildMountNS(base *mount.Plan) (int, error) {
-	type result struct {
-		fd  int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-			done <- result{-1, fmt.Errorf("unshare mount namespace: %w", err)}
-			return
-		}
-		// The descriptor first: once pivoted, /proc is the stash.
-		fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			done <- result{-1, fmt.Errorf("open the slot's mount namespace: %w", err)}
-			return
-		}
-		if err := base.Apply(""); err != nil {
-			unix.Close(fd)
-			done <- result{-1, err}
-			return
-		}
-		done <- result{fd, nil}
-	}()
+	mounts.once.Do(startMountThread)
+	done := make(chan mountResult, 1)
+	mounts.reqs <- mountReq{base: base, done: done}
 	res := <-done
 	return res.fd, res.err
+}
+
+// mountThread is the one thread that makes slots' mount namespaces. A
+// thread with a mount namespace and root of its own must leave the
+// process's shared file-system information (CLONE_FS), which cannot be
+// undone, so no other goroutine may run there after. Letting the thread
+// end with its goroutine instead would be wrong: Go may have cloned a
+// box's child from that thread earlier, and the child's parent-death
+// signal (SIGKILL) fires when the thread that cloned it ends, killing a
+// run in progress on another slot. So the thread is made once and lives
+// as long as the process: it goes back to the host's mount namespace
+// (and root) after each build.
+var mounts struct {
+	once sync.Once
+	reqs chan mountReq
+}
+
+type mountReq struct {
+	base *mount.Plan
+	done chan<- mountResult
+}
+
+type mountResult struct {
+	fd  int
+	err error
+}
+
+func startMountThread() {
+	mounts.reqs = make(chan mountReq)
+	go func() {
+		runtime.LockOSThread() // never unlocked; the goroutine never ends
+		host, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			err = fmt.Errorf("open the host's mount namespace: %w", err)
+		} else if uerr := unix.Unshare(unix.CLONE_FS); uerr != nil {
+			err = fmt.Errorf("unshare file-system information: %w", uerr)
+		}
+		for req := range mounts.reqs {
+			if err != nil {
+				req.done <- mountResult{-1, err}
+				continue
+			}
+			var res mountResult
+			res, err = buildMountNSHere(host, req.base)
+			req.done <- res
+		}
+	}()
+}
+
+// buildMountNSHere makes the namespace on the mount thread and goes back
+// to the host's. A failure to go back is sticky (stuck): the thread's
+// next unshare would copy a box's tree, so every later build fails.
+func buildMountNSHere(host int, base *mount.Plan) (res mountResult, stuck error) {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return mountResult{-1, fmt.Errorf("unshare mount namespace: %w", err)}, nil
+	}
+	defer func() {
+		if err := unix.Setns(host, unix.CLONE_NEWNS); err != nil {
+			stuck = fmt.Errorf("slots: the mount thread cannot go back to the host's mount namespace: %w", err)
+			if res.err == nil {
+				unix.Close(res.fd)
+				res = mountResult{-1, stuck}
+			}
+		}
+	}()
+	// The descriptor first: once pivoted, /proc is the stash.
+	fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return mountResult{-1, fmt.Errorf("open the slot's mount namespace: %w", err)}, nil
+	}
+	if err := base.Apply(""); err != nil {
+		unix.Close(fd)
+		return mountResult{-1, err}, nil
+	}
+	return mountResult{fd, nil}, nil
 }
 
 // netStock keeps one fresh network namespace ready for the slot's next run,

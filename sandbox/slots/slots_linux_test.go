@@ -2,9 +2,13 @@ package slots
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gosandbox/sandbox"
 )
@@ -170,4 +174,101 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestReserveBeyondSize: a reservation of 3 on one slot takes the slot and
+// builds two for itself; each reserved runner runs one spec; release gives
+// the slot back and destroys the two (no descriptor of theirs stays); a
+// reservation that cannot gather its slots before its context ends gives
+// back what it took.
+func TestReserveBeyondSize(t *testing.T) {
+	r := newRunner(t, 1)
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("warm-up: %+v\n%s", res, out)
+	}
+	r.released.wait()
+	before := openFDs(t)
+	runners, release, err := r.Reserve(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Size != 1 || s.Idle != 0 {
+		t.Errorf("stats while reserved: %+v, want size 1, idle 0", s)
+	}
+	for i, rr := range runners {
+		out, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := rr.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/echo", strconv.Itoa(i)}, Stdout: out})
+		b, _ := os.ReadFile(out.Name())
+		out.Close()
+		if err != nil || res.Status != sandbox.StatusOK || string(b) != strconv.Itoa(i)+"\n" || res.Backend != BackendName {
+			t.Errorf("reserved runner %d: %+v %v, stdout %q", i, res, err, b)
+		}
+		if _, err := rr.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/true"}}); err == nil {
+			t.Errorf("reserved runner %d ran a second spec", i)
+		}
+	}
+	release()
+	release() // twice is once
+	r.released.wait()
+	if s := r.Stats(); s.Idle != 1 {
+		t.Errorf("stats after release: %+v, want the slot idle", s)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("descriptors: %d before the reservation, %d after its release", before, after)
+	}
+
+	// The slot is busy: a reservation of 1 waits, then gives up.
+	s, err := r.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := r.Reserve(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("reserve on a busy runner: %v, want the deadline", err)
+	}
+	r.put(s)
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Errorf("run after the failed reservation: %+v\n%s", res, out)
+	}
+	r.Close()
+	if _, _, err := r.Reserve(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("reserve after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestMountBuildsSpareRunningBoxes: making a slot's mount namespace (new
+// binds, a slot built for a reservation) while boxes run elsewhere never
+// kills them. A box's child dies with the thread that cloned it (its
+// parent-death signal), and a thread that made a mount namespace can serve
+// nothing else after: were it let end, it could take a running box along.
+func TestMountBuildsSpareRunningBoxes(t *testing.T) {
+	r := newRunner(t, 4)
+	var wg sync.WaitGroup
+	long := make([]sandbox.Result, 3)
+	for i := range long {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			long[i], _ = r.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/sleep", "2"}})
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range 30 {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}, Binds: []sandbox.Bind{{Source: dir, Target: "/data"}}})
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d with new binds: %+v\n%s", i, res, out)
+		}
+	}
+	wg.Wait()
+	for i, res := range long {
+		if res.Status != sandbox.StatusOK {
+			t.Errorf("long run %d beside the mount builds: %s %s (%s)", i, res.Status, res.Signal, res.Message)
+		}
+	}
 }
