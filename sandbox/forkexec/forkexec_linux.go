@@ -142,6 +142,19 @@ type Runner struct {
 	// rusage includes the program's. Needs a fork (not Vfork); the reaper
 	// counts as one process of the box.
 	Reaper *Reaped
+	// ReaperApart, with Reaper, a Slot and CLONE_NEWPID, makes the box's
+	// pid 1 a second child of the caller instead of the program's parent:
+	// the starting thread unshares a pid namespace for its children, clones
+	// pid 1 (sharing the caller's memory only until it executes the idle
+	// reaper program, without holding the caller up), then the child, which
+	// becomes pid 2 and the program itself, and returns to the process's
+	// pid namespace. The pid Start returns is the program's, so the caller
+	// learns of its end with no process in between; pid 1 reaps orphans
+	// until Reaped.Kill ends it. Pid 1 stays outside the box's cgroup, user
+	// and other namespaces, as the caller's user (a process the program
+	// cannot signal or trace), and counts in none of the box's limits.
+	// See CanReaperApart.
+	ReaperApart bool
 	// Slot, when set, starts the child in namespaces held by descriptors
 	// instead of new user, mount and network namespaces (see Slot).
 	Slot *Slot
@@ -387,6 +400,11 @@ type prepared struct {
 	// reaper program (-1: none), kept open by the child for pid 1.
 	reaperStatus, reaperExe int
 	loopback                *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
+	// apart: Runner.ReaperApart; idleExe is the idle reaper program.
+	apart     bool
+	idleExe   int
+	apartSig  uintptr
+	apartPid1 *Reaped
 
 	slot       bool // Runner.Slot is set; its fields follow
 	slotUser   int
@@ -586,6 +604,18 @@ func (r *Runner) prepare() (*prepared, error) {
 	if err := p.prepareSlot(r); err != nil {
 		return nil, err
 	}
+	if r.ReaperApart {
+		switch {
+		case r.Reaper == nil || r.Slot == nil || r.CloneFlags&unix.CLONE_NEWPID == 0:
+			return nil, errors.New("forkexec: ReaperApart needs a Reaper, a Slot and CLONE_NEWPID")
+		case !CanReaperApart():
+			return nil, errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
+		}
+		p.apart, p.idleExe, p.apartPid1 = true, idleReaperExec(), r.Reaper
+		p.apartSig = uintptr(r.Pdeathsig)
+		p.reaper = false // the child is the program
+		p.flags &^= unix.CLONE_NEWPID
+	}
 	p.vfork = r.Reaper == nil && r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
 		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
 	if p.slot {
@@ -594,7 +624,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		// program cannot run it would stay on and hold the caller.
 		p.vfork = r.Vfork && haveVfork && !p.sync && r.CgroupFD <= 0 &&
 			(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) &&
-			(r.Reaper == nil || p.reaperExe >= 0)
+			(!p.reaper || p.reaperExe >= 0)
 	}
 	p.unshareCg = r.UnshareCgroupAfterSync
 	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
@@ -606,7 +636,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.ppid = uintptr(unix.Getpid())
 		// In a new pid namespace getppid says 0; the sync pipe tells
 		// instead whether the parent is alive.
-		p.checkPPID = r.CloneFlags&unix.CLONE_NEWPID == 0
+		p.checkPPID = r.CloneFlags&unix.CLONE_NEWPID == 0 && !p.apart
 	}
 	if r.Hostname != "" && r.CloneFlags&unix.CLONE_NEWUTS != 0 {
 		if p.hostname, err = unix.BytePtrFromString(r.Hostname); err != nil {
@@ -855,8 +885,65 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		}
 		return pid, errno, nil
 	}
+	if p.apart {
+		return r.forkApart(p, func() (int, syscall.Errno) { clone(); return pid, errno })
+	}
 	clone()
 	return pid, errno, nil
+}
+
+// CanReaperApart reports whether Runner.ReaperApart works here: an
+// architecture with the idle reaper program, and memfds to hold it.
+func CanReaperApart() bool { return haveVfork && idleReaperExec() > 0 }
+
+// forkApart is clone for Runner.ReaperApart: in a pid namespace of its own
+// for the starting thread's children, pid 1 first, then the child.
+func (r *Runner) forkApart(p *prepared, clone func() (int, syscall.Errno)) (pid int, errno syscall.Errno, err error) {
+	runtime.LockOSThread()
+	home, err := unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return 0, 0, fmt.Errorf("forkexec: open own pid namespace: %w", err)
+	}
+	defer unix.Close(home)
+	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+		runtime.UnlockOSThread()
+		return 0, 0, fmt.Errorf("forkexec: unshare pid namespace: %w", err)
+	}
+	syscall.ForkLock.Lock()
+	pid1, e1 := startIdleReaper(p)
+	syscall.ForkLock.Unlock()
+	if e1 == 0 {
+		p.apartPid1.setPid1(pid1)
+		pid, errno = clone()
+	}
+	if rerr := setns(home, unix.CLONE_NEWPID); rerr != nil {
+		// The thread stays locked, so it ends with its goroutine and
+		// starts nothing more in the box's pid namespace.
+		if e1 == 0 && errno == 0 {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+		}
+		p.apartPid1.endPid1()
+		return 0, 0, fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	if e1 != 0 {
+		return 0, 0, fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
+	}
+	if errno != 0 {
+		p.apartPid1.endPid1()
+	}
+	return pid, errno, nil
+}
+
+// startIdleReaper clones the apart pid 1 with every signal blocked: it runs
+// no Go code, and until its exec the caller's handlers are its own.
+func startIdleReaper(p *prepared) (int, syscall.Errno) {
+	runtime_BeforeFork()
+	pid, e := rawCloneIdleReaper(syscall.CLONE_VM|uintptr(syscall.SIGCHLD), uintptr(p.idleExe), p.apartSig)
+	runtime_AfterFork()
+	return int(pid), syscall.Errno(e)
 }
 
 // ownNetNS opens the calling thread's network namespace, which is the

@@ -11,3 +11,7 @@ import "syscall"
 const haveVfork = false
 
 func rawVfork(flags uintptr) (pid uintptr, errno uintptr) { return 0, uintptr(syscall.ENOSYS) }
+
+func rawCloneIdleReaper(flags, exe, pdeathsig uintptr) (pid uintptr, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}

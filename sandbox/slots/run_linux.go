@@ -185,7 +185,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 		facts.Cgroup = &verdict.CgroupUsage{
 			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
-			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
+			ProcsPeak:  max(usage.ProcsPeak-b.reaperProcs(), 0),
 			Accounting: b.runner.cgInfo.Accounting(),
 		}
 	}
@@ -236,8 +236,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	}
 	if r.cgroups != nil {
 		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
-		// One process more than asked: the box's pid 1 (the reaper).
-		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + 1, CPUSet: b.limits.CPUSet})
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
 		if err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
@@ -250,7 +249,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if b.reaped, err = forkexec.NewReaped(); err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil})
+	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
+		ReaperApart: r.apart})
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
@@ -285,6 +285,15 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
 	return fe, nil
+}
+
+// reaperProcs is how many processes of the box's cgroup are not the
+// program's: its pid 1, unless that lives apart (forkexec.Runner.ReaperApart).
+func (b *box) reaperProcs() int {
+	if b.runner.apart {
+		return 0
+	}
+	return 1
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the
@@ -356,7 +365,9 @@ func (b *box) tearDown() {
 	for _, f := range b.joins {
 		f.Close()
 	}
-	b.reaped.Close()
+	// An apart pid 1 was killed when the program ended; reaping it is
+	// the last of the box's teardown, after the result.
+	b.runner.released.later(func() { b.reaped.Close() })
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
@@ -442,6 +453,9 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				b.killBox(pid)
 			}
 			facts.Status = e.status
+			// An apart pid 1 goes now, and with it whatever the program
+			// left in the box's pid namespace.
+			b.reaped.Kill()
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}
