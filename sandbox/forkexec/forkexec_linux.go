@@ -179,8 +179,14 @@ type Runner struct {
 // clone, belong to it: proc mounts need no anchor inside UserNS, and the
 // program (which holds no capability there) cannot change any of them.
 //
+// With MountNS 0 and Runner.Mount set there is no kept mount namespace:
+// the child copies the caller's and builds the plan's tree there, pivots
+// into it and gives /w to WorkUID, all as the caller, then joins NetNS and
+// UserNS (the plan's id-map steps need no map: nothing waits for the
+// parent, so Vfork applies). Stash, Mounts and WorkTree are then unused.
+//
 // CloneFlags may only hold CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS and
-// CLONE_NEWCGROUP; Mount and NetNSFD must be unset. With Vfork the child
+// CLONE_NEWCGROUP; NetNSFD must be unset. With Vfork the child
 // borrows the caller's memory until its exec, also with a Reaper (where
 // the reaper program can be executed): setns into a user namespace asks
 // only for a thread group and file-system information of its own
@@ -199,6 +205,22 @@ type Slot struct {
 	// WorkTree > 0 is a detached mount tree (open_tree with
 	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
 	WorkTree int
+	// WorkUID and WorkGID, when WorkUID > 0, own /w once a Mount plan is
+	// built (host ids: the plan runs in the caller's user namespace).
+	WorkUID, WorkGID int
+	// Held, when set, receives descriptors of the run's mount namespace
+	// and of its /w (O_PATH), opened by the child once its mounts are
+	// made and left in the caller's descriptor table (a vfork child starts
+	// sharing it and takes its own right after): the caller holds both
+	// before the program can end, so that the namespace's teardown waits
+	// for the caller and /w can be looked at after the run. -1 where it
+	// could not be done (no vfork start); the caller closes them.
+	Held *Held
+}
+
+// Held is what Slot.Held receives.
+type Held struct {
+	MountNS, WorkDir int
 }
 
 // ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
@@ -277,6 +299,11 @@ const (
 	StepMoveWork
 	StepEnterNet
 	StepEnterUser
+	// StepChownWork gives /w to the box (Slot.WorkUID) after a Mount plan.
+	StepChownWork
+	// StepUnshareFiles takes a descriptor table of the child's own after
+	// the holds of Slot.Held.
+	StepUnshareFiles
 	stepCount
 )
 
@@ -321,6 +348,8 @@ var stepNames = [stepCount]string{
 	StepMoveWork:      "move the work directory onto /w",
 	StepEnterNet:      "enter the run's network namespace",
 	StepEnterUser:     "enter the slot's user namespace",
+	StepChownWork:     "give /w to the box",
+	StepUnshareFiles:  "unshare the descriptor table",
 }
 
 func (s Step) String() string {
@@ -414,6 +443,15 @@ type prepared struct {
 	slotOps    []mount.Op
 	slotWork   int
 	workTarget *byte // sandbox.WorkDir
+	// slotFresh: no kept mount namespace, a copy of the caller's with the
+	// Mount plan built in it; /w then goes to workUID, workGID.
+	slotFresh        bool
+	workUID, workGID int
+	// holds (Slot.Held): the child starts sharing the descriptor table
+	// (shareFiles is CLONE_FILES) and leaves heldMnt and heldWork in it.
+	holds             bool
+	shareFiles        uintptr
+	heldMnt, heldWork int
 
 	flags uintptr
 	vfork bool
@@ -618,6 +656,7 @@ func (r *Runner) prepare() (*prepared, error) {
 	}
 	p.vfork = r.Reaper == nil && r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
 		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
+	p.heldMnt, p.heldWork = -1, -1
 	if p.slot {
 		// The reaper may share the memory too: it leaves it at its exec
 		// of the reaper program, which releases the caller; where that
@@ -625,6 +664,9 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.vfork = r.Vfork && haveVfork && !p.sync && r.CgroupFD <= 0 &&
 			(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) &&
 			(!p.reaper || p.reaperExe >= 0)
+	}
+	if p.slot && p.vfork && r.Slot.Held != nil {
+		p.holds, p.shareFiles = true, unix.CLONE_FILES
 	}
 	p.unshareCg = r.UnshareCgroupAfterSync
 	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
@@ -645,7 +687,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.hostLen = uintptr(len(r.Hostname))
 	}
 	if r.Mount != nil {
-		if r.CloneFlags&unix.CLONE_NEWNS == 0 {
+		if r.CloneFlags&unix.CLONE_NEWNS == 0 && r.Slot == nil {
 			return nil, errors.New("forkexec: a mount plan needs CLONE_NEWNS")
 		}
 		p.plan = r.Mount.Ops()
@@ -683,14 +725,18 @@ func (p *prepared) prepareSlot(r *Runner) error {
 	switch {
 	case r.CloneFlags&^slotCloneFlags != 0:
 		return fmt.Errorf("forkexec: a Slot child may only be cloned into new pid, IPC, UTS and cgroup namespaces (flags %#x)", r.CloneFlags)
-	case r.Mount != nil:
-		return errors.New("forkexec: Slot and Mount together")
+	case r.Mount != nil && (s.MountNS > 0 || s.Mounts != nil || s.WorkTree > 0):
+		return errors.New("forkexec: a Slot with a Mount plan takes no MountNS, Mounts or WorkTree")
 	case r.NetNSFD > 0:
 		return errors.New("forkexec: Slot and NetNSFD together")
-	case s.UserNS <= 0 || s.MountNS <= 0 || s.NetNS <= 0:
+	case s.UserNS <= 0 || (s.MountNS <= 0 && r.Mount == nil) || s.NetNS <= 0:
 		return fmt.Errorf("forkexec: Slot needs user, mount and network namespace descriptors (have %d, %d, %d)", s.UserNS, s.MountNS, s.NetNS)
 	}
 	p.slot = true
+	if r.Mount != nil {
+		p.slotFresh = true
+		p.workUID, p.workGID = s.WorkUID, s.WorkGID
+	}
 	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
 	stash := s.Stash
 	if stash == "" {
@@ -732,6 +778,21 @@ func (r *Runner) Start() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if r.Slot != nil && r.Slot.Held != nil {
+		*r.Slot.Held = Held{MountNS: -1, WorkDir: -1}
+	}
+	pid, err := r.start(p)
+	if p.holds {
+		if err != nil {
+			closeFD(&p.heldMnt)
+			closeFD(&p.heldWork)
+		}
+		*r.Slot.Held = Held{MountNS: p.heldMnt, WorkDir: p.heldWork}
+	}
+	return pid, err
+}
+
+func (r *Runner) start(p *prepared) (int, error) {
 	var errPipe, syncPipe [2]int
 	if err := unix.Pipe2(errPipe[:], unix.O_CLOEXEC); err != nil {
 		return 0, fmt.Errorf("forkexec: error pipe: %w", err)

@@ -116,6 +116,7 @@ type box struct {
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
 	workTree int // detached mount of the host work directory
+	held     forkexec.Held
 
 	lastMark time.Time // see mark
 }
@@ -171,10 +172,20 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	}
 	b.joins = nil
 	b.pidfd = openPidfd(pid)
+	// The child left holds on the run's mount namespace and /w; where it
+	// could not, they are taken through pid, which may be gone already.
 	proc := "/proc/" + strconv.Itoa(pid)
-	b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	b.mntns = b.held.MountNS
+	if b.mntns < 0 {
+		b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if b.dir == nil {
-		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		b.boxW = b.held.WorkDir
+		if b.boxW < 0 {
+			b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+	} else if b.held.WorkDir >= 0 {
+		unix.Close(b.held.WorkDir)
 	}
 	b.supervise(ctx, pid, start, &facts)
 	b.mark("run+reap")
@@ -266,6 +277,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		Stash:    mount.SlotStash,
 		Mounts:   mounts,
 		WorkTree: b.workTree,
+		Held:     &b.held,
 	}
 	if b.group != nil {
 		// The child writes itself into the run's groups first thing (v1:
