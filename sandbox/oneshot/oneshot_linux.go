@@ -665,6 +665,7 @@ func (b *box) tearDown() {
 	if b.reaped != nil {
 		b.reaped.Close()
 	}
+	b.mark("pid1 reap")
 	// Every process of the box is gone (see above): its host id is free
 	// for the next box.
 	if b.prep != nil {
