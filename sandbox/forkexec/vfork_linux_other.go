@@ -15,3 +15,7 @@ func rawVfork(flags uintptr) (pid uintptr, errno uintptr) { return 0, uintptr(sy
 func rawCloneIdleReaper(flags, exe, pdeathsig uintptr) (pid uintptr, errno uintptr) {
 	return 0, uintptr(syscall.ENOSYS)
 }
+
+func rawCloneHolder(flags, hold, pdeathsig uintptr) (pid uintptr, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}
