@@ -128,7 +128,14 @@ func programMemfd(name string, img []byte) int {
 	if img == nil {
 		return -1
 	}
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	// Executable on purpose: where vm.memfd_noexec is 1 a memfd made
+	// without MFD_EXEC could not be executed; where it is 2 none can, and
+	// the caller goes without (before Linux 6.3 the flag is unknown, and
+	// every memfd may be executed).
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return -1
 	}
