@@ -107,7 +107,8 @@ func quantile(d []time.Duration, q float64) time.Duration {
 // shows under the same load: full (everything on), clone-start (the start
 // that clones new user and mount namespaces and waits for the id maps,
 // instead of the vfork start with prepared namespaces; the variants below
-// take it too), no-netns (every box
+// take it too), no-cgroups (the vfork start without a cgroup: limits by
+// rlimits only, what the cgroup costs), no-netns (every box
 // makes its network namespace at clone time), no-cgstock (every run makes
 // and removes its cgroup on its own path), no-mntns-hold (the box's exit tears its mount
 // namespace down), no-thread-move (v1: the child is moved into its cgroups
@@ -121,6 +122,7 @@ func BenchmarkOneshotVariants(b *testing.B) {
 	}{
 		{"full", &Runner{}},
 		{"clone-start", &Runner{noVforkStart: true}},
+		{"no-cgroups", &Runner{NoCgroups: true}},
 		{"no-netns", &Runner{noNetStock: true, noVforkStart: true}},
 		{"no-cgstock", &Runner{noCgroupStock: true, noVforkStart: true}},
 		{"no-mntns-hold", &Runner{noHoldMountNS: true, noVforkStart: true}},
