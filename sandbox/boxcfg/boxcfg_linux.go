@@ -26,6 +26,10 @@ type Input struct {
 	// Cgroup says that a cgroup enforces the limits and accounts: RLIMIT_CPU
 	// is then only a backstop (see rlimit.FromLimits).
 	Cgroup bool
+	// ReaperApart makes the box's pid 1 a process beside the program
+	// (forkexec.Runner.ReaperApart), outside the box's limits: the process
+	// limit then has no room for it.
+	ReaperApart bool
 }
 
 // SyscallMode is the spec's syscall mode, or the default.
@@ -46,7 +50,7 @@ func Child(in Input) (*forkexec.Runner, error) {
 	}
 	rlimits := rlimit.FromLimits(in.Limits, in.Cgroup)
 	for i := range rlimits {
-		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY {
+		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY && !in.ReaperApart {
 			rlimits[i].Limit.Cur++ // the reaper
 			rlimits[i].Limit.Max++
 		}
@@ -60,20 +64,21 @@ func Child(in Input) (*forkexec.Runner, error) {
 		hostname = sandbox.DefaultHostname
 	}
 	return &forkexec.Runner{
-		Args:       in.Spec.Args,
-		Env:        in.Spec.Env,
-		Path:       pathOf(in.Spec.Env),
-		Dir:        dir,
-		Files:      in.Files,
-		RLimits:    rlimits,
-		Seccomp:    filter.Fprog(),
-		NoNewPrivs: true,
-		DropCaps:   true,
-		UID:        sandbox.BoxUID,
-		GID:        sandbox.BoxGID,
-		Hostname:   hostname,
-		Pdeathsig:  syscall.SIGKILL,
-		Reaper:     in.Reaped,
+		Args:        in.Spec.Args,
+		Env:         in.Spec.Env,
+		Path:        pathOf(in.Spec.Env),
+		Dir:         dir,
+		Files:       in.Files,
+		RLimits:     rlimits,
+		Seccomp:     filter.Fprog(),
+		NoNewPrivs:  true,
+		DropCaps:    true,
+		UID:         sandbox.BoxUID,
+		GID:         sandbox.BoxGID,
+		Hostname:    hostname,
+		Pdeathsig:   syscall.SIGKILL,
+		Reaper:      in.Reaped,
+		ReaperApart: in.ReaperApart,
 	}, nil
 }
 

@@ -31,6 +31,7 @@ var (
 	slashPath = [...]byte{'/', 0}
 	emptyPath = [...]byte{0}
 	selfPid   = [...]byte{'0'} // in cgroup.procs: the writer
+	selfMntNS = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a', 'd', '-', 's', 'e', 'l', 'f', '/', 'n', 's', '/', 'm', 'n', 't', 0}
 )
 
 const (
@@ -87,10 +88,8 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		keep      [5]int // descriptors kept until exec
 		nkeep     int
 		op        *mount.Op
-		target    *byte
 		attr      [4]uint64 // struct mount_attr
 		stfs      unix.Statfs_t
-		mflags    uintptr
 		hdr       capHeader
 		data      [2]capData
 		rec       errRecord
@@ -104,7 +103,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 
 	runtime_BeforeFork()
 	if p.vfork {
-		r1, r2 = rawVfork(p.flags | syscall.CLONE_VM | syscall.CLONE_VFORK | uintptr(syscall.SIGCHLD))
+		r1, r2 = rawVfork(p.flags | syscall.CLONE_VM | syscall.CLONE_VFORK | p.shareFiles | uintptr(syscall.SIGCHLD))
 		err1 = syscall.Errno(r2)
 	} else if p.useClone3 {
 		r1, _, err1 = syscall.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&p.clone3)), unsafe.Sizeof(p.clone3), 0)
@@ -157,16 +156,18 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); err1 != 0 {
 			goto fail
 		}
-		step = StepEnterMount
-		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotMount), syscall.CLONE_NEWNS, 0); err1 != 0 {
-			goto fail
+		if !p.slotFresh {
+			step = StepEnterMount
+			if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotMount), syscall.CLONE_NEWNS, 0); err1 != 0 {
+				goto fail
+			}
 		}
 		step = StepCopyMount
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
 			goto fail
 		}
 		step = StepStash
-		if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.slotStash)), 0, 0); err1 != 0 {
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.slotStash)), 0, 0); err1 != 0 && !p.slotFresh {
 			goto fail
 		}
 		for i = 0; i < len(p.slotOps); i++ {
@@ -184,6 +185,37 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 			step = StepMoveWork
 			if _, _, err1 = syscall.RawSyscall6(unix.SYS_MOVE_MOUNT, uintptr(p.slotWork), uintptr(unsafe.Pointer(&emptyPath[0])),
 				atFDCWD, uintptr(unsafe.Pointer(p.workTarget)), unix.MOVE_MOUNT_F_EMPTY_PATH, 0); err1 != 0 {
+				goto fail
+			}
+		}
+		// No kept mount namespace: the plan's tree in the copy, and /w
+		// given to the box.
+		if p.slotFresh {
+			if step, index, err1 = mountTree(p, syncFD, &ntr, &attr, &stfs); err1 != 0 {
+				goto fail
+			}
+			index = 0
+			if p.workUID > 0 {
+				step = StepChownWork
+				if _, _, err1 = syscall.RawSyscall6(syscall.SYS_FCHOWNAT, atFDCWD, uintptr(unsafe.Pointer(p.workTarget)), uintptr(p.workUID), uintptr(p.workGID), 0, 0); err1 != 0 {
+					goto fail
+				}
+			}
+		}
+		// The child shares the caller's descriptor table (Slot.Held): it
+		// leaves the caller a hold on the run's mount namespace and /w,
+		// then takes a table of its own before it changes any descriptor.
+		if p.holds {
+			r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&selfMntNS[0])), syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+			if err1 == 0 {
+				p.heldMnt = int(r1)
+			}
+			r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p.workTarget)), unix.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0, 0, 0)
+			if err1 == 0 {
+				p.heldWork = int(r1)
+			}
+			step = StepUnshareFiles
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_FILES, 0, 0); err1 != 0 {
 				goto fail
 			}
 		}
@@ -347,81 +379,9 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	}
 
 	ntr = traceMark(p, ntr, traceFiles)
-	// The mount tree: private first so nothing propagates either way, then
-	// the skeleton bound onto itself as the new root, the plan's steps,
-	// pivot_root, and the root read-only.
-	if p.root != nil {
-		step = StepMountPrivate
-		if _, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(&emptyPath[0])), uintptr(unsafe.Pointer(&slashPath[0])), 0, syscall.MS_REC|syscall.MS_PRIVATE, 0, 0); err1 != 0 {
-			goto fail
-		}
-		step = StepBindRoot
-		if _, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(p.root)), uintptr(unsafe.Pointer(p.root)), 0, syscall.MS_BIND|syscall.MS_REC, 0, 0); err1 != 0 {
-			goto fail
-		}
-		ntr = traceMark(p, ntr, traceRootBound)
-		for i = 0; i <= len(p.plan); i++ {
-			if i == p.syncAt && p.sync {
-				if step, err1 = childSync(p, syncFD); err1 != 0 {
-					goto fail
-				}
-				ntr = traceMark(p, ntr, traceSynced)
-			}
-			// pivot_root before the tail: the steps from p.tail on name
-			// paths inside the new root (mount.Plan.Tail).
-			if i == p.tail {
-				index = 0
-				step = StepPivotRoot
-				if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.root)), 0, 0); err1 != 0 {
-					goto fail
-				}
-				if _, _, err1 = syscall.RawSyscall(syscall.SYS_PIVOT_ROOT, uintptr(unsafe.Pointer(&dotPath[0])), uintptr(unsafe.Pointer(&dotPath[0])), 0); err1 != 0 {
-					goto fail
-				}
-				ntr = traceMark(p, ntr, tracePivoted)
-				step = StepDetachOldRoot
-				if _, _, err1 = syscall.RawSyscall(syscall.SYS_UMOUNT2, uintptr(unsafe.Pointer(&dotPath[0])), syscall.MNT_DETACH, 0); err1 != 0 {
-					goto fail
-				}
-				if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(&slashPath[0])), 0, 0); err1 != 0 {
-					goto fail
-				}
-				ntr = traceMark(p, ntr, traceDetached)
-				if p.sync && p.syncAt == syncAfterPivot {
-					if step, err1 = childSync(p, syncFD); err1 != 0 {
-						goto fail
-					}
-					ntr = traceMark(p, ntr, traceSynced)
-				}
-			}
-			if i == len(p.plan) {
-				break
-			}
-			op = &p.plan[i]
-			index = i
-			target = op.Target
-			if i >= p.tail {
-				target = op.BoxTarget
-			}
-			step, err1 = mountOp(op, target, &attr, &stfs)
-			if err1 != 0 {
-				if op.Optional && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
-					continue
-				}
-				goto fail
-			}
-			ntr = traceMark(p, ntr, traceOp+int64(i))
-		}
-		step = StepRootReadOnly
-		attr[0], attr[1], attr[2], attr[3] = mount.RootAttr, 0, 0, 0
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, atFDCWD, uintptr(unsafe.Pointer(&slashPath[0])), 0, uintptr(unsafe.Pointer(&attr[0])), mountAttrSize, 0)
-		if err1 == syscall.ENOSYS {
-			if _, _, err1 = syscall.RawSyscall(syscall.SYS_STATFS, uintptr(unsafe.Pointer(&slashPath[0])), uintptr(unsafe.Pointer(&stfs)), 0); err1 == 0 {
-				mflags = remountFlags(uint64(stfs.Flags), mount.RootAttr)
-				_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, 0, uintptr(unsafe.Pointer(&slashPath[0])), 0, mflags, 0, 0)
-			}
-		}
-		if err1 != 0 {
+	// The mount tree (a Slot with a Mount plan built it above).
+	if p.root != nil && !p.slotFresh {
+		if step, index, err1 = mountTree(p, syncFD, &ntr, &attr, &stfs); err1 != 0 {
 			goto fail
 		}
 	}
@@ -608,6 +568,99 @@ fail:
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 127, 0, 0)
 	}
+}
+
+// mountTree builds the Mount plan's tree: mounts private first so nothing
+// propagates either way, then the skeleton bound onto itself as the new
+// root, the plan's steps (waiting for the parent at p.syncAt), pivot_root,
+// and the root read-only. It returns the failed step, its index and the
+// errno. Nosplit, raw system calls only: it runs in the child; attr and
+// stfs are the caller's scratch.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func mountTree(p *prepared, syncFD int, ntr *int, attr *[4]uint64, stfs *unix.Statfs_t) (step Step, index int, err1 syscall.Errno) {
+	var (
+		i      int
+		op     *mount.Op
+		target *byte
+		mflags uintptr
+	)
+	step = StepMountPrivate
+	if _, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(&emptyPath[0])), uintptr(unsafe.Pointer(&slashPath[0])), 0, syscall.MS_REC|syscall.MS_PRIVATE, 0, 0); err1 != 0 {
+		return step, index, err1
+	}
+	step = StepBindRoot
+	if _, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(p.root)), uintptr(unsafe.Pointer(p.root)), 0, syscall.MS_BIND|syscall.MS_REC, 0, 0); err1 != 0 {
+		return step, index, err1
+	}
+	*ntr = traceMark(p, *ntr, traceRootBound)
+	for i = 0; i <= len(p.plan); i++ {
+		if i == p.syncAt && p.sync {
+			if step, err1 = childSync(p, syncFD); err1 != 0 {
+				return step, index, err1
+			}
+			*ntr = traceMark(p, *ntr, traceSynced)
+		}
+		// pivot_root before the tail: the steps from p.tail on name
+		// paths inside the new root (mount.Plan.Tail).
+		if i == p.tail {
+			index = 0
+			step = StepPivotRoot
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.root)), 0, 0); err1 != 0 {
+				return step, index, err1
+			}
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_PIVOT_ROOT, uintptr(unsafe.Pointer(&dotPath[0])), uintptr(unsafe.Pointer(&dotPath[0])), 0); err1 != 0 {
+				return step, index, err1
+			}
+			*ntr = traceMark(p, *ntr, tracePivoted)
+			step = StepDetachOldRoot
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_UMOUNT2, uintptr(unsafe.Pointer(&dotPath[0])), syscall.MNT_DETACH, 0); err1 != 0 {
+				return step, index, err1
+			}
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(&slashPath[0])), 0, 0); err1 != 0 {
+				return step, index, err1
+			}
+			*ntr = traceMark(p, *ntr, traceDetached)
+			if p.sync && p.syncAt == syncAfterPivot {
+				if step, err1 = childSync(p, syncFD); err1 != 0 {
+					return step, index, err1
+				}
+				*ntr = traceMark(p, *ntr, traceSynced)
+			}
+		}
+		if i == len(p.plan) {
+			break
+		}
+		op = &p.plan[i]
+		index = i
+		target = op.Target
+		if i >= p.tail {
+			target = op.BoxTarget
+		}
+		step, err1 = mountOp(op, target, attr, stfs)
+		if err1 != 0 {
+			if op.Optional && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
+				continue
+			}
+			return step, index, err1
+		}
+		*ntr = traceMark(p, *ntr, traceOp+int64(i))
+	}
+	step = StepRootReadOnly
+	attr[0], attr[1], attr[2], attr[3] = mount.RootAttr, 0, 0, 0
+	_, _, err1 = syscall.RawSyscall6(unix.SYS_MOUNT_SETATTR, atFDCWD, uintptr(unsafe.Pointer(&slashPath[0])), 0, uintptr(unsafe.Pointer(&attr[0])), mountAttrSize, 0)
+	if err1 == syscall.ENOSYS {
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_STATFS, uintptr(unsafe.Pointer(&slashPath[0])), uintptr(unsafe.Pointer(stfs)), 0); err1 == 0 {
+			mflags = remountFlags(uint64(stfs.Flags), mount.RootAttr)
+			_, _, err1 = syscall.RawSyscall6(syscall.SYS_MOUNT, 0, uintptr(unsafe.Pointer(&slashPath[0])), 0, mflags, 0, 0)
+		}
+	}
+	if err1 != 0 {
+		return step, index, err1
+	}
+	return 0, 0, 0
 }
 
 // mountOp takes one step of a mount plan at target. Nosplit, raw system

@@ -28,7 +28,14 @@
 // its own: right after its cgroup join it enters namespaces held by
 // descriptors (mount, copied; network; user last) and mounts the run's own
 // file systems; it needs no round trip, so it starts with vfork even with a
-// Reaper. NewUserNS and NewNetNSIn make such namespaces ahead of time.
+// Reaper. NewUserNS and NewNetNSIn make such namespaces ahead of time. A
+// Slot with a Mount plan keeps no mount namespace: the child copies the
+// caller's and builds the plan's tree there before it enters the user
+// namespace. Slot.Held has the child leave the caller descriptors of the
+// run's mount namespace and /w (it shares the caller's descriptor table
+// until then). With ReaperApart the box's pid 1 is not the program's parent
+// but a second child of the caller, cloned first onto a tiny idle reaper
+// program, and the program is the caller's own child.
 //
 // A failure in the child reaches the parent as (step, index, errno) over a
 // close-on-exec pipe, and Runner.Start returns it as a *ChildError; EOF on

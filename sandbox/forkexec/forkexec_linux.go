@@ -142,6 +142,19 @@ type Runner struct {
 	// rusage includes the program's. Needs a fork (not Vfork); the reaper
 	// counts as one process of the box.
 	Reaper *Reaped
+	// ReaperApart, with Reaper, a Slot and CLONE_NEWPID, makes the box's
+	// pid 1 a second child of the caller instead of the program's parent:
+	// the starting thread unshares a pid namespace for its children, clones
+	// pid 1 (sharing the caller's memory only until it executes the idle
+	// reaper program, without holding the caller up), then the child, which
+	// becomes pid 2 and the program itself, and returns to the process's
+	// pid namespace. The pid Start returns is the program's, so the caller
+	// learns of its end with no process in between; pid 1 reaps orphans
+	// until Reaped.Kill ends it. Pid 1 stays outside the box's cgroup, user
+	// and other namespaces, as the caller's user (a process the program
+	// cannot signal or trace), and counts in none of the box's limits.
+	// See CanReaperApart.
+	ReaperApart bool
 	// Slot, when set, starts the child in namespaces held by descriptors
 	// instead of new user, mount and network namespaces (see Slot).
 	Slot *Slot
@@ -166,8 +179,14 @@ type Runner struct {
 // clone, belong to it: proc mounts need no anchor inside UserNS, and the
 // program (which holds no capability there) cannot change any of them.
 //
+// With MountNS 0 and Runner.Mount set there is no kept mount namespace:
+// the child copies the caller's and builds the plan's tree there, pivots
+// into it and gives /w to WorkUID, all as the caller, then joins NetNS and
+// UserNS (the plan's id-map steps need no map: nothing waits for the
+// parent, so Vfork applies). Stash, Mounts and WorkTree are then unused.
+//
 // CloneFlags may only hold CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS and
-// CLONE_NEWCGROUP; Mount and NetNSFD must be unset. With Vfork the child
+// CLONE_NEWCGROUP; NetNSFD must be unset. With Vfork the child
 // borrows the caller's memory until its exec, also with a Reaper (where
 // the reaper program can be executed): setns into a user namespace asks
 // only for a thread group and file-system information of its own
@@ -186,6 +205,22 @@ type Slot struct {
 	// WorkTree > 0 is a detached mount tree (open_tree with
 	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
 	WorkTree int
+	// WorkUID and WorkGID, when WorkUID > 0, own /w once a Mount plan is
+	// built (host ids: the plan runs in the caller's user namespace).
+	WorkUID, WorkGID int
+	// Held, when set, receives descriptors of the run's mount namespace
+	// and of its /w (O_PATH), opened by the child once its mounts are
+	// made and left in the caller's descriptor table (a vfork child starts
+	// sharing it and takes its own right after): the caller holds both
+	// before the program can end, so that the namespace's teardown waits
+	// for the caller and /w can be looked at after the run. -1 where it
+	// could not be done (no vfork start); the caller closes them.
+	Held *Held
+}
+
+// Held is what Slot.Held receives.
+type Held struct {
+	MountNS, WorkDir int
 }
 
 // ErrNoArgs is returned by Start when Args is empty and no ExecFD is given.
@@ -264,6 +299,11 @@ const (
 	StepMoveWork
 	StepEnterNet
 	StepEnterUser
+	// StepChownWork gives /w to the box (Slot.WorkUID) after a Mount plan.
+	StepChownWork
+	// StepUnshareFiles takes a descriptor table of the child's own after
+	// the holds of Slot.Held.
+	StepUnshareFiles
 	stepCount
 )
 
@@ -308,6 +348,8 @@ var stepNames = [stepCount]string{
 	StepMoveWork:      "move the work directory onto /w",
 	StepEnterNet:      "enter the run's network namespace",
 	StepEnterUser:     "enter the slot's user namespace",
+	StepChownWork:     "give /w to the box",
+	StepUnshareFiles:  "unshare the descriptor table",
 }
 
 func (s Step) String() string {
@@ -387,6 +429,11 @@ type prepared struct {
 	// reaper program (-1: none), kept open by the child for pid 1.
 	reaperStatus, reaperExe int
 	loopback                *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
+	// apart: Runner.ReaperApart; idleExe is the idle reaper program.
+	apart     bool
+	idleExe   int
+	apartSig  uintptr
+	apartPid1 *Reaped
 
 	slot       bool // Runner.Slot is set; its fields follow
 	slotUser   int
@@ -396,6 +443,15 @@ type prepared struct {
 	slotOps    []mount.Op
 	slotWork   int
 	workTarget *byte // sandbox.WorkDir
+	// slotFresh: no kept mount namespace, a copy of the caller's with the
+	// Mount plan built in it; /w then goes to workUID, workGID.
+	slotFresh        bool
+	workUID, workGID int
+	// holds (Slot.Held): the child starts sharing the descriptor table
+	// (shareFiles is CLONE_FILES) and leaves heldMnt and heldWork in it.
+	holds             bool
+	shareFiles        uintptr
+	heldMnt, heldWork int
 
 	flags uintptr
 	vfork bool
@@ -586,15 +642,31 @@ func (r *Runner) prepare() (*prepared, error) {
 	if err := p.prepareSlot(r); err != nil {
 		return nil, err
 	}
+	if r.ReaperApart {
+		switch {
+		case r.Reaper == nil || r.Slot == nil || r.CloneFlags&unix.CLONE_NEWPID == 0:
+			return nil, errors.New("forkexec: ReaperApart needs a Reaper, a Slot and CLONE_NEWPID")
+		case !CanReaperApart():
+			return nil, errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
+		}
+		p.apart, p.idleExe, p.apartPid1 = true, idleReaperExec(), r.Reaper
+		p.apartSig = uintptr(r.Pdeathsig)
+		p.reaper = false // the child is the program
+		p.flags &^= unix.CLONE_NEWPID
+	}
 	p.vfork = r.Reaper == nil && r.Vfork && haveVfork && r.CloneFlags&^vforkCloneFlags == 0 && !p.sync && r.CgroupFD <= 0 &&
 		(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) && r.Mount == nil
+	p.heldMnt, p.heldWork = -1, -1
 	if p.slot {
 		// The reaper may share the memory too: it leaves it at its exec
 		// of the reaper program, which releases the caller; where that
 		// program cannot run it would stay on and hold the caller.
 		p.vfork = r.Vfork && haveVfork && !p.sync && r.CgroupFD <= 0 &&
 			(!r.UnshareCgroupAfterSync || len(r.CgroupProcs) > 0) &&
-			(r.Reaper == nil || p.reaperExe >= 0)
+			(!p.reaper || p.reaperExe >= 0)
+	}
+	if p.slot && p.vfork && r.Slot.Held != nil {
+		p.holds, p.shareFiles = true, unix.CLONE_FILES
 	}
 	p.unshareCg = r.UnshareCgroupAfterSync
 	if p.unshareCg && !p.sync && len(p.cgroupProcs) == 0 {
@@ -606,7 +678,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.ppid = uintptr(unix.Getpid())
 		// In a new pid namespace getppid says 0; the sync pipe tells
 		// instead whether the parent is alive.
-		p.checkPPID = r.CloneFlags&unix.CLONE_NEWPID == 0
+		p.checkPPID = r.CloneFlags&unix.CLONE_NEWPID == 0 && !p.apart
 	}
 	if r.Hostname != "" && r.CloneFlags&unix.CLONE_NEWUTS != 0 {
 		if p.hostname, err = unix.BytePtrFromString(r.Hostname); err != nil {
@@ -615,7 +687,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.hostLen = uintptr(len(r.Hostname))
 	}
 	if r.Mount != nil {
-		if r.CloneFlags&unix.CLONE_NEWNS == 0 {
+		if r.CloneFlags&unix.CLONE_NEWNS == 0 && r.Slot == nil {
 			return nil, errors.New("forkexec: a mount plan needs CLONE_NEWNS")
 		}
 		p.plan = r.Mount.Ops()
@@ -653,14 +725,18 @@ func (p *prepared) prepareSlot(r *Runner) error {
 	switch {
 	case r.CloneFlags&^slotCloneFlags != 0:
 		return fmt.Errorf("forkexec: a Slot child may only be cloned into new pid, IPC, UTS and cgroup namespaces (flags %#x)", r.CloneFlags)
-	case r.Mount != nil:
-		return errors.New("forkexec: Slot and Mount together")
+	case r.Mount != nil && (s.MountNS > 0 || s.Mounts != nil || s.WorkTree > 0):
+		return errors.New("forkexec: a Slot with a Mount plan takes no MountNS, Mounts or WorkTree")
 	case r.NetNSFD > 0:
 		return errors.New("forkexec: Slot and NetNSFD together")
-	case s.UserNS <= 0 || s.MountNS <= 0 || s.NetNS <= 0:
+	case s.UserNS <= 0 || (s.MountNS <= 0 && r.Mount == nil) || s.NetNS <= 0:
 		return fmt.Errorf("forkexec: Slot needs user, mount and network namespace descriptors (have %d, %d, %d)", s.UserNS, s.MountNS, s.NetNS)
 	}
 	p.slot = true
+	if r.Mount != nil {
+		p.slotFresh = true
+		p.workUID, p.workGID = s.WorkUID, s.WorkGID
+	}
 	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
 	stash := s.Stash
 	if stash == "" {
@@ -702,6 +778,21 @@ func (r *Runner) Start() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if r.Slot != nil && r.Slot.Held != nil {
+		*r.Slot.Held = Held{MountNS: -1, WorkDir: -1}
+	}
+	pid, err := r.start(p)
+	if p.holds {
+		if err != nil {
+			closeFD(&p.heldMnt)
+			closeFD(&p.heldWork)
+		}
+		*r.Slot.Held = Held{MountNS: p.heldMnt, WorkDir: p.heldWork}
+	}
+	return pid, err
+}
+
+func (r *Runner) start(p *prepared) (int, error) {
 	var errPipe, syncPipe [2]int
 	if err := unix.Pipe2(errPipe[:], unix.O_CLOEXEC); err != nil {
 		return 0, fmt.Errorf("forkexec: error pipe: %w", err)
@@ -855,8 +946,65 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		}
 		return pid, errno, nil
 	}
+	if p.apart {
+		return r.forkApart(p, func() (int, syscall.Errno) { clone(); return pid, errno })
+	}
 	clone()
 	return pid, errno, nil
+}
+
+// CanReaperApart reports whether Runner.ReaperApart works here: an
+// architecture with the idle reaper program, and memfds to hold it.
+func CanReaperApart() bool { return haveVfork && idleReaperExec() > 0 }
+
+// forkApart is clone for Runner.ReaperApart: in a pid namespace of its own
+// for the starting thread's children, pid 1 first, then the child.
+func (r *Runner) forkApart(p *prepared, clone func() (int, syscall.Errno)) (pid int, errno syscall.Errno, err error) {
+	runtime.LockOSThread()
+	home, err := unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return 0, 0, fmt.Errorf("forkexec: open own pid namespace: %w", err)
+	}
+	defer unix.Close(home)
+	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+		runtime.UnlockOSThread()
+		return 0, 0, fmt.Errorf("forkexec: unshare pid namespace: %w", err)
+	}
+	syscall.ForkLock.Lock()
+	pid1, e1 := startIdleReaper(p)
+	syscall.ForkLock.Unlock()
+	if e1 == 0 {
+		p.apartPid1.setPid1(pid1)
+		pid, errno = clone()
+	}
+	if rerr := setns(home, unix.CLONE_NEWPID); rerr != nil {
+		// The thread stays locked, so it ends with its goroutine and
+		// starts nothing more in the box's pid namespace.
+		if e1 == 0 && errno == 0 {
+			unix.Kill(pid, unix.SIGKILL)
+			reap(pid)
+		}
+		p.apartPid1.endPid1()
+		return 0, 0, fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	if e1 != 0 {
+		return 0, 0, fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
+	}
+	if errno != 0 {
+		p.apartPid1.endPid1()
+	}
+	return pid, errno, nil
+}
+
+// startIdleReaper clones the apart pid 1 with every signal blocked: it runs
+// no Go code, and until its exec the caller's handlers are its own.
+func startIdleReaper(p *prepared) (int, syscall.Errno) {
+	runtime_BeforeFork()
+	pid, e := rawCloneIdleReaper(syscall.CLONE_VM|uintptr(syscall.SIGCHLD), uintptr(p.idleExe), p.apartSig)
+	runtime_AfterFork()
+	return int(pid), syscall.Errno(e)
 }
 
 // ownNetNS opens the calling thread's network namespace, which is the

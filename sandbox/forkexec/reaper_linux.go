@@ -25,10 +25,18 @@ import (
 // raise(SIGTERM), turns abort() into SIGSEGV and ignores SIGXFSZ and
 // SIGXCPU, so its verdict would be wrong (B7). With a reaper the program is
 // pid 2 and every signal acts as it would on the host.
+//
+// With Runner.ReaperApart pid 1 is no parent of the program: it is a second
+// child of the caller, made first, and the pipe stays empty (the caller
+// waits for the program itself). End it with Kill once the program was
+// waited for; Close reaps it.
 type Reaped struct {
 	// r is non-blocking, so a reaper killed before it wrote leaves nothing
 	// to wait for.
 	r, w int
+	// pid1 and pidfd are the apart pid 1 (Runner.ReaperApart), 0 and -1
+	// when there is none.
+	pid1, pidfd int
 }
 
 // NewReaped opens the status pipe. Close it once the run is over.
@@ -38,7 +46,44 @@ func NewReaped() (*Reaped, error) {
 		return nil, fmt.Errorf("forkexec: reaper status pipe: %w", err)
 	}
 	unix.SetNonblock(p[0], true)
-	return &Reaped{r: p[0], w: p[1]}, nil
+	return &Reaped{r: p[0], w: p[1], pidfd: -1}, nil
+}
+
+// Kill ends the apart pid 1 (Runner.ReaperApart), which takes every process
+// left in the box's pid namespace with it, without waiting. It does nothing
+// without one.
+func (r *Reaped) Kill() {
+	if r == nil || r.pid1 <= 0 {
+		return
+	}
+	if r.pidfd >= 0 {
+		unix.PidfdSendSignal(r.pidfd, unix.SIGKILL, nil, 0)
+	} else {
+		unix.Kill(r.pid1, unix.SIGKILL)
+	}
+}
+
+// setPid1 records the apart pid 1.
+func (r *Reaped) setPid1(pid int) {
+	r.pid1 = pid
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		unix.CloseOnExec(fd)
+		r.pidfd = fd
+	}
+}
+
+// endPid1 kills and reaps the apart pid 1.
+func (r *Reaped) endPid1() {
+	if r.pid1 <= 0 {
+		return
+	}
+	r.Kill()
+	reap(r.pid1)
+	r.pid1 = 0
+	if r.pidfd >= 0 {
+		unix.Close(r.pidfd)
+		r.pidfd = -1
+	}
 }
 
 // Status returns the program's wait status, and false when the reaper left
@@ -52,9 +97,14 @@ func (r *Reaped) Status() (unix.WaitStatus, bool) {
 	return unix.WaitStatus(binary.LittleEndian.Uint32(b[:])), true
 }
 
-// Close closes the pipe. It accepts nil.
+// Close kills and reaps the apart pid 1, if any, and closes the pipe. It
+// accepts nil.
 func (r *Reaped) Close() error {
-	if r == nil || r.r < 0 {
+	if r == nil {
+		return nil
+	}
+	r.endPid1()
+	if r.r < 0 {
 		return nil
 	}
 	unix.Close(r.r)
@@ -68,12 +118,24 @@ func (r *Reaped) Close() error {
 // process's descriptors sees it from the first reaped run on); -1 where
 // there is no image or memfds cannot be made. A child that cannot
 // execute it (vm.memfd_noexec) stays the reaper itself (reaperLoop).
-var reaperExec = sync.OnceValue(func() int {
-	img := reaperImage()
+var reaperExec = sync.OnceValue(func() int { return programMemfd("gosandbox-reaper", reaperImage()) })
+
+// idleReaperExec is reaperExec for idleReaperImage (Runner.ReaperApart).
+var idleReaperExec = sync.OnceValue(func() int { return programMemfd("gosandbox-reaper", idleReaperImage()) })
+
+// programMemfd returns a sealed, close-on-exec memfd holding img, or -1.
+func programMemfd(name string, img []byte) int {
 	if img == nil {
 		return -1
 	}
-	fd, err := unix.MemfdCreate("gosandbox-reaper", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	// Executable on purpose: where vm.memfd_noexec is 1 a memfd made
+	// without MFD_EXEC could not be executed; where it is 2 none can, and
+	// the caller goes without (before Linux 6.3 the flag is unknown, and
+	// every memfd may be executed).
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
 	if err != nil {
 		return -1
 	}
@@ -86,7 +148,7 @@ var reaperExec = sync.OnceValue(func() int {
 		return -1
 	}
 	return fd
-})
+}
 
 // The reaper program's argv and envp (NULL-terminated), for the child.
 var (

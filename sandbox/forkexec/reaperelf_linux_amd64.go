@@ -56,17 +56,77 @@ var reaperCode = []byte{
 	0xeb, 0xf5,
 }
 
-// reaperImage is reaperCode as a static ELF executable: the ELF header,
-// one PT_LOAD program header mapping the whole file read-execute at
-// 0x400000, and the code, which is the entry point.
-func reaperImage() []byte {
+// idleReaperCode is the box's pid 1 when the program is not its child
+// (Runner.ReaperApart): it reaps whatever is reparented to it and waits for
+// more, until it is killed. SIGCHLD stays blocked (so the kernel's filter
+// for a namespace's first process does not drop it) and is taken with
+// rt_sigtimedwait; a SIGCHLD that comes between the wait4 and the wait
+// stays pending, so none is missed.
+//
+//		mov  qword [rsp-8], 1<<16 ; the set {SIGCHLD}
+//		xor  edi, edi           ; rt_sigprocmask(SIG_BLOCK, &set, NULL, 8)
+//		lea  rsi, [rsp-8]
+//		xor  edx, edx
+//		mov  r10d, 8
+//		mov  eax, 14
+//		syscall
+//	reap:	mov  rdi, -1            ; wait4(-1, NULL, __WALL|WNOHANG, NULL)
+//		xor  esi, esi
+//		mov  edx, 0x40000001
+//		xor  r10d, r10d
+//		mov  eax, 61
+//		syscall
+//		test rax, rax           ; reaped one: look for more
+//		jg   reap
+//		lea  rdi, [rsp-8]       ; rt_sigtimedwait(&set, NULL, NULL, 8)
+//		xor  esi, esi
+//		xor  edx, edx
+//		mov  r10d, 8
+//		mov  eax, 128
+//		syscall
+//		jmp  reap
+var idleReaperCode = []byte{
+	0x48, 0xc7, 0x44, 0x24, 0xf8, 0x00, 0x00, 0x01, 0x00,
+	0x31, 0xff,
+	0x48, 0x8d, 0x74, 0x24, 0xf8,
+	0x31, 0xd2,
+	0x41, 0xba, 0x08, 0x00, 0x00, 0x00,
+	0xb8, 0x0e, 0x00, 0x00, 0x00,
+	0x0f, 0x05,
+	0x48, 0xc7, 0xc7, 0xff, 0xff, 0xff, 0xff,
+	0x31, 0xf6,
+	0xba, 0x01, 0x00, 0x00, 0x40,
+	0x45, 0x31, 0xd2,
+	0xb8, 0x3d, 0x00, 0x00, 0x00,
+	0x0f, 0x05,
+	0x48, 0x85, 0xc0,
+	0x7f, 0xe3,
+	0x48, 0x8d, 0x7c, 0x24, 0xf8,
+	0x31, 0xf6,
+	0x31, 0xd2,
+	0x41, 0xba, 0x08, 0x00, 0x00, 0x00,
+	0xb8, 0x80, 0x00, 0x00, 0x00,
+	0x0f, 0x05,
+	0xeb, 0xcb,
+}
+
+// reaperImage is reaperCode as a static ELF executable.
+func reaperImage() []byte { return elfImage(reaperCode) }
+
+// idleReaperImage is idleReaperCode as a static ELF executable.
+func idleReaperImage() []byte { return elfImage(idleReaperCode) }
+
+// elfImage makes code a static ELF executable: the ELF header, one PT_LOAD
+// program header mapping the whole file read-execute at 0x400000, and the
+// code, which is the entry point.
+func elfImage(code []byte) []byte {
 	const (
 		base     = 0x400000
 		ehdrSize = 64
 		phdrSize = 56
 	)
 	entry := uint64(base + ehdrSize + phdrSize)
-	img := make([]byte, ehdrSize+phdrSize, ehdrSize+phdrSize+len(reaperCode))
+	img := make([]byte, ehdrSize+phdrSize, ehdrSize+phdrSize+len(code))
 	le := binary.LittleEndian
 	copy(img, []byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* little endian */, 1 /* version */})
 	le.PutUint16(img[16:], 2)    // ET_EXEC
@@ -78,7 +138,7 @@ func reaperImage() []byte {
 	le.PutUint16(img[54:], phdrSize)
 	le.PutUint16(img[56:], 1) // one program header
 	ph := img[ehdrSize:]
-	total := uint64(ehdrSize + phdrSize + len(reaperCode))
+	total := uint64(ehdrSize + phdrSize + len(code))
 	le.PutUint32(ph[0:], 1)       // PT_LOAD
 	le.PutUint32(ph[4:], 5)       // PF_R | PF_X
 	le.PutUint64(ph[8:], 0)       // from the start of the file
@@ -87,5 +147,5 @@ func reaperImage() []byte {
 	le.PutUint64(ph[32:], total)  // filesz
 	le.PutUint64(ph[40:], total)  // memsz
 	le.PutUint64(ph[48:], 0x1000) // align
-	return append(img, reaperCode...)
+	return append(img, code...)
 }

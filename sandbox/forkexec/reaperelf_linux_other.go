@@ -7,3 +7,7 @@ package forkexec
 // reaperImage: no machine code for this architecture; the reaper stays a
 // copy of the child (reaperLoop).
 func reaperImage() []byte { return nil }
+
+// idleReaperImage: none on this architecture; Runner.ReaperApart is
+// ignored.
+func idleReaperImage() []byte { return nil }

@@ -11,3 +11,11 @@ import "syscall"
 const haveVfork = false
 
 func rawVfork(flags uintptr) (pid uintptr, errno uintptr) { return 0, uintptr(syscall.ENOSYS) }
+
+func rawCloneIdleReaper(flags, exe, pdeathsig uintptr) (pid uintptr, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}
+
+func rawCloneHolder(flags, hold, pdeathsig uintptr) (pid uintptr, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}

@@ -26,6 +26,19 @@
 // (named oneshot-PID-...) are removed by the first Runner of the next process
 // (cgroup.RemoveStale), as are their work directories.
 //
+// As host root on amd64 the box starts with vfork (CLONE_VM|CLONE_VFORK):
+// its child borrows the supervisor's memory instead of copying its page
+// tables and needs no round trip with it. Its user namespace (mapping the
+// box's ids to the run's host ids) and a network namespace inside it come
+// prepared from a small stock, each serving exactly one run; the child
+// copies the supervisor's mount namespace, builds the box's tree there as
+// host root (giving /w to the box's host ids), then enters the prepared
+// network and user namespaces. The box's pid 1 is a separate tiny process
+// beside the program (forkexec.Runner.ReaperApart), so the supervisor waits
+// for the program itself; it is killed and reaped when the program ends.
+// Elsewhere the child is cloned into new user and mount namespaces and
+// waits for the id maps.
+//
 // When many runs should share warm boxes, use sandbox/container instead;
 // this package pays the whole set-up on every run.
 package oneshot

@@ -69,10 +69,14 @@ type Runner struct {
 	nextSlot  int
 
 	netns netStock // fresh network namespaces, made ahead
+	boxes boxStock // prepared boxes for the vfork start, made ahead
 
 	// Benchmarks turn the optimisations off to measure what they save
 	// (noCgroupStock: no stock and no removal in the background).
 	noNetStock, noCgroupStock, noHoldMountNS, noThreadMove bool
+	// noVforkStart (benchmarks) keeps the start that clones new user and
+	// mount namespaces, with the id-map round trip.
+	noVforkStart bool
 
 	released releaser // box namespaces torn down after the result
 
@@ -135,6 +139,7 @@ func removeStaleCgroups() {
 // after Close works and needs another Close.
 func (r *Runner) Close() error {
 	r.netns.drain()
+	r.boxes.drain()
 	r.released.wait()
 	if r.cgroups == nil {
 		return nil
@@ -143,6 +148,16 @@ func (r *Runner) Close() error {
 	defer r.stockMu.Unlock()
 	r.stockOn = false
 	return r.cgroups.Close()
+}
+
+// vforkStart says whether boxes start with vfork (forkexec.Slot with a
+// Mount plan and its pid 1 apart): the child borrows the supervisor's memory
+// instead of copying its page tables, and needs no id-map round trip,
+// because its user and network namespaces come prepared (boxStock) and it
+// builds the mount tree as host root before it enters them. It needs host
+// root and the machine-code reaper (amd64).
+func (r *Runner) vforkStart() bool {
+	return !r.noVforkStart && sandbox.HostIsRoot() && forkexec.CanReaperApart()
 }
 
 func (r *Runner) takeNetNS() int {
@@ -226,6 +241,8 @@ type box struct {
 	group  *cgroup.Group
 	lease  *hostid.Lease    // the box's own host uid and gid (H1)
 	reaped *forkexec.Reaped // the program's status, left by the box's pid 1
+	prep   *prepBox         // the vfork start's namespaces and host ids; nil without
+	held   forkexec.Held    // the vfork start's holds on the mount namespace and /w
 	joins  []*os.File       // v1: the group's tasks files the child writes itself into
 	pidfd  int
 	devnul *os.File
@@ -278,10 +295,18 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	}
 	b.joins = nil
 	b.pidfd = openPidfd(pid)
-	if !b.runner.noHoldMountNS {
+	if b.prep != nil {
+		// The child left the holds (the program may be gone already).
+		b.mntns, b.boxW = b.held.MountNS, b.held.WorkDir
+		if b.dir != nil && b.boxW >= 0 {
+			unix.Close(b.boxW)
+			b.boxW = -1
+		}
+	}
+	if b.mntns < 0 && !b.runner.noHoldMountNS {
 		b.mntns = holdMountNS(pid)
 	}
-	if b.dir == nil {
+	if b.dir == nil && b.boxW < 0 {
 		b.boxW = openBoxWorkDir(pid)
 	}
 	b.supervise(ctx, pid, start, &facts)
@@ -293,7 +318,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		}
 		facts.Cgroup = &verdict.CgroupUsage{
 			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
-			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
+			ProcsPeak:  max(usage.ProcsPeak-b.reaperProcs(), 0), // less the reaper
 			Accounting: b.runner.cgInfo.Accounting(), PeakSource: usage.PeakSource,
 		}
 	}
@@ -373,9 +398,18 @@ func (b *box) syscallMode() sandbox.SyscallMode { return boxcfg.SyscallMode(b.sp
 // Everything it makes is recorded in b for tearDown.
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r := b.runner
-	lease, err := hostid.Acquire()
-	if err != nil {
-		return nil, fmt.Errorf("oneshot: %w", err)
+	var lease *hostid.Lease
+	if r.vforkStart() {
+		pb, err := r.boxes.take()
+		if err != nil {
+			return nil, err
+		}
+		b.prep, lease = pb, pb.lease
+	} else {
+		var err error
+		if lease, err = hostid.Acquire(); err != nil {
+			return nil, fmt.Errorf("oneshot: %w", err)
+		}
 	}
 	b.lease = lease
 	workDir := "" // the mount plan puts a fresh tmpfs at /w inside the box
@@ -405,8 +439,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if r.cgroups != nil {
 		r.armStock()
 		name := fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), groupSeq.Add(1))
-		// One process more than asked: the box's pid 1 (the reaper).
-		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + 1, CPUSet: b.limits.CPUSet})
+		// One process more than asked for the box's pid 1, when it is in
+		// the box's cgroup.
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
 		if err != nil {
 			return nil, fmt.Errorf("oneshot: %w", err)
 		}
@@ -428,9 +463,13 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, fmt.Errorf("oneshot: %w", err)
 	}
 	b.reaped = reaped
-	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: reaped, Cgroup: b.group != nil})
+	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: reaped, Cgroup: b.group != nil,
+		ReaperApart: b.prep != nil})
 	if err != nil {
 		return nil, fmt.Errorf("oneshot: %w", err)
+	}
+	if b.prep != nil {
+		return b.vforkChild(fe, plan)
 	}
 	fe.CloneFlags = boxNamespaces
 	fe.OwnerUID, fe.OwnerGID = lease.Owner, lease.Owner
@@ -476,6 +515,48 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
 	return fe, nil
+}
+
+// vforkChild completes fe for the vfork start (see Runner.vforkStart): new
+// pid, IPC and UTS namespaces cloned from the host's user namespace, the
+// mount plan built in a copy of the supervisor's mount namespace, then the
+// prepared network and user namespaces; pid 1 apart; the cgroup joined by
+// the child itself.
+func (b *box) vforkChild(fe *forkexec.Runner, plan *mount.Plan) (*forkexec.Runner, error) {
+	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+	fe.Vfork = true
+	fe.Mount = plan
+	fe.Slot = &forkexec.Slot{UserNS: b.prep.userNS, NetNS: b.prep.netNS, Held: &b.held}
+	if b.dir == nil {
+		// The plan's tmpfs /w is made from the host's user namespace.
+		fe.Slot.WorkUID, fe.Slot.WorkGID = b.lease.UID, b.lease.GID
+	}
+	if b.group == nil {
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+		return fe, nil
+	}
+	// The child writes itself into the box's groups first thing (v1: each
+	// hierarchy's tasks file; v2: cgroup.procs), then roots a cgroup
+	// namespace there.
+	files, err := b.group.ProcsFiles()
+	if err != nil {
+		return nil, fmt.Errorf("oneshot: %w", err)
+	}
+	b.joins = files
+	for _, f := range files {
+		fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
+	}
+	fe.UnshareCgroupAfterSync = true
+	return fe, nil
+}
+
+// reaperProcs is how many processes of the box's cgroup are not the
+// program's: its pid 1, unless that lives apart (the vfork start).
+func (b *box) reaperProcs() int {
+	if b.prep != nil {
+		return 0
+	}
+	return 1
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the
@@ -578,11 +659,18 @@ func (b *box) tearDown() {
 	for _, f := range b.joins {
 		f.Close()
 	}
+	// The vfork start's pid 1 was killed when the program ended: reaped
+	// here, so that no process of the box outlives the run.
 	if b.reaped != nil {
 		b.reaped.Close()
 	}
+	b.mark("pid1 reap")
 	// Every process of the box is gone (see above): its host id is free
 	// for the next box.
+	if b.prep != nil {
+		b.prep.release() // the lease with it
+		return
+	}
 	b.lease.Release()
 }
 

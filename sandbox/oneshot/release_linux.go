@@ -39,19 +39,25 @@ func openBoxWorkDir(pid int) int {
 }
 
 // releaser closes descriptors in the background, one at a time: namespace
-// descriptors whose close does the namespace's teardown.
+// descriptors whose close does the namespace's teardown; and runs other
+// teardown steps that need not hold the result up.
 type releaser struct {
 	mu      sync.Mutex
-	fds     []int
+	fns     []func()
 	running bool
 	idle    *sync.Cond
 }
 
 // closeLater queues fd for closing.
 func (r *releaser) closeLater(fd int) {
+	r.later(func() { unix.Close(fd) })
+}
+
+// later queues fn.
+func (r *releaser) later(fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fds = append(r.fds, fd)
+	r.fns = append(r.fns, fn)
 	if r.running {
 		return
 	}
@@ -64,11 +70,11 @@ func (r *releaser) closeLater(fd int) {
 
 func (r *releaser) work() {
 	r.mu.Lock()
-	for len(r.fds) > 0 {
-		fd := r.fds[0]
-		r.fds = r.fds[1:]
+	for len(r.fns) > 0 {
+		fn := r.fns[0]
+		r.fns = r.fns[1:]
 		r.mu.Unlock()
-		unix.Close(fd)
+		fn()
 		r.mu.Lock()
 	}
 	r.running = false
@@ -76,7 +82,7 @@ func (r *releaser) work() {
 	r.mu.Unlock()
 }
 
-// wait returns once every queued descriptor is closed.
+// wait returns once every queued step is done.
 func (r *releaser) wait() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -79,6 +79,9 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			// left, unless the reaper was killed first (a limit, the
 			// context), whose SIGKILL then stands for the box.
 			facts.Status = e.status
+			// A pid 1 apart (the vfork start) goes now, and with it
+			// whatever the program left in the box's pid namespace.
+			b.reaped.Kill()
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}
@@ -134,6 +137,7 @@ func (b *box) killBox(pid int) {
 	} else {
 		unix.Kill(pid, unix.SIGKILL)
 	}
+	b.reaped.Kill()
 	if b.group != nil {
 		b.group.KillAll()
 	}

@@ -44,8 +44,9 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return s[int(q*float64(len(s)-1))]
 }
 
-// BenchmarkSlotsVsFloor interleaves /bin/true on one slot, on the one-shot
-// runner and the floor (floor, slots, oneshot, floor, ...), back to back
+// BenchmarkSlotsVsFloor interleaves /bin/true on one slot, on one slot
+// whose pid 1 is the program's parent (no ReaperApart), on the one-shot
+// runner and the floor (floor, slots, nested, oneshot, floor, ...), back to back
 // and with 20 ms of idleness before each run (what a judge sees when runs
 // arrive apart: work the kernel defers to an RCU grace period is then not
 // hidden by the next run), and reports p50 and p90 of each as ratios to
@@ -59,16 +60,26 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	// The same with the box's pid 1 as the program's parent, as before
+	// forkexec.Runner.ReaperApart.
+	noReaperApart = true
+	nested, err := New(Options{Size: 1})
+	noReaperApart = false
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nested.Close()
 	one := &oneshot.Runner{}
 	defer one.Close()
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
 		b.Run(fmt.Sprintf("gap=%v", gap), func(b *testing.B) {
 			for range 5 {
 				boxedTrue(b, r)
+				boxedTrue(b, nested)
 				boxedTrue(b, one)
 				floorTrue(b)
 			}
-			var floor, slot, shot []time.Duration
+			var floor, slot, nest, shot []time.Duration
 			timed := func(dst *[]time.Duration, f func()) {
 				if gap > 0 {
 					time.Sleep(gap)
@@ -80,6 +91,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 			for b.Loop() {
 				timed(&floor, func() { floorTrue(b) })
 				timed(&slot, func() { boxedTrue(b, r) })
+				timed(&nest, func() { boxedTrue(b, nested) })
 				timed(&shot, func() { boxedTrue(b, one) })
 			}
 			for _, q := range []float64{0.5, 0.9} {
@@ -87,6 +99,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				name := fmt.Sprintf("p%d", int(q*100))
 				b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
 				b.ReportMetric(float64(quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
+				b.ReportMetric(float64(quantile(nest, q))/float64(f), "slots-nested-reaper-"+name+"-ratio")
 				b.ReportMetric(float64(quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
 			}
 		})

@@ -14,7 +14,10 @@
 // /w, joins the run's network namespace and then the slot's user
 // namespace, and takes the same box settings as the one-shot runner
 // (sandbox/boxcfg): box uid and gid, no_new_privs, no capabilities,
-// rlimits, seccomp, the reaper as pid 1. Nothing of a run outlives it but
+// rlimits, seccomp. The box's pid 1 is a tiny reaper beside the program, a
+// second child of the supervisor made first (forkexec.Runner.ReaperApart),
+// so the program's end reaches the supervisor directly; pid 1 is killed
+// then and reaped after the result (Runner.Close waits for it). Nothing of a run outlives it but
 // the read-only tree: its processes die with its pid namespace, its mounts
 // with its mount copy, its sockets with its network namespace.
 //

@@ -146,6 +146,7 @@ type box struct {
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
 	workTree int // detached mount of the host work directory
+	held     forkexec.Held
 
 	lastMark time.Time // see mark
 }
@@ -201,10 +202,20 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	}
 	b.joins = nil
 	b.pidfd = openPidfd(pid)
+	// The child left holds on the run's mount namespace and /w; where it
+	// could not, they are taken through pid, which may be gone already.
 	proc := "/proc/" + strconv.Itoa(pid)
-	b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	b.mntns = b.held.MountNS
+	if b.mntns < 0 {
+		b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if b.dir == nil {
-		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		b.boxW = b.held.WorkDir
+		if b.boxW < 0 {
+			b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+	} else if b.held.WorkDir >= 0 {
+		unix.Close(b.held.WorkDir)
 	}
 	b.supervise(ctx, pid, start, &facts)
 	b.mark("run+reap")
@@ -215,7 +226,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 		facts.Cgroup = &verdict.CgroupUsage{
 			CPU: usage.CPU, MemoryPeak: usage.MemoryPeak, OOMKilled: usage.OOMKilled,
-			ProcsPeak:  max(usage.ProcsPeak-1, 0), // less the reaper
+			ProcsPeak:  max(usage.ProcsPeak-b.reaperProcs(), 0),
 			Accounting: b.runner.cgInfo.Accounting(),
 		}
 	}
@@ -266,8 +277,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	}
 	if r.cgroups != nil {
 		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
-		// One process more than asked: the box's pid 1 (the reaper).
-		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + 1, CPUSet: b.limits.CPUSet})
+		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
 		if err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
@@ -280,7 +290,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if b.reaped, err = forkexec.NewReaped(); err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil})
+	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
+		ReaperApart: r.apart})
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
@@ -296,6 +307,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		Stash:    mount.SlotStash,
 		Mounts:   mounts,
 		WorkTree: b.workTree,
+		Held:     &b.held,
 	}
 	if b.group != nil {
 		// The child writes itself into the run's groups first thing (v1:
@@ -315,6 +327,15 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
 	return fe, nil
+}
+
+// reaperProcs is how many processes of the box's cgroup are not the
+// program's: its pid 1, unless that lives apart (forkexec.Runner.ReaperApart).
+func (b *box) reaperProcs() int {
+	if b.runner.apart {
+		return 0
+	}
+	return 1
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the
@@ -386,7 +407,9 @@ func (b *box) tearDown() {
 	for _, f := range b.joins {
 		f.Close()
 	}
-	b.reaped.Close()
+	// An apart pid 1 was killed when the program ended; reaping it is
+	// the last of the box's teardown, after the result.
+	b.runner.released.later(func() { b.reaped.Close() })
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
@@ -472,6 +495,9 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				b.killBox(pid)
 			}
 			facts.Status = e.status
+			// An apart pid 1 goes now, and with it whatever the program
+			// left in the box's pid namespace.
+			b.reaped.Kill()
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}

@@ -74,6 +74,9 @@ type Runner struct {
 
 	released releaser
 	rebuilds atomic.Int64
+	// apart: the box's pid 1 lives beside the program, not as its parent
+	// (forkexec.Runner.ReaperApart), where that works.
+	apart bool
 }
 
 var _ sandbox.Runner = (*Runner)(nil)
@@ -88,7 +91,8 @@ func New(o Options) (*Runner, error) {
 	if !sandbox.HostIsRoot() {
 		return nil, errors.New("slots: needs root: the run's child enters the slot's namespaces as host root")
 	}
-	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{}}
+	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{},
+		apart: forkexec.CanReaperApart() && !noReaperApart}
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
@@ -458,11 +462,15 @@ func closeFD(fd *int) {
 	}
 }
 
+// noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
+var noReaperApart bool
+
 // releaser closes descriptors in the background, one at a time: namespace
-// descriptors whose close does the namespace's teardown, after the result.
+// descriptors whose close does the namespace's teardown, after the result;
+// and runs other teardown steps that need not hold the result up.
 type releaser struct {
 	mu      sync.Mutex
-	fds     []int
+	fns     []func()
 	running bool
 	idle    *sync.Cond
 }
@@ -471,9 +479,13 @@ func (r *releaser) closeLater(fd int) {
 	if fd < 0 {
 		return
 	}
+	r.later(func() { unix.Close(fd) })
+}
+
+func (r *releaser) later(fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fds = append(r.fds, fd)
+	r.fns = append(r.fns, fn)
 	if r.running {
 		return
 	}
@@ -483,11 +495,11 @@ func (r *releaser) closeLater(fd int) {
 	r.running = true
 	go func() {
 		r.mu.Lock()
-		for len(r.fds) > 0 {
-			fd := r.fds[0]
-			r.fds = r.fds[1:]
+		for len(r.fns) > 0 {
+			fn := r.fns[0]
+			r.fns = r.fns[1:]
 			r.mu.Unlock()
-			unix.Close(fd)
+			fn()
 			r.mu.Lock()
 		}
 		r.running = false

@@ -1,0 +1,135 @@
+package forkexec
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/mount"
+)
+
+// freshSlot prepares what a one-shot vfork start takes from ahead (a user
+// namespace mapping the box's ids to the host's box ids, a network
+// namespace inside it) and returns a boxRunner made a Slot child with a
+// Mount plan and pid 1 apart. The caller closes the namespaces and the
+// Reaped.
+func freshSlot(t testing.TB, plan *mount.Plan, out *os.File, args ...string) (*Runner, func()) {
+	t.Helper()
+	if os.Geteuid() != 0 || !CanReaperApart() {
+		t.Skip("needs root and the machine-code reaper")
+	}
+	hu, hg := sandbox.HostBoxUID()
+	userNS, err := NewUserNS(0, 0, []IDMap{{sandbox.BoxUID, hu, 1}}, []IDMap{{sandbox.BoxGID, hg, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netNS, err := NewNetNSIn(userNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaped, err := NewReaped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := boxRunner(t, plan, out, args...)
+	r.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	r.UIDMap, r.GIDMap = nil, nil
+	r.Vfork = true
+	r.Reaper, r.ReaperApart = reaped, true
+	r.Slot = &Slot{UserNS: userNS, NetNS: netNS, WorkUID: hu, WorkGID: hg, Held: &Held{}}
+	return r, func() {
+		reaped.Close()
+		unix.Close(userNS)
+		unix.Close(netNS)
+		if r.Slot.Held.MountNS >= 0 {
+			unix.Close(r.Slot.Held.MountNS)
+		}
+		if r.Slot.Held.WorkDir >= 0 {
+			unix.Close(r.Slot.Held.WorkDir)
+		}
+	}
+}
+
+// TestFreshSlotBox: a Slot child with a Mount plan and no kept mount
+// namespace runs the program as pid 2 of its pid namespace, as the box
+// user, in the plan's tree with /w its own, and leaves the caller holds on
+// the mount namespace and /w.
+func TestFreshSlotBox(t *testing.T) {
+	out := tempOut(t)
+	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c",
+		`echo pid=$$ uid=$(id -u) w=$(stat -c %u /w) usr=$(stat -f -c %T /usr); grep -c . /proc/self/mountinfo >/dev/null && echo ok`)
+	defer done()
+	ws, got := runOut(t, r, out)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output %q", ws, got)
+	}
+	want := "pid=2 uid=" + itoa(sandbox.BoxUID) + " w=" + itoa(sandbox.BoxUID)
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "ok") {
+		t.Errorf("output %q, want it to start with %q", got, want)
+	}
+	if h := r.Slot.Held; h.MountNS < 0 || h.WorkDir < 0 {
+		t.Errorf("holds %+v, want both", *h)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// BenchmarkFreshSlotRatio interleaves the floor, the one-shot start that
+// clones new user and mount namespaces (with its id-map round trip and
+// nested reaper) and the vfork start of a Slot with a Mount plan and pid 1
+// apart (its namespaces prepared outside the timed part, each serving one
+// run), /bin/true, and reports p50 and p10 ratios to the floor.
+func BenchmarkFreshSlotRatio(b *testing.B) {
+	requireUserns(b)
+	plan := defaultPlan(b, mount.Options{})
+	floor := floorRunner()
+	clone := boxRunner(b, plan, nil, "/bin/true")
+	cloneReaped, err := NewReaped()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cloneReaped.Close()
+	clone.Reaper = cloneReaped
+	timed := func(r *Runner) time.Duration {
+		t0 := time.Now()
+		pid, err := r.Start()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wait(b, pid)
+		return time.Since(t0)
+	}
+	fresh := func() time.Duration {
+		r, done := freshSlot(b, plan, nil, "/bin/true")
+		defer done()
+		d := timed(r)
+		return d
+	}
+	var fl, cl, fr []time.Duration
+	for range 5 {
+		timed(floor)
+		timed(clone)
+		fresh()
+	}
+	for b.Loop() {
+		fl = append(fl, timed(floor))
+		cl = append(cl, timed(clone))
+		fr = append(fr, fresh())
+	}
+	q := func(d []time.Duration, x float64) float64 {
+		s := append([]time.Duration(nil), d...)
+		slices.Sort(s)
+		return float64(s[int(x*float64(len(s)-1))])
+	}
+	b.ReportMetric(q(fl, 0.5)/1e3, "floor-p50-us")
+	b.ReportMetric(q(cl, 0.5)/q(fl, 0.5), "clone-ratio-p50")
+	b.ReportMetric(q(fr, 0.5)/q(fl, 0.5), "vfork-ratio-p50")
+	b.ReportMetric(q(cl, 0.1)/q(fl, 0.1), "clone-ratio-p10")
+	b.ReportMetric(q(fr, 0.1)/q(fl, 0.1), "vfork-ratio-p10")
+}
