@@ -159,7 +159,7 @@ var _ = Describe("Filesystem", area("filesystem"), func() {
 		o := runProbe("ps-pids")
 		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
 		f := probeFacts(o.Stdout)
-		Expect(f).To(HaveKey("cmdline.1"), describeOutcome(o))
+		// A box may hide its pid 1 (hidepid): then it is not the host's init either.
 		Expect(f["cmdline.1"]).NotTo(Equal(strings.TrimSpace(strings.ReplaceAll(string(hostInit), "\x00", " "))),
 			"/proc/1 in the box is the host's init")
 		for key, cmdline := range f {
@@ -167,6 +167,25 @@ var _ = Describe("Filesystem", area("filesystem"), func() {
 				Expect(cmdline).NotTo(ContainSubstring(marker), "a host process shows in the box's /proc as %s", key)
 			}
 		}
+	})
+
+	It("F4: no process in the box's /proc shows the host's network or mount table", property("F4"), func() {
+		// /proc/PID/net and /proc/PID/mountinfo show the namespaces of PID,
+		// and are not guarded by ptrace: a box process that lives in the
+		// host's namespaces (a supervisor-side pid 1) would show them.
+		const script = `own_net=$(cut -d: -f1 /proc/self/net/dev 2>/dev/null | sort | tr -d ' \n')
+own_mnt=$(wc -l 2>/dev/null </proc/self/mountinfo)
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  n=$(cut -d: -f1 $d/net/dev 2>/dev/null | sort | tr -d ' \n')
+  if [ -n "$n" ] && [ "$n" != "$own_net" ]; then echo "net $p: $n (own: $own_net)"; fi
+  m=$(wc -l 2>/dev/null <$d/mountinfo)
+  if [ -n "$m" ] && [ "$m" != "$own_mnt" ]; then echo "mounts $p: $m lines (own: $own_mnt)"; fi
+done
+echo checked`
+		o := run(sandbox.Spec{Args: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}})
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describeOutcome(o))
+		Expect(strings.TrimSpace(o.Stdout)).To(Equal("checked"), "a process in the box's /proc shows other namespaces: %s", o.Stdout)
 	})
 
 	It("F5: device nodes cannot be made anywhere the box can write", property("F5"), func() {

@@ -27,6 +27,10 @@ type TmpfsOptions struct {
 
 type entryKind int
 
+// procData is the box's /proc mount option: processes the box may not trace
+// are hidden (see the entryProc case of ops).
+const procData = "hidepid=2"
+
 const (
 	entryBind entryKind = iota
 	entryDevice
@@ -420,6 +424,13 @@ func compile(skel string, e entry) []Op {
 		op := base
 		op.Kind, op.Source, op.FSType = OpProc, cstr("proc"), cstr("proc")
 		op.Flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+		// A process the box may not trace is not listed at all: a box's
+		// pid 1 that runs as another user (a pooled init, or the host-side
+		// reaper of Runner.ReaperApart) would otherwise show the host's
+		// network (/proc/1/net) and mount table (/proc/1/mountinfo), which
+		// /proc guards by the reader's namespace, not by ptrace (F4).
+		// "2" rather than "invisible": older kernels know only the number.
+		op.Data = cstr(procData)
 		return []Op{op}
 	case entryDevices:
 		const devAttr = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC

@@ -137,7 +137,7 @@ func (p *Plan) Apply(newRoot string) error {
 		case OpTmpfs:
 			err = unix.Mount("tmpfs", target, "tmpfs", op.Flags, bytesString(op.Data))
 		case OpProc:
-			err = unix.Mount("proc", target, "proc", op.Flags, "")
+			err = unix.Mount("proc", target, "proc", op.Flags, bytesString(op.Data))
 		case OpSetAttr:
 			err = setAttr(target, op.Attr, op.Recursive)
 		}
