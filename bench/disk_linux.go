@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 
 	"gosandbox/bench/benchjson"
 	"gosandbox/harness"
+	"gosandbox/sandbox/forkexec"
 )
 
 // Disk layouts compared by the disk scenario.
@@ -447,15 +447,13 @@ func measureOverlay() (int64, error) {
 		n   int64
 		err error
 	}
-	done := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread, and its mount namespace, end with
-		// this goroutine.
-		runtime.LockOSThread()
+	// On a thread of its own, never unlocked: the thread, and its mount
+	// namespace, end after the measurement.
+	var res result
+	forkexec.OnOwnThread(func() {
 		n, err := overlayOnThisThread(lower, upper, work, merged)
-		done <- result{n, err}
-	}()
-	res := <-done
+		res = result{n, err}
+	})
 	return res.n, res.err
 }
 

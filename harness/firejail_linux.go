@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/verdict"
 )
@@ -200,16 +200,13 @@ func (b *firejailBackend) Run(ctx context.Context, spec sandbox.Spec) (sandbox.R
 		},
 	}
 
-	// The staged mount namespace belongs to one OS thread, which forks
-	// firejail and waits for it; the goroutine never unlocks it, so the
-	// runtime ends the thread (and with it the namespace) when the run is
-	// over instead of giving it to other goroutines.
-	factsCh := make(chan verdict.Facts, 1)
-	go func() {
-		runtime.LockOSThread()
-		factsCh <- b.stageAndRun(ctx, spec, lim, wd.path, account, argv, attr, files)
-	}()
-	facts := <-factsCh
+	// The staged mount namespace belongs to one OS thread (never the main
+	// one), which forks firejail and waits for it; the runtime ends the
+	// thread, and with it the namespace, when the run is over.
+	var facts verdict.Facts
+	forkexec.OnOwnThread(func() {
+		facts = b.stageAndRun(ctx, spec, lim, wd.path, account, argv, attr, files)
+	})
 	facts.Limits, facts.Syscalls = lim, spec.Syscalls
 	facts.Status = unwrapBwrapStatus(facts.Status) // firejail also reports signal N as 128+N
 	facts.OutputExceeded = outputFull(spec, lim)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,8 +323,7 @@ type mountResult struct {
 
 func startMountThread() {
 	mounts.reqs = make(chan mountReq)
-	go func() {
-		runtime.LockOSThread() // never unlocked; the goroutine never ends
+	go forkexec.OnOwnThread(func() { // the goroutine never ends
 		host, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			err = fmt.Errorf("open the host's mount namespace: %w", err)
@@ -341,7 +339,7 @@ func startMountThread() {
 			res, err = buildMountNSHere(host, req.base)
 			req.done <- res
 		}
-	}()
+	})
 }
 
 // buildMountNSHere makes the namespace on the mount thread and goes back
