@@ -2,6 +2,7 @@ package boxcfg
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 
@@ -49,6 +50,11 @@ func Child(in Input) (*forkexec.Runner, error) {
 		return nil, fmt.Errorf("boxcfg: %w", err)
 	}
 	rlimits := rlimit.FromLimits(in.Limits, in.Cgroup)
+	if os.Geteuid() == 0 {
+		if err := rlimit.RaiseHardLimits(rlimits); err != nil {
+			return nil, fmt.Errorf("boxcfg: %w", err)
+		}
+	}
 	for i := range rlimits {
 		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY && !in.ReaperApart {
 			rlimits[i].Limit.Cur++ // the reaper

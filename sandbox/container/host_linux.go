@@ -409,6 +409,12 @@ func (c *Container) initPath() string {
 // locked, so only a thread that outlives the init makes Pdeathsig mean
 // "the host process died" (B4).
 func (c *Container) startInit() error {
+	// The init and its programs inherit this process's hard limits and
+	// cannot raise them in their user namespace: lift them to what the
+	// default limits ask for (RLIMIT_CORE 1 where `sudo` left 0).
+	if os.Geteuid() == 0 {
+		rlimit.RaiseHardLimits(rlimit.FromLimits(sandbox.Limits{}, c.group != nil)) // a run's own request names what failed
+	}
 	conn, peer, err := unixsocket.Pair()
 	if err != nil {
 		return fmt.Errorf("container: %w", err)
@@ -846,7 +852,14 @@ func (c *Container) execRequest(spec sandbox.Spec, limits sandbox.Limits, mode s
 		Hostname: hostname,
 		Syscalls: string(mode),
 	}
-	for _, r := range rlimit.FromLimits(limits, c.group != nil) {
+	rlimits := rlimit.FromLimits(limits, c.group != nil)
+	if os.Geteuid() == 0 {
+		// Lifts nothing the init's start did not (the same defaults), but
+		// lowers RLIMIT_CORE as the init's start found it must; a limit
+		// that cannot be lifted is named by the init's setrlimit.
+		rlimit.RaiseHardLimits(rlimits)
+	}
+	for _, r := range rlimits {
 		x.RLimits = append(x.RLimits, RLimitConf{Resource: int32(r.Resource), Cur: r.Limit.Cur, Max: r.Limit.Max})
 	}
 	var fds []int

@@ -1,6 +1,7 @@
 package rlimit
 
 import (
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -98,4 +99,34 @@ func count(n int) uint64 {
 		return unix.RLIM_INFINITY
 	}
 	return uint64(n)
+}
+
+// RaiseHardLimits lifts this process's hard limits to what rl asks of its
+// children, where they are lower: a child cannot raise a hard limit itself
+// once it is in the box's user namespace, and a supervisor started with a
+// low one (`sudo` gives RLIMIT_CORE 0:0) would otherwise fail every run. Only
+// hard limits move (soft ones stay), and only up. It needs CAP_SYS_RESOURCE;
+// without it RLIMIT_CORE in rl is lowered to this process's hard limit (0
+// writes no core file either; only a pipe core_pattern would still take a
+// dump), and any other limit that cannot be lifted is an error naming it.
+func RaiseHardLimits(rl []RLimit) error {
+	for i, r := range rl {
+		var have unix.Rlimit
+		if err := unix.Getrlimit(r.Resource, &have); err != nil {
+			return fmt.Errorf("rlimit: read limit %d: %w", r.Resource, err)
+		}
+		if have.Max == unix.RLIM_INFINITY || (r.Limit.Max != unix.RLIM_INFINITY && have.Max >= r.Limit.Max) {
+			continue
+		}
+		lifted := unix.Rlimit{Cur: have.Cur, Max: r.Limit.Max}
+		if err := unix.Setrlimit(r.Resource, &lifted); err != nil {
+			if r.Resource == unix.RLIMIT_CORE {
+				rl[i].Limit = unix.Rlimit{Cur: have.Max, Max: have.Max}
+				continue
+			}
+			return fmt.Errorf("rlimit: the box asks for %d of limit %d, above this process's hard limit %d, which cannot be raised: %w",
+				r.Limit.Max, r.Resource, have.Max, err)
+		}
+	}
+	return nil
 }

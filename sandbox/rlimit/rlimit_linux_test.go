@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
@@ -127,4 +128,53 @@ func TestApplied(t *testing.T) {
 	if len(lines) != 2 || (lines[0] != "2048" && lines[0] != "1024") || lines[1] != "kept" {
 		t.Fatalf("sh saw %q; want the 1 MiB hard file-size limit and no way to raise it", out.String())
 	}
+}
+
+// TestRaiseHardLimits: a supervisor started with a hard RLIMIT_CORE of 0
+// (as `sudo` leaves it) lifts it to what a box sets, and lowers nothing.
+func TestRaiseHardLimits(t *testing.T) {
+	testhost.NeedRoot(t, "raising a hard limit needs CAP_SYS_RESOURCE")
+	var saved unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_CORE, &saved)
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
+		t.Fatal(err)
+	}
+	rl := FromLimits(sandbox.Limits{}, true)
+	if err := RaiseHardLimits(rl); err != nil {
+		t.Fatal(err)
+	}
+	var now unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_CORE, &now)
+	if !hasCapability(unix.CAP_SYS_RESOURCE) {
+		// This host's root lacks CAP_SYS_RESOURCE: the box's core limit
+		// comes down to what the children can set.
+		for _, r := range rl {
+			if r.Resource == unix.RLIMIT_CORE && r.Limit.Max != 0 {
+				t.Fatalf("without CAP_SYS_RESOURCE the box's RLIMIT_CORE stays %d above the hard limit 0", r.Limit.Max)
+			}
+		}
+		t.Skip("no CAP_SYS_RESOURCE here: checked the fallback (the box's core limit lowered to 0), not the raise")
+	}
+	if now.Cur != 0 || now.Max != coreBytes {
+		t.Fatalf("RLIMIT_CORE is %d:%d, want 0:%d (soft kept, hard raised)", now.Cur, now.Max, coreBytes)
+	}
+	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 100})
+	RaiseHardLimits(FromLimits(sandbox.Limits{}, true))
+	unix.Getrlimit(unix.RLIMIT_CORE, &now)
+	if now.Max != 100 {
+		t.Fatalf("hard RLIMIT_CORE lowered to %d", now.Max)
+	}
+}
+
+// hasCapability reports whether this process's effective set holds c.
+func hasCapability(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
