@@ -8,7 +8,13 @@
 # then destroy it. A machine whose box cannot be had is skipped with the
 # reason; a machine that fails is noted and the others go on. The outcome of
 # every column is in OUT/vagrant.json (read by `gosandbox report`) and
-# OUT/vagrant-status.txt.
+# OUT/vagrant-status.txt; each machine's log, with a time on every line, in
+# out/vagrant/logs/.
+#
+# The suites, the CLI and the probe are built once on this host, static, and
+# copied into each guest (run.sh PREBUILT=): building them under software
+# emulation takes longer than running them. GUEST_BUILD=1 builds them in the
+# guest instead, with the Go that provision/install-go.sh puts there.
 #
 # With the libvirt provider, libvirtd and virtlogd are started when nothing
 # runs them (libvirt.sh) and stopped at the end, by PID, with every domain and
@@ -20,6 +26,7 @@
 #   CGROUPS                   only these modes, e.g. "v2"
 #   LABEL_FILTER, BACKENDS, NO_BENCH   passed to run.sh
 #   KEEP=1                    halt the machines instead of destroying them
+#   GUEST_BUILD=1             build in the guest (installs Go there)
 #   GOSANDBOX_VAGRANT_DIR     boxes, Vagrant's home and daemon state
 #                             (default <repo>/out/vagrant)
 set -u
@@ -37,10 +44,14 @@ mkdir -p "$state/boxes" "$state/logs"
 state=$(cd "$state" && pwd)
 export VAGRANT_DEFAULT_PROVIDER=${VAGRANT_DEFAULT_PROVIDER:-libvirt}
 export VAGRANT_HOME=${VAGRANT_HOME:-$state/home}
-export GOSANDBOX_BOX_DIR=$state/boxes
+export GOSANDBOX_BOX_DIR="$state/boxes"
 export VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO_COLOR=1
+# The Vagrantfile's Go provisioner runs only where the guest builds.
+GOSANDBOX_GUEST_GO=0
+[ -n "${GUEST_BUILD:-}" ] && GOSANDBOX_GUEST_GO=1
+export GOSANDBOX_GUEST_GO
 provider=$VAGRANT_DEFAULT_PROVIDER
-cd "$here"
+cd "$here" || exit 2
 
 status_file=$out/vagrant-status.txt
 columns=$state/columns.json.part
@@ -56,6 +67,15 @@ column() {
 	printf '{"name":%s,"kernel":%s,"cgroup":%s,"booted":%s,"completed":%s,"bench":%s,"reason":%s}\n' \
 		"$(json_string "$1")" "$(json_string "$2")" "$(json_string "$3")" "$4" "$5" "$6" "$(json_string "$7")" >> "$columns"
 }
+# stamp: prefix each line of stdin with the time of day.
+stamp() { while IFS= read -r line; do printf '%s %s\n' "$(date +%T)" "$line"; done; }
+# logged LOG CMD...: run CMD with its output stamped into LOG; CMD's status.
+logged() {
+	lg=$1
+	shift
+	{ "$@" </dev/null 2>&1; echo $? > "$state/status"; } | stamp >> "$lg"
+	return "$(cat "$state/status")"
+}
 write_summary() {
 	{
 		printf '{"runner":"vagrant","provider":%s,"driver":%s,"label_filter":%s,"columns":[' \
@@ -65,17 +85,6 @@ write_summary() {
 	} > "$out/vagrant.json"
 	rm -f "$columns"
 }
-
-if [ "$provider" = libvirt ]; then
-	if ! vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt; then
-		echo "run-matrix.sh: the vagrant-libvirt plugin is missing (apt-get install vagrant-libvirt libvirt-daemon-system)" >&2
-		exit 2
-	fi
-	# qemu runs as a child of libvirtd: a niced daemon gives niced guests.
-	nice -n 10 sh ./libvirt.sh start "$state/run" || exit 1
-	trap 'sh ./libvirt.sh stop "$state/run"' EXIT
-	trap 'exit 1' INT TERM HUP
-fi
 
 # machine lines: name box cgroups
 machines=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' machines.txt)
@@ -90,10 +99,21 @@ if [ $# -gt 0 ]; then
 	machines=$picked
 fi
 
+if [ "$provider" = libvirt ]; then
+	if ! vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt; then
+		echo "run-matrix.sh: the vagrant-libvirt plugin is missing (apt-get install vagrant-libvirt libvirt-daemon-system)" >&2
+		exit 2
+	fi
+	# qemu runs as a child of libvirtd: a niced daemon gives niced guests.
+	nice -n 10 sh ./libvirt.sh start "$state/run" || exit 1
+	trap 'sh ./libvirt.sh stop "$state/run"' EXIT
+	trap 'exit 1' INT TERM HUP
+fi
+
 # kvm_probe IMAGE: boot IMAGE (a copy-on-write overlay of it) under KVM and
 # wait for the login prompt on the serial console.
 kvm_probe() {
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "no usable /dev/kvm"; return 1; }
+	if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then echo "no usable /dev/kvm"; return 1; fi
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || { echo "no qemu-system-x86_64"; return 1; }
 	log=$state/logs/kvm-probe.serial
 	: > "$log"
@@ -122,7 +142,8 @@ for name in $(echo "$machines" | awk '$2 ~ /^gosandbox\// { print $1 }'); do
 	fi
 done
 if [ "$provider" = libvirt ] && [ -z "${VAGRANT_LIBVIRT_DRIVER:-}" ]; then
-	img=$(ls "$state"/boxes/*.qcow2 2>/dev/null | head -n 1)
+	img=
+	for f in "$state"/boxes/*.qcow2; do [ -f "$f" ] && img=$f && break; done
 	export VAGRANT_LIBVIRT_DRIVER=qemu
 	if [ -z "$img" ]; then
 		note "libvirt driver qemu: no local box to probe KVM with"
@@ -132,6 +153,23 @@ if [ "$provider" = libvirt ] && [ -z "${VAGRANT_LIBVIRT_DRIVER:-}" ]; then
 	else
 		note "libvirt driver qemu (software emulation): $why"
 	fi
+fi
+
+# The guest's programs, unless the guest builds them.
+bin=$state/bin
+if [ -z "${GUEST_BUILD:-}" ]; then
+	b=$(now)
+	rm -rf "$bin"
+	mkdir -p "$bin"
+	if ! (cd .. && export CGO_ENABLED=0 &&
+		nice -n 10 go test -c -o "$bin/suites.test" ./suites &&
+		nice -n 10 go build -trimpath -o "$bin/gosandbox" ./cmd/gosandbox &&
+		nice -n 10 go build -trimpath -o "$bin/probe" ./harness/probes/probe) > "$state/logs/build.log" 2>&1; then
+		echo "run-matrix.sh: building the guest's programs failed:" >&2
+		cat "$state/logs/build.log" >&2
+		exit 1
+	fi
+	note "guest programs built on this host, static, in $(( $(now) - b ))s"
 fi
 
 # ssh_to M CMD: run CMD in machine M over the ssh configuration Vagrant gave.
@@ -156,7 +194,7 @@ while read -r m box modes <&3; do
 		;;
 	*)
 		if ! vagrant box list 2>/dev/null | grep -q "^$box .*$provider"; then
-			if ! timeout 600 vagrant box add --provider "$provider" "$box" >> "$log" 2>&1; then
+			if ! logged "$log" timeout 600 vagrant box add --provider "$provider" "$box"; then
 				reason="the box $box is neither in Vagrant's box store nor downloadable: $(grep -v '^[[:space:]]*$' "$log" | tail -n 1)"
 			fi
 		fi
@@ -171,18 +209,23 @@ while read -r m box modes <&3; do
 	fi
 	# Up, with Go.
 	b=$(now)
-	if ! vagrant up "$m" --provider="$provider" --provision >> "$log" 2>&1 </dev/null ||
+	if ! logged "$log" vagrant up "$m" --provider="$provider" --provision ||
 		! vagrant ssh-config "$m" > "$state/ssh-$m.conf" 2>> "$log"; then
 		note "$m: vagrant up failed after $(( $(now) - b ))s: $(tail -n 3 "$log" | tr '\n' ' ')"
 		for mode in $(echo "$modes" | tr ',' ' '); do
 			column "vagrant-$m-$mode" "vagrant-$m" "$mode" false false false "vagrant up failed (log $log)"
 		done
-		vagrant destroy -f "$m" >> "$log" 2>&1 </dev/null
+		logged "$log" vagrant destroy -f "$m"
 		failed=1
 		continue
 	fi
 	up=$(( $(now) - b ))
 	note "$m: up and provisioned in ${up}s ($(ssh_to "$m" uname -r </dev/null))"
+	prebuilt=
+	if [ -z "${GUEST_BUILD:-}" ]; then
+		prebuilt=/var/tmp/gosandbox-bin
+		tar -C "$bin" -cf - . | ssh_to "$m" "sudo rm -rf $prebuilt && sudo mkdir -p $prebuilt && sudo tar -C $prebuilt -xf -"
+	fi
 	for mode in $(echo "$modes" | tr ',' ' '); do
 		case " ${CGROUPS:-$mode} " in *" $mode "*) ;; *) continue ;; esac
 		col=vagrant-$m-$mode
@@ -193,7 +236,7 @@ while read -r m box modes <&3; do
 		echo "$switched" >> "$log"
 		reload=0
 		if echo "$switched" | grep -q 'reboot to apply'; then
-			if ! vagrant reload "$m" >> "$log" 2>&1 </dev/null ||
+			if ! logged "$log" vagrant reload "$m" ||
 				! vagrant ssh-config "$m" > "$state/ssh-$m.conf" 2>> "$log"; then
 				note "$m: reload into cgroup $mode failed"
 				column "$col" "vagrant-$m" "$mode" false false false "reload into cgroup $mode failed (log $log)"
@@ -217,7 +260,7 @@ while read -r m box modes <&3; do
 			continue
 		fi
 		b=$(now)
-		ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results" >> "$log" 2>&1 </dev/null
+		logged "$log" ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' PREBUILT='$prebuilt' sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results"
 		ran=$?
 		run=$(( $(now) - b ))
 		mkdir -p "$dir"
@@ -241,14 +284,14 @@ while read -r m box modes <&3; do
 		fi
 	done
 	if [ -n "${KEEP:-}" ]; then
-		vagrant halt "$m" >> "$log" 2>&1 </dev/null
+		logged "$log" vagrant halt "$m"
 	else
-		vagrant destroy -f "$m" >> "$log" 2>&1 </dev/null
+		logged "$log" vagrant destroy -f "$m"
 	fi
 	rm -f "$state/ssh-$m.conf"
 	note "$m: done in $(( $(now) - start ))s"
 done 3< "$state/machines.list"
-rm -f "$state/machines.list"
+rm -f "$state/machines.list" "$state/status"
 write_summary
 echo "run-matrix.sh: summary in $out/vagrant.json"
 exit $failed

@@ -38,7 +38,7 @@ script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
 box=$outdir/$name.box
-if [ -z "${FORCE:-}" ] && [ -s "$box" ] && [ -s "$outdir/$name.qcow2" ] && [ "$box" -nt "$script" ]; then
+if [ -z "${FORCE:-}" ] && [ -s "$box" ] && [ -s "$outdir/$name.qcow2" ] && [ -n "$(find "$box" -newer "$script")" ]; then
 	echo "build-box.sh: $box is up to date"
 	exit 0
 fi
