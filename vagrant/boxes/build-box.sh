@@ -4,7 +4,9 @@
 # OUTDIR/NAME.qcow2 (run-matrix.sh boots it once to probe KVM). A box newer
 # than this script is kept (FORCE=1 rebuilds). Run as root: it needs a loop
 # device and chroot.
-#   debian11-5.10   bullseye, linux-image-cloud-amd64 (5.10)
+#   debian11-5.10   bullseye, linux-image-cloud-amd64 (5.10); no -security suite:
+#                   bullseye is past its LTS end and its security pool is
+#                   withdrawn (404 for indexed files, seen 2026-12-06)
 #   debian12-6.1    bookworm, linux-image-cloud-amd64 (6.1)
 #   debian12-6.12   bookworm, linux-image-6.12-cloud-amd64 from bookworm-security
 #                   (the 6.12 of `make matrix`; bookworm-backports carries an older one)
@@ -22,9 +24,9 @@ mirror=${MIRROR:-http://deb.debian.org/debian}
 security=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 disk_gb=${DISK_GB:-8}
 case $name in
-debian11-5.10) suite=bullseye kernel=linux-image-cloud-amd64 ;;
-debian12-6.1) suite=bookworm kernel=linux-image-cloud-amd64 ;;
-debian12-6.12) suite=bookworm kernel=linux-image-6.12-cloud-amd64 ;;
+debian11-5.10) suite=bullseye kernel=linux-image-cloud-amd64 with_security= ;;
+debian12-6.1) suite=bookworm kernel=linux-image-cloud-amd64 with_security=1 ;;
+debian12-6.12) suite=bookworm kernel=linux-image-6.12-cloud-amd64 with_security=1 ;;
 *) echo "build-box.sh: unknown box $name (debian11-5.10, debian12-6.1, debian12-6.12)" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "build-box.sh: run as root (loop device, chroot)" >&2; exit 2; }
@@ -98,7 +100,8 @@ rm -rf /var/lib/apt/lists/*
 EOF
 chmod +x "$work/setup.sh"
 sources="deb $mirror $suite main
-deb $mirror $suite-updates main
+deb $mirror $suite-updates main"
+[ -n "$with_security" ] && sources="$sources
 deb $security $suite-security main"
 echo "== $name: root file system ($suite, $kernel)"
 mmdebstrap --variant=minbase --mode=root --format=tar \

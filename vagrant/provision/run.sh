@@ -53,6 +53,8 @@ cgroup=v1
 	echo "os $(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "cpus $(nproc)"
 	echo "label_filter ${LABEL_FILTER:-}"
+	# The limits the runners inherit (sudo, PAM and systemd set some).
+	awk '/^Max core file size/ { print "rlimit_core " $5 ":" $6 } /^Max open files/ { print "rlimit_nofile " $4 ":" $5 }' /proc/self/limits
 	echo "built ${prebuilt:+prebuilt }$(if [ -n "$prebuilt" ]; then echo "(static, elsewhere)"; else go version; fi)"
 } > "$results/vm/facts.txt"
 
