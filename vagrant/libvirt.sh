@@ -61,6 +61,7 @@ firewall_clean() {
 	for ipt in iptables ip6tables; do
 		[ -f "$state/$ipt.fresh" ] || continue
 		command -v $ipt >/dev/null 2>&1 || continue
+		removed=
 		for c in $chains; do
 			table=${c%%:*}
 			rest=${c#*:}
@@ -70,9 +71,10 @@ firewall_clean() {
 			while $ipt -w -t "$table" -D "$parent" -j "$chain" 2>/dev/null; do :; done
 			$ipt -w -t "$table" -F "$chain" 2>/dev/null || true
 			$ipt -w -t "$table" -X "$chain" 2>/dev/null || true
+			removed=1
 		done
 		rm -f "$state/$ipt.fresh"
-		echo "libvirt.sh: removed libvirt's $ipt chains"
+		[ -n "$removed" ] && echo "libvirt.sh: removed libvirt's $ipt chains"
 	done
 }
 

@@ -195,7 +195,7 @@ while read -r m box modes <&3; do
 	*)
 		if ! vagrant box list 2>/dev/null | grep -q "^$box .*$provider"; then
 			if ! logged "$log" timeout 600 vagrant box add --provider "$provider" "$box"; then
-				reason="the box $box is neither in Vagrant's box store nor downloadable: $(grep -v '^[[:space:]]*$' "$log" | tail -n 1)"
+				reason="the box $box is neither in Vagrant's box store nor downloadable: $(sed -n 's/^[0-9:]* *//; /[^[:space:]]/p' "$log" | tail -n 1)"
 			fi
 		fi
 		;;

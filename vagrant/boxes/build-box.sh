@@ -144,7 +144,11 @@ if grep -q "$loop" "$mnt/boot/grub/grub.cfg"; then
 	exit 1
 fi
 for m in sys proc dev/pts dev ""; do umount "$mnt/$m"; done
-partx -d "$loop"
+sync
+# The partition can be busy for a moment after the unmount; detaching the
+# loop device drops it anyway.
+i=0
+until partx -d "$loop" 2>/dev/null || [ $i -ge 20 ]; do sleep 0.5; i=$((i + 1)); done
 losetup -d "$loop"
 loop=
 qemu-img convert -O qcow2 "$work/disk.raw" "$work/box.img"
