@@ -76,7 +76,7 @@ vagrant-boxes:
 	@for b in $(VAGRANT_BOXES); do nice -n 10 sh vagrant/boxes/build-box.sh $$b $(OUT)/vagrant/boxes || exit 1; done
 
 vagrant-matrix:
-	sh vagrant/run-matrix.sh $(OUT)/matrix $(VAGRANT_MACHINES)
+	GOSANDBOX_VAGRANT_DIR=$(CURDIR)/$(OUT)/vagrant sh vagrant/run-matrix.sh $(OUT)/matrix $(VAGRANT_MACHINES)
 
 clean:
 	rm -rf bin $(OUT)
