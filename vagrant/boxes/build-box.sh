@@ -2,8 +2,9 @@
 # build-box.sh NAME OUTDIR: build the libvirt Vagrant box NAME from Debian
 # packages alone (no Vagrant Cloud), as OUTDIR/NAME.box, and keep its disk as
 # OUTDIR/NAME.qcow2 (run-matrix.sh boots it once to probe KVM). A box newer
-# than this script is kept (FORCE=1 rebuilds). Run as root: it needs a loop
-# device and chroot.
+# than this script is kept (FORCE=1 rebuilds). The root file system tarball
+# is cached as OUTDIR/cache/NAME.rootfs.tar (the slow part: FORCE=1 redoes
+# it too). Run as root: it needs a loop device and chroot.
 #   debian11-5.10   bullseye, linux-image-cloud-amd64 (5.10); no -security suite:
 #                   bullseye is past its LTS end and its security pool is
 #                   withdrawn (404 for indexed files, seen 2026-12-06)
@@ -103,6 +104,9 @@ sources="deb $mirror $suite main
 deb $mirror $suite-updates main"
 [ -n "$with_security" ] && sources="$sources
 deb $security $suite-security main"
+rootfs=$outdir/cache/$name.rootfs.tar
+mkdir -p "$outdir/cache"
+if [ -n "${FORCE:-}" ] || ! [ -s "$rootfs" ]; then
 echo "== $name: root file system ($suite, $kernel)"
 mmdebstrap --variant=minbase --mode=root --format=tar \
 	--include="$kernel,systemd-sysv,udev,dbus,grub-pc,openssh-server,sudo,ifupdown,isc-dhcp-client,iproute2,rsync,ca-certificates,curl,unzip,gcc,libc6-dev,git,tar,procps,kmod,e2fsprogs,passwd,less" \
@@ -110,6 +114,10 @@ mmdebstrap --variant=minbase --mode=root --format=tar \
 	--customize-hook='chroot "$1" /tmp/box/setup.sh' \
 	--customize-hook='rm -rf "$1/tmp/box"' \
 	"$suite" "$work/rootfs.tar" "$sources"
+mv "$work/rootfs.tar" "$rootfs"
+else
+	echo "== $name: root file system from $rootfs"
+fi
 t1=$(date +%s)
 
 # 2. A disk: one bootable partition, ext4, GRUB in the MBR gap.
@@ -118,7 +126,9 @@ truncate -s "${disk_gb}G" "$work/disk.raw"
 printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$work/disk.raw"
 loop=$(losetup -f --show "$work/disk.raw")
 # losetup -P relies on udev for the partition's node; partx -a makes it.
-partx -a "$loop"
+# It fails when the kernel already knows the partition (a loop device just
+# reused): then the node is there anyway.
+partx -a "$loop" 2>/dev/null || partx -u "$loop" 2>/dev/null || true
 part=${loop}p1
 i=0
 while [ ! -b "$part" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -127,7 +137,7 @@ mkfs.ext4 -q -L root "$part"
 uuid=$(blkid -s UUID -o value "$part")
 mkdir -p "$mnt"
 mount "$part" "$mnt"
-tar -C "$mnt" -xpf "$work/rootfs.tar"
+tar -C "$mnt" -xpf "$rootfs"
 echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$mnt/etc/fstab"
 mount --bind /dev "$mnt/dev"
 mount --bind /dev/pts "$mnt/dev/pts"
@@ -152,7 +162,7 @@ until partx -d "$loop" 2>/dev/null || [ $i -ge 20 ]; do sleep 0.5; i=$((i + 1));
 losetup -d "$loop"
 loop=
 qemu-img convert -O qcow2 "$work/disk.raw" "$work/box.img"
-rm -f "$work/disk.raw" "$work/rootfs.tar"
+rm -f "$work/disk.raw"
 t2=$(date +%s)
 
 # 3. The box: metadata, a provider Vagrantfile and the disk, as a plain tar.
