@@ -107,14 +107,14 @@ deb $security $suite-security main"
 rootfs=$outdir/cache/$name.rootfs.tar
 mkdir -p "$outdir/cache"
 if [ -n "${FORCE:-}" ] || ! [ -s "$rootfs" ]; then
-echo "== $name: root file system ($suite, $kernel)"
-mmdebstrap --variant=minbase --mode=root --format=tar \
-	--include="$kernel,systemd-sysv,udev,dbus,grub-pc,openssh-server,sudo,ifupdown,isc-dhcp-client,iproute2,rsync,ca-certificates,curl,unzip,gcc,libc6-dev,git,tar,procps,kmod,e2fsprogs,passwd,less" \
-	--customize-hook="mkdir -p \"\$1/tmp/box\" && cp -a '$work/vagrant.pub' '$work/ca' '$work/setup.sh' \"\$1/tmp/box/\"" \
-	--customize-hook='chroot "$1" /tmp/box/setup.sh' \
-	--customize-hook='rm -rf "$1/tmp/box"' \
-	"$suite" "$work/rootfs.tar" "$sources"
-mv "$work/rootfs.tar" "$rootfs"
+	echo "== $name: root file system ($suite, $kernel)"
+	mmdebstrap --variant=minbase --mode=root --format=tar \
+		--include="$kernel,systemd-sysv,udev,dbus,grub-pc,openssh-server,sudo,ifupdown,isc-dhcp-client,iproute2,rsync,ca-certificates,curl,unzip,gcc,libc6-dev,git,tar,procps,kmod,e2fsprogs,passwd,less" \
+		--customize-hook="mkdir -p \"\$1/tmp/box\" && cp -a '$work/vagrant.pub' '$work/ca' '$work/setup.sh' \"\$1/tmp/box/\"" \
+		--customize-hook='chroot "$1" /tmp/box/setup.sh' \
+		--customize-hook='rm -rf "$1/tmp/box"' \
+		"$suite" "$work/rootfs.tar" "$sources"
+	mv "$work/rootfs.tar" "$rootfs"
 else
 	echo "== $name: root file system from $rootfs"
 fi
