@@ -76,9 +76,23 @@ logged() {
 	{ "$@" </dev/null 2>&1; echo $? > "$state/status"; } | stamp >> "$lg"
 	return "$(cat "$state/status")"
 }
+# write_summary: OUT/vagrant.json, one column a line; the columns of
+# machines this run did not take are kept from the last one, so that
+# narrowed runs add up.
 write_summary() {
+	if [ -f "$out/vagrant.json" ]; then
+		grep '^{"name":' "$out/vagrant.json" | sed 's/,$//' | while IFS= read -r line; do
+			keep=1
+			for m in $(echo "$machines" | awk '{ print $1 }'); do
+				case $line in "{\"name\":\"vagrant-$m-"*) keep= ;; esac
+			done
+			[ -n "$keep" ] && echo "$line"
+		done > "$columns.old"
+		cat "$columns" >> "$columns.old"
+		mv "$columns.old" "$columns"
+	fi
 	{
-		printf '{"runner":"vagrant","provider":%s,"driver":%s,"label_filter":%s,"columns":[' \
+		printf '{"runner":"vagrant","provider":%s,"driver":%s,"label_filter":%s,"columns":[\n' \
 			"$(json_string "$provider")" "$(json_string "${VAGRANT_LIBVIRT_DRIVER:-}")" "$(json_string "${LABEL_FILTER:-}")"
 		sed '$!s/$/,/' "$columns"
 		printf ']}\n'
