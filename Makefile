@@ -13,7 +13,7 @@ PEERS       := bwrap firejail runc
 BACKENDS    ?= $(PEERS) oneshot container slots
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m
 
-.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-matrix docs clean
+.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-boxes vagrant-matrix docs clean
 
 all: build
 
@@ -65,8 +65,18 @@ MATRIX_FLAGS ?=
 matrix: build
 	./$(BIN) matrix --out $(OUT)/matrix $(MATRIX_FLAGS)
 
+# The kernel matrix on real distributions (vagrant/): boxes built from Debian
+# packages (bullseye 5.10, bookworm 6.1 and 6.12), one machine at a time under
+# libvirt (software emulation unless a KVM guest really boots), results in
+# out/matrix/vagrant-<machine>-<cgroup>/. VAGRANT_MACHINES narrows it, e.g.
+# VAGRANT_MACHINES=debian12-6.1 CGROUPS=v2 BACKENDS=oneshot NO_BENCH=1.
+VAGRANT_BOXES    ?= debian11-5.10 debian12-6.1 debian12-6.12
+VAGRANT_MACHINES ?=
+vagrant-boxes:
+	@for b in $(VAGRANT_BOXES); do nice -n 10 sh vagrant/boxes/build-box.sh $$b $(OUT)/vagrant/boxes || exit 1; done
+
 vagrant-matrix:
-	cd vagrant && ./run-matrix.sh ../$(OUT)/matrix
+	GOSANDBOX_VAGRANT_DIR=$(CURDIR)/$(OUT)/vagrant sh vagrant/run-matrix.sh $(OUT)/matrix $(VAGRANT_MACHINES)
 
 clean:
 	rm -rf bin $(OUT)

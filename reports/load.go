@@ -427,7 +427,8 @@ var cgroupModes = map[string]bool{"v1": true, "v2": true, "hybrid": true}
 // loadMatrix reads out/matrix/<kernel>-<cgroup>/: conformance reports either
 // directly in the target directory or in its conformance/ subdirectory, and
 // bench.json either directly or in bench/. The targets are the columns of
-// matrix.json when it exists, else the directories named kernel-cgroup.
+// matrix.json when it exists, else the directories named kernel-cgroup, and
+// the columns of vagrant.json (vagrant-<machine>-<cgroup>) either way.
 func (in *Inputs) loadMatrix() {
 	root := filepath.Join(in.Dir, "matrix")
 	entries, err := os.ReadDir(root)
@@ -438,20 +439,33 @@ func (in *Inputs) loadMatrix() {
 		in.problem(in.rel(root), "unreadable: %v", err)
 		return
 	}
-	summary, columns := in.readMatrixSummary(root)
+	summary, columns := in.readMatrixSummary(root, "matrix.json")
+	// The Vagrant matrix (vagrant/run-matrix.sh) writes its own summary:
+	// its columns stand beside the qemu ones.
+	vagrant, vagrantColumns := in.readMatrixSummary(root, "vagrant.json")
 	if summary == nil {
+		listed := map[string]bool{}
+		for _, col := range vagrantColumns {
+			listed[col.Name] = true
+		}
 		for _, e := range entries {
-			if t := parseTarget(e.Name()); e.IsDir() && cgroupModes[t.Cgroup] {
+			if t := parseTarget(e.Name()); e.IsDir() && cgroupModes[t.Cgroup] && !listed[e.Name()] {
 				columns = append(columns, matrixColumn{Name: e.Name(), Kernel: t.Kernel, Cgroup: t.Cgroup, Booted: true, Completed: true, Bench: true})
 			}
 		}
 	}
+	columns = append(columns, vagrantColumns...)
 	for _, col := range columns {
 		target := Target{Kernel: col.Kernel, Cgroup: col.Cgroup}
 		if target.Kernel == "" {
 			target = parseTarget(col.Name)
 		}
 		dir := filepath.Join(root, col.Name)
+		if !col.Booted && strings.HasPrefix(col.Reason, "skipped") {
+			// Not run at all (its box cannot be had): one line, not three.
+			in.problem(in.rel(dir), "kernel %s: %s", target, firstLine(col.Reason))
+			continue
+		}
 		if !col.Booted || !col.Completed {
 			what := "did not complete"
 			if !col.Booted {
@@ -482,15 +496,21 @@ func (in *Inputs) loadMatrix() {
 		}
 		in.loadMatrixBench(dir, target)
 	}
+	var notes []string
 	if summary != nil && summary.LabelFilter != "" {
-		in.MatrixNote = fmt.Sprintf("the kernel matrix ran only the specs matching --label-filter=%q", summary.LabelFilter)
+		notes = append(notes, fmt.Sprintf("the kernel matrix ran only the specs matching --label-filter=%q", summary.LabelFilter))
 	}
+	if vagrant != nil && vagrant.LabelFilter != "" {
+		notes = append(notes, fmt.Sprintf("the Vagrant matrix ran only the specs matching %q", vagrant.LabelFilter))
+	}
+	in.MatrixNote = strings.Join(notes, "; ")
 }
 
-// readMatrixSummary reads matrix.json; nil when there is none or it is
+// readMatrixSummary reads a summary (matrix.json of the qemu matrix,
+// vagrant.json of the Vagrant one); nil when there is none or it is
 // unreadable (then the directory names decide).
-func (in *Inputs) readMatrixSummary(root string) (*matrixSummary, []matrixColumn) {
-	path := filepath.Join(root, "matrix.json")
+func (in *Inputs) readMatrixSummary(root, name string) (*matrixSummary, []matrixColumn) {
+	path := filepath.Join(root, name)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -500,7 +520,7 @@ func (in *Inputs) readMatrixSummary(root string) (*matrixSummary, []matrixColumn
 		err = json.Unmarshal(data, &m)
 	}
 	if err != nil {
-		in.problem(in.rel(path), "unreadable, kernel targets taken from directory names: %v", err)
+		in.problem(in.rel(path), "unreadable, its targets taken from directory names: %v", err)
 		return nil, nil
 	}
 	return &m, m.Columns

@@ -680,3 +680,54 @@ func TestSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadVagrantBesideQemu checks that the Vagrant matrix's columns
+// (vagrant.json) come in beside the qemu matrix's (matrix.json, which alone
+// would hide every directory it does not list), and that a machine skipped
+// for want of its box is one problem naming the reason.
+func TestLoadVagrantBesideQemu(t *testing.T) {
+	in := t.TempDir()
+	report, err := os.ReadFile(filepath.Join("testdata", "full", "matrix", "6.12-v2", "oneshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"matrix/matrix.json": `{"accel": "tcg", "columns": [
+		  {"name": "6.12-v2", "kernel": "6.12", "cgroup": "v2", "booted": true, "completed": true, "bench": false}]}`,
+		"matrix/6.12-v2/oneshot.json": string(report),
+		"matrix/vagrant.json": `{"runner": "vagrant", "label_filter": "P1", "columns": [
+		  {"name": "vagrant-debian12-6.1-v2", "kernel": "vagrant-debian12-6.1", "cgroup": "v2", "booted": true, "completed": true, "bench": false, "reason": ""},
+		  {"name": "vagrant-alma8-4.18-v1", "kernel": "vagrant-alma8-4.18", "cgroup": "v1", "booted": false, "completed": false, "bench": false,
+		   "reason": "skipped: the box generic/alma8 is neither in Vagrant's box store nor downloadable"}]}`,
+		"matrix/vagrant-debian12-6.1-v2/oneshot.json": string(report),
+	}
+	for path, content := range files {
+		p := filepath.Join(in, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := Load(in)
+	var cols []string
+	for _, r := range got.Conformance {
+		cols = append(cols, r.Column())
+	}
+	if want := "oneshot @ 6.12-v2 oneshot @ vagrant-debian12-6.1-v2"; strings.Join(cols, " ") != want {
+		t.Errorf("columns %q, want %q", strings.Join(cols, " "), want)
+	}
+	var alma []string
+	for _, p := range got.Problems {
+		if strings.Contains(p.Input, "alma8") {
+			alma = append(alma, p.String())
+		}
+	}
+	if len(alma) != 1 || !strings.Contains(alma[0], "skipped: the box generic/alma8") {
+		t.Errorf("problems about the skipped machine: %q, want one naming its box", alma)
+	}
+	if !strings.Contains(got.MatrixNote, `Vagrant matrix ran only the specs matching "P1"`) {
+		t.Errorf("matrix note %q does not say the Vagrant matrix was filtered", got.MatrixNote)
+	}
+}
