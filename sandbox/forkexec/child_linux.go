@@ -533,30 +533,39 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	if p.vfork {
 		p.execing = 1 // see prepared.execing
 	}
-	switch {
-	case p.execFD > 0:
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(p.execFD), uintptr(unsafe.Pointer(&emptyPath[0])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])), unix.AT_EMPTY_PATH, 0)
-	case p.argv0 != nil:
-		_, _, err1 = syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(p.argv0)), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
-	default:
-		// Like execvp: a missing entry moves on, EACCES is remembered,
-		// anything else is the answer.
-		err1 = syscall.ENOENT
-		for i = 0; i < len(p.search); i++ {
-			_, _, err1 = syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(p.search[i])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
-			if err1 == syscall.EACCES {
-				sawEACCES = true
-				continue
+	// ETXTBSY: another thread of the supervisor forked while the program
+	// file was still open for writing (a concurrent run's copy-in); that
+	// child holds the writer until its own exec, so try again shortly.
+	for tries := 0; ; tries++ {
+		switch {
+		case p.execFD > 0:
+			_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(p.execFD), uintptr(unsafe.Pointer(&emptyPath[0])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])), unix.AT_EMPTY_PATH, 0)
+		case p.argv0 != nil:
+			_, _, err1 = syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(p.argv0)), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+		default:
+			// Like execvp: a missing entry moves on, EACCES is remembered,
+			// anything else is the answer.
+			err1 = syscall.ENOENT
+			for i = 0; i < len(p.search); i++ {
+				_, _, err1 = syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(p.search[i])), uintptr(unsafe.Pointer(&p.argv[0])), uintptr(unsafe.Pointer(&p.envv[0])))
+				if err1 == syscall.EACCES {
+					sawEACCES = true
+					continue
+				}
+				if err1 == syscall.ENOENT || err1 == syscall.ENOTDIR || err1 == syscall.ESTALE ||
+					err1 == syscall.ENODEV || err1 == syscall.ETIMEDOUT {
+					continue
+				}
+				break
 			}
-			if err1 == syscall.ENOENT || err1 == syscall.ENOTDIR || err1 == syscall.ESTALE ||
-				err1 == syscall.ENODEV || err1 == syscall.ETIMEDOUT {
-				continue
+			if sawEACCES && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
+				err1 = syscall.EACCES
 			}
+		}
+		if err1 != syscall.ETXTBSY || tries >= execBusyTries {
 			break
 		}
-		if sawEACCES && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
-			err1 = syscall.EACCES
-		}
+		syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&execBusyPause)), 0, 0)
 	}
 
 fail:
@@ -784,3 +793,9 @@ func remountFlags(cur, attr uint64) uintptr {
 	}
 	return uintptr(f)
 }
+
+// execBusyTries and execBusyPause bound the retries of an exec that found
+// its file busy (ETXTBSY): up to about 200 ms in all.
+const execBusyTries = 200
+
+var execBusyPause = syscall.Timespec{Nsec: 1_000_000}
