@@ -128,3 +128,29 @@ func TestApplied(t *testing.T) {
 		t.Fatalf("sh saw %q; want the 1 MiB hard file-size limit and no way to raise it", out.String())
 	}
 }
+
+func TestProcessCPUCountsASpinner(t *testing.T) {
+	before, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the kernel's tick-based figure moves: it counts this
+	// process, not some other one. The deadline only ends a broken reader.
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		after, err := ProcessCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+	}
+	t.Errorf("the CPU of a spinning process stayed at %v", before)
+}
+
+func TestProcessCPUOfNoProcess(t *testing.T) {
+	if _, err := ProcessCPU(-1); err == nil {
+		t.Error("ProcessCPU(-1) gave no error")
+	}
+}

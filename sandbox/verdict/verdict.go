@@ -76,6 +76,11 @@ type Facts struct {
 	// Cgroup is the box's cgroup accounting; nil when the run had no cgroup
 	// (figures then come from Rusage).
 	Cgroup *CgroupUsage
+	// SampledCPU is the supervisor's last reading of the box's CPU total
+	// while the run lasted (its CPU-limit poll). Without cgroups it is a
+	// floor for the figure: a box whose reaper is killed before it reaped
+	// the program leaves rusage without the program's CPU.
+	SampledCPU time.Duration
 
 	// Killed is the first reason the supervisor killed the box for.
 	Killed KillReason
@@ -148,6 +153,7 @@ func fillFigures(r *sandbox.Result, f Facts) {
 		r.CPUNanos = timevalNanos(f.Rusage.Utime) + timevalNanos(f.Rusage.Stime)
 		r.MemoryBytes = f.Rusage.Maxrss * 1024 // Linux reports kilobytes
 	}
+	r.CPUNanos = max(r.CPUNanos, int64(f.SampledCPU))
 	if c := f.Cgroup; c != nil {
 		r.Accounting = c.Accounting
 		// Both figures can only fall short: the cgroup misses what the
