@@ -140,7 +140,7 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			// time, the total is over the limit. Several runs, since a poll
 			// may catch any one of them.
 			for i := 0; i < 8; i++ {
-				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: 20 * time.Second}, "cpu-spin-to", "501ms"))
+				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: scaled(20 * time.Second)}, "cpu-spin-to", "501ms"))
 				Expect(o.Status).To(Equal(sandbox.StatusCPULimit), "run %d\n%s", i+1, describe(o))
 			}
 		})

@@ -172,7 +172,7 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", Label("U7"), func() {
 		needsReuse()
 		const forks = 200
-		first := runBounded(limitedProbe(sandbox.Limits{CPU: 20 * time.Second, Wall: 60 * time.Second}, "reuse-pids", strconv.Itoa(forks)))
+		first := runBounded(limitedProbe(sandbox.Limits{CPU: scaled(20 * time.Second), Wall: scaled(60 * time.Second)}, "reuse-pids", strconv.Itoa(forks)))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
 		Expect(first.Stdout).To(ContainSubstring("forked="+strconv.Itoa(forks)), describe(first))
 		second := runBounded(probeSpec("reuse-pids", "0"))
@@ -232,7 +232,11 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 
 	It("U5: limits are restored between runs", Label("U5"), func() {
 		needsReuse()
-		tight := sandbox.Limits{CPU: 300 * time.Millisecond, Wall: 2 * time.Second, Memory: 32 * mib, Procs: 12,
+		// Memory: 96 MiB, not less: without cgroups the limit is
+		// RLIMIT_DATA, and the Go runtime of the probe reserves over 64 MiB
+		// of writable memory before main (its heap arena map), failing with
+		// a fatal error below that.
+		tight := sandbox.Limits{CPU: scaled(300 * time.Millisecond), Wall: scaled(2 * time.Second), Memory: 96 * mib, Procs: 12,
 			Output: 64 << 10, Stack: mib, OpenFiles: 10, Tmpfs: 4 * mib}
 		first := runBounded(limitedProbe(tight, "rlimits"))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
@@ -246,9 +250,9 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 			got, _ := factOf(after.Stdout, name)
 			Expect(got).To(Equal(fmt.Sprintf("%d/%d", want, want)), "RLIMIT_"+name+" after a tight run\n"+describe(after))
 		}
-		// What the tight limits would have stopped: 100 MiB, 0.5 s of CPU,
-		// 2 MiB of output, 8 MiB in /w.
-		work := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		// What the tight limits would have stopped: 100 MiB, 0.5 s of CPU
+		// (scaled as the tight limit is), 2 MiB of output, 8 MiB in /w.
+		work := runBounded(probeSpec("mem-touch", "100MiB", "-burn", scaled(500*time.Millisecond).String()))
 		Expect(work.Status).To(Equal(sandbox.StatusOK), "memory or CPU limit left over\n"+describe(work))
 		out := runBounded(probeSpec("flood", "2MiB"))
 		Expect(out.Status).To(Equal(sandbox.StatusOK), "output limit left over\n"+describe(out))

@@ -90,9 +90,19 @@ func run(out vm.FrameWriter, start time.Time) error {
 		return fmt.Errorf("cgroup v1: no controller could be mounted: %s", strings.Join(problems, "; "))
 	}
 
+	// Emulation runs programs several times slower than the host: the
+	// suites give programs that much more room (vm.TimeScaleEnv).
+	_, cal := vm.Calibrate()
+	scale := vm.TimeScale(cal, plan.HostCalibration)
+	out.Fact("calibration_faults_ns", fmt.Sprint(int64(cal.Faults)))
+	out.Fact("calibration_compute_ns", fmt.Sprint(int64(cal.Compute)))
+	out.Fact("time_scale", fmt.Sprint(scale))
+	fmt.Printf("guestinit: calibration %+v against the host's %+v: time scale %d\n", cal, plan.HostCalibration, scale)
+
 	// GOSANDBOX_CLI: a prebuilt CLI for specs that would build one (there is
 	// no Go toolchain in the guest).
-	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe, "GOSANDBOX_CLI=" + vm.GuestCLI}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe, "GOSANDBOX_CLI=" + vm.GuestCLI,
+		fmt.Sprintf("%s=%d", vm.TimeScaleEnv, scale)}
 	timeout := plan.SuiteTimeout
 	if timeout == "" {
 		timeout = "10m"

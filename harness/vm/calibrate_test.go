@@ -1,0 +1,33 @@
+package vm
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTimeScale(t *testing.T) {
+	ms := time.Millisecond
+	host := Calibration{Faults: 10 * ms, Compute: 20 * ms}
+	for _, c := range []struct {
+		guest, host Calibration
+		want        int
+	}{
+		{host, host, 1},
+		{Calibration{5 * ms, 10 * ms}, host, 1}, // a faster guest never shortens limits
+		{Calibration{11 * ms, 20 * ms}, host, 2},
+		{Calibration{70 * ms, 20 * ms}, host, 7},
+		{Calibration{10 * ms, 142 * ms}, host, 8},                 // the slower part decides
+		{Calibration{time.Second, time.Second}, Calibration{}, 1}, // no host figure: no scaling
+	} {
+		if got := TimeScale(c.guest, c.host); got != c.want {
+			t.Errorf("TimeScale(%+v, %+v) = %d, want %d", c.guest, c.host, got, c.want)
+		}
+	}
+}
+
+func TestCalibrate(t *testing.T) {
+	fastest, median := Calibrate()
+	if fastest.Faults <= 0 || fastest.Compute <= 0 || median.Faults < fastest.Faults || median.Compute < fastest.Compute {
+		t.Errorf("fastest %+v, median %+v", fastest, median)
+	}
+}
