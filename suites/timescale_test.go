@@ -32,9 +32,10 @@ func readTimeScale() (int, error) {
 }
 
 // scaled is d times timeScale. Specs use it for the CPU and wall time they
-// give a program as room to do its work, never for a limit whose
-// enforcement they check against a figure (R1's CPU limit): emulation makes
-// every program slower, not the limits less exact.
+// give a program as room to do its work; a limit whose enforcement a spec
+// checks against a figure (R1's CPU limit) stays as it is, or is scaled
+// together with the figure it is checked against: emulation makes every
+// program slower, not the limits less exact.
 func scaled(d time.Duration) time.Duration {
 	return d * time.Duration(timeScale)
 }
