@@ -93,7 +93,8 @@ type Column struct {
 	BootSeconds   string  `json:"boot_seconds,omitempty"` // guest uptime when /init started its work
 	// TimeScale multiplies the CPU and wall limits the suites give programs
 	// as room to run (not those a spec checks): the guest's calibration
-	// loop (its median run) against the host's, see TimeScale. 1 on the
+	// loop (its median run) against the host's, see TimeScale and
+	// Calibration. 1 on the
 	// host column and when the guest did not report one.
 	TimeScale   int          `json:"time_scale"`
 	Calibration *Calibration `json:"calibration,omitempty"` // the guest's median loop
@@ -177,14 +178,16 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if _, err := QemuPath(); err != nil {
 		return sum, err
 	}
-	// Before any VM runs: the VMs would slow the reference down.
-	sum.HostCalibration, _ = Calibrate()
-	cfg.logf("host calibration: page faults %v, compute %v", sum.HostCalibration.Faults, sum.HostCalibration.Compute)
 	cfg.logf("building the guest binaries (static)")
 	bins, err := BuildBinaries(ctx, cfg.Repo, buildDir)
 	if err != nil {
 		return sum, err
 	}
+	// The guest's /init is static and is "true" by that name: the host
+	// starts the same program for its reference.
+	sum.HostCalibration, _ = Calibrate(bins.Init)
+	cfg.logf("host calibration (CPU time): page faults %v, compute %v, %d starts of a static program %v",
+		sum.HostCalibration.Faults, sum.HostCalibration.Compute, spawnsPerRun, sum.HostCalibration.Spawn)
 	initrd := filepath.Join(buildDir, "initramfs.cpio.gz")
 	if err := WriteInitramfs(initrd, bins); err != nil {
 		return sum, err
@@ -325,8 +328,9 @@ func collect(dir string, col Column, runErr error) Column {
 	}
 	faults, err1 := strconv.ParseInt(tr.Facts["calibration_faults_ns"], 10, 64)
 	compute, err2 := strconv.ParseInt(tr.Facts["calibration_compute_ns"], 10, 64)
-	if err1 == nil && err2 == nil {
-		col.Calibration = &Calibration{Faults: time.Duration(faults), Compute: time.Duration(compute)}
+	spawn, err3 := strconv.ParseInt(tr.Facts["calibration_spawn_ns"], 10, 64)
+	if err1 == nil && err2 == nil && err3 == nil {
+		col.Calibration = &Calibration{Faults: time.Duration(faults), Compute: time.Duration(compute), Spawn: time.Duration(spawn)}
 	}
 	if c := tr.Facts["cgroup_controllers"]; c != "" {
 		col.Controllers = strings.Split(c, ",")

@@ -92,10 +92,11 @@ func run(out vm.FrameWriter, start time.Time) error {
 
 	// Emulation runs programs several times slower than the host: the
 	// suites give programs that much more room (vm.TimeScaleEnv).
-	_, cal := vm.Calibrate()
+	_, cal := vm.Calibrate("/usr/bin/true")
 	scale := vm.TimeScale(cal, plan.HostCalibration)
 	out.Fact("calibration_faults_ns", fmt.Sprint(int64(cal.Faults)))
 	out.Fact("calibration_compute_ns", fmt.Sprint(int64(cal.Compute)))
+	out.Fact("calibration_spawn_ns", fmt.Sprint(int64(cal.Spawn)))
 	out.Fact("time_scale", fmt.Sprint(scale))
 	fmt.Printf("guestinit: calibration %+v against the host's %+v: time scale %d\n", cal, plan.HostCalibration, scale)
 
