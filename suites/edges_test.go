@@ -218,6 +218,17 @@ var _ = Describe("Robustness at the edges", Label("robustness"), func() {
 			var in bytes.Buffer
 			for _, j := range jobs {
 				j["copy_in"] = map[string]string{"probe": filepath.Join(probeDir, "probe")}
+				// The defaults' room, scaled as withRoom does for Run.
+				limits, _ := j["limits"].(map[string]any)
+				if limits == nil {
+					limits = map[string]any{}
+					j["limits"] = limits
+				}
+				for key, d := range map[string]time.Duration{"cpu": sandbox.DefaultLimits.CPU, "wall": sandbox.DefaultLimits.Wall} {
+					if _, set := limits[key]; !set {
+						limits[key] = scaled(d).String()
+					}
+				}
 				b, err := json.Marshal(j)
 				Expect(err).NotTo(HaveOccurred())
 				in.Write(append(b, '\n'))
