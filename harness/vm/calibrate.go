@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"math"
 	"os/exec"
 	"slices"
 	"time"
@@ -98,27 +97,30 @@ func calibrationLoop(trueProgram string) Calibration {
 	return c
 }
 
-// Calibrate times the loop calibrationRuns times and returns, per part,
-// the fastest run (what the machine can do: the host's reference) and the
-// median (what a program typically gets: the guest's).
-func Calibrate(trueProgram string) (fastest, median Calibration) {
+// Calibrate times the loop calibrationRuns times and returns the fastest
+// run of each part: what the machine can do, the least disturbed by
+// whatever else runs on the host.
+func Calibrate(trueProgram string) Calibration {
 	var faults, compute, spawn []time.Duration
 	for i := 0; i < calibrationRuns; i++ {
 		c := calibrationLoop(trueProgram)
 		faults, compute, spawn = append(faults, c.Faults), append(compute, c.Compute), append(spawn, c.Spawn)
 	}
-	for _, s := range [][]time.Duration{faults, compute, spawn} {
-		slices.Sort(s)
-	}
-	mid := calibrationRuns / 2
-	return Calibration{faults[0], compute[0], spawn[0]}, Calibration{faults[mid], compute[mid], spawn[mid]}
+	return Calibration{slices.Min(faults), slices.Min(compute), slices.Min(spawn)}
 }
 
-// TimeScale is how many times slower the guest ran the calibration than the
-// host, the largest of the parts' ratios, rounded up to a whole number and
-// at least 1: rounding up keeps the factor (and so each spec's limits) the
-// same from one run of a column to the next unless the machine's speed
-// itself changed.
+// MaxTimeScale caps the time scale: a spec that runs into a scaled default
+// limit on purpose then costs at most 64 s of CPU (32 x 2 s).
+const MaxTimeScale = 32
+
+// TimeScale is the factor for a guest whose fastest calibration is guest
+// against the host's host: the largest of the parts' ratios, doubled (the
+// fastest runs compare the machines; the suites then run under whatever
+// load the host has, which slows an emulated guest's CPU clock as well),
+// rounded up to a power of two, at least 1 and at most MaxTimeScale. Powers
+// of two keep the factor, and so each spec's limits, the same from one run
+// of a column to the next unless the speed changed by nearly a factor of
+// two.
 func TimeScale(guest, host Calibration) int {
 	ratio := 1.0
 	for _, p := range [][2]time.Duration{{guest.Faults, host.Faults}, {guest.Compute, host.Compute}, {guest.Spawn, host.Spawn}} {
@@ -126,5 +128,12 @@ func TimeScale(guest, host Calibration) int {
 			ratio = max(ratio, float64(p[0])/float64(p[1]))
 		}
 	}
-	return int(math.Ceil(ratio - 1e-9))
+	if ratio <= 1 {
+		return 1
+	}
+	scale := 1
+	for float64(scale) < 2*ratio-1e-9 && scale < MaxTimeScale {
+		scale *= 2
+	}
+	return scale
 }

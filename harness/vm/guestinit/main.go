@@ -92,7 +92,7 @@ func run(out vm.FrameWriter, start time.Time) error {
 
 	// Emulation runs programs several times slower than the host: the
 	// suites give programs that much more room (vm.TimeScaleEnv).
-	_, cal := vm.Calibrate("/usr/bin/true")
+	cal := vm.Calibrate("/usr/bin/true")
 	scale := vm.TimeScale(cal, plan.HostCalibration)
 	out.Fact("calibration_faults_ns", fmt.Sprint(int64(cal.Faults)))
 	out.Fact("calibration_compute_ns", fmt.Sprint(int64(cal.Compute)))
