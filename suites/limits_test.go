@@ -61,7 +61,7 @@ var _ = Describe("Limits and accounting", Label("limits"), func() {
 			// scaled): under emulation starting three Go children takes a
 			// good part of a second of CPU before the parent can say so.
 			l := sandbox.Limits{CPU: scaled(time.Second), Wall: scaled(8 * time.Second)}
-			o := runBounded(limitedProbe(l, "cpu-spin", "-children", "3"))
+			o := runBounded(limitedProbe(l, "cpu-spin", "-children", "3", "-cap", l.Wall.String()))
 			expectCPULimitOf(o, l.CPU)
 			Expect(o.Stdout).To(ContainSubstring("spinning children=3"), describe(o))
 		})

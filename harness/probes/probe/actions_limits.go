@@ -101,6 +101,7 @@ func cpuSpin(args []string) int {
 	children := fs.Int("children", 0, "spinning child processes (the parent idles)")
 	catch := fs.Bool("catch", false, "install handlers for SIGXCPU, SIGTERM, SIGINT, ...")
 	ignore := fs.Bool("ignore", false, "ignore SIGXCPU")
+	spinFor := fs.Duration("cap", spinCap, "give up after this long (a slow machine needs longer to reach a limit)")
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -110,11 +111,11 @@ func cpuSpin(args []string) int {
 	if *ignore {
 		signal.Ignore(syscall.SIGXCPU)
 	}
-	deadline := time.Now().Add(spinCap)
+	deadline := time.Now().Add(*spinFor)
 	if *children > 0 {
 		// Children outlive a parent killed alone; only a box may hold them.
 		mustBeBoxed()
-		childArgs := []string{"cpu-spin", "-threads", strconv.Itoa(*threads)}
+		childArgs := []string{"cpu-spin", "-threads", strconv.Itoa(*threads), "-cap", spinFor.String()}
 		if *catch {
 			childArgs = append(childArgs, "-catch")
 		}
