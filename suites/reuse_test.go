@@ -103,15 +103,17 @@ var _ = Describe("Pooled reuse", Label("reuse"), func() {
 
 	It("U4: accounting is per run: an idle run after a heavy one reports small figures", Label("U4"), func() {
 		needsReuse()
-		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		// CPU figures scaled: under emulation an idle probe alone takes
+		// some 400 ms, so the burn that tells a carried figure apart is too.
+		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", scaled(500*time.Millisecond).String()))
 		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
 		Expect(heavy.MemoryBytes).To(BeNumerically(">=", 100*mib), "the heavy run itself is not accounted\n"+describe(heavy))
-		Expect(heavy.CPU()).To(BeNumerically(">=", 450*time.Millisecond), "the heavy run itself is not accounted\n"+describe(heavy))
+		Expect(heavy.CPU()).To(BeNumerically(">=", scaled(450*time.Millisecond)), "the heavy run itself is not accounted\n"+describe(heavy))
 
 		idle := runBounded(probeSpec("true"))
 		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the heavy run's peak\n"+describe(idle))
-		Expect(idle.CPU()).To(BeNumerically("<", 250*time.Millisecond), "the idle run carries the heavy run's CPU\n"+describe(idle))
+		Expect(idle.CPU()).To(BeNumerically("<", scaled(250*time.Millisecond)), "the idle run carries the heavy run's CPU\n"+describe(idle))
 	})
 
 	It("U4: an idle run after one that filled the page cache reports small figures", Label("U4"), func() {
