@@ -140,7 +140,7 @@ var _ = Describe("Robustness at the edges", area("robustness"), func() {
 			// time, the total is over the limit. Several runs, since a poll
 			// may catch any one of them.
 			for i := 0; i < 8; i++ {
-				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: 20 * time.Second}, "cpu-spin-to", "501ms"))
+				o := runBounded(limitedProbe(sandbox.Limits{CPU: 500 * time.Millisecond, Wall: scaled(20 * time.Second)}, "cpu-spin-to", "501ms"))
 				Expect(o.Status).To(Equal(sandbox.StatusCPULimit), "run %d\n%s", i+1, describe(o))
 			}
 		})
@@ -218,6 +218,17 @@ var _ = Describe("Robustness at the edges", area("robustness"), func() {
 			var in bytes.Buffer
 			for _, j := range jobs {
 				j["copy_in"] = map[string]string{"probe": filepath.Join(probeDir, "probe")}
+				// The defaults' room, scaled as withRoom does for Run.
+				limits, _ := j["limits"].(map[string]any)
+				if limits == nil {
+					limits = map[string]any{}
+					j["limits"] = limits
+				}
+				for key, d := range map[string]time.Duration{"cpu": sandbox.DefaultLimits.CPU, "wall": sandbox.DefaultLimits.Wall} {
+					if _, set := limits[key]; !set {
+						limits[key] = scaled(d).String()
+					}
+				}
 				b, err := json.Marshal(j)
 				Expect(err).NotTo(HaveOccurred())
 				in.Write(append(b, '\n'))

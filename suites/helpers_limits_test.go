@@ -69,7 +69,8 @@ func runBoundedOn(backend harness.Backend, spec sandbox.Spec) (Outcome, error) {
 		errFile = tempFile()
 		spec.Stderr = errFile
 	}
-	budget := spec.Limits.WithDefaults().Wall + hangSlack
+	spec.Limits = withRoom(spec.Limits)
+	budget := spec.Limits.WithDefaults().Wall + scaled(hangSlack)
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	type answer struct {

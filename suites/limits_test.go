@@ -19,8 +19,8 @@ import (
 
 var _ = Describe("Limits and accounting", area("limits"), func() {
 	// A spinner's CPU limit and a wall limit long enough for a loaded 2-core
-	// machine to deliver that much CPU first.
-	cpuLimit := sandbox.Limits{CPU: time.Second, Wall: 8 * time.Second}
+	// machine (or an emulated one) to deliver that much CPU first.
+	cpuLimit := sandbox.Limits{CPU: time.Second, Wall: scaled(8 * time.Second)}
 
 	expectCPULimitOf := func(o Outcome, limit time.Duration) {
 		GinkgoHelper()
@@ -41,7 +41,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 			expectCPULimit(runBounded(limitedProbe(cpuLimit, "cpu-spin", "-ignore")))
 		})
 		It("stops a spinner at a limit of no whole seconds (700 ms)", func() {
-			l := sandbox.Limits{CPU: 700 * time.Millisecond, Wall: 8 * time.Second}
+			l := sandbox.Limits{CPU: 700 * time.Millisecond, Wall: scaled(8 * time.Second)}
 			expectCPULimitOf(runBounded(limitedProbe(l, "cpu-spin")), l.CPU)
 		})
 	})
@@ -55,16 +55,22 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 		It("counts spinners in child processes while the parent idles", func() {
 			needs(backend.Features().Cgroups, "the CPU of children that are not reaped needs cgroup accounting")
 			skipIfUnsupported("R2")
-			// Three children with a per-process 1 s backstop would burn 3 s:
-			// only a box-wide count stops them near 1 s.
-			o := runBounded(limitedProbe(cpuLimit, "cpu-spin", "-children", "3"))
-			expectCPULimit(o)
+			// Three children with a per-process backstop a second above the
+			// limit would burn over three times the limit: only a box-wide
+			// count stops them near it. The limit is scaled (and checked as
+			// scaled): under emulation starting three Go children takes a
+			// good part of a second of CPU before the parent can say so.
+			l := sandbox.Limits{CPU: scaled(time.Second), Wall: scaled(8 * time.Second)}
+			o := runBounded(limitedProbe(l, "cpu-spin", "-children", "3", "-cap", l.Wall.String()))
+			expectCPULimitOf(o, l.CPU)
 			Expect(o.Stdout).To(ContainSubstring("spinning children=3"), describe(o))
 		})
 	})
 
 	Context("R3: a wall limit ends a run that uses no CPU", property("R3"), func() {
-		wall := sandbox.Limits{Wall: time.Second}
+		// Long enough for the probe to start and say it waits, also
+		// under emulation; the limit it checks is this one.
+		wall := sandbox.Limits{Wall: scaled(time.Second)}
 		for _, c := range []struct{ what, action, started string }{
 			{"a long sleep", "wall-sleep", "sleeping"},
 			{"a pause(2)", "wall-pause", "pausing"},
@@ -78,7 +84,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 				o := runBounded(limitedProbe(wall, c.action, args...))
 				Expect(o.Stdout).To(ContainSubstring(c.started), "the program never got to wait\n"+describe(o))
 				Expect(o.Status).To(Equal(sandbox.StatusWallLimit), describe(o))
-				Expect(o.Wall()).To(BeNumerically(">=", time.Second), "wall_ns below the wall limit that ended the run\n"+describe(o))
+				Expect(o.Wall()).To(BeNumerically(">=", wall.Wall), "wall_ns below the wall limit that ended the run\n"+describe(o))
 			})
 		}
 	})
@@ -89,7 +95,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 			expectCPULimit(o)
 		})
 		It("ends a sleeper that handles those signals with wall-limit", func() {
-			o := runBounded(limitedProbe(sandbox.Limits{Wall: time.Second}, "wall-sleep", "60s", "-catch"))
+			o := runBounded(limitedProbe(sandbox.Limits{Wall: scaled(time.Second)}, "wall-sleep", "60s", "-catch"))
 			Expect(o.Status).To(Equal(sandbox.StatusWallLimit), describe(o))
 			Expect(o.Stdout).NotTo(ContainSubstring("slept="), describe(o))
 		})
@@ -97,7 +103,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 
 	It("R5: a memory bomb under 64 MiB ends with memory-limit and oom_killed", property("R5"), func() {
 		needs(backend.Features().Cgroups, "an OOM kill is only observable with a memory cgroup")
-		o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Wall: 10 * time.Second}, "mem-bomb"))
+		o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Wall: scaled(10 * time.Second)}, "mem-bomb"))
 		Expect(o.Stdout).To(ContainSubstring("bomb=start"), "the bomb never started\n"+describe(o))
 		Expect(o.Status).To(Equal(sandbox.StatusMemoryLimit), describe(o))
 		Expect(o.OOMKilled).To(BeTrue(), describe(o))
@@ -150,19 +156,19 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 		}
 		for _, dir := range []string{"/w", "/tmp"} {
 			It("caps "+dir+" at Limits.Tmpfs (32 MiB)", func() {
-				o := runBounded(limitedProbe(sandbox.Limits{Tmpfs: 32 * mib, Wall: 10 * time.Second}, "tmpfs-fill", dir, "100MiB"))
+				o := runBounded(limitedProbe(sandbox.Limits{Tmpfs: 32 * mib, Wall: scaled(10 * time.Second)}, "tmpfs-fill", dir, "100MiB"))
 				Expect(o.Status).NotTo(Equal(sandbox.StatusMemoryLimit), "a 32 MiB tmpfs under a 256 MiB memory limit should fill up first\n"+describe(o))
 				expectRefused(o, 32*mib)
 			})
 			It("charges "+dir+" to a 64 MiB memory limit when its own cap is larger", func() {
 				needs(backend.Features().Cgroups, "tmpfs pages are charged to a box only through its memory cgroup")
 				skipIfUnsupported("R8")
-				o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Tmpfs: 512 * mib, Wall: 10 * time.Second}, "tmpfs-fill", dir, "100MiB"))
+				o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Tmpfs: 512 * mib, Wall: scaled(10 * time.Second)}, "tmpfs-fill", dir, "100MiB"))
 				expectRefused(o, 64*mib)
 			})
 		}
 		It("bounds /dev/shm under a 64 MiB memory limit", func() {
-			o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Wall: 10 * time.Second}, "tmpfs-fill", "/dev/shm", "100MiB"))
+			o := runBounded(limitedProbe(sandbox.Limits{Memory: 64 * mib, Wall: scaled(10 * time.Second)}, "tmpfs-fill", "/dev/shm", "100MiB"))
 			if v, _ := factOf(o.Stdout, "dir"); v == "ENOENT" {
 				Skip("the box has no /dev/shm: nothing to fill")
 			}
@@ -187,7 +193,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 	})
 
 	Context("R10: an output limit gives output-limit and bounds what reaches the host", property("R10"), func() {
-		limit := sandbox.Limits{Output: mib, Wall: 10 * time.Second}
+		limit := sandbox.Limits{Output: mib, Wall: scaled(10 * time.Second)}
 		It("stops a flood into a stdout file at 1 MiB", func() {
 			o := runBounded(limitedProbe(limit, "flood", "64MiB"))
 			Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))

@@ -103,15 +103,17 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 
 	It("U4: accounting is per run: an idle run after a heavy one reports small figures", property("U4"), func() {
 		needsReuse()
-		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		// CPU figures scaled: under emulation an idle probe alone takes
+		// some 400 ms, so the burn that tells a carried figure apart is too.
+		heavy := runBounded(probeSpec("mem-touch", "100MiB", "-burn", scaled(500*time.Millisecond).String()))
 		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
 		Expect(heavy.MemoryBytes).To(BeNumerically(">=", 100*mib), "the heavy run itself is not accounted\n"+describe(heavy))
-		Expect(heavy.CPU()).To(BeNumerically(">=", 450*time.Millisecond), "the heavy run itself is not accounted\n"+describe(heavy))
+		Expect(heavy.CPU()).To(BeNumerically(">=", scaled(450*time.Millisecond)), "the heavy run itself is not accounted\n"+describe(heavy))
 
 		idle := runBounded(probeSpec("true"))
 		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the heavy run's peak\n"+describe(idle))
-		Expect(idle.CPU()).To(BeNumerically("<", 250*time.Millisecond), "the idle run carries the heavy run's CPU\n"+describe(idle))
+		Expect(idle.CPU()).To(BeNumerically("<", scaled(250*time.Millisecond)), "the idle run carries the heavy run's CPU\n"+describe(idle))
 	})
 
 	It("U4: an idle run after one that filled the page cache reports small figures", property("U4"), func() {
@@ -172,7 +174,7 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", property("U7"), func() {
 		needsReuse()
 		const forks = 200
-		first := runBounded(limitedProbe(sandbox.Limits{CPU: 20 * time.Second, Wall: 60 * time.Second}, "reuse-pids", strconv.Itoa(forks)))
+		first := runBounded(limitedProbe(sandbox.Limits{CPU: scaled(20 * time.Second), Wall: scaled(60 * time.Second)}, "reuse-pids", strconv.Itoa(forks)))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
 		Expect(first.Stdout).To(ContainSubstring("forked="+strconv.Itoa(forks)), describe(first))
 		second := runBounded(probeSpec("reuse-pids", "0"))
@@ -232,7 +234,11 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 
 	It("U5: limits are restored between runs", property("U5"), func() {
 		needsReuse()
-		tight := sandbox.Limits{CPU: 300 * time.Millisecond, Wall: 2 * time.Second, Memory: 32 * mib, Procs: 12,
+		// Memory: 96 MiB, not less: without cgroups the limit is
+		// RLIMIT_DATA, and the Go runtime of the probe reserves over 64 MiB
+		// of writable memory before main (its heap arena map), failing with
+		// a fatal error below that.
+		tight := sandbox.Limits{CPU: scaled(300 * time.Millisecond), Wall: scaled(2 * time.Second), Memory: 96 * mib, Procs: 12,
 			Output: 64 << 10, Stack: mib, OpenFiles: 10, Tmpfs: 4 * mib}
 		first := runBounded(limitedProbe(tight, "rlimits"))
 		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
@@ -246,9 +252,9 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 			got, _ := factOf(after.Stdout, name)
 			Expect(got).To(Equal(fmt.Sprintf("%d/%d", want, want)), "RLIMIT_"+name+" after a tight run\n"+describe(after))
 		}
-		// What the tight limits would have stopped: 100 MiB, 0.5 s of CPU,
-		// 2 MiB of output, 8 MiB in /w.
-		work := runBounded(probeSpec("mem-touch", "100MiB", "-burn", "500ms"))
+		// What the tight limits would have stopped: 100 MiB, 0.5 s of CPU
+		// (scaled as the tight limit is), 2 MiB of output, 8 MiB in /w.
+		work := runBounded(probeSpec("mem-touch", "100MiB", "-burn", scaled(500*time.Millisecond).String()))
 		Expect(work.Status).To(Equal(sandbox.StatusOK), "memory or CPU limit left over\n"+describe(work))
 		out := runBounded(probeSpec("flood", "2MiB"))
 		Expect(out.Status).To(Equal(sandbox.StatusOK), "output limit left over\n"+describe(out))

@@ -338,7 +338,7 @@ var _ = Describe("Robustness", area("robustness"), func() {
 				}
 				last = o
 				return o.Status
-			}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(Equal(sandbox.StatusOK), "the pool does not recover after "+why)
+			}).WithTimeout(scaled(60*time.Second)).WithPolling(200*time.Millisecond).Should(Equal(sandbox.StatusOK), "the pool does not recover after "+why)
 			Expect(last.Stdout).To(Equal("again\n"), describe(last))
 		}
 		// killInit kills the init the way a crash would, through the backend

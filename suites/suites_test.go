@@ -46,6 +46,9 @@ const runGrace = time.Minute
 
 func TestSuites(t *testing.T) {
 	RegisterFailHandler(Fail)
+	if timeScaleErr != nil {
+		t.Fatalf("conformance: %v", timeScaleErr)
+	}
 	// An unknown or unavailable backend stops the run here, with one clear
 	// message, instead of hundreds of failed or skipped specs.
 	b, err := harness.Open(*backendName, harness.Options{PoolSize: *poolSize})
@@ -112,7 +115,8 @@ func run(spec sandbox.Spec) Outcome {
 	// A safety net, not a measurement: a backend that loses track of a run
 	// is told to give up long after the run's own wall limit, so the spec
 	// fails with what the backend reports instead of hanging the suite.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*spec.Limits.WithDefaults().Wall+runGrace)
+	spec.Limits = withRoom(spec.Limits)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*spec.Limits.WithDefaults().Wall+scaled(runGrace))
 	defer cancel()
 	res, err := backend.Run(ctx, spec)
 	Expect(err).NotTo(HaveOccurred(), "backend %s refused the spec", backend.Name())

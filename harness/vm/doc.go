@@ -7,6 +7,18 @@
 // from a serial port into out/matrix/<kernel>-<cgroup>/, with a summary in
 // out/matrix/matrix.json.
 //
+// Emulation runs programs many times slower than the host, so a CPU or wall
+// limit that is room for a program (the 2 s default CPU limit of a spec
+// that touches 100 MiB) would end it by slowness alone. A calibration loop
+// (page faults on fresh memory, plain integer work, starts of a static
+// program; CPU time, fastest of five) runs on the host before the VMs and
+// in each guest at boot; the largest guest/host ratio, doubled and rounded
+// up to a power of two (at most MaxTimeScale), is the column's time scale.
+// The suites get it as GOSANDBOX_TIME_SCALE and multiply such room by it
+// (never a limit whose enforcement they check against a figure);
+// matrix.json records host_calibration and each column's calibration and
+// time_scale.
+//
 // Use it for the kernel matrix (`gosandbox matrix`, `make matrix`). Do not
 // use it to run untrusted code: the guest is a test bench with no sandboxing
 // of its own beyond what the suites exercise. Real distributions (their own

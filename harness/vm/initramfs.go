@@ -53,8 +53,8 @@ func BuildBinaries(ctx context.Context, repo, dir string) (Binaries, error) {
 }
 
 // WriteInitramfs writes a gzipped newc archive holding the binaries at
-// their guest paths, /init, a merged /usr whose bin has true and false (the
-// init binary under those names), and the empty directories the init mounts
+// their guest paths, /init, a merged /usr whose bin has true, false and cat
+// (the init binary under those names), and the empty directories the init mounts
 // on.
 func WriteInitramfs(path string, b Binaries) error {
 	f, err := os.Create(path)
@@ -88,6 +88,7 @@ func WriteInitramfs(path string, b Binaries) error {
 		{b.Init, "init"},
 		{b.Init, "usr/bin/true"},
 		{b.Init, "usr/bin/false"},
+		{b.Init, "usr/bin/cat"},
 		{b.Suites, GuestSuite},
 		{b.Probe, GuestProbe},
 		{b.CLI, GuestCLI},

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,10 @@ type Summary struct {
 	LabelFilter string    `json:"label_filter"`
 	Backends    []string  `json:"backends"`
 	Host        HostInfo  `json:"host"`
-	Columns     []Column  `json:"columns"`
+	// HostCalibration is the calibration loop on this host (the fastest
+	// of its runs), the reference of every column's TimeScale.
+	HostCalibration Calibration `json:"host_calibration"`
+	Columns         []Column    `json:"columns"`
 }
 
 // HostInfo describes the host column.
@@ -87,6 +91,12 @@ type Column struct {
 	Reason        string  `json:"reason,omitempty"`
 	Seconds       float64 `json:"seconds"`                // wall time of the VM
 	BootSeconds   string  `json:"boot_seconds,omitempty"` // guest uptime when /init started its work
+	// TimeScale multiplies the CPU and wall limits the suites give programs
+	// as room to run (not those a spec checks): the guest's calibration
+	// loop against the host's, see TimeScale and Calibration. 1 on the
+	// host column and when the guest did not report one.
+	TimeScale   int          `json:"time_scale"`
+	Calibration *Calibration `json:"calibration,omitempty"` // the guest's fastest loop
 	// Controllers are the cgroup controllers the guest could use.
 	Controllers    []string                `json:"controllers,omitempty"`
 	CgroupProblems []string                `json:"cgroup_problems,omitempty"`
@@ -172,6 +182,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	// The guest's /init is static and is "true" by that name: the host
+	// starts the same program for its reference.
+	sum.HostCalibration = Calibrate(bins.Init)
+	cfg.logf("host calibration (CPU time): page faults %v, compute %v, %d starts of a static program %v",
+		sum.HostCalibration.Faults, sum.HostCalibration.Compute, spawnsPerRun, sum.HostCalibration.Spawn)
 	initrd := filepath.Join(buildDir, "initramfs.cpio.gz")
 	if err := WriteInitramfs(initrd, bins); err != nil {
 		return sum, err
@@ -227,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			cfg.logf("booting %s (%s)", col.Name, fk.Package)
-			*col = runColumn(ctx, cfg, fk.Image, initrd, *col)
+			*col = runColumn(ctx, cfg, fk.Image, initrd, *col, sum.HostCalibration)
 			cfg.logf("%s: %s", col.Name, col.verdict())
 		}()
 	}
@@ -263,7 +278,7 @@ func (c Column) verdict() string {
 }
 
 // runColumn boots one VM and collects what it sent.
-func runColumn(ctx context.Context, cfg Config, kernel, initrd string, col Column) Column {
+func runColumn(ctx context.Context, cfg Config, kernel, initrd string, col Column, hostCal Calibration) Column {
 	dir := filepath.Join(cfg.Out, col.Name)
 	os.RemoveAll(dir)
 	vmDir := filepath.Join(dir, "vm")
@@ -271,7 +286,7 @@ func runColumn(ctx context.Context, cfg Config, kernel, initrd string, col Colum
 		col.Reason = err.Error()
 		return col
 	}
-	plan := GuestPlan{Cgroup: col.Cgroup, Backends: cfg.Backends, LabelFilter: cfg.LabelFilter, SuiteTimeout: cfg.SuiteTimeout.String()}
+	plan := GuestPlan{Cgroup: col.Cgroup, Backends: cfg.Backends, LabelFilter: cfg.LabelFilter, SuiteTimeout: cfg.SuiteTimeout.String(), HostCalibration: hostCal}
 	if !cfg.NoBench {
 		plan.BenchArgs = cfg.BenchArgs
 	}
@@ -306,6 +321,16 @@ func collect(dir string, col Column, runErr error) Column {
 	col.Booted = col.KernelRelease != ""
 	col.Completed = tr.Done && tr.Facts["error"] == ""
 	col.BootSeconds = tr.Facts["boot_seconds"]
+	col.TimeScale = 1
+	if n, err := strconv.Atoi(tr.Facts["time_scale"]); err == nil && n >= 1 {
+		col.TimeScale = n
+	}
+	faults, err1 := strconv.ParseInt(tr.Facts["calibration_faults_ns"], 10, 64)
+	compute, err2 := strconv.ParseInt(tr.Facts["calibration_compute_ns"], 10, 64)
+	spawn, err3 := strconv.ParseInt(tr.Facts["calibration_spawn_ns"], 10, 64)
+	if err1 == nil && err2 == nil && err3 == nil {
+		col.Calibration = &Calibration{Faults: time.Duration(faults), Compute: time.Duration(compute), Spawn: time.Duration(spawn)}
+	}
 	if c := tr.Facts["cgroup_controllers"]; c != "" {
 		col.Controllers = strings.Split(c, ",")
 	}
@@ -470,7 +495,7 @@ func majorMinor(release string) string {
 // runHost runs the suites on this host with the same filter, as one more
 // column.
 func runHost(ctx context.Context, cfg Config, bins Binaries, h HostInfo) Column {
-	col := Column{Name: "host-" + majorMinor(h.Kernel) + "-" + h.Cgroup, Kernel: "host " + majorMinor(h.Kernel), KernelRelease: h.Kernel, Cgroup: h.Cgroup, Booted: true}
+	col := Column{Name: "host-" + majorMinor(h.Kernel) + "-" + h.Cgroup, Kernel: "host " + majorMinor(h.Kernel), KernelRelease: h.Kernel, Cgroup: h.Cgroup, Booted: true, TimeScale: 1}
 	dir := filepath.Join(cfg.Out, col.Name)
 	os.RemoveAll(dir)
 	os.MkdirAll(dir, 0o755)

@@ -27,6 +27,9 @@ type GuestPlan struct {
 	SuiteTimeout string `json:"suite_timeout"`
 	// BenchArgs are the arguments of `gosandbox bench`; nil skips the bench.
 	BenchArgs []string `json:"bench_args,omitempty"`
+	// HostCalibration is the host's calibration loop, which the guest's
+	// own is measured against for the time scale (zero: no scaling).
+	HostCalibration Calibration `json:"host_calibration"`
 }
 
 // Param renders the plan as one kernel command-line parameter.

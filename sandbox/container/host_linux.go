@@ -325,25 +325,27 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		}
 	}()
 	if c.group != nil {
-		if fd := c.group.FD(); fd > 0 {
-			conf.CgroupFD = true
-			fds = []int{fd}
+		// Not clone3's CLONE_INTO_CGROUP on v2 either: it checks the
+		// caller's own credentials for write access to cgroup.procs of the
+		// group and of its common ancestor with the init's cgroup, and the
+		// init runs as the container's host id, which owns neither (EPERM
+		// on every run). A write to a cgroup.procs file opened here, as
+		// root, is checked against the opener's credentials (Linux 5.16,
+		// and the stable kernels' fix of CVE-2021-4197).
+		c.syncStart = true
+		conf.SyncStart = true
+		// Without the files (an error, or more hierarchies than the
+		// protocol carries) every run takes the round trip.
+		if files, err := c.group.ProcsFiles(); err == nil && len(files) <= MaxCgroupProcs {
+			procs = files
+			for _, f := range files {
+				fds = append(fds, int(f.Fd()))
+			}
+			conf.CgroupProcs = len(files)
+			c.directStart = true
 		} else {
-			c.syncStart = true
-			conf.SyncStart = true
-			// Without the files (an error, or more hierarchies than the
-			// protocol carries) every run takes the round trip.
-			if files, err := c.group.ProcsFiles(); err == nil && len(files) <= MaxCgroupProcs {
-				procs = files
-				for _, f := range files {
-					fds = append(fds, int(f.Fd()))
-				}
-				conf.CgroupProcs = len(files)
-				c.directStart = true
-			} else {
-				for _, f := range files {
-					f.Close()
-				}
+			for _, f := range files {
+				f.Close()
 			}
 		}
 	}
@@ -428,14 +430,11 @@ func (c *Container) startInit() error {
 	c.link = newLink(conn, false)
 
 	uid, gid := c.lease.UID, c.lease.GID
-	flags := uintptr(containerNamespaces)
-	if c.group == nil || c.group.FD() == 0 {
-		// cgroup v1 (or none): the init gets a cgroup namespace of its own;
-		// each program unshares again once it joined its group. On v2 the
-		// program is born in its group with CLONE_INTO_CGROUP, which needs
-		// that group inside the init's cgroup namespace.
-		flags |= unix.CLONE_NEWCGROUP
-	}
+	// The init gets a cgroup namespace of its own; each program unshares
+	// again once it joined its group (see build: programs join through
+	// cgroup.procs files, never CLONE_INTO_CGROUP, which would need the
+	// group inside the init's cgroup namespace).
+	flags := uintptr(containerNamespaces | unix.CLONE_NEWCGROUP)
 	cmd := &exec.Cmd{
 		Path:       c.initPath(),
 		Args:       []string{initArgv0, initMarker},
@@ -886,7 +885,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 	wall := time.NewTimer(limits.Wall)
 	defer wall.Stop()
 	var cpuTick <-chan time.Time
-	if c.group != nil {
+	if c.group != nil || limits.CPU > 0 {
 		t := time.NewTicker(cpuPoll)
 		defer t.Stop()
 		cpuTick = t.C
@@ -949,7 +948,12 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 			if facts.Killed != verdict.NotKilled || !started {
 				continue
 			}
-			if cpu, err := c.group.CPU(); err == nil && cpu >= limits.CPU {
+			cpu, err := c.programCPU()
+			if err != nil {
+				continue
+			}
+			facts.SampledCPU = max(facts.SampledCPU, cpu)
+			if limits.CPU > 0 && cpu >= limits.CPU {
 				kill(verdict.KilledCPU)
 			}
 		case <-overflow:
@@ -966,6 +970,20 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 	}
 }
 
+// programCPU is the run's CPU total: its cgroup's, or without cgroups the
+// program's own (every thread, and the children it reaped) from /proc. The
+// RLIMIT_CPU backstop sits a second or more above the limit, and a slow
+// machine's tick-based CPU clock overshoots it further.
+func (c *Container) programCPU() (time.Duration, error) {
+	if c.group != nil {
+		return c.group.CPU()
+	}
+	if c.programPid <= 0 {
+		return 0, errors.New("container: the program's pid is not known yet")
+	}
+	return rlimit.ProcessCPU(c.programPid)
+}
+
 // handleRunMessage handles one message of a run in progress; end says the
 // run is over and res is its result.
 func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
@@ -979,9 +997,9 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 	}
 	switch m.Kind {
 	case KindStarted:
-		if c.directStart && !c.runSync {
-			// The program joined its cgroup by itself; the init only says
-			// which process it is.
+		if !c.runSync {
+			// The program joined its cgroup by itself (or there is none);
+			// the init only says which process it is.
 			if c.startedSeen {
 				return bad(protoErr("started twice"))
 			}

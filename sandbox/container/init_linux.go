@@ -490,9 +490,11 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		return s.execFailed(seq, err)
 	}
 	s.running, s.execSeq = pid, seq
-	if direct {
+	if fe.SyncFunc == nil {
 		// The host learns the program's pid (translated into its pid
-		// namespace by the kernel) but has nothing to answer. This comes
+		// namespace by the kernel) but has nothing to answer: it names
+		// the call a kill-mode filter denied by that pid, and without
+		// cgroups reads the program's CPU from /proc. This comes
 		// before the reaper starts: the kernel refuses credentials naming
 		// a pid that is gone, and an unreaped program keeps its pid even
 		// once it has exited.

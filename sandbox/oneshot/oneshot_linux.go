@@ -484,9 +484,14 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.CloneFlags &^= unix.CLONE_NEWNET
 	}
 	switch {
-	case b.group != nil && b.group.FD() > 0:
+	case b.group != nil && b.group.FD() > 0 && b.limits.CPUSet == "":
 		// cgroup v2: the child is born in the box's cgroup, so a cgroup
-		// namespace made at clone time is rooted there.
+		// namespace made at clone time is rooted there. Not with a CPU
+		// set: before "cgroup/cpuset: Make cpuset_fork() handle
+		// CLONE_INTO_CGROUP properly" (Linux 6.2, and 6.1's stable
+		// series; missing from Debian's 5.10) a child born into a cpuset
+		// keeps its parent's CPUs, while a write to cgroup.procs (the
+		// next case) applies them.
 		fe.CgroupFD = b.group.FD()
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	case b.group != nil && !r.noThreadMove:

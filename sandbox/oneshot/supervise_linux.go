@@ -111,6 +111,9 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				continue // dying already
 			}
 			cpu, err := b.cpuUsed(pid)
+			if err == nil {
+				facts.SampledCPU = max(facts.SampledCPU, cpu)
+			}
 			if err == nil && cpu >= b.limits.CPU {
 				kill(verdict.KilledCPU)
 			}

@@ -178,3 +178,29 @@ func hasCapability(c int) bool {
 	}
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
 }
+
+func TestProcessCPUCountsASpinner(t *testing.T) {
+	before, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the kernel's tick-based figure moves: it counts this
+	// process, not some other one. The deadline only ends a broken reader.
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		after, err := ProcessCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
+	}
+	t.Errorf("the CPU of a spinning process stayed at %v", before)
+}
+
+func TestProcessCPUOfNoProcess(t *testing.T) {
+	if _, err := ProcessCPU(-1); err == nil {
+		t.Error("ProcessCPU(-1) gave no error")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/sys/unix"
@@ -36,10 +37,26 @@ func deniedSyscallMatching(want []byte) string {
 	defer unix.Close(fd)
 	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
 	var last []byte
+	// Without an audit daemon the kernel's kauditd thread prints the
+	// record some time after the kill: on a slow machine (an emulated
+	// one) after the supervisor has reaped the program. Once the log is
+	// read to its end, wait a little for new records.
+	deadline := time.Now().Add(recordWait)
 	for {
 		n, err := unix.Read(fd, buf)
 		if err == unix.EPIPE {
 			continue // records overwritten while we read: go on with the next
+		}
+		if err == unix.EAGAIN && last == nil {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(fds, int(left.Milliseconds())+1); n > 0 {
+				continue
+			}
+			break
 		}
 		if err != nil || n <= 0 {
 			break // EAGAIN: the end of the log
@@ -54,6 +71,11 @@ func deniedSyscallMatching(want []byte) string {
 	}
 	return describeAuditRecord(last)
 }
+
+// recordWait bounds the wait for the audit record of a kill: it is paid
+// only after a SIGSYS death in kill mode, and in full only where the kernel
+// logs no record at all.
+const recordWait = 500 * time.Millisecond
 
 // describeAuditRecord turns the syscall= and arch= fields of a seccomp
 // audit record into "name (number, arch)".

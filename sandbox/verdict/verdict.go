@@ -80,6 +80,11 @@ type Facts struct {
 	// Cgroup is the box's cgroup accounting; nil when the run had no cgroup
 	// (figures then come from Rusage).
 	Cgroup *CgroupUsage
+	// SampledCPU is the supervisor's last reading of the box's CPU total
+	// while the run lasted (its CPU-limit poll). Without cgroups it is a
+	// floor for the figure: a box whose reaper is killed before it reaped
+	// the program leaves rusage without the program's CPU.
+	SampledCPU time.Duration
 
 	// Killed is the first reason the supervisor killed the box for.
 	Killed KillReason
@@ -155,6 +160,7 @@ func fillFigures(r *sandbox.Result, f Facts) {
 		r.CSWVoluntary, r.CSWForced = f.Rusage.Nvcsw, f.Rusage.Nivcsw
 		r.PeakSource = sandbox.PeakRusage
 	}
+	r.CPUNanos = max(r.CPUNanos, int64(f.SampledCPU))
 	if c := f.Cgroup; c != nil {
 		r.Accounting = c.Accounting
 		// Both figures can only fall short: the cgroup misses what the

@@ -173,3 +173,25 @@ func TestFigureSources(t *testing.T) {
 		}
 	}
 }
+
+// A supervisor that killed the box at its CPU limit without cgroups may get
+// back a rusage that lacks the program (its reaper died first): the CPU it
+// sampled before the kill is the figure, so the verdict's CPU is not below
+// the limit that ended the run.
+func TestSampledCPUIsAFloor(t *testing.T) {
+	f := Facts{
+		Limits:     sandbox.Limits{CPU: time.Second},
+		Killed:     KilledCPU,
+		Status:     signalled(syscall.SIGKILL),
+		Rusage:     &unix.Rusage{Utime: unix.NsecToTimeval(int64(20 * time.Millisecond))},
+		SampledCPU: 1010 * time.Millisecond,
+	}
+	r := Decide(f)
+	if r.Status != sandbox.StatusCPULimit || r.CPUNanos != int64(1010*time.Millisecond) {
+		t.Errorf("status %s cpu %v, want cpu-limit at the sampled 1.01s", r.Status, time.Duration(r.CPUNanos))
+	}
+	f.SampledCPU = 5 * time.Millisecond // an early sample never lowers the figure
+	if r = Decide(f); r.CPUNanos != int64(20*time.Millisecond) {
+		t.Errorf("cpu %v, want the rusage 20ms", time.Duration(r.CPUNanos))
+	}
+}

@@ -101,6 +101,7 @@ func cpuSpin(args []string) int {
 	children := fs.Int("children", 0, "spinning child processes (the parent idles)")
 	catch := fs.Bool("catch", false, "install handlers for SIGXCPU, SIGTERM, SIGINT, ...")
 	ignore := fs.Bool("ignore", false, "ignore SIGXCPU")
+	spinFor := fs.Duration("cap", spinCap, "give up after this long (a slow machine needs longer to reach a limit)")
 	if fs.Parse(args) != nil {
 		return 2
 	}
@@ -110,11 +111,11 @@ func cpuSpin(args []string) int {
 	if *ignore {
 		signal.Ignore(syscall.SIGXCPU)
 	}
-	deadline := time.Now().Add(spinCap)
+	deadline := time.Now().Add(*spinFor)
 	if *children > 0 {
 		// Children outlive a parent killed alone; only a box may hold them.
 		mustBeBoxed()
-		childArgs := []string{"cpu-spin", "-threads", strconv.Itoa(*threads)}
+		childArgs := []string{"cpu-spin", "-threads", strconv.Itoa(*threads), "-cap", spinFor.String()}
 		if *catch {
 			childArgs = append(childArgs, "-catch")
 		}
@@ -253,9 +254,33 @@ func wallStop([]string) int {
 			fmt.Printf("stop=%s\n", errName(err))
 			return 1
 		}
+		// kill(2) returns once the signal is queued; on a slow (emulated)
+		// machine the stop may still be pending, not yet taken by any
+		// thread, when it does. Seen in a VM: four more SIGSTOPs found the
+		// first one pending and the program ran on to its end. Sleep until
+		// it is taken: the sleep's return to user mode takes it.
+		for stopPending() {
+			time.Sleep(time.Millisecond)
+		}
 		fmt.Printf("stop=continued n=%d\n", i)
 	}
 	return 0
+}
+
+// stopPending says whether a SIGSTOP is pending for the process (ShdPnd of
+// /proc/self/status, the signals sent to the whole process).
+func stopPending() bool {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && mask&(1<<(unix.SIGSTOP-1)) != 0
+		}
+	}
+	return false
 }
 
 // touch maps n bytes of anonymous memory and writes every page, so that they

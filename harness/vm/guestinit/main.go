@@ -5,8 +5,9 @@
 // command line says, runs the suites and the bench, sends the results over
 // the second serial port and powers the VM off.
 //
-// Called as "true" or "false" it is those programs instead: the initramfs
-// has no other userland, and the suites' boxes need /usr/bin/true.
+// Called as "true", "false" or "cat" it is those programs instead: the
+// initramfs has no other userland, and the suites' boxes run /usr/bin/true
+// and /bin/cat.
 //
 // It is built static (CGO_ENABLED=0) and never runs on a host: as PID 1
 // outside a VM it would mount over the host's /sys/fs/cgroup.
@@ -16,6 +17,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +37,8 @@ func main() {
 		os.Exit(0)
 	case "false":
 		os.Exit(1)
+	case "cat":
+		os.Exit(cat(os.Args[1:]))
 	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "guestinit: refusing to run: not PID 1 (this is the kernel-matrix VM's /init)")
@@ -86,9 +90,20 @@ func run(out vm.FrameWriter, start time.Time) error {
 		return fmt.Errorf("cgroup v1: no controller could be mounted: %s", strings.Join(problems, "; "))
 	}
 
+	// Emulation runs programs several times slower than the host: the
+	// suites give programs that much more room (vm.TimeScaleEnv).
+	cal := vm.Calibrate("/usr/bin/true")
+	scale := vm.TimeScale(cal, plan.HostCalibration)
+	out.Fact("calibration_faults_ns", fmt.Sprint(int64(cal.Faults)))
+	out.Fact("calibration_compute_ns", fmt.Sprint(int64(cal.Compute)))
+	out.Fact("calibration_spawn_ns", fmt.Sprint(int64(cal.Spawn)))
+	out.Fact("time_scale", fmt.Sprint(scale))
+	fmt.Printf("guestinit: calibration %+v against the host's %+v: time scale %d\n", cal, plan.HostCalibration, scale)
+
 	// GOSANDBOX_CLI: a prebuilt CLI for specs that would build one (there is
 	// no Go toolchain in the guest).
-	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe, "GOSANDBOX_CLI=" + vm.GuestCLI}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", probes.PrebuiltEnv + "=" + vm.GuestProbe, "GOSANDBOX_CLI=" + vm.GuestCLI,
+		fmt.Sprintf("%s=%d", vm.TimeScaleEnv, scale)}
 	timeout := plan.SuiteTimeout
 	if timeout == "" {
 		timeout = "10m"
@@ -336,4 +351,29 @@ func readUptime() string {
 		return ""
 	}
 	return f[0]
+}
+
+// cat copies its files (or stdin) to stdout, as cat(1) does without options.
+func cat(files []string) int {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	status := 0
+	for _, name := range files {
+		var err error
+		if name == "-" {
+			_, err = io.Copy(os.Stdout, os.Stdin)
+		} else {
+			var f *os.File
+			if f, err = os.Open(name); err == nil {
+				_, err = io.Copy(os.Stdout, f)
+				f.Close()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "cat: %v\n", err)
+			status = 1
+		}
+	}
+	return status
 }
