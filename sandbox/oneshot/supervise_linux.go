@@ -4,8 +4,8 @@ package oneshot
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/seccomp"
 	"os"
 	"strconv"
@@ -156,11 +156,11 @@ func (b *box) cpuUsed(pid int) (time.Duration, error) {
 	return treeCPU(pid)
 }
 
-// treeCPU is procCPU of pid (the box's reaper) and of its children (the
+// treeCPU is rlimit.ProcessCPU of pid (the box's reaper) and of its children (the
 // program, and orphans not yet reaped): the reaper's own figure holds its
 // children's only once they were reaped.
 func treeCPU(pid int) (time.Duration, error) {
-	total, err := procCPU(pid)
+	total, err := rlimit.ProcessCPU(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -168,44 +168,13 @@ func treeCPU(pid int) (time.Duration, error) {
 	kids, _ := os.ReadFile("/proc/" + p + "/task/" + p + "/children")
 	for _, f := range strings.Fields(string(kids)) {
 		if kid, err := strconv.Atoi(f); err == nil {
-			if c, err := procCPU(kid); err == nil {
+			if c, err := rlimit.ProcessCPU(kid); err == nil {
 				total += c
 			}
 		}
 	}
 	return total, nil
 }
-
-// procCPU reads utime+stime+cutime+cstime of pid from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name is in parentheses and may hold spaces: fields
-	// start after the last ')'.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
-		return 0, errors.New("oneshot: malformed /proc stat")
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	// After ')': state(3) ... utime is field 14 of stat, index 11 here.
-	if len(fields) < 15 {
-		return 0, errors.New("oneshot: short /proc stat")
-	}
-	var ticks int64
-	for _, f := range fields[11:15] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
-}
-
-// clockTicks is USER_HZ, fixed at 100 on every Linux ABI Go supports.
-const clockTicks = 100
 
 // openPidfd returns a pidfd for pid, or -1 on kernels without pidfd_open.
 func openPidfd(pid int) int {
