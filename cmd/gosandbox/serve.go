@@ -23,12 +23,12 @@ func init() {
 func serveCommand(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--token-file F] [--copy-in-root DIR]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--token-file F] [--copy-in-root DIR]\n\n"+
 			"Serves POST /run (one batch job per request, groups included; 200 with its result line),\n"+
 			"GET /healthz and GET /metrics (Prometheus) until SIGTERM or SIGINT, then drains: no new\n"+
 			"runs, the runs in flight finish, the pool is destroyed. Logs are JSON lines on stderr, one\n"+
-			"per run. Exit status: 0 after a clean drain; 2 invalid usage; 3 the backend could not be\n"+
-			"opened or serving failed.\n\nflags:\n")
+			"per run. Exit status: 0 after a clean drain; 2 invalid usage (an address that cannot be\n"+
+			"listened on included); 3 the backend could not be opened or serving failed.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	listen := fs.String("listen", "127.0.0.1:5050", "address to listen on (loopback unless told; port 0 picks a free one, logged at start)")

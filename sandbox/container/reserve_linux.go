@@ -76,7 +76,10 @@ type reservedBox struct {
 	used     bool
 }
 
-var errReservedUsed = errors.New("container: a reserved container runs one spec")
+var (
+	errReservedUsed     = errors.New("container: a reserved container runs one spec")
+	errReservedReleased = errors.New("container: the reservation was released")
+)
 
 // Run runs spec on the reserved container (rebuilt first if the spec needs
 // another shape).
@@ -89,6 +92,9 @@ func (b *reservedBox) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Resul
 	defer b.mu.Unlock()
 	if b.used {
 		return sandbox.Result{}, errReservedUsed
+	}
+	if b.c == nil {
+		return sandbox.Result{}, errReservedReleased
 	}
 	b.used = true
 	if shape := ShapeOf(spec); !b.c.Shape().Equal(shape) {
@@ -111,8 +117,12 @@ func (b *reservedBox) giveBack() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case b.ownBuild && b.c != nil:
-		b.c.Destroy()
+	case b.ownBuild:
+		// Built for the reservation: never the pool's, even when its
+		// rebuild for another shape failed.
+		if b.c != nil {
+			b.c.Destroy()
+		}
 	case b.c == nil:
 		// Its rebuild failed: the pool is one short until replaced.
 		b.p.replace(nil, b.p.shape)

@@ -2,6 +2,7 @@ package rlimit
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,6 +102,8 @@ func count(n int) uint64 {
 	return uint64(n)
 }
 
+var raiseMu sync.Mutex
+
 // RaiseHardLimits lifts this process's hard limits to what rl asks of its
 // children, where they are lower: a child cannot raise a hard limit itself
 // once it is in the box's user namespace, and a supervisor started with a
@@ -110,6 +113,10 @@ func count(n int) uint64 {
 // writes no core file either; only a pipe core_pattern would still take a
 // dump), and any other limit that cannot be lifted is an error naming it.
 func RaiseHardLimits(rl []RLimit) error {
+	// The limits are the process's: concurrent runs must not lower what
+	// another just raised (each reads afresh under the lock, and only raises).
+	raiseMu.Lock()
+	defer raiseMu.Unlock()
 	for i, r := range rl {
 		var have unix.Rlimit
 		if err := unix.Getrlimit(r.Resource, &have); err != nil {

@@ -98,10 +98,13 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		r.rebuilds.Add(1)
 		err := s.rebuild()
 		r.setLastErr(err)
-		if err != nil || attempt > 0 {
-			if err != nil {
-				res = verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
-			}
+		if err != nil {
+			res = verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
+			break
+		}
+		if attempt > 0 {
+			// Bad again on a fresh slot: the program never ran.
+			res = verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: slot %d still bad after its rebuild", s.id)})
 			break
 		}
 	}

@@ -168,6 +168,18 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 }
 
+// settle waits until no slot's network stock is being refilled in the
+// background, so that descriptor counts compare like with like.
+func settle(r *Runner) {
+	for _, s := range r.all {
+		s.net.mu.Lock()
+		for s.net.filling {
+			s.net.idle.Wait()
+		}
+		s.net.mu.Unlock()
+	}
+}
+
 func openFDs(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -187,6 +199,7 @@ func TestReserveBeyondSize(t *testing.T) {
 		t.Fatalf("warm-up: %+v\n%s", res, out)
 	}
 	r.released.wait()
+	settle(r)
 	before := openFDs(t)
 	runners, release, err := r.Reserve(context.Background(), 3)
 	if err != nil {
@@ -216,6 +229,7 @@ func TestReserveBeyondSize(t *testing.T) {
 	if s := r.Stats(); s.Idle != 1 {
 		t.Errorf("stats after release: %+v, want the slot idle", s)
 	}
+	settle(r)
 	if after := openFDs(t); after != before {
 		t.Errorf("descriptors: %d before the reservation, %d after its release", before, after)
 	}
