@@ -410,9 +410,10 @@ func (b *box) tearDown() {
 	for _, f := range b.joins {
 		f.Close()
 	}
-	// An apart pid 1 was killed when the program ended; reaping it is
-	// the last of the box's teardown, after the result.
-	b.runner.released.later(func() { b.reaped.Close() })
+	// An apart pid 1 was killed when the program ended; it is reaped
+	// before Run returns (as one-shot does), so no process of the box
+	// outlives its run.
+	b.reaped.Close()
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
