@@ -19,6 +19,7 @@ import (
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/tty"
 	"gosandbox/sandbox/verdict"
@@ -78,7 +79,7 @@ type Runner struct {
 	// mount namespaces, with the id-map round trip.
 	noVforkStart bool
 
-	released releaser // box namespaces torn down after the result
+	released release.Queue // box namespaces torn down after the result
 
 	stockMu sync.Mutex
 	stockOn bool // the cgroup stock is kept (armStock); Close turns it off
@@ -140,7 +141,7 @@ func removeStaleCgroups() {
 func (r *Runner) Close() error {
 	r.netns.drain()
 	r.boxes.drain()
-	r.released.wait()
+	r.released.Wait()
 	if r.cgroups == nil {
 		return nil
 	}
@@ -646,10 +647,10 @@ func (b *box) tearDown() {
 	}
 	if b.boxW >= 0 {
 		// The last hold on the box's /w: its tmpfs is freed on close.
-		b.runner.released.closeLater(b.boxW)
+		b.runner.released.CloseLater(b.boxW)
 	}
 	if b.mntns >= 0 {
-		b.runner.released.closeLater(b.mntns)
+		b.runner.released.CloseLater(b.mntns)
 	}
 	if b.dir != nil {
 		b.dir.Close()

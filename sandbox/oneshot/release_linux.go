@@ -4,7 +4,6 @@ package oneshot
 
 import (
 	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -15,7 +14,7 @@ import (
 // last reference to a mount namespace unmounts its whole tree, and the
 // kernel waits for an RCU grace period there: when that reference is the
 // box's pid 1, its exit (and so the run's result) waits for it. Holding one
-// more moves that work to releaser, after the result. Nothing of the box
+// more moves that work to the release queue, after the result. Nothing of the box
 // can run meanwhile: its processes are dead once pid 1 is reaped. Returns -1
 // when the namespace cannot be opened (the box then tears it down itself).
 func holdMountNS(pid int) int {
@@ -36,57 +35,4 @@ func openBoxWorkDir(pid int) int {
 		return -1
 	}
 	return fd
-}
-
-// releaser closes descriptors in the background, one at a time: namespace
-// descriptors whose close does the namespace's teardown; and runs other
-// teardown steps that need not hold the result up.
-type releaser struct {
-	mu      sync.Mutex
-	fns     []func()
-	running bool
-	idle    *sync.Cond
-}
-
-// closeLater queues fd for closing.
-func (r *releaser) closeLater(fd int) {
-	r.later(func() { unix.Close(fd) })
-}
-
-// later queues fn.
-func (r *releaser) later(fn func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fns = append(r.fns, fn)
-	if r.running {
-		return
-	}
-	if r.idle == nil {
-		r.idle = sync.NewCond(&r.mu)
-	}
-	r.running = true
-	go r.work()
-}
-
-func (r *releaser) work() {
-	r.mu.Lock()
-	for len(r.fns) > 0 {
-		fn := r.fns[0]
-		r.fns = r.fns[1:]
-		r.mu.Unlock()
-		fn()
-		r.mu.Lock()
-	}
-	r.running = false
-	r.idle.Broadcast()
-	r.mu.Unlock()
-}
-
-// wait returns once every queued step is done.
-func (r *releaser) wait() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for r.running {
-		r.idle.Wait()
-	}
 }

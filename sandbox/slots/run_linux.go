@@ -397,9 +397,9 @@ func (b *box) tearDown() {
 	closeFD(&b.pidfd)
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
-	b.runner.released.closeLater(b.netns)
-	b.runner.released.closeLater(b.boxW)
-	b.runner.released.closeLater(b.mntns)
+	b.runner.released.CloseLater(b.netns)
+	b.runner.released.CloseLater(b.boxW)
+	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
 	if b.dir != nil {
 		b.dir.Close()

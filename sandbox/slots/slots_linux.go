@@ -16,6 +16,7 @@ import (
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/workdir"
 )
@@ -71,7 +72,7 @@ type Runner struct {
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
 
-	released releaser
+	released release.Queue
 	rebuilds atomic.Int64
 	// apart: the box's pid 1 lives beside the program, not as its parent
 	// (forkexec.Runner.ReaperApart), where that works.
@@ -152,7 +153,7 @@ func (r *Runner) Close() error {
 	for _, s := range r.all {
 		s.destroy()
 	}
-	r.released.wait()
+	r.released.Wait()
 	if r.cgroups != nil {
 		return r.cgroups.Close()
 	}
@@ -462,54 +463,3 @@ func closeFD(fd *int) {
 
 // noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
 var noReaperApart bool
-
-// releaser closes descriptors in the background, one at a time: namespace
-// descriptors whose close does the namespace's teardown, after the result;
-// and runs other teardown steps that need not hold the result up.
-type releaser struct {
-	mu      sync.Mutex
-	fns     []func()
-	running bool
-	idle    *sync.Cond
-}
-
-func (r *releaser) closeLater(fd int) {
-	if fd < 0 {
-		return
-	}
-	r.later(func() { unix.Close(fd) })
-}
-
-func (r *releaser) later(fn func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fns = append(r.fns, fn)
-	if r.running {
-		return
-	}
-	if r.idle == nil {
-		r.idle = sync.NewCond(&r.mu)
-	}
-	r.running = true
-	go func() {
-		r.mu.Lock()
-		for len(r.fns) > 0 {
-			fn := r.fns[0]
-			r.fns = r.fns[1:]
-			r.mu.Unlock()
-			fn()
-			r.mu.Lock()
-		}
-		r.running = false
-		r.idle.Broadcast()
-		r.mu.Unlock()
-	}()
-}
-
-func (r *releaser) wait() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for r.running {
-		r.idle.Wait()
-	}
-}

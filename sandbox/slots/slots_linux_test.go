@@ -198,7 +198,7 @@ func TestReserveBeyondSize(t *testing.T) {
 	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
 		t.Fatalf("warm-up: %+v\n%s", res, out)
 	}
-	r.released.wait()
+	r.released.Wait()
 	settle(r)
 	before := openFDs(t)
 	runners, release, err := r.Reserve(context.Background(), 3)
@@ -225,7 +225,7 @@ func TestReserveBeyondSize(t *testing.T) {
 	}
 	release()
 	release() // twice is once
-	r.released.wait()
+	r.released.Wait()
 	if s := r.Stats(); s.Idle != 1 {
 		t.Errorf("stats after release: %+v, want the slot idle", s)
 	}
