@@ -331,8 +331,16 @@ func TestGroupOverHTTP(t *testing.T) {
 				t.Errorf("runs_total ok = %v, want 2 (one per program)", got)
 			}
 			// Without PoolStats the gauge counts the server's 2 run slots.
-			idle := metric(t, base, "", `gosandbox_pool_slots{state="idle"}`)
-			busy := metric(t, base, "", `gosandbox_pool_slots{state="busy"}`)
+			// Containers being reset after the group are neither idle nor
+			// busy: wait for the resets (the deadline only ends a broken pool).
+			var idle, busy float64
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				idle = metric(t, base, "", `gosandbox_pool_slots{state="idle"}`)
+				busy = metric(t, base, "", `gosandbox_pool_slots{state="busy"}`)
+				if idle+busy == float64(b.size) || time.Now().After(deadline) {
+					break
+				}
+			}
 			if idle < 0 || busy < 0 || idle+busy != float64(b.size) {
 				t.Errorf("pool slots idle %v + busy %v, want %d (the pool's size)", idle, busy, b.size)
 			}
