@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Children of this test binary: GOSANDBOX_CGROUP_CHILD=touch makes the child
@@ -587,6 +590,34 @@ func TestCPUSet(t *testing.T) {
 	}
 	if got := allowed(); got == "0" && runtime.NumCPU() > 1 {
 		t.Fatalf("still pinned to CPU 0 after Reset without a CPU set")
+	}
+}
+
+// TestCPUSetUnderHalfMadeRoot: another process that is remaking the shared
+// root (after a third one's Close removed it) has made the directory but
+// not yet filled its cpuset.cpus and cpuset.mems; a group made under it
+// meanwhile must still get its CPU set (v1 refuses CPUs that are not a
+// subset of the parent's with EACCES).
+func TestCPUSetUnderHalfMadeRoot(t *testing.T) {
+	m := manager(t)
+	if m.Info().Mode != V1 {
+		t.Skip("a v1 cpuset matter: a v2 cpuset inherits its parent's effective set")
+	}
+	v1 := m.impl.(*v1Manager)
+	if v1.cpuset == "" {
+		t.Skip("no cpuset hierarchy")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkdir(v1.cpuset, 0o755); err == unix.EEXIST {
+		t.Skip("another process's groups keep the shared root: it cannot be half-made here")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	g := create(t, m, "half-made-root", Limits{Memory: 16 << 20, Procs: 4, CPUSet: "0"})
+	if got := readString(filepath.Join(v1.cpuset, g.Name(), "cpuset.cpus")); got != "0" {
+		t.Fatalf("cpuset.cpus %q, want 0", got)
 	}
 }
 

@@ -251,6 +251,11 @@ func (g *v1Group) setCPUSet(cpus string) error {
 		if err := g.mkdir(&g.cpuset, g.m.cpuset); err != nil {
 			return err
 		}
+		// The root may be one that another process is remaking (see mkdir)
+		// and has not filled yet: a child's CPUs must be a subset of it.
+		if err := inheritCpuset(g.m.cpuset); err != nil {
+			return err
+		}
 		if err := writeFile(filepath.Join(g.cpuset, "cpuset.mems"), readString(filepath.Join(g.m.cpuset, "cpuset.mems"))); err != nil {
 			return fmt.Errorf("cgroup: set cpuset.mems of %s: %w", g.name, err)
 		}
