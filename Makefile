@@ -13,7 +13,7 @@ PEERS       := bwrap firejail runc
 BACKENDS    ?= $(PEERS) oneshot container slots
 SUITE_FLAGS ?= -p --procs=2 --timeout=10m
 
-.PHONY: all build test unit vet conformance conformance-% bench report matrix vagrant-boxes vagrant-matrix docs clean
+.PHONY: all build test unit vet vagrant-boot conformance conformance-% bench report matrix vagrant-boxes vagrant-matrix docs clean
 
 all: build
 
@@ -26,11 +26,17 @@ vet:
 
 # Unit and root-only integration tests beside the code, then the conformance
 # suites on every available backend (they must pass where the sandbox is right).
-test: vet unit conformance
+test: vet unit conformance vagrant-boot
 
 # The Ginkgo suites run per backend in `conformance`, not here.
 unit:
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '^gosandbox/suites$$')
+
+# One Vagrant machine booted (software emulation here, ~10 min), a few specs
+# run inside, results checked; skipped with the reason where vagrant-libvirt,
+# qemu or the box tools are missing. After the suites: never beside them.
+vagrant-boot:
+	GOSANDBOX_VAGRANT_BOOT=1 $(GO) test -count=1 -timeout 60m -v -run '^TestVagrantBootsOneMachine$$' ./harness/vm/
 
 conformance: build
 	@mkdir -p $(OUT)/conformance

@@ -185,6 +185,14 @@ if [ -z "${GUEST_BUILD:-}" ]; then
 	fi
 	note "guest programs built on this host, static, in $(( $(now) - b ))s"
 fi
+# The host's calibration, against which each guest sets its time scale
+# (run.sh HOST_CALIBRATION).
+if [ -x "$bin/gosandbox" ]; then calibrator=$bin/gosandbox; else calibrator="go run ../cmd/gosandbox"; fi
+if ! $calibrator matrix --calibrate > "$state/host-calibration.json" 2>> "$state/logs/build.log"; then
+	echo "run-matrix.sh: the host's calibration failed: see $state/logs/build.log" >&2
+	exit 1
+fi
+note "host calibration: $(cat "$state/host-calibration.json")"
 
 # ssh_to M CMD: run CMD in machine M over the ssh configuration Vagrant gave.
 ssh_to() {
@@ -240,6 +248,7 @@ while read -r m box modes <&3; do
 		prebuilt=/var/tmp/gosandbox-bin
 		tar -C "$bin" -cf - . | ssh_to "$m" "sudo rm -rf $prebuilt && sudo mkdir -p $prebuilt && sudo tar -C $prebuilt -xf -"
 	fi
+	ssh_to "$m" "cat > /tmp/host-calibration.json" < "$state/host-calibration.json"
 	for mode in $(echo "$modes" | tr ',' ' '); do
 		case " ${CGROUPS:-$mode} " in *" $mode "*) ;; *) continue ;; esac
 		col=vagrant-$m-$mode
@@ -274,7 +283,7 @@ while read -r m box modes <&3; do
 			continue
 		fi
 		b=$(now)
-		logged "$log" ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' PREBUILT='$prebuilt' sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results"
+		logged "$log" ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' PREBUILT='$prebuilt' HOST_CALIBRATION=/tmp/host-calibration.json sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results"
 		ran=$?
 		run=$(( $(now) - b ))
 		mkdir -p "$dir"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -42,6 +43,8 @@ func runMatrix(args []string) int {
 		accel    = fs.String("accel", "", "qemu accelerator: tcg (software emulation) or kvm (default tcg)")
 		noBench  = fs.Bool("no-bench", false, "skip the quick bench inside each VM")
 		host     = fs.Bool("host", false, "also run the suites on this host into <out>/host-<kernel>-<cgroup>/ (default: the host column is out/conformance)")
+		calib    = fs.Bool("calibrate", false, "only time this machine's calibration loop (page faults, integer work, starts of /bin/true) and print it as JSON; the Vagrant matrix uses it")
+		against  = fs.String("against", "", "with --calibrate: print instead the time scale of this machine against the host calibration (JSON) in this file")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gosandbox matrix [flags]\n\nBoots each Debian kernel (fetched with a private apt configuration under <out>/cache) under\n"+
@@ -61,6 +64,13 @@ func runMatrix(args []string) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "gosandbox matrix: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return 2
+	}
+	if *against != "" && !*calib {
+		fmt.Fprintln(os.Stderr, "gosandbox matrix: --against goes with --calibrate")
+		return 2
+	}
+	if *calib {
+		return matrixCalibrate(*against)
 	}
 	cfg := vm.Config{
 		Out: *out, Cache: *cacheDir, Modes: matrixList(*modes), Backends: matrixList(*backends), LabelFilter: *labels,
@@ -107,6 +117,30 @@ func runMatrix(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "gosandbox matrix: summary in %s\n", filepath.Join(*out, "matrix.json"))
 	return status
+}
+
+// matrixCalibrate prints this machine's calibration, or its time scale
+// against the host calibration in the file against.
+func matrixCalibrate(against string) int {
+	var host vm.Calibration
+	if against != "" {
+		data, err := os.ReadFile(against)
+		if err == nil {
+			err = json.Unmarshal(data, &host)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gosandbox matrix: --against: %v\n", err)
+			return 2
+		}
+	}
+	self := vm.Calibrate("/bin/true")
+	if against != "" {
+		fmt.Println(vm.TimeScale(self, host))
+		return 0
+	}
+	out, _ := json.Marshal(self)
+	fmt.Println(string(out))
+	return 0
 }
 
 func matrixList(s string) []string {

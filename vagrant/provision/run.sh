@@ -12,6 +12,10 @@
 #                 built elsewhere: `go test -c ./suites`, `go build
 #                 ./cmd/gosandbox ./harness/probes/probe` with CGO_ENABLED=0)
 #                 instead of building here; no Go needed then
+#   HOST_CALIBRATION=FILE  the host's `gosandbox matrix --calibrate`: the
+#                 suites' room for programs to run is then scaled by this
+#                 machine's slowness against the host (GOSANDBOX_TIME_SCALE,
+#                 as in the qemu matrix); a GOSANDBOX_TIME_SCALE given wins
 set -eu
 src=${1:-/gosandbox}
 results=${2:-/tmp/gosandbox-results}
@@ -47,8 +51,17 @@ fi
 cgroup=v1
 [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && cgroup=v2
 [ "$cgroup" = v1 ] && [ -d /sys/fs/cgroup/unified ] && cgroup=hybrid
+# Under software emulation programs start 10-30 times slower than on the
+# host: the specs' room for a program to run (never a limit whose
+# enforcement a spec checks) grows by the time scale.
+if [ -z "${GOSANDBOX_TIME_SCALE:-}" ] && [ -n "${HOST_CALIBRATION:-}" ]; then
+	GOSANDBOX_TIME_SCALE=$(./bin/gosandbox matrix --calibrate --against "$HOST_CALIBRATION") ||
+		{ echo "run.sh: calibration against $HOST_CALIBRATION failed" >&2; exit 2; }
+fi
+export GOSANDBOX_TIME_SCALE="${GOSANDBOX_TIME_SCALE:-1}"
 {
 	echo "kernel $(uname -r)"
+	echo "time_scale $GOSANDBOX_TIME_SCALE"
 	echo "cgroup $cgroup"
 	echo "os $(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "cpus $(nproc)"
