@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/seccomp"
 	"os"
 	"os/exec"
@@ -204,8 +205,8 @@ type Container struct {
 	initDone   chan struct{} // closed once the init has been reaped
 
 	conn    *unixsocket.Conn
-	link    *link
-	in      chan message
+	link    *protocol.Link
+	in      chan protocol.Message
 	dead    chan struct{} // closed when the socket failed; deadErr says why
 	deadErr error
 	closing chan struct{}
@@ -269,7 +270,7 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		b:        b,
 		shape:    shape,
 		name:     fmt.Sprintf("%s%d-%d", workDirPrefix, os.Getpid(), n),
-		in:       make(chan message),
+		in:       make(chan protocol.Message),
 		dead:     make(chan struct{}),
 		closing:  make(chan struct{}),
 		initDone: make(chan struct{}),
@@ -301,9 +302,9 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 	if timeout <= 0 {
 		timeout = DefaultBuildTimeout
 	}
-	conf := Conf{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs}
+	conf := protocol.Conf{WorkDir: c.wd.Path(), TmpfsSize: shape.Tmpfs}
 	for _, bd := range shape.Binds {
-		conf.Binds = append(conf.Binds, BindConf{Source: bd.Source, Target: bd.Target, Writable: bd.Writable})
+		conf.Binds = append(conf.Binds, protocol.BindConf{Source: bd.Source, Target: bd.Target, Writable: bd.Writable})
 	}
 	if freshSkeleton {
 		if err := c.prepareSkeleton(ctx, conf, timeout); err != nil {
@@ -336,7 +337,7 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		conf.SyncStart = true
 		// Without the files (an error, or more hierarchies than the
 		// protocol carries) every run takes the round trip.
-		if files, err := c.group.ProcsFiles(); err == nil && len(files) <= MaxCgroupProcs {
+		if files, err := c.group.ProcsFiles(); err == nil && len(files) <= protocol.MaxCgroupProcs {
 			procs = files
 			for _, f := range files {
 				fds = append(fds, int(f.Fd()))
@@ -366,7 +367,7 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 	if len(fds) > unixsocket.MaxFDs {
 		return c, fmt.Errorf("container: %d binds: a pooled container takes at most %d", len(conf.Binds), unixsocket.MaxFDs-len(fds)+len(conf.Binds))
 	}
-	if err := c.request(ctx, KindConf, MarshalConf(conf), fds, timeout); err != nil {
+	if err := c.request(ctx, protocol.KindConf, protocol.MarshalConf(conf), fds, timeout); err != nil {
 		var reply *replyError
 		if !freshSkeleton && errors.As(err, &reply) && strings.HasPrefix(reply.r.Message, mountPlanFailure) {
 			return c, fmt.Errorf("container: build: %w: %w", errSkeletonMissing, err)
@@ -384,13 +385,13 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 // by this long-lived process could name an older snapshot than the init
 // sees. A fresh process of this program, run as root on the host, takes the
 // same snapshot the init is about to take, and creates what is missing.
-func (c *Container) prepareSkeleton(ctx context.Context, conf Conf, timeout time.Duration) error {
+func (c *Container) prepareSkeleton(ctx context.Context, conf protocol.Conf, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.initPath())
 	cmd.Args = []string{initArgv0, skeletonMarker}
 	cmd.Env = []string{}
-	cmd.Stdin = bytes.NewReader(MarshalConf(conf))
+	cmd.Stdin = bytes.NewReader(protocol.MarshalConf(conf))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("container: mount plan skeleton (does %s call container.MaybeRunInit first thing?): %w: %s",
 			c.initPath(), err, bytes.TrimSpace(out))
@@ -427,7 +428,7 @@ func (c *Container) startInit() error {
 		return fmt.Errorf("container: %w", err)
 	}
 	c.conn = conn
-	c.link = newLink(conn, false)
+	c.link = protocol.NewLink(conn, false)
 
 	uid, gid := c.lease.UID, c.lease.GID
 	// The init gets a cgroup namespace of its own; each program unshares
@@ -484,7 +485,7 @@ func (c *Container) startInit() error {
 // (the init closed the socket or sent garbage) marks the container dead.
 func (c *Container) readLoop() {
 	for {
-		m, err := c.link.recv()
+		m, err := c.link.Recv()
 		if err != nil {
 			c.deadErr = err
 			close(c.dead)
@@ -493,7 +494,7 @@ func (c *Container) readLoop() {
 		select {
 		case c.in <- m:
 		case <-c.closing:
-			m.closeFDs()
+			m.CloseFDs()
 			return
 		}
 	}
@@ -533,7 +534,7 @@ func (c *Container) Runs() int { return c.runs }
 // IdleSince is when the container last finished a command.
 func (c *Container) IdleSince() time.Time { return c.lastUsed }
 
-func (c *Container) send(kind Kind, body []byte, fds []int, cred *unix.Ucred) (uint32, error) {
+func (c *Container) send(kind protocol.Kind, body []byte, fds []int, cred *unix.Ucred) (uint32, error) {
 	c.seq++
 	if err := c.sendSeq(kind, c.seq, body, fds, cred); err != nil {
 		return 0, err
@@ -544,9 +545,9 @@ func (c *Container) send(kind Kind, body []byte, fds []int, cred *unix.Ucred) (u
 // sendSeq sends one message with a given sequence number. A stopped init
 // stops reading and its socket queue fills up: the deadline keeps the host
 // from blocking on it for good.
-func (c *Container) sendSeq(kind Kind, seq uint32, body []byte, fds []int, cred *unix.Ucred) error {
+func (c *Container) sendSeq(kind protocol.Kind, seq uint32, body []byte, fds []int, cred *unix.Ucred) error {
 	c.conn.SetWriteDeadline(time.Now().Add(c.b.replyTimeout()))
-	if err := c.link.send(kind, seq, body, fds, cred); err != nil {
+	if err := c.link.Send(kind, seq, body, fds, cred); err != nil {
 		return c.fail(fmt.Errorf("send %s: %w", kind, err))
 	}
 	return nil
@@ -554,29 +555,29 @@ func (c *Container) sendSeq(kind Kind, seq uint32, body []byte, fds []int, cred 
 
 // await waits for the next message, bounded by ctx, timeout and the init's
 // death. A wrong sequence number breaks the container.
-func (c *Container) await(ctx context.Context, seq uint32, timeout time.Duration) (message, error) {
+func (c *Container) await(ctx context.Context, seq uint32, timeout time.Duration) (protocol.Message, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case m := <-c.in:
 		if m.Seq != seq {
-			m.closeFDs()
-			return message{}, c.fail(protoErr("%s for request %d while waiting for %d", m.Kind, m.Seq, seq))
+			m.CloseFDs()
+			return protocol.Message{}, c.fail(protocol.Errorf("%s for request %d while waiting for %d", m.Kind, m.Seq, seq))
 		}
 		return m, nil
 	case <-c.dead:
-		return message{}, c.fail(fmt.Errorf("connection to the init lost: %w", c.deadErr))
+		return protocol.Message{}, c.fail(fmt.Errorf("connection to the init lost: %w", c.deadErr))
 	case <-t.C:
-		return message{}, c.fail(fmt.Errorf("the init did not answer within %v", timeout))
+		return protocol.Message{}, c.fail(fmt.Errorf("the init did not answer within %v", timeout))
 	case <-ctx.Done():
 		// The exchange is half done: the container cannot be trusted to be
 		// in step any more.
-		return message{}, c.fail(fmt.Errorf("cancelled while waiting for the init: %w", ctx.Err()))
+		return protocol.Message{}, c.fail(fmt.Errorf("cancelled while waiting for the init: %w", ctx.Err()))
 	}
 }
 
 // request sends a command and expects KindOK; KindError becomes an error.
-func (c *Container) request(ctx context.Context, kind Kind, body []byte, fds []int, timeout time.Duration) error {
+func (c *Container) request(ctx context.Context, kind protocol.Kind, body []byte, fds []int, timeout time.Duration) error {
 	seq, err := c.sendRequest(kind, body, fds)
 	if err != nil {
 		return err
@@ -585,7 +586,7 @@ func (c *Container) request(ctx context.Context, kind Kind, body []byte, fds []i
 }
 
 // sendRequest sends a command whose answer reply then waits for.
-func (c *Container) sendRequest(kind Kind, body []byte, fds []int) (uint32, error) {
+func (c *Container) sendRequest(kind protocol.Kind, body []byte, fds []int) (uint32, error) {
 	if err := c.Broken(); err != nil {
 		return 0, err
 	}
@@ -594,37 +595,37 @@ func (c *Container) sendRequest(kind Kind, body []byte, fds []int) (uint32, erro
 
 // reply waits for the answer to the command kind sent as seq: KindOK, or
 // KindError, which becomes an error.
-func (c *Container) reply(ctx context.Context, kind Kind, seq uint32, timeout time.Duration) error {
+func (c *Container) reply(ctx context.Context, kind protocol.Kind, seq uint32, timeout time.Duration) error {
 	m, err := c.await(ctx, seq, timeout)
 	if err != nil {
 		return err
 	}
-	defer m.closeFDs()
+	defer m.CloseFDs()
 	if len(m.FDs) != 0 {
-		return c.fail(protoErr("%s reply with descriptors", kind))
+		return c.fail(protocol.Errorf("%s reply with descriptors", kind))
 	}
 	switch m.Kind {
-	case KindOK:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindOK:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return c.fail(err)
 		}
 		c.lastUsed = time.Now()
 		return nil
-	case KindError:
-		r, err := UnmarshalError(m.Body)
+	case protocol.KindError:
+		r, err := protocol.UnmarshalError(m.Body)
 		if err != nil {
 			return c.fail(err)
 		}
 		// A failed command leaves the container in an unknown state.
 		return c.fail(&replyError{kind, r})
 	}
-	return c.fail(protoErr("%s in reply to %s", m.Kind, kind))
+	return c.fail(protocol.Errorf("%s in reply to %s", m.Kind, kind))
 }
 
 // replyError is a command the init answered with KindError.
 type replyError struct {
-	kind Kind
-	r    ErrorReply
+	kind protocol.Kind
+	r    protocol.ErrorReply
 }
 
 func (e *replyError) Error() string {
@@ -644,14 +645,14 @@ func (e *replyError) Unwrap() error {
 
 // Ping checks that the init is alive and in step.
 func (c *Container) Ping(ctx context.Context) error {
-	return c.request(ctx, KindPing, nil, nil, c.b.replyTimeout())
+	return c.request(ctx, protocol.KindPing, nil, nil, c.b.replyTimeout())
 }
 
 // Reset wipes what the last run left (writable directories; its processes
 // are gone already and its IPC and UTS namespaces died with it) and checks
 // the result. A container whose reset fails is broken.
 func (c *Container) Reset(ctx context.Context) error {
-	seq, err := c.sendRequest(KindReset, nil, nil)
+	seq, err := c.sendRequest(protocol.KindReset, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -662,7 +663,7 @@ func (c *Container) Reset(ctx context.Context) error {
 	if c.group != nil {
 		cgErr = c.resetGroup()
 	}
-	if err := c.reply(ctx, KindReset, seq, c.b.replyTimeout()); err != nil {
+	if err := c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout()); err != nil {
 		return err
 	}
 	if cgErr != nil {
@@ -795,7 +796,7 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 	if n := argBytes(spec); n > maxArgBytes {
 		// The kernel refuses this in execve whatever the stack limit; say
 		// so as it would, without shipping megabytes to the init.
-		return c.internal(facts, &startError{ExecFailed{ProgramFault: true, Errno: uint32(unix.E2BIG),
+		return c.internal(facts, &startError{protocol.ExecFailed{ProgramFault: true, Errno: uint32(unix.E2BIG),
 			Message: fmt.Sprintf("execve: %v (%d bytes of arguments and environment, the kernel takes at most %d)", unix.E2BIG, n, maxArgBytes)}})
 	}
 	x, fds := c.execRequest(spec, limits, mode)
@@ -805,14 +806,14 @@ func (c *Container) run(ctx context.Context, spec sandbox.Spec, limits sandbox.L
 	c.programPid = 0
 	// What the protocol cannot carry is refused here, so that the init
 	// never sees a request it must reject (and the container survives).
-	if len(x.Files) > MaxChildFiles {
-		return c.internal(facts, fmt.Errorf("container: %d descriptors for the program, at most %d", len(x.Files), MaxChildFiles))
+	if len(x.Files) > protocol.MaxChildFiles {
+		return c.internal(facts, fmt.Errorf("container: %d descriptors for the program, at most %d", len(x.Files), protocol.MaxChildFiles))
 	}
-	if len(x.Hostname) > maxHostname {
-		return c.internal(facts, fmt.Errorf("container: hostname %q: longer than %d bytes", x.Hostname, maxHostname))
+	if len(x.Hostname) > protocol.MaxHostname {
+		return c.internal(facts, fmt.Errorf("container: hostname %q: longer than %d bytes", x.Hostname, protocol.MaxHostname))
 	}
 	start := time.Now() // monotonic (R13)
-	seq, err := c.send(KindExec, MarshalExec(x), fds, nil)
+	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)
 	if err != nil {
 		return c.internal(facts, err)
 	}
@@ -839,12 +840,12 @@ func argBytes(spec sandbox.Spec) int {
 
 // execRequest describes the program for the init, with the descriptors to
 // pass: one per open child descriptor, nil standard streams being /dev/null.
-func (c *Container) execRequest(spec sandbox.Spec, limits sandbox.Limits, mode sandbox.SyscallMode) (Exec, []int) {
+func (c *Container) execRequest(spec sandbox.Spec, limits sandbox.Limits, mode sandbox.SyscallMode) (protocol.Exec, []int) {
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = sandbox.DefaultHostname
 	}
-	x := Exec{
+	x := protocol.Exec{
 		Args:     spec.Args,
 		Env:      spec.Env,
 		Dir:      spec.Dir,
@@ -859,7 +860,7 @@ func (c *Container) execRequest(spec sandbox.Spec, limits sandbox.Limits, mode s
 		rlimit.RaiseHardLimits(rlimits)
 	}
 	for _, r := range rlimits {
-		x.RLimits = append(x.RLimits, RLimitConf{Resource: int32(r.Resource), Cur: r.Limit.Cur, Max: r.Limit.Max})
+		x.RLimits = append(x.RLimits, protocol.RLimitConf{Resource: int32(r.Resource), Cur: r.Limit.Cur, Max: r.Limit.Max})
 	}
 	var fds []int
 	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {
@@ -910,7 +911,7 @@ func (c *Container) supervise(ctx context.Context, spec sandbox.Spec, seq uint32
 		}
 		if !killSent {
 			killSent = true
-			if _, err := c.send(KindKill, nil, nil, nil); err != nil {
+			if _, err := c.send(protocol.KindKill, nil, nil, nil); err != nil {
 				return // the dead channel ends the wait
 			}
 			grace = time.After(c.b.replyTimeout())
@@ -986,55 +987,55 @@ func (c *Container) programCPU() (time.Duration, error) {
 
 // handleRunMessage handles one message of a run in progress; end says the
 // run is over and res is its result.
-func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
-	defer m.closeFDs()
+func (c *Container) handleRunMessage(ctx context.Context, m protocol.Message, spec sandbox.Spec, seq uint32, started *bool, start time.Time, facts *verdict.Facts) (res sandbox.Result, end bool) {
+	defer m.CloseFDs()
 	bad := func(err error) (sandbox.Result, bool) {
 		facts.Wall = time.Since(start)
 		return c.internal(facts, c.fail(err)), true
 	}
 	if m.Seq != seq || len(m.FDs) != 0 {
-		return bad(protoErr("%s (seq %d, %d descriptors) during run %d", m.Kind, m.Seq, len(m.FDs), seq))
+		return bad(protocol.Errorf("%s (seq %d, %d descriptors) during run %d", m.Kind, m.Seq, len(m.FDs), seq))
 	}
 	switch m.Kind {
-	case KindStarted:
+	case protocol.KindStarted:
 		if !c.runSync {
 			// The program joined its cgroup by itself (or there is none);
 			// the init only says which process it is.
 			if c.startedSeen {
-				return bad(protoErr("started twice"))
+				return bad(protocol.Errorf("started twice"))
 			}
-			if _, err := UnmarshalStarted(m.Body); err != nil {
+			if _, err := protocol.UnmarshalStarted(m.Body); err != nil {
 				return bad(err)
 			}
 			if m.Cred == nil || m.Cred.Pid <= 0 {
-				return bad(protoErr("started without the program's pid as credentials"))
+				return bad(protocol.Errorf("started without the program's pid as credentials"))
 			}
 			c.startedSeen = true
 			c.programPid = int(m.Cred.Pid)
 			return sandbox.Result{}, false
 		}
 		if *started || !c.runSync {
-			return bad(protoErr("started twice"))
+			return bad(protocol.Errorf("started twice"))
 		}
-		if _, err := UnmarshalStarted(m.Body); err != nil {
+		if _, err := protocol.UnmarshalStarted(m.Body); err != nil {
 			return bad(err)
 		}
 		if m.Cred == nil || m.Cred.Pid <= 0 {
-			return bad(protoErr("started without the program's pid as credentials"))
+			return bad(protocol.Errorf("started without the program's pid as credentials"))
 		}
 		*started = true
 		c.mayHaveRun = true
 		c.programPid = int(m.Cred.Pid)
-		p := Proceed{OK: true}
+		p := protocol.Proceed{OK: true}
 		if err := c.group.AddProc(int(m.Cred.Pid)); err != nil {
-			p = Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
+			p = protocol.Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
 		}
-		if err := c.sendSeq(KindProceed, seq, MarshalProceed(p), nil, nil); err != nil {
+		if err := c.sendSeq(protocol.KindProceed, seq, protocol.MarshalProceed(p), nil, nil); err != nil {
 			return bad(err)
 		}
 		return sandbox.Result{}, false
-	case KindExecFailed:
-		f, err := UnmarshalExecFailed(m.Body)
+	case protocol.KindExecFailed:
+		f, err := protocol.UnmarshalExecFailed(m.Body)
 		if err != nil {
 			return bad(err)
 		}
@@ -1056,13 +1057,13 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 			}
 		}
 		return res, true
-	case KindExited:
-		x, err := UnmarshalExited(m.Body)
+	case protocol.KindExited:
+		x, err := protocol.UnmarshalExited(m.Body)
 		if err != nil {
 			return bad(err)
 		}
 		if !*started {
-			return bad(protoErr("exited before started"))
+			return bad(protocol.Errorf("exited before started"))
 		}
 		facts.Wall = time.Since(start)
 		facts.Status = syscall.WaitStatus(x.WaitStatus)
@@ -1099,7 +1100,7 @@ func (c *Container) handleRunMessage(ctx context.Context, m message, spec sandbo
 		}
 		return c.decide(*facts), true
 	}
-	return bad(protoErr("unexpected %s during a run", m.Kind))
+	return bad(protocol.Errorf("unexpected %s during a run", m.Kind))
 }
 
 // memoryAtLimit reports whether the group's memory use reached its limit:
@@ -1112,7 +1113,7 @@ func memoryAtLimit(u cgroup.Usage, limit int64) bool {
 
 // startError is a program that never ran, as the init reported it. It is
 // the program's fault (exec-error) when execve itself refused it.
-type startError struct{ f ExecFailed }
+type startError struct{ f protocol.ExecFailed }
 
 func (e *startError) Error() string      { return e.f.Message }
 func (e *startError) ProgramFault() bool { return e.f.ProgramFault }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
@@ -45,10 +46,10 @@ const skeletonMarker = "__gosandbox_container_skeleton__"
 // stdin, as root on the host, which creates the plan's skeleton directory
 // if it is missing, and exits. It does nothing else.
 func runSkeletonHelper() int {
-	b, err := io.ReadAll(io.LimitReader(os.Stdin, MaxPacket))
+	b, err := io.ReadAll(io.LimitReader(os.Stdin, protocol.MaxPacket))
 	if err == nil {
-		var c Conf
-		if c, err = UnmarshalConf(b); err == nil {
+		var c protocol.Conf
+		if c, err = protocol.UnmarshalConf(b); err == nil {
 			_, err = mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
 		}
 	}
@@ -59,7 +60,7 @@ func runSkeletonHelper() int {
 	return 0
 }
 
-func bindsOf(c Conf) []sandbox.Bind {
+func bindsOf(c protocol.Conf) []sandbox.Bind {
 	binds := make([]sandbox.Bind, len(c.Binds))
 	for i, b := range c.Binds {
 		binds[i] = sandbox.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable}
@@ -101,14 +102,14 @@ func MaybeRunInit() {
 // for tmp and nextNet while a tidy-up runs (see startTidy), which the main
 // goroutine waits for before it uses either.
 type initServer struct {
-	link    *link
+	link    *protocol.Link
 	msgs    chan received
-	conf    *Conf
+	conf    *protocol.Conf
 	cgFD    int // cgroup v2 directory, or 0
 	roots   []rootState
 	tmp     freshTmp
 	running int // pid of the program, 0 when idle
-	exited  chan Exited
+	exited  chan protocol.Exited
 	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
 	// and Exited echo it.
 	execSeq uint32
@@ -138,7 +139,7 @@ type initServer struct {
 }
 
 type received struct {
-	msg message
+	msg protocol.Message
 	err error
 }
 
@@ -159,9 +160,9 @@ func runInit() int {
 		return 2
 	}
 	s := &initServer{
-		link:    newLink(conn, true),
+		link:    protocol.NewLink(conn, true),
 		msgs:    make(chan received),
-		exited:  make(chan Exited, 1),
+		exited:  make(chan protocol.Exited, 1),
 		lastPid: -1,
 		homeNet: -1,
 		nextNet: -1,
@@ -178,7 +179,7 @@ func runInit() int {
 // error (which ends the init).
 func (s *initServer) readLoop() {
 	for {
-		m, err := s.link.recv()
+		m, err := s.link.Recv()
 		s.msgs <- received{m, err}
 		if err != nil {
 			return
@@ -216,16 +217,16 @@ func (s *initServer) serve() error {
 				return r.err
 			}
 			if err := s.handle(r.msg); err != nil {
-				r.msg.closeFDs()
+				r.msg.CloseFDs()
 				return err
 			}
-			if r.msg.Kind == KindReset {
+			if r.msg.Kind == protocol.KindReset {
 				trimStep = 0
 				idle.Reset(idleTrimAfter)
 			}
 		case x := <-s.exited:
 			s.running = 0
-			if err := s.link.send(KindExited, s.execSeq, MarshalExited(x), nil, nil); err != nil {
+			if err := s.link.Send(protocol.KindExited, s.execSeq, protocol.MarshalExited(x), nil, nil); err != nil {
 				return err
 			}
 			s.startTidy()
@@ -233,29 +234,31 @@ func (s *initServer) serve() error {
 	}
 }
 
-func (s *initServer) replyOK(seq uint32) error { return s.link.send(KindOK, seq, nil, nil, nil) }
+func (s *initServer) replyOK(seq uint32) error {
+	return s.link.Send(protocol.KindOK, seq, nil, nil, nil)
+}
 
 func (s *initServer) replyError(seq uint32, err error) error {
 	var errno unix.Errno
 	errors.As(err, &errno)
-	return s.link.send(KindError, seq, MarshalError(ErrorReply{Errno: uint32(errno), Message: err.Error()}), nil, nil)
+	return s.link.Send(protocol.KindError, seq, protocol.MarshalError(protocol.ErrorReply{Errno: uint32(errno), Message: err.Error()}), nil, nil)
 }
 
-func (s *initServer) handle(m message) error {
+func (s *initServer) handle(m protocol.Message) error {
 	switch m.Kind {
-	case KindPing:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindPing:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("ping with descriptors")
+			return protocol.Errorf("ping with descriptors")
 		}
 		return s.replyOK(m.Seq)
-	case KindConf:
+	case protocol.KindConf:
 		if s.conf != nil {
-			return protoErr("conf sent twice")
+			return protocol.Errorf("conf sent twice")
 		}
-		c, err := UnmarshalConf(m.Body)
+		c, err := protocol.UnmarshalConf(m.Body)
 		if err != nil {
 			return err
 		}
@@ -264,7 +267,7 @@ func (s *initServer) handle(m message) error {
 			want++
 		}
 		if len(m.FDs) != want {
-			return protoErr("conf with %d descriptors, want %d", len(m.FDs), want)
+			return protocol.Errorf("conf with %d descriptors, want %d", len(m.FDs), want)
 		}
 		if c.CgroupFD {
 			s.cgFD = m.FDs[0]
@@ -277,7 +280,7 @@ func (s *initServer) handle(m message) error {
 		// Bind sources come as descriptors the host opened: this init
 		// may not traverse the host directories above them itself.
 		built := c
-		built.Binds = append([]BindConf(nil), c.Binds...)
+		built.Binds = append([]protocol.BindConf(nil), c.Binds...)
 		for i, fd := range sources {
 			built.Binds[i].Source = "/proc/self/fd/" + strconv.Itoa(fd)
 		}
@@ -289,53 +292,53 @@ func (s *initServer) handle(m message) error {
 			return s.replyError(m.Seq, err)
 		}
 		return s.replyOK(m.Seq)
-	case KindExec:
+	case protocol.KindExec:
 		if s.conf == nil || s.running != 0 {
-			return protoErr("exec while not configured or busy")
+			return protocol.Errorf("exec while not configured or busy")
 		}
-		x, err := UnmarshalExec(m.Body)
+		x, err := protocol.UnmarshalExec(m.Body)
 		if err != nil {
 			return err
 		}
 		if x.NumFDs() != len(m.FDs) {
-			return protoErr("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
+			return protocol.Errorf("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
 		}
 		if x.Sync && len(s.procs) == 0 {
-			return protoErr("exec asks for a sync start without cgroup.procs descriptors")
+			return protocol.Errorf("exec asks for a sync start without cgroup.procs descriptors")
 		}
 		return s.exec(m.Seq, x, m.FDs)
-	case KindKill:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindKill:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("kill with descriptors")
+			return protocol.Errorf("kill with descriptors")
 		}
 		if s.running != 0 {
 			killBox()
 		}
 		return nil
-	case KindReset:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindReset:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("reset with descriptors")
+			return protocol.Errorf("reset with descriptors")
 		}
 		if s.conf == nil || s.running != 0 {
-			return protoErr("reset while not configured or busy")
+			return protocol.Errorf("reset while not configured or busy")
 		}
 		if err := s.reset(); err != nil {
 			return s.replyError(m.Seq, err)
 		}
 		return s.replyOK(m.Seq)
 	}
-	return protoErr("unexpected %s from the host", m.Kind)
+	return protocol.Errorf("unexpected %s from the host", m.Kind)
 }
 
 // build makes the container's root with the default mount plan and pivots
 // into it.
-func (s *initServer) build(c Conf) error {
+func (s *initServer) build(c protocol.Conf) error {
 	plan, err := mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
 	if err != nil {
 		return fmt.Errorf("%s %w", mountPlanFailure, err)
@@ -381,7 +384,7 @@ func (s *initServer) build(c Conf) error {
 // exec starts one program. fds are the received descriptors, in the order
 // of x.Files then the program's. They are closed here once the child has
 // its copies.
-func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
+func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	defer func() {
 		for _, fd := range fds {
 			unix.Close(fd)
@@ -484,7 +487,7 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		// Killed (out of memory) or too short of memory to report: the
 		// program never ran; the host tells a memory limit from the rest.
 		why := fmt.Sprintf("the program's start failed before its exec (%v)", err)
-		return s.link.send(KindExecFailed, seq, MarshalExecFailed(ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
+		return s.link.Send(protocol.KindExecFailed, seq, protocol.MarshalExecFailed(protocol.ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
 	}
 	if err != nil {
 		return s.execFailed(seq, err)
@@ -499,7 +502,7 @@ func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
 		// a pid that is gone, and an unreaped program keeps its pid even
 		// once it has exited.
 		cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
-		if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+		if err := s.link.Send(protocol.KindStarted, seq, protocol.MarshalStarted(protocol.Started{BoxPid: int32(pid)}), nil, cred); err != nil {
 			return err
 		}
 	}
@@ -516,7 +519,7 @@ func (p *protocolFailure) Error() string { return p.err.Error() }
 // kernel translates into the host's pid namespace) and waits for its word.
 func (s *initServer) syncStart(seq uint32, pid int) error {
 	cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
-	if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+	if err := s.link.Send(protocol.KindStarted, seq, protocol.MarshalStarted(protocol.Started{BoxPid: int32(pid)}), nil, cred); err != nil {
 		return &protocolFailure{err}
 	}
 	r := <-s.msgs
@@ -526,14 +529,14 @@ func (s *initServer) syncStart(seq uint32, pid int) error {
 		return fmt.Errorf("init: host gone while the program waited: %w", r.err)
 	}
 	m := r.msg
-	defer m.closeFDs()
+	defer m.CloseFDs()
 	switch {
-	case m.Kind == KindKill:
+	case m.Kind == protocol.KindKill:
 		return errors.New("init: killed before the program started")
-	case m.Kind != KindProceed || m.Seq != seq || len(m.FDs) != 0:
-		return &protocolFailure{protoErr("got %s (seq %d) while the program waited for proceed (seq %d)", m.Kind, m.Seq, seq)}
+	case m.Kind != protocol.KindProceed || m.Seq != seq || len(m.FDs) != 0:
+		return &protocolFailure{protocol.Errorf("got %s (seq %d) while the program waited for proceed (seq %d)", m.Kind, m.Seq, seq)}
 	}
-	p, err := UnmarshalProceed(m.Body)
+	p, err := protocol.UnmarshalProceed(m.Body)
 	if err != nil {
 		return &protocolFailure{err}
 	}
@@ -544,7 +547,7 @@ func (s *initServer) syncStart(seq uint32, pid int) error {
 }
 
 func (s *initServer) execFailed(seq uint32, err error) error {
-	f := ExecFailed{Message: err.Error()}
+	f := protocol.ExecFailed{Message: err.Error()}
 	var ce *forkexec.ChildError
 	if errors.As(err, &ce) {
 		f.ProgramFault = ce.ProgramFault()
@@ -555,7 +558,7 @@ func (s *initServer) execFailed(seq uint32, err error) error {
 			f.Errno = uint32(errno)
 		}
 	}
-	return s.link.send(KindExecFailed, seq, MarshalExecFailed(f), nil, nil)
+	return s.link.Send(protocol.KindExecFailed, seq, protocol.MarshalExecFailed(f), nil, nil)
 }
 
 // killBox kills every process of the container but the init. kill(-1) from
@@ -572,7 +575,7 @@ func killBox() {
 // the container (daemons, stopped or not: U1). Orphans are the init's
 // children, so wait4(-1) until ECHILD means none is left; killing again
 // after every reap catches a process forked while the previous kill ran.
-func waitBox(pid int) Exited {
+func waitBox(pid int) protocol.Exited {
 	var ws unix.WaitStatus
 	var ru unix.Rusage
 	for {
@@ -581,7 +584,7 @@ func waitBox(pid int) Exited {
 			break
 		}
 	}
-	x := Exited{
+	x := protocol.Exited{
 		WaitStatus: uint32(ws),
 		UserNanos:  ru.Utime.Nano(),
 		SysNanos:   ru.Stime.Nano(),

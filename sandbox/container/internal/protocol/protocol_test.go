@@ -1,4 +1,4 @@
-package container
+package protocol
 
 import (
 	"bytes"
@@ -36,8 +36,8 @@ func TestParsePacketRefuses(t *testing.T) {
 		"body fd no fd":  {AppendHeader(nil, Header{Kind: KindExec, BodyLen: 5, Flags: FlagBodyInFD}), 0},
 		"body fd inline": {append(AppendHeader(nil, Header{Kind: KindExec, BodyLen: 1, Flags: FlagBodyInFD, NumFDs: 1}), 'x'), 1},
 	} {
-		if _, _, err := ParsePacket(c.pkt, c.fds); !errors.Is(err, ErrProtocol) {
-			t.Errorf("%s: got %v, want ErrProtocol", name, err)
+		if _, _, err := ParsePacket(c.pkt, c.fds); !errors.Is(err, ErrViolation) {
+			t.Errorf("%s: got %v, want ErrViolation", name, err)
 		}
 	}
 }
@@ -109,8 +109,8 @@ func TestBodiesRefuse(t *testing.T) {
 		"started pid 1": func() error { _, err := UnmarshalStarted(MarshalStarted(Started{BoxPid: 1})); return err },
 		"negative cpu":  func() error { _, err := UnmarshalExited(MarshalExited(Exited{UserNanos: -1})); return err },
 	} {
-		if err := f(); !errors.Is(err, ErrProtocol) {
-			t.Errorf("%s: got %v, want ErrProtocol", name, err)
+		if err := f(); !errors.Is(err, ErrViolation) {
+			t.Errorf("%s: got %v, want ErrViolation", name, err)
 		}
 	}
 }

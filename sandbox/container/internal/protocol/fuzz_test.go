@@ -1,4 +1,4 @@
-package container
+package protocol
 
 import (
 	"reflect"
@@ -8,7 +8,7 @@ import (
 // The fuzz targets feed the decoders arbitrary bytes: they must return a
 // value or an error, never panic, hang or allocate out of proportion; and
 // whatever they accept must encode back to something that decodes the
-// same. Run one with: go test -fuzz FuzzUnmarshalExec ./sandbox/container
+// same. Run one with: go test -fuzz FuzzUnmarshalExec ./sandbox/container/internal/protocol
 // (seed corpus in testdata/fuzz).
 
 func FuzzParsePacket(f *testing.F) {
