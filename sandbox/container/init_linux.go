@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/mount"
@@ -407,31 +408,22 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	for i, r := range x.RLimits {
 		rl[i] = rlimit.RLimit{Resource: int(r.Resource), Limit: unix.Rlimit{Cur: r.Cur, Max: r.Max}}
 	}
-	dir := x.Dir
-	if dir == "" {
-		dir = sandbox.WorkDir
-	}
 	fe := &forkexec.Runner{
 		Args:          x.Args,
 		Env:           x.Env,
 		ExecFD:        execFD,
-		Dir:           dir,
+		Dir:           x.Dir,
 		Files:         files,
 		RLimits:       rl,
-		NoNewPrivs:    true,
-		DropCaps:      true,
 		CloneFlags:    perRunNamespaces,
 		DenySetgroups: s.conf.SetgroupsDenied,
-		UID:           sandbox.BoxUID,
-		GID:           sandbox.BoxGID,
 		Hostname:      x.Hostname,
-		CgroupFD:      s.cgFD,
-		Pdeathsig:     syscall.SIGKILL,
 		// The init is small, but copying its page tables still costs more
 		// than borrowing its memory until the exec; forkexec falls back to
 		// a fork when a sync step is needed.
 		Vfork: true,
 	}
+	boxcfg.Confine(fe)
 	if err := s.settle(); err != nil {
 		return s.execFailed(seq, err)
 	}
@@ -444,28 +436,19 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	}
 	fe.NetNSFD = s.nextNet
 	defer s.dropNet()
-	if s.cgFD > 0 {
-		// Born in the run's cgroup v2 (the init has no cgroup namespace of
-		// its own then), so a cgroup namespace made at clone time is rooted
-		// there.
+	var syncErr error // a protocol failure during the sync ends the init
+	switch s.entry(x) {
+	case entryBorn:
+		// Born in the run's cgroup v2, so a cgroup namespace made at clone
+		// time is rooted there.
+		fe.CgroupFD = s.cgFD
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
-	}
-	if x.Syscalls != "" {
-		p, err := s.filter(x.Syscalls)
-		if err != nil {
-			return s.execFailed(seq, err)
-		}
-		fe.Seccomp = p.Fprog()
-	}
-	direct := len(s.procs) > 0 && !x.Sync
-	if direct {
+	case entryJoinsItself:
 		// The child joins the run's cgroups itself, first thing, and then
 		// roots a cgroup namespace there: no round trip with the host.
 		fe.CgroupProcs = s.procs
 		fe.UnshareCgroupAfterSync = true
-	}
-	var syncErr error // a protocol failure during the sync ends the init
-	if s.conf.SyncStart && !direct {
+	case entryHostMoves:
 		fe.SyncFunc = func(pid int) error {
 			err := s.syncStart(seq, pid)
 			var pe *protocolFailure
@@ -475,6 +458,13 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 			return err
 		}
 		fe.UnshareCgroupAfterSync = true
+	}
+	if x.Syscalls != "" {
+		p, err := s.filter(x.Syscalls)
+		if err != nil {
+			return s.execFailed(seq, err)
+		}
+		fe.Seccomp = p.Fprog()
 	}
 	// From here on the program may write /tmp.
 	s.tmpFresh = false
@@ -508,6 +498,21 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	}
 	go func() { s.exited <- waitBox(pid) }()
 	return nil
+}
+
+// entry is how the program of x enters the container's cgroup, as the conf
+// and x say (the conf's validation leaves one way at most; see
+// cgroupEntry).
+func (s *initServer) entry(x protocol.Exec) cgroupEntry {
+	switch {
+	case s.cgFD > 0:
+		return entryBorn
+	case len(s.procs) > 0 && !x.Sync:
+		return entryJoinsItself
+	case s.conf.SyncStart:
+		return entryHostMoves
+	}
+	return entryNone
 }
 
 // protocolFailure marks a SyncFunc error that must also end the init.

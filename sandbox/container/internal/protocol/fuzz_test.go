@@ -29,7 +29,7 @@ func FuzzParsePacket(f *testing.F) {
 }
 
 func FuzzUnmarshalExec(f *testing.F) {
-	f.Add(MarshalExec(Exec{Args: []string{"/bin/true"}, Files: []bool{true, true, true}}))
+	f.Add(MarshalExec(Exec{Args: []string{"/bin/true"}, Dir: "/w", Files: []bool{true, true, true}}))
 	f.Add(MarshalExec(Exec{Args: []string{"sh", "-c", "x"}, Env: []string{"A=B"}, Dir: "/w", Hostname: "h",
 		RLimits: []RLimitConf{{Resource: 1, Cur: 1, Max: 2}}, Syscalls: "errno", ExecFD: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {

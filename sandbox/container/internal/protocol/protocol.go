@@ -393,6 +393,10 @@ func UnmarshalConf(b []byte) (Conf, error) {
 	if err := d.end(); err != nil {
 		return Conf{}, err
 	}
+	if c.CgroupFD && c.SyncStart {
+		// One way into the cgroup: born in it, or joined after the clone.
+		return Conf{}, Errorf("conf: a cgroup directory and sync start")
+	}
 	if c.CgroupProcs > MaxCgroupProcs || (c.CgroupProcs > 0 && !c.SyncStart) {
 		return Conf{}, Errorf("conf: %d cgroup.procs descriptors (sync start %v)", c.CgroupProcs, c.SyncStart)
 	}
@@ -416,7 +420,7 @@ func UnmarshalConf(b []byte) (Conf, error) {
 type Exec struct {
 	Args     []string
 	Env      []string
-	Dir      string // inside the box; "" = /w
+	Dir      string // inside the box, absolute (the host fills in the default)
 	Hostname string // the box's hostname for this run
 	RLimits  []RLimitConf
 	// Syscalls is the seccomp mode: "" means none (tests only), else a
@@ -510,7 +514,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 			}
 		}
 	}
-	if x.Dir != "" && x.Dir[0] != '/' {
+	if x.Dir == "" || x.Dir[0] != '/' {
 		return Exec{}, Errorf("exec: dir %q is not absolute", x.Dir)
 	}
 	for _, r := range x.RLimits {

@@ -76,13 +76,14 @@ func TestBodiesRoundTrip(t *testing.T) {
 }
 
 func TestBodiesRefuse(t *testing.T) {
-	good := MarshalExec(Exec{Args: []string{"x"}})
+	good := MarshalExec(Exec{Args: []string{"x"}, Dir: "/w"})
 	for name, f := range map[string]func() error{
 		"trailing":     func() error { _, err := UnmarshalExec(append(good, 0)); return err },
 		"truncated":    func() error { _, err := UnmarshalExec(good[:len(good)-1]); return err },
 		"no program":   func() error { _, err := UnmarshalExec(MarshalExec(Exec{})); return err },
 		"nul in arg":   func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"a\x00b"}})); return err },
 		"relative dir": func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}, Dir: "w"})); return err },
+		"no dir":       func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}})); return err },
 		"bad rlimit": func() error {
 			_, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}, RLimits: []RLimitConf{{Resource: 1, Cur: 2, Max: 1}}}))
 			return err
@@ -100,6 +101,10 @@ func TestBodiesRefuse(t *testing.T) {
 		"relative work": func() error { _, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "w"})); return err },
 		"procs without sync": func() error {
 			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", CgroupProcs: 1}))
+			return err
+		},
+		"born and sync": func() error {
+			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", CgroupFD: true, SyncStart: true}))
 			return err
 		},
 		"many procs": func() error {
