@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gosandbox/sandbox/container/internal/protocol"
 	"os"
 	"os/exec"
 	"runtime"
@@ -22,6 +21,7 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/mount"

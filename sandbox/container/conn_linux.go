@@ -5,10 +5,11 @@ package container
 import (
 	"context"
 	"fmt"
-	"gosandbox/sandbox/container/internal/protocol"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/container/internal/protocol"
 )
 
 // readLoop hands every message to whoever waits for one; the first error

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"gosandbox/sandbox/container/internal/protocol"
 	"os"
 	"os/exec"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/workdir"
