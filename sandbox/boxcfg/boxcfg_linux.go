@@ -1,5 +1,7 @@
 package boxcfg
 
+// The settings of a box's program shared by every runner: defaults, rlimits, Confine, and Child, the whole set for forkexec runners.
+
 import (
 	"fmt"
 	"os"

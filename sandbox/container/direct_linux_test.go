@@ -1,5 +1,7 @@
 package container
 
+// Tests of how a program enters its container's cgroup: by itself, and by the host after a late CPU set.
+
 import (
 	"context"
 	"os"

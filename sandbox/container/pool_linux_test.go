@@ -1,5 +1,7 @@
 package container
 
+// Tests of the Pool: programs and statuses, limits, reuse, shapes, and inits killed, stopped or speaking garbage.
+
 import (
 	"context"
 	"fmt"

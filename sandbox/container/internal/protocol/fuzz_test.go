@@ -1,5 +1,7 @@
 package protocol
 
+// Fuzz targets of the decoders, with their seed corpus in testdata/fuzz.
+
 import (
 	"reflect"
 	"testing"

@@ -1,5 +1,7 @@
 package protocol
 
+// Round trips and refusals of the header and of every message body.
+
 import (
 	"bytes"
 	"errors"
