@@ -1,6 +1,7 @@
 // Package boxcfg assembles, in one place, the settings a box's program
-// starts with in every runner that starts it through sandbox/forkexec (the
-// one-shot runner and zero-process slots): the program, its environment
+// starts with in every runner (all start it through sandbox/forkexec;
+// Child assembles the whole set for the one-shot runner and zero-process
+// slots, pooled containers take its parts, below): the program, its environment
 // and working directory, its descriptors, the box user and group with no
 // supplementary groups, no_new_privs and every capability dropped, the
 // parent-death signal, rlimits, the seccomp policy, the reaper as the pid
