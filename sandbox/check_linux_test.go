@@ -1,5 +1,7 @@
 package sandbox
 
+// Tests of the host-side spec checks: streams, host paths, minimum limits, default PATH, bind targets.
+
 import (
 	"errors"
 	"net"

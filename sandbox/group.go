@@ -1,5 +1,7 @@
 package sandbox
 
+// Group: several programs started together, their pipes and streams, and the Reserver a runner offers for them.
+
 import (
 	"context"
 	"fmt"

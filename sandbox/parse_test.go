@@ -1,5 +1,7 @@
 package sandbox
 
+// Tests of parsing bind and copy-in arguments.
+
 import "testing"
 
 func TestParseBind(t *testing.T) {

@@ -1,5 +1,7 @@
 package batch
 
+// Tests of a result's text form and of the bounded, exact result line.
+
 import (
 	"bytes"
 	"encoding/base64"

@@ -1,5 +1,7 @@
 package batch
 
+// Tests of group jobs in a batch and of the result fields their lines carry.
+
 import (
 	"encoding/json"
 	"strings"

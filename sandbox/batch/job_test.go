@@ -1,5 +1,7 @@
 package batch
 
+// Tests of decoding job lines: fields, errors, and the id read from a bad line.
+
 import (
 	"strings"
 	"testing"

@@ -1,5 +1,7 @@
 package batch
 
+// Batch runs on the one-shot runner: independent jobs, binary-safe and bounded output, copy-in roots.
+
 import (
 	"bytes"
 	"context"

@@ -1,5 +1,7 @@
 package batch
 
+// Tests of a batch run: order kept in parallel, malformed lines, a failing job that breaks no other.
+
 import (
 	"bytes"
 	"context"

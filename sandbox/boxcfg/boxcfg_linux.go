@@ -1,9 +1,10 @@
 package boxcfg
 
+// The settings of a box's program shared by every runner: defaults, rlimits, Confine, and Child, the whole set for forkexec runners.
+
 import (
 	"fmt"
 	"os"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,46 @@ func SyscallMode(spec sandbox.Spec) sandbox.SyscallMode {
 	return spec.Syscalls
 }
 
+// Dir is the spec's working directory in the box, or the default.
+func Dir(spec sandbox.Spec) string {
+	if spec.Dir == "" {
+		return sandbox.WorkDir
+	}
+	return spec.Dir
+}
+
+// Hostname is the spec's hostname for the box, or the default.
+func Hostname(spec sandbox.Spec) string {
+	if spec.Hostname == "" {
+		return sandbox.DefaultHostname
+	}
+	return spec.Hostname
+}
+
+// RLimits are the rlimits of limits (cgroup as Input.Cgroup). A box
+// inherits this process's hard limits and cannot raise them, so when this
+// process is root it first raises its own to what the box asks for; the
+// error says which it could not raise.
+func RLimits(limits sandbox.Limits, cgroup bool) ([]rlimit.RLimit, error) {
+	rlimits := rlimit.FromLimits(limits, cgroup)
+	if os.Geteuid() == 0 {
+		if err := rlimit.RaiseHardLimits(rlimits); err != nil {
+			return rlimits, fmt.Errorf("boxcfg: %w", err)
+		}
+	}
+	return rlimits, nil
+}
+
+// Confine sets on r what a box's program starts with in every runner and
+// no spec changes: the box user and group with no supplementary groups,
+// no_new_privs, every capability dropped, and SIGKILL when its parent dies.
+func Confine(r *forkexec.Runner) {
+	r.UID, r.GID = sandbox.BoxUID, sandbox.BoxGID
+	r.NoNewPrivs = true
+	r.DropCaps = true
+	r.Pdeathsig = syscall.SIGKILL
+}
+
 // Child returns the forkexec attributes of the box's program. The caller
 // adds how the box is made (CloneFlags, id maps or a Slot, Mount, network
 // namespace, cgroup entry).
@@ -49,11 +90,9 @@ func Child(in Input) (*forkexec.Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boxcfg: %w", err)
 	}
-	rlimits := rlimit.FromLimits(in.Limits, in.Cgroup)
-	if os.Geteuid() == 0 {
-		if err := rlimit.RaiseHardLimits(rlimits); err != nil {
-			return nil, fmt.Errorf("boxcfg: %w", err)
-		}
+	rlimits, err := RLimits(in.Limits, in.Cgroup)
+	if err != nil {
+		return nil, err
 	}
 	for i := range rlimits {
 		if rlimits[i].Resource == unix.RLIMIT_NPROC && rlimits[i].Limit.Cur != unix.RLIM_INFINITY && !in.ReaperApart {
@@ -61,40 +100,17 @@ func Child(in Input) (*forkexec.Runner, error) {
 			rlimits[i].Limit.Max++
 		}
 	}
-	dir := in.Spec.Dir
-	if dir == "" {
-		dir = sandbox.WorkDir
-	}
-	hostname := in.Spec.Hostname
-	if hostname == "" {
-		hostname = sandbox.DefaultHostname
-	}
-	return &forkexec.Runner{
+	r := &forkexec.Runner{
 		Args:        in.Spec.Args,
-		Env:         in.Spec.Env,
-		Path:        pathOf(in.Spec.Env),
-		Dir:         dir,
+		Env:         in.Spec.Env, // forkexec searches its PATH for a bare Args[0]
+		Dir:         Dir(in.Spec),
 		Files:       in.Files,
 		RLimits:     rlimits,
 		Seccomp:     filter.Fprog(),
-		NoNewPrivs:  true,
-		DropCaps:    true,
-		UID:         sandbox.BoxUID,
-		GID:         sandbox.BoxGID,
-		Hostname:    hostname,
-		Pdeathsig:   syscall.SIGKILL,
+		Hostname:    Hostname(in.Spec),
 		Reaper:      in.Reaped,
 		ReaperApart: in.ReaperApart,
-	}, nil
-}
-
-// pathOf returns the PATH entries of env, or nil to let forkexec use its
-// default.
-func pathOf(env []string) []string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], "PATH="); ok {
-			return strings.Split(v, ":")
-		}
 	}
-	return nil
+	Confine(r)
+	return r, nil
 }

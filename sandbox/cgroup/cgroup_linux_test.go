@@ -1,5 +1,7 @@
 package cgroup
 
+// Tests of cgroup groups on this host: detection, life cycle, limits, peaks, resets, CPU sets.
+
 import (
 	"bufio"
 	"errors"

@@ -1,5 +1,7 @@
 package cgroup
 
+// Tests of the stock of ready groups, late removal, stale groups and a thread entering a group.
+
 import (
 	"errors"
 	"fmt"

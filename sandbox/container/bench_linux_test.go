@@ -1,5 +1,7 @@
 package container
 
+// Benchmarks of pooled runs and resets against the fork+exec floor, and the figures they report.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,7 @@
 package container
 
+// Tests of how a program enters its container's cgroup: by itself, and by the host after a late CPU set.
+
 import (
 	"context"
 	"os"
@@ -39,11 +41,11 @@ func cgroupLines(out string) []string {
 func TestProgramJoinsItsCgroup(t *testing.T) {
 	p := newPool(t, PoolOptions{Size: 1})
 	c := onlyContainer(t, p)
-	if !c.syncStart {
-		t.Skip("not cgroup v1: programs are born in their cgroup (v2) or there is none")
+	if c.entry == entryNone {
+		t.Skip("no cgroup")
 	}
-	if !c.directStart {
-		t.Fatal("cgroup v1 container without the init holding cgroup.procs descriptors")
+	if c.entry != entryJoinsItself {
+		t.Fatal("container with a cgroup without the init holding cgroup.procs descriptors")
 	}
 	check := func(o outcome, wantCpuset bool) {
 		t.Helper()
@@ -91,7 +93,7 @@ func TestProgramJoinsItsCgroup(t *testing.T) {
 		t.Skipf("no cpuset controller: %s", o.Message)
 	}
 	check(o, true)
-	if !c.cpusetLater {
+	if c.runEntry() != entryHostMoves {
 		t.Fatal("a CPU set was asked for, yet runs still skip the round trip")
 	}
 	check(runSpec(t, p, sandbox.Spec{Args: []string{"/bin/cat", "/proc/self/cgroup"}}), true)

@@ -56,72 +56,35 @@
 // and counters reset for each run. The init itself stays out of that cgroup,
 // so a run's figures never include it.
 //
-// # Protocol
-//
-// (Written out, with every field, in docs/protocol.md.)
+// # Host and init
 //
 // Host and init talk over a SOCK_SEQPACKET socket pair (the init's end is
-// its descriptor 3). Each datagram is one message: a 16-byte header, then
-// the body.
+// its descriptor 3) in a small binary protocol of their own: conf builds
+// the root (once, first), exec runs a program with its descriptors passed
+// as SCM_RIGHTS (the init gives them to the child as 0, 1, 2, ...), kill
+// ends it and everything else in the box, reset wipes what a run left, ping
+// checks that the init is alive and in step. The protocol is internal to
+// this package (sandbox/container/internal/protocol, whose decoders have
+// fuzz targets) and written out, field by field, in docs/protocol.md.
 //
-//	offset size  field
-//	0      2     magic "gs"
-//	2      1     version (1)
-//	3      1     kind
-//	4      4     seq: request number; replies echo it (little-endian)
-//	8      4     body length (at most MaxBody, 8 MiB)
-//	12     2     flags: 1 = the body is in the last descriptor (a memfd)
-//	14     2     number of descriptors passed with SCM_RIGHTS
-//
-// A datagram is at most MaxPacket (32 KiB); a larger body (a huge argv)
-// travels in a memfd whose size must equal the announced length. Bodies are
-// a compact binary encoding: little-endian integers, strings and lists as a
-// uint32 length then the content, every length checked against what is left
-// before anything is allocated (encoder and decoder in protocol.go).
-//
-// Commands, host to init, and their replies:
-//
-//	ping                       -> ok
-//	conf  {work dir, tmpfs size, binds, sync?, cgroup fd?, setgroups denied?,
-//	       number of cgroup.procs fds}
-//	      [fds: cgroup v2 dir?, v1 cgroup.procs files..., one source per bind]
-//	                           -> ok | error        (once, first: build the root)
-//	exec  {argv, env, dir, hostname, rlimits, seccomp mode, open child fds, exec fd?,
-//	       sync this run?}
-//	      [fds: stdin, stdout, stderr, extra files..., program memfd]
-//	                           -> [started -> (proceed)] -> exited | exec-failed
-//	proceed {ok, reason}          answer to started
-//	kill                          kill the program and every other box process
-//	                              (no reply of its own: the run ends with exited)
-//	reset                      -> ok | error
-//
-// exec passes the program's descriptors with SCM_RIGHTS; the init gives
-// them to the child as 0, 1, 2, ... and closes its copies. With cgroup v1
-// the conf normally carries the cgroup.procs files of the container's group
-// in each hierarchy, opened by the host (as root, which is what the kernel
-// checks when they are written). The child (started with vfork: the init's
-// thread waits until the exec) writes "0" into each as its very first step,
-// joining the group itself, then roots a cgroup namespace there; the init
-// sends started with the child's pid as SCM_CREDENTIALS once the exec
-// succeeded, and the host answers nothing. The init never enters the
-// group, so its memory, CPU and process count stay out of the run's
-// figures (and a Procs limit of 1 leaves room for exactly the program).
-// Should the group gain a hierarchy the files do not cover (a CPU set asked
-// for after the build), each exec says sync and the round trip below is
-// used instead; it is also the fallback when the files cannot be opened.
-// With the round trip (conf sync, exec sync or no files), the child waits
-// in forkexec's SyncFunc while the init sends
-// started with SCM_CREDENTIALS naming the child's pid: the kernel translates
-// it into the host's pid namespace, the host writes that pid into the
-// container's cgroup and answers proceed (a refusal aborts the child). With
-// cgroup v2 the conf message carries the cgroup's directory descriptor and
-// every child is born in it (CLONE_INTO_CGROUP): no round trip. exited
-// carries the wait status and rusage of the program; the init sends it only
-// once the program has been reaped and every other process of the container
-// killed (kill(-1, SIGKILL) from the pid 1 of the container's pid namespace,
-// which reaches nothing else) and reaped (U1). exec-failed says the program
-// never ran: errno, text, and whether execve itself refused it (exec-error)
-// or the set-up failed (internal-error). error carries errno and text.
+// With cgroups, the program enters the container's cgroup while the init
+// never does, so the init's memory, CPU and process count stay out of the
+// run's figures (and a Procs limit of 1 leaves room for exactly the
+// program). The conf normally carries the cgroup.procs files of the
+// container's group in each hierarchy, opened by the host (as root, which
+// is what the kernel checks when they are written); the child (started
+// with vfork: the init's thread waits until the exec) writes "0" into each
+// as its very first step, joining the group itself, then roots a cgroup
+// namespace there, and the init tells the host the program's pid (as
+// SCM_CREDENTIALS, which the kernel translates into the host's pid
+// namespace). Should the group gain a hierarchy the files do not cover (a
+// CPU set asked for after the build), or the files not open, a round trip
+// lets the host move the child instead: the child waits before its exec while the init
+// sends its pid, the host writes that pid into the group and tells the
+// init to go on (a refusal aborts the child). The init reports the
+// program's end only once the program has been reaped and every other
+// process of the container killed (kill(-1, SIGKILL) from the pid 1 of the
+// container's pid namespace, which reaches nothing else) and reaped (U1).
 //
 // Both sides check every message: magic, version, kind, flags, lengths,
 // descriptor counts, sequence numbers, what may come in the current state,

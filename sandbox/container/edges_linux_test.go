@@ -1,5 +1,7 @@
 package container
 
+// Edge cases of a pooled run: self-raised signals, the final CPU total, output cut silently, copy-in not output.
+
 import (
 	"os"
 	"path/filepath"

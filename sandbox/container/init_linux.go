@@ -1,11 +1,10 @@
 package container
 
-// The container's init: MaybeRunInit, the message loop, exec of a program, reset.
+// The container's init: MaybeRunInit, the init's state (initServer) and the loop that serves the host's commands.
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,10 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"gosandbox/sandbox"
-	"gosandbox/sandbox/forkexec"
-	"gosandbox/sandbox/mount"
-	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/unixsocket"
 )
@@ -33,47 +29,6 @@ const (
 	// (exec.Cmd.ExtraFiles[0]).
 	initSocketFD = 3
 )
-
-// mountPlanFailure starts the error text of a conf whose mount plan could not
-// be compiled (the host then makes the plan's skeleton afresh and retries).
-const mountPlanFailure = "init: mount plan:"
-
-// skeletonMarker is argv[1] of the skeleton helper (see prepareSkeleton).
-const skeletonMarker = "__gosandbox_container_skeleton__"
-
-// runSkeletonHelper compiles the default mount plan of the Conf it reads on
-// stdin, as root on the host, which creates the plan's skeleton directory
-// if it is missing, and exits. It does nothing else.
-func runSkeletonHelper() int {
-	b, err := io.ReadAll(io.LimitReader(os.Stdin, MaxPacket))
-	if err == nil {
-		var c Conf
-		if c, err = UnmarshalConf(b); err == nil {
-			_, err = mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-func bindsOf(c Conf) []sandbox.Bind {
-	binds := make([]sandbox.Bind, len(c.Binds))
-	for i, b := range c.Binds {
-		binds[i] = sandbox.Bind{Source: b.Source, Target: b.Target, Writable: b.Writable}
-	}
-	return binds
-}
-
-// perRunNamespaces are made fresh for every program: a new IPC namespace
-// empties SysV shared memory, semaphores, message queues and POSIX message
-// queues, and a new UTS namespace restores the hostname, both without a
-// single cleanup step (U3). Each program also gets a network namespace of
-// its own, made ahead by the reset (initServer.prepareNet) and entered with
-// Runner.NetNSFD: made at clone time, it would cost the run its creation.
-const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 
 // MaybeRunInit turns this process into a container's init when it was
 // started as one (by a Builder), and then never returns. In any other
@@ -101,14 +56,14 @@ func MaybeRunInit() {
 // for tmp and nextNet while a tidy-up runs (see startTidy), which the main
 // goroutine waits for before it uses either.
 type initServer struct {
-	link    *link
+	link    *protocol.Link
 	msgs    chan received
-	conf    *Conf
+	conf    *protocol.Conf
 	cgFD    int // cgroup v2 directory, or 0
 	roots   []rootState
 	tmp     freshTmp
 	running int // pid of the program, 0 when idle
-	exited  chan Exited
+	exited  chan protocol.Exited
 	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
 	// and Exited echo it.
 	execSeq uint32
@@ -138,7 +93,7 @@ type initServer struct {
 }
 
 type received struct {
-	msg message
+	msg protocol.Message
 	err error
 }
 
@@ -159,9 +114,9 @@ func runInit() int {
 		return 2
 	}
 	s := &initServer{
-		link:    newLink(conn, true),
+		link:    protocol.NewLink(conn, true),
 		msgs:    make(chan received),
-		exited:  make(chan Exited, 1),
+		exited:  make(chan protocol.Exited, 1),
 		lastPid: -1,
 		homeNet: -1,
 		nextNet: -1,
@@ -178,7 +133,7 @@ func runInit() int {
 // error (which ends the init).
 func (s *initServer) readLoop() {
 	for {
-		m, err := s.link.recv()
+		m, err := s.link.Recv()
 		s.msgs <- received{m, err}
 		if err != nil {
 			return
@@ -216,16 +171,16 @@ func (s *initServer) serve() error {
 				return r.err
 			}
 			if err := s.handle(r.msg); err != nil {
-				r.msg.closeFDs()
+				r.msg.CloseFDs()
 				return err
 			}
-			if r.msg.Kind == KindReset {
+			if r.msg.Kind == protocol.KindReset {
 				trimStep = 0
 				idle.Reset(idleTrimAfter)
 			}
 		case x := <-s.exited:
 			s.running = 0
-			if err := s.link.send(KindExited, s.execSeq, MarshalExited(x), nil, nil); err != nil {
+			if err := s.link.Send(protocol.KindExited, s.execSeq, protocol.MarshalExited(x), nil, nil); err != nil {
 				return err
 			}
 			s.startTidy()
@@ -233,29 +188,31 @@ func (s *initServer) serve() error {
 	}
 }
 
-func (s *initServer) replyOK(seq uint32) error { return s.link.send(KindOK, seq, nil, nil, nil) }
+func (s *initServer) replyOK(seq uint32) error {
+	return s.link.Send(protocol.KindOK, seq, nil, nil, nil)
+}
 
 func (s *initServer) replyError(seq uint32, err error) error {
 	var errno unix.Errno
 	errors.As(err, &errno)
-	return s.link.send(KindError, seq, MarshalError(ErrorReply{Errno: uint32(errno), Message: err.Error()}), nil, nil)
+	return s.link.Send(protocol.KindError, seq, protocol.MarshalError(protocol.ErrorReply{Errno: uint32(errno), Message: err.Error()}), nil, nil)
 }
 
-func (s *initServer) handle(m message) error {
+func (s *initServer) handle(m protocol.Message) error {
 	switch m.Kind {
-	case KindPing:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindPing:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("ping with descriptors")
+			return protocol.Errorf("ping with descriptors")
 		}
 		return s.replyOK(m.Seq)
-	case KindConf:
+	case protocol.KindConf:
 		if s.conf != nil {
-			return protoErr("conf sent twice")
+			return protocol.Errorf("conf sent twice")
 		}
-		c, err := UnmarshalConf(m.Body)
+		c, err := protocol.UnmarshalConf(m.Body)
 		if err != nil {
 			return err
 		}
@@ -264,7 +221,7 @@ func (s *initServer) handle(m message) error {
 			want++
 		}
 		if len(m.FDs) != want {
-			return protoErr("conf with %d descriptors, want %d", len(m.FDs), want)
+			return protocol.Errorf("conf with %d descriptors, want %d", len(m.FDs), want)
 		}
 		if c.CgroupFD {
 			s.cgFD = m.FDs[0]
@@ -277,7 +234,7 @@ func (s *initServer) handle(m message) error {
 		// Bind sources come as descriptors the host opened: this init
 		// may not traverse the host directories above them itself.
 		built := c
-		built.Binds = append([]BindConf(nil), c.Binds...)
+		built.Binds = append([]protocol.BindConf(nil), c.Binds...)
 		for i, fd := range sources {
 			built.Binds[i].Source = "/proc/self/fd/" + strconv.Itoa(fd)
 		}
@@ -289,430 +246,46 @@ func (s *initServer) handle(m message) error {
 			return s.replyError(m.Seq, err)
 		}
 		return s.replyOK(m.Seq)
-	case KindExec:
+	case protocol.KindExec:
 		if s.conf == nil || s.running != 0 {
-			return protoErr("exec while not configured or busy")
+			return protocol.Errorf("exec while not configured or busy")
 		}
-		x, err := UnmarshalExec(m.Body)
+		x, err := protocol.UnmarshalExec(m.Body)
 		if err != nil {
 			return err
 		}
 		if x.NumFDs() != len(m.FDs) {
-			return protoErr("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
+			return protocol.Errorf("exec announces %d descriptors, %d came", x.NumFDs(), len(m.FDs))
 		}
 		if x.Sync && len(s.procs) == 0 {
-			return protoErr("exec asks for a sync start without cgroup.procs descriptors")
+			return protocol.Errorf("exec asks for a sync start without cgroup.procs descriptors")
 		}
 		return s.exec(m.Seq, x, m.FDs)
-	case KindKill:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindKill:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("kill with descriptors")
+			return protocol.Errorf("kill with descriptors")
 		}
 		if s.running != 0 {
 			killBox()
 		}
 		return nil
-	case KindReset:
-		if err := emptyBody(m.Kind, m.Body); err != nil {
+	case protocol.KindReset:
+		if err := protocol.EmptyBody(m.Kind, m.Body); err != nil {
 			return err
 		}
 		if len(m.FDs) != 0 {
-			return protoErr("reset with descriptors")
+			return protocol.Errorf("reset with descriptors")
 		}
 		if s.conf == nil || s.running != 0 {
-			return protoErr("reset while not configured or busy")
+			return protocol.Errorf("reset while not configured or busy")
 		}
 		if err := s.reset(); err != nil {
 			return s.replyError(m.Seq, err)
 		}
 		return s.replyOK(m.Seq)
 	}
-	return protoErr("unexpected %s from the host", m.Kind)
-}
-
-// build makes the container's root with the default mount plan and pivots
-// into it.
-func (s *initServer) build(c Conf) error {
-	plan, err := mount.Default(mount.Options{WorkDir: c.WorkDir, TmpfsSize: c.TmpfsSize, Binds: bindsOf(c)})
-	if err != nil {
-		return fmt.Errorf("%s %w", mountPlanFailure, err)
-	}
-	// What needs the host's /proc (writable, unlike the container's) comes
-	// before the pivot.
-	if s.lastPid, err = unix.Open("/proc/sys/kernel/ns_last_pid", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
-		return fmt.Errorf("init: open ns_last_pid: %w", err)
-	}
-	if s.homeNet, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-		return fmt.Errorf("init: open own network namespace: %w", err)
-	}
-	if err := plan.Apply(""); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	if s.tmp, err = freshTmpOf(plan); err != nil {
-		return err
-	}
-	roots, err := recordRoots(wipedRoots)
-	if err != nil {
-		return err
-	}
-	s.roots = roots
-	s.tmpFresh = true
-	if err := s.prepareNet(); err != nil {
-		return err
-	}
-	// Threads the runtime would start later would take numbers from the
-	// runs' range: start them now, and only then take the base.
-	warmThreads(initThreads)
-	if s.pidBase, err = s.readLastPid(); err != nil {
-		return err
-	}
-	// What the build allocated is garbage now, and the host files the plan
-	// read are not needed again: give it all back, and the pages of the
-	// program the start-up read, so that an idle container costs little.
-	mount.ForgetSnapshots()
-	debug.FreeOSMemory()
-	dropCleanFilePages()
-	return nil
-}
-
-// exec starts one program. fds are the received descriptors, in the order
-// of x.Files then the program's. They are closed here once the child has
-// its copies.
-func (s *initServer) exec(seq uint32, x Exec, fds []int) error {
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	files := make([]int, len(x.Files))
-	next := 0
-	for i, open := range x.Files {
-		files[i] = -1
-		if open {
-			files[i] = fds[next]
-			next++
-		}
-	}
-	execFD := 0
-	if x.ExecFD {
-		execFD = fds[next]
-	}
-	rl := make([]rlimit.RLimit, len(x.RLimits))
-	for i, r := range x.RLimits {
-		rl[i] = rlimit.RLimit{Resource: int(r.Resource), Limit: unix.Rlimit{Cur: r.Cur, Max: r.Max}}
-	}
-	dir := x.Dir
-	if dir == "" {
-		dir = sandbox.WorkDir
-	}
-	fe := &forkexec.Runner{
-		Args:          x.Args,
-		Env:           x.Env,
-		ExecFD:        execFD,
-		Dir:           dir,
-		Files:         files,
-		RLimits:       rl,
-		NoNewPrivs:    true,
-		DropCaps:      true,
-		CloneFlags:    perRunNamespaces,
-		DenySetgroups: s.conf.SetgroupsDenied,
-		UID:           sandbox.BoxUID,
-		GID:           sandbox.BoxGID,
-		Hostname:      x.Hostname,
-		CgroupFD:      s.cgFD,
-		Pdeathsig:     syscall.SIGKILL,
-		// The init is small, but copying its page tables still costs more
-		// than borrowing its memory until the exec; forkexec falls back to
-		// a fork when a sync step is needed.
-		Vfork: true,
-	}
-	if err := s.settle(); err != nil {
-		return s.execFailed(seq, err)
-	}
-	if s.nextNet < 0 {
-		// A run without a reset before it (Container.Run twice): its
-		// namespace is made now.
-		if err := s.prepareNet(); err != nil {
-			return s.execFailed(seq, err)
-		}
-	}
-	fe.NetNSFD = s.nextNet
-	defer s.dropNet()
-	if s.cgFD > 0 {
-		// Born in the run's cgroup v2 (the init has no cgroup namespace of
-		// its own then), so a cgroup namespace made at clone time is rooted
-		// there.
-		fe.CloneFlags |= unix.CLONE_NEWCGROUP
-	}
-	if x.Syscalls != "" {
-		p, err := s.filter(x.Syscalls)
-		if err != nil {
-			return s.execFailed(seq, err)
-		}
-		fe.Seccomp = p.Fprog()
-	}
-	direct := len(s.procs) > 0 && !x.Sync
-	if direct {
-		// The child joins the run's cgroups itself, first thing, and then
-		// roots a cgroup namespace there: no round trip with the host.
-		fe.CgroupProcs = s.procs
-		fe.UnshareCgroupAfterSync = true
-	}
-	var syncErr error // a protocol failure during the sync ends the init
-	if s.conf.SyncStart && !direct {
-		fe.SyncFunc = func(pid int) error {
-			err := s.syncStart(seq, pid)
-			var pe *protocolFailure
-			if errors.As(err, &pe) {
-				syncErr = pe.err
-			}
-			return err
-		}
-		fe.UnshareCgroupAfterSync = true
-	}
-	// From here on the program may write /tmp.
-	s.tmpFresh = false
-	pid, err := fe.Start()
-	if syncErr != nil {
-		return syncErr
-	}
-	var died *forkexec.DiedBeforeExec
-	if errors.As(err, &died) {
-		// Killed (out of memory) or too short of memory to report: the
-		// program never ran; the host tells a memory limit from the rest.
-		why := fmt.Sprintf("the program's start failed before its exec (%v)", err)
-		return s.link.send(KindExecFailed, seq, MarshalExecFailed(ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
-	}
-	if err != nil {
-		return s.execFailed(seq, err)
-	}
-	s.running, s.execSeq = pid, seq
-	if fe.SyncFunc == nil {
-		// The host learns the program's pid (translated into its pid
-		// namespace by the kernel) but has nothing to answer: it names
-		// the call a kill-mode filter denied by that pid, and without
-		// cgroups reads the program's CPU from /proc. This comes
-		// before the reaper starts: the kernel refuses credentials naming
-		// a pid that is gone, and an unreaped program keeps its pid even
-		// once it has exited.
-		cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
-		if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
-			return err
-		}
-	}
-	go func() { s.exited <- waitBox(pid) }()
-	return nil
-}
-
-// protocolFailure marks a SyncFunc error that must also end the init.
-type protocolFailure struct{ err error }
-
-func (p *protocolFailure) Error() string { return p.err.Error() }
-
-// syncStart tells the host the child's pid (as credentials, which the
-// kernel translates into the host's pid namespace) and waits for its word.
-func (s *initServer) syncStart(seq uint32, pid int) error {
-	cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
-	if err := s.link.send(KindStarted, seq, MarshalStarted(Started{BoxPid: int32(pid)}), nil, cred); err != nil {
-		return &protocolFailure{err}
-	}
-	r := <-s.msgs
-	if r.err != nil {
-		// Put it back for serve, which ends the init.
-		go func() { s.msgs <- r }()
-		return fmt.Errorf("init: host gone while the program waited: %w", r.err)
-	}
-	m := r.msg
-	defer m.closeFDs()
-	switch {
-	case m.Kind == KindKill:
-		return errors.New("init: killed before the program started")
-	case m.Kind != KindProceed || m.Seq != seq || len(m.FDs) != 0:
-		return &protocolFailure{protoErr("got %s (seq %d) while the program waited for proceed (seq %d)", m.Kind, m.Seq, seq)}
-	}
-	p, err := UnmarshalProceed(m.Body)
-	if err != nil {
-		return &protocolFailure{err}
-	}
-	if !p.OK {
-		return fmt.Errorf("init: host refused to go on: %s", p.Message)
-	}
-	return nil
-}
-
-func (s *initServer) execFailed(seq uint32, err error) error {
-	f := ExecFailed{Message: err.Error()}
-	var ce *forkexec.ChildError
-	if errors.As(err, &ce) {
-		f.ProgramFault = ce.ProgramFault()
-		f.Errno = uint32(ce.Errno)
-	} else {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			f.Errno = uint32(errno)
-		}
-	}
-	return s.link.send(KindExecFailed, seq, MarshalExecFailed(f), nil, nil)
-}
-
-// killBox kills every process of the container but the init. kill(-1) from
-// the pid 1 of a pid namespace reaches exactly the other processes of that
-// namespace; the guard makes sure it never runs anywhere else.
-func killBox() {
-	if os.Getpid() != 1 {
-		panic("gosandbox-init: kill(-1) outside a container's init")
-	}
-	unix.Kill(-1, unix.SIGKILL)
-}
-
-// waitBox waits for the program, then kills and reaps everything else in
-// the container (daemons, stopped or not: U1). Orphans are the init's
-// children, so wait4(-1) until ECHILD means none is left; killing again
-// after every reap catches a process forked while the previous kill ran.
-func waitBox(pid int) Exited {
-	var ws unix.WaitStatus
-	var ru unix.Rusage
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, &ru)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	x := Exited{
-		WaitStatus: uint32(ws),
-		UserNanos:  ru.Utime.Nano(),
-		SysNanos:   ru.Stime.Nano(),
-		MaxRSSKiB:  ru.Maxrss,
-
-		VoluntarySwitches: ru.Nvcsw,
-		ForcedSwitches:    ru.Nivcsw,
-	}
-	for {
-		killBox()
-		_, err := unix.Wait4(-1, nil, unix.WALL, nil)
-		if err == unix.ECHILD {
-			break
-		}
-		if err == nil {
-			x.Others++
-		}
-	}
-	return x
-}
-
-// reset makes the container as it was after build: no process but the
-// init, a fresh /tmp, an empty /w with its original mode and owner and
-// fresh times, a new network namespace for the next run, the pid counter
-// where the build left it. IPC objects and the hostname need nothing: each
-// run had its own IPC and UTS namespace.
-func (s *initServer) reset() error {
-	tidyErr := s.settle()
-	if others, err := otherProcesses(); err != nil {
-		return fmt.Errorf("reset: %w", err)
-	} else if len(others) > 0 {
-		return fmt.Errorf("reset: processes %v still alive", others)
-	}
-	if tidyErr != nil {
-		return fmt.Errorf("reset: %w", tidyErr)
-	}
-	if !s.tmpFresh {
-		if err := s.tmp.remount(); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-		s.tmpFresh = true
-	}
-	for _, r := range s.roots {
-		if err := r.wipe(); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-	}
-	if s.nextNet < 0 {
-		if err := s.prepareNet(); err != nil {
-			return fmt.Errorf("reset: %w", err)
-		}
-	}
-	if err := s.resetPids(); err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
-	return nil
-}
-
-// idleTrimAfter is how long an init waits after a reset, with no command,
-// before it gives back the memory its runs left. It is longer than the gaps
-// of a busy pool, whose next run would pay for the pages mapped back.
-const idleTrimAfter = 250 * time.Millisecond
-
-// startTidy begins the part of the next reset that needs nothing from the
-// host, as soon as a run is over (its program and every other box process
-// reaped, the result sent): /tmp mounted afresh and the next run's network
-// namespace made. Both cost more than the rest of a reset together (an
-// unmount waits for an RCU grace period; a network namespace takes the
-// kernel's rtnl lock), and done here they overlap the host's own work on
-// the result (verdict, copy-out, its cgroup reclaim) instead of adding to
-// the wait of a run that follows at once. reset and exec wait for it
-// (settle) before they touch /tmp or the namespace.
-func (s *initServer) startTidy() {
-	done := make(chan error, 1)
-	s.tidying = done
-	go func() {
-		err := s.tmp.remount()
-		if err == nil {
-			s.tmpFresh = true
-			if s.nextNet < 0 {
-				err = s.prepareNet()
-			}
-		}
-		done <- err
-	}()
-}
-
-// settle waits for the tidy-up under way, if any, and returns the error of
-// any tidy-up so far.
-func (s *initServer) settle() error {
-	if s.tidying != nil {
-		if err := <-s.tidying; err != nil && s.tidyErr == nil {
-			s.tidyErr = err
-		}
-		s.tidying = nil
-	}
-	return s.tidyErr
-}
-
-// filter returns the compiled seccomp program of a mode.
-func (s *initServer) filter(mode string) (*seccomp.Program, error) {
-	if p, ok := s.filters[mode]; ok {
-		return p, nil
-	}
-	p, err := seccomp.Default(sandbox.SyscallMode(mode))
-	if err != nil {
-		return nil, err
-	}
-	if s.filters == nil {
-		s.filters = make(map[string]*seccomp.Program)
-	}
-	s.filters[mode] = p
-	return p, nil
-}
-
-// otherProcesses lists the pids in the container other than the init.
-func otherProcesses() ([]int, error) {
-	f, err := os.Open("/proc")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil && pid != 1 {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
+	return protocol.Errorf("unexpected %s from the host", m.Kind)
 }

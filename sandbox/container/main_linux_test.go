@@ -1,5 +1,7 @@
 package container
 
+// TestMain (the test binary is also the containers' init) and a container's build, ping and first run.
+
 import (
 	"context"
 	"os"

@@ -1,5 +1,7 @@
 package container
 
+// Tests of a pool whose builder uses no cgroups.
+
 import (
 	"strings"
 	"testing"

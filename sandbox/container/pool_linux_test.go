@@ -1,5 +1,7 @@
 package container
 
+// Tests of the Pool: programs and statuses, limits, reuse, shapes, and inits killed, stopped or speaking garbage.
+
 import (
 	"context"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/workdir"
 )
@@ -338,8 +341,8 @@ func TestGarbageToTheInit(t *testing.T) {
 	c := onlyContainer(t, p)
 	for _, garbage := range [][]byte{
 		[]byte("garbage"),
-		AppendHeader(nil, Header{Kind: KindExec, Seq: 1, BodyLen: 3}),
-		append(AppendHeader(nil, Header{Kind: KindReset, Seq: 1, BodyLen: 1}), 'x'),
+		protocol.AppendHeader(nil, protocol.Header{Kind: protocol.KindExec, Seq: 1, BodyLen: 3}),
+		append(protocol.AppendHeader(nil, protocol.Header{Kind: protocol.KindReset, Seq: 1, BodyLen: 1}), 'x'),
 	} {
 		if err := c.conn.Send(garbage, nil, nil); err != nil {
 			t.Fatal(err)
@@ -359,8 +362,8 @@ func TestGarbageFromTheInit(t *testing.T) {
 	for name, garbage := range map[string][]byte{
 		"short":     []byte("x"),
 		"bad magic": append([]byte("xx"), make([]byte, 14)...),
-		"wrong seq": AppendHeader(nil, Header{Kind: KindOK, Seq: 999}),
-		"bad body":  append(AppendHeader(nil, Header{Kind: KindExited, Seq: 0, BodyLen: 2}), 1, 2),
+		"wrong seq": protocol.AppendHeader(nil, protocol.Header{Kind: protocol.KindOK, Seq: 999}),
+		"bad body":  append(protocol.AppendHeader(nil, protocol.Header{Kind: protocol.KindExited, Seq: 0, BodyLen: 2}), 1, 2),
 	} {
 		t.Run(name, func(t *testing.T) {
 			// The test speaks for the init.
@@ -368,12 +371,12 @@ func TestGarbageFromTheInit(t *testing.T) {
 			done := make(chan sandbox.Result, 1)
 			go func() { done <- c.Run(testContext(t), sh("sleep 5")) }()
 			// Let the exec request arrive, then answer with garbage.
-			buf := make([]byte, MaxPacket)
+			buf := make([]byte, protocol.MaxPacket)
 			if _, err := peer.Recv(buf); err != nil {
 				t.Fatal(err)
 			}
 			if name == "bad body" {
-				garbage = append(AppendHeader(nil, Header{Kind: KindExited, Seq: 1, BodyLen: 2}), 1, 2)
+				garbage = append(protocol.AppendHeader(nil, protocol.Header{Kind: protocol.KindExited, Seq: 1, BodyLen: 2}), 1, 2)
 			}
 			peer.Send(garbage, nil, nil)
 			select {
@@ -408,8 +411,8 @@ func fakeContainer(t *testing.T, b *Builder) (*Container, *unixsocket.Conn) {
 	}
 	c := &Container{
 		b: b, shape: Shape{}.normal(), name: "fake",
-		in: make(chan message), dead: make(chan struct{}), closing: make(chan struct{}), initDone: make(chan struct{}),
-		conn: conn, link: newLink(conn, false),
+		in: make(chan protocol.Message), dead: make(chan struct{}), closing: make(chan struct{}), initDone: make(chan struct{}),
+		conn: conn, link: protocol.NewLink(conn, false),
 	}
 	c.devNull, _ = os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if c.wd, err = workdir.New(workdir.Options{Name: "container-fake"}); err != nil {
@@ -497,7 +500,7 @@ func TestRefusedRequestsKeepTheContainer(t *testing.T) {
 	spec.Hostname = strings.Repeat("h", 65)
 	wantStatus(t, runSpec(t, p, spec), sandbox.StatusInternalError)
 	spec = sh("true")
-	for i := 0; i < MaxChildFiles; i++ {
+	for i := 0; i < protocol.MaxChildFiles; i++ {
 		spec.ExtraFiles = append(spec.ExtraFiles, tempFile(t))
 	}
 	spec.Limits.OpenFiles = 64

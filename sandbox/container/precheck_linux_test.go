@@ -1,5 +1,7 @@
 package container
 
+// Tests that Pool.Run refuses exactly the specs the one-shot runner refuses.
+
 import (
 	"errors"
 	"os"

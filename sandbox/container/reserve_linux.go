@@ -1,5 +1,7 @@
 package container
 
+// Pool.Reserve (containers taken together for a group's programs) and the pool's Stats.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package container
 
+// Tests that a reused container looks fresh to its next run: pids, network counters, writable roots, memory.
+
 import (
 	"strconv"
 	"strings"

@@ -1,5 +1,7 @@
 package forkexec
 
+// Benchmarks of plain, vfork and namespaced starts against the fork+exec floor.
+
 import (
 	"slices"
 	"testing"

@@ -1,5 +1,7 @@
 package forkexec
 
+// Tests of a vforked child joining its cgroups through cgroup.procs files.
+
 import (
 	"errors"
 	"os"

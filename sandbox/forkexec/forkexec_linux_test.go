@@ -1,5 +1,7 @@
 package forkexec
 
+// Tests of Runner: plain and boxed starts, identity, file system, seccomp, rlimits, sync and child errors.
+
 import (
 	"bytes"
 	"errors"

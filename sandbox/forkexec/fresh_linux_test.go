@@ -1,5 +1,7 @@
 package forkexec
 
+// Tests and a benchmark of a run in a zero-process slot's fresh box.
+
 import (
 	"os"
 	"slices"

@@ -1,5 +1,7 @@
 package forkexec
 
+// Tests of network namespaces made ahead and entered by the child, and of the clone hook.
+
 import (
 	"fmt"
 	"path/filepath"

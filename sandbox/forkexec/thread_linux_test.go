@@ -1,5 +1,7 @@
 package forkexec
 
+// Tests that OnOwnThread never runs on the main thread.
+
 import (
 	"testing"
 

@@ -1,5 +1,7 @@
 package group
 
+// Run: a group's programs started on reserved boxes, joined by relayed pipes whose transcripts are kept.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,7 @@
 package group
 
+// Tests of group runs: interactive pairs, pipelines, EPIPE, own boxes, groups larger than the pool, invalid groups.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package hostid
 
+// Lease: host ids of a box's own (its uid and gid, and the owner of its namespaces), held by locking a byte of a shared file.
+
 import (
 	"errors"
 	"fmt"

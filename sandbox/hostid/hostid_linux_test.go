@@ -1,5 +1,7 @@
 package hostid
 
+// Tests that leases are distinct and skip the ids other processes hold.
+
 import (
 	"os"
 	"os/exec"

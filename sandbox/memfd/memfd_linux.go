@@ -1,5 +1,7 @@
 package memfd
 
+// Memory files: made, filled, reopened read-only, and read back within a bound.
+
 import (
 	"fmt"
 	"io"

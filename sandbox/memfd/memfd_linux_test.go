@@ -1,5 +1,7 @@
 package memfd
 
+// Tests of memory files: content, read-only reopen, bounded reads.
+
 import (
 	"os"
 	"testing"

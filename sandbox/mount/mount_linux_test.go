@@ -1,5 +1,7 @@
 package mount_test
 
+// Tests of the mount plan: refused plans, locked remount flags, the default skeleton, Apply.
+
 import (
 	"errors"
 	"fmt"

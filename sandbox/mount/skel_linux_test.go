@@ -1,5 +1,7 @@
 package mount
 
+// Tests of skeleton directories: pruning old ones, sparing recent and held ones.
+
 import (
 	"errors"
 	"os"

@@ -1,5 +1,7 @@
 package mount
 
+// SlotPlan: the default plan split for a zero-process slot, a base applied once and the mounts each run makes afresh.
+
 import (
 	"fmt"
 	"os"

@@ -1,5 +1,7 @@
 package rlimit
 
+// ProcessCPU: a process's CPU time read from /proc, for CPU limits without cgroups.
+
 import (
 	"errors"
 	"os"

@@ -1,5 +1,7 @@
 package rlimit
 
+// The rlimits of a box's Limits, and the raise of this process's hard limits they need.
+
 import (
 	"fmt"
 	"sync"

@@ -1,5 +1,7 @@
 package rlimit
 
+// Tests of rlimits from Limits, their application, the hard-limit raise and ProcessCPU.
+
 import (
 	"os"
 	"os/exec"

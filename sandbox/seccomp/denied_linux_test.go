@@ -1,5 +1,7 @@
 package seccomp
 
+// Tests of reading the denied syscall from an audit record.
+
 import "testing"
 
 func TestDescribeAuditRecord(t *testing.T) {

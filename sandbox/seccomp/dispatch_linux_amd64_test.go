@@ -1,5 +1,7 @@
 package seccomp
 
+// Tests that the dispatching filter decides as the chained policy does.
+
 import (
 	"math/rand"
 	"testing"

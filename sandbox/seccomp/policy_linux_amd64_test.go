@@ -1,4 +1,4 @@
-// The decision table uses x86_64 syscall numbers.
+// Tests of the policy's decision for each syscall (the table uses x86_64 syscall numbers).
 
 package seccomp
 

@@ -1,5 +1,7 @@
 package seccomp
 
+// Tests of the filter in real children: errno and kill modes, foreign ABIs, ordinary programs, caching.
+
 import (
 	"bufio"
 	"errors"

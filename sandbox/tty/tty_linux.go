@@ -1,5 +1,7 @@
 package tty
 
+// Save: terminal modes of a run's descriptors kept and restored after it (H4).
+
 import (
 	"os"
 

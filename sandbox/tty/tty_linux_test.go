@@ -1,5 +1,7 @@
 package tty
 
+// Tests that Save restores a terminal's modes.
+
 import (
 	"os"
 	"testing"

@@ -1,5 +1,7 @@
 package unixsocket
 
+// Conn: a SOCK_SEQPACKET socket that sends and receives datagrams with descriptors and credentials.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package unixsocket
 
+// Tests of Conn: data, descriptors and credentials, truncation, too many descriptors, close, deadlines.
+
 import (
 	"errors"
 	"os"

@@ -1,5 +1,7 @@
 package verdict
 
+// Decide: a run's result (status, message, figures) from the facts its runner gathered.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package verdict
 
+// Tests of Decide: statuses, figure sources, the sampled CPU floor.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,7 @@
 package workdir
 
+// Tests of work directories: the tmpfs, copy in and out, planted files, captures and their limit.
+
 import (
 	"bufio"
 	"bytes"

@@ -1,4 +1,4 @@
-package container
+package protocol
 
 // One end of the host-init socket: datagrams with descriptors and credentials, bodies in memfds.
 
@@ -12,25 +12,25 @@ import (
 	"gosandbox/sandbox/unixsocket"
 )
 
-// message is one received datagram, decoded down to its header; the body is
+// Message is one received datagram, decoded down to its header; the body is
 // decoded by whoever expects that kind.
-type message struct {
+type Message struct {
 	Header
 	Body []byte
-	FDs  []int       // owned by the receiver; closed by closeFDs unless taken
+	FDs  []int       // owned by the receiver; closed by CloseFDs unless taken
 	Cred *unix.Ucred // SCM_CREDENTIALS, when the socket passes them
 }
 
-// closeFDs closes every descriptor the message still holds.
-func (m *message) closeFDs() {
+// CloseFDs closes every descriptor the message still holds.
+func (m *Message) CloseFDs() {
 	for _, fd := range m.FDs {
 		unix.Close(fd)
 	}
 	m.FDs = nil
 }
 
-// link sends and receives protocol messages over one socket.
-type link struct {
+// Link sends and receives protocol messages over one socket.
+type Link struct {
 	conn *unixsocket.Conn
 	buf  []byte
 	// allowBodyFD accepts bodies passed in a memfd (the init does, for
@@ -38,13 +38,15 @@ type link struct {
 	allowBodyFD bool
 }
 
-func newLink(c *unixsocket.Conn, allowBodyFD bool) *link {
-	return &link{conn: c, buf: make([]byte, MaxPacket+1), allowBodyFD: allowBodyFD}
+// NewLink speaks the protocol over c. allowBodyFD accepts bodies passed in
+// a memfd, which only the init needs (the host never sends a large reply).
+func NewLink(c *unixsocket.Conn, allowBodyFD bool) *Link {
+	return &Link{conn: c, buf: make([]byte, MaxPacket+1), allowBodyFD: allowBodyFD}
 }
 
-// send sends one message. A body too large for a datagram goes in a memfd
+// Send sends one message. A body too large for a datagram goes in a memfd
 // appended to fds.
-func (l *link) send(kind Kind, seq uint32, body []byte, fds []int, cred *unix.Ucred) error {
+func (l *Link) Send(kind Kind, seq uint32, body []byte, fds []int, cred *unix.Ucred) error {
 	if len(body) > MaxBody {
 		return fmt.Errorf("container: %s body of %d bytes, more than %d", kind, len(body), MaxBody)
 	}
@@ -65,18 +67,18 @@ func (l *link) send(kind Kind, seq uint32, body []byte, fds []int, cred *unix.Uc
 	return l.conn.Send(AppendHeader(nil, h), all, cred)
 }
 
-// recv receives and checks one message. Any error means the peer broke the
+// Recv receives and checks one message. Any error means the peer broke the
 // protocol or went away; the message's descriptors are closed then.
-func (l *link) recv() (message, error) {
+func (l *Link) Recv() (Message, error) {
 	m, err := l.conn.Recv(l.buf)
 	if err != nil {
-		return message{}, err
+		return Message{}, err
 	}
-	msg := message{FDs: m.FDs, Cred: m.Cred}
+	msg := Message{FDs: m.FDs, Cred: m.Cred}
 	h, body, err := ParsePacket(l.buf[:m.N], len(m.FDs))
 	if err != nil {
-		msg.closeFDs()
-		return message{}, err
+		msg.CloseFDs()
+		return Message{}, err
 	}
 	msg.Header = h
 	if h.Flags&FlagBodyInFD == 0 {
@@ -84,16 +86,16 @@ func (l *link) recv() (message, error) {
 		return msg, nil
 	}
 	if !l.allowBodyFD {
-		msg.closeFDs()
-		return message{}, protoErr("%s: body in a descriptor is not accepted here", h.Kind)
+		msg.CloseFDs()
+		return Message{}, Errorf("%s: body in a descriptor is not accepted here", h.Kind)
 	}
 	last := msg.FDs[len(msg.FDs)-1]
 	msg.FDs = msg.FDs[:len(msg.FDs)-1]
 	msg.Body, err = readBody(last, int64(h.BodyLen))
 	unix.Close(last)
 	if err != nil {
-		msg.closeFDs()
-		return message{}, err
+		msg.CloseFDs()
+		return Message{}, err
 	}
 	return msg, nil
 }
@@ -106,7 +108,7 @@ func readBody(fd int, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("container: stat message body: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != size {
-		return nil, protoErr("message body descriptor: mode %#o size %d, want a regular file of %d bytes", st.Mode, st.Size, size)
+		return nil, Errorf("message body descriptor: mode %#o size %d, want a regular file of %d bytes", st.Mode, st.Size, size)
 	}
 	b := make([]byte, size)
 	for off := 0; off < len(b); {
@@ -118,7 +120,7 @@ func readBody(fd int, size int64) ([]byte, error) {
 			return nil, fmt.Errorf("container: read message body: %w", err)
 		}
 		if n == 0 {
-			return nil, protoErr("message body shorter than announced")
+			return nil, Errorf("message body shorter than announced")
 		}
 		off += n
 	}

@@ -1,6 +1,6 @@
-package container
+package protocol
 
-// The host-init wire format (docs/protocol.md): header, messages, encoder and decoder.
+// The wire format: header, message bodies, their encoder and decoder (no sockets, no descriptors).
 
 import (
 	"encoding/binary"
@@ -8,12 +8,12 @@ import (
 	"fmt"
 )
 
-// The wire format is described in doc.go. This file holds the pure encoding:
-// no descriptors, no sockets, so that it is easy to test and to fuzz.
+// This file holds the pure encoding, with no descriptors and no sockets, so
+// that it is easy to test and to fuzz.
 
-// ProtocolVersion is the version byte of every header. A peer speaking
+// Version is the version byte of every header. A peer speaking
 // another version is refused at its first message.
-const ProtocolVersion = 1
+const Version = 1
 
 // Sizes and counts the protocol accepts. Anything larger is an error that
 // ends the container: no legitimate peer sends it.
@@ -113,17 +113,19 @@ type Header struct {
 	NumFDs  uint16 // descriptors passed with the datagram (SCM_RIGHTS)
 }
 
-// ErrProtocol is wrapped by every decoding and validation failure: the peer
+// ErrViolation is wrapped by every decoding and validation failure: the peer
 // broke the protocol and the container must not be trusted again.
-var ErrProtocol = errors.New("container protocol")
+var ErrViolation = errors.New("container protocol")
 
-func protoErr(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, a...))
+// Errorf returns a protocol violation (wrapping ErrViolation) described by
+// format and a.
+func Errorf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrViolation, fmt.Sprintf(format, a...))
 }
 
 // AppendHeader appends h's encoding to b.
 func AppendHeader(b []byte, h Header) []byte {
-	b = append(b, headerMagic[0], headerMagic[1], ProtocolVersion, byte(h.Kind))
+	b = append(b, headerMagic[0], headerMagic[1], Version, byte(h.Kind))
 	b = binary.LittleEndian.AppendUint32(b, h.Seq)
 	b = binary.LittleEndian.AppendUint32(b, h.BodyLen)
 	b = binary.LittleEndian.AppendUint16(b, h.Flags)
@@ -135,16 +137,16 @@ func AppendHeader(b []byte, h Header) []byte {
 // inline body. numFDs is the number of descriptors that came with it.
 func ParsePacket(p []byte, numFDs int) (Header, []byte, error) {
 	if len(p) < HeaderSize {
-		return Header{}, nil, protoErr("datagram of %d bytes, shorter than a header", len(p))
+		return Header{}, nil, Errorf("datagram of %d bytes, shorter than a header", len(p))
 	}
 	if len(p) > MaxPacket {
-		return Header{}, nil, protoErr("datagram of %d bytes, more than %d", len(p), MaxPacket)
+		return Header{}, nil, Errorf("datagram of %d bytes, more than %d", len(p), MaxPacket)
 	}
 	if p[0] != headerMagic[0] || p[1] != headerMagic[1] {
-		return Header{}, nil, protoErr("bad magic %#x %#x", p[0], p[1])
+		return Header{}, nil, Errorf("bad magic %#x %#x", p[0], p[1])
 	}
-	if p[2] != ProtocolVersion {
-		return Header{}, nil, protoErr("version %d, want %d", p[2], ProtocolVersion)
+	if p[2] != Version {
+		return Header{}, nil, Errorf("version %d, want %d", p[2], Version)
 	}
 	h := Header{
 		Kind:    Kind(p[3]),
@@ -154,29 +156,29 @@ func ParsePacket(p []byte, numFDs int) (Header, []byte, error) {
 		NumFDs:  binary.LittleEndian.Uint16(p[14:]),
 	}
 	if !h.Kind.known() {
-		return Header{}, nil, protoErr("unknown message kind %d", p[3])
+		return Header{}, nil, Errorf("unknown message kind %d", p[3])
 	}
 	if h.Flags&^knownFlags != 0 {
-		return Header{}, nil, protoErr("unknown flags %#x", h.Flags)
+		return Header{}, nil, Errorf("unknown flags %#x", h.Flags)
 	}
 	if int(h.NumFDs) != numFDs {
-		return Header{}, nil, protoErr("%s: header announces %d descriptors, %d came", h.Kind, h.NumFDs, numFDs)
+		return Header{}, nil, Errorf("%s: header announces %d descriptors, %d came", h.Kind, h.NumFDs, numFDs)
 	}
 	if h.BodyLen > MaxBody {
-		return Header{}, nil, protoErr("%s: body of %d bytes, more than %d", h.Kind, h.BodyLen, MaxBody)
+		return Header{}, nil, Errorf("%s: body of %d bytes, more than %d", h.Kind, h.BodyLen, MaxBody)
 	}
 	body := p[HeaderSize:]
 	if h.Flags&FlagBodyInFD != 0 {
 		if len(body) != 0 {
-			return Header{}, nil, protoErr("%s: body both inline and in a descriptor", h.Kind)
+			return Header{}, nil, Errorf("%s: body both inline and in a descriptor", h.Kind)
 		}
 		if numFDs == 0 {
-			return Header{}, nil, protoErr("%s: body in a descriptor, but no descriptor came", h.Kind)
+			return Header{}, nil, Errorf("%s: body in a descriptor, but no descriptor came", h.Kind)
 		}
 		return h, nil, nil
 	}
 	if int(h.BodyLen) != len(body) {
-		return Header{}, nil, protoErr("%s: header announces a body of %d bytes, %d came", h.Kind, h.BodyLen, len(body))
+		return Header{}, nil, Errorf("%s: header announces a body of %d bytes, %d came", h.Kind, h.BodyLen, len(body))
 	}
 	return h, body, nil
 }
@@ -216,7 +218,7 @@ type decoder struct {
 
 func (d *decoder) fail(format string, a ...any) {
 	if d.err == nil {
-		d.err = protoErr("%s: %s", d.what, fmt.Sprintf(format, a...))
+		d.err = Errorf("%s: %s", d.what, fmt.Sprintf(format, a...))
 	}
 }
 
@@ -353,8 +355,8 @@ type BindConf struct {
 
 const maxPath = 4096
 
-// maxHostname is the longest hostname sethostname(2) takes.
-const maxHostname = 64
+// MaxHostname is the longest hostname sethostname(2) takes.
+const MaxHostname = 64
 
 // MarshalConf encodes c.
 func MarshalConf(c Conf) []byte {
@@ -391,18 +393,22 @@ func UnmarshalConf(b []byte) (Conf, error) {
 	if err := d.end(); err != nil {
 		return Conf{}, err
 	}
+	if c.CgroupFD && c.SyncStart {
+		// One way into the cgroup: born in it, or joined after the clone.
+		return Conf{}, Errorf("conf: a cgroup directory and sync start")
+	}
 	if c.CgroupProcs > MaxCgroupProcs || (c.CgroupProcs > 0 && !c.SyncStart) {
-		return Conf{}, protoErr("conf: %d cgroup.procs descriptors (sync start %v)", c.CgroupProcs, c.SyncStart)
+		return Conf{}, Errorf("conf: %d cgroup.procs descriptors (sync start %v)", c.CgroupProcs, c.SyncStart)
 	}
 	if c.TmpfsSize < 0 {
-		return Conf{}, protoErr("conf: negative tmpfs size %d", c.TmpfsSize)
+		return Conf{}, Errorf("conf: negative tmpfs size %d", c.TmpfsSize)
 	}
 	if c.WorkDir == "" || c.WorkDir[0] != '/' {
-		return Conf{}, protoErr("conf: work dir %q is not an absolute path", c.WorkDir)
+		return Conf{}, Errorf("conf: work dir %q is not an absolute path", c.WorkDir)
 	}
 	for i, b := range c.Binds {
 		if b.Source == "" || b.Source[0] != '/' || b.Target == "" || b.Target[0] != '/' {
-			return Conf{}, protoErr("conf: bind %d %q:%q: want absolute paths", i, b.Source, b.Target)
+			return Conf{}, Errorf("conf: bind %d %q:%q: want absolute paths", i, b.Source, b.Target)
 		}
 	}
 	return c, nil
@@ -414,7 +420,7 @@ func UnmarshalConf(b []byte) (Conf, error) {
 type Exec struct {
 	Args     []string
 	Env      []string
-	Dir      string // inside the box; "" = /w
+	Dir      string // inside the box, absolute (the host fills in the default)
 	Hostname string // the box's hostname for this run
 	RLimits  []RLimitConf
 	// Syscalls is the seccomp mode: "" means none (tests only), else a
@@ -481,7 +487,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 	x.Args = d.strs(MaxBody/4, MaxBody)
 	x.Env = d.strs(MaxBody/4, MaxBody)
 	x.Dir = d.str(maxPath)
-	x.Hostname = d.str(maxHostname)
+	x.Hostname = d.str(MaxHostname)
 	n := d.count(MaxRLimits, 20)
 	for i := 0; i < n && d.err == nil; i++ {
 		x.RLimits = append(x.RLimits, RLimitConf{Resource: d.i32(), Cur: d.u64(), Max: d.u64()})
@@ -497,29 +503,29 @@ func UnmarshalExec(b []byte) (Exec, error) {
 		return Exec{}, err
 	}
 	if len(x.Args) == 0 || x.Args[0] == "" {
-		return Exec{}, protoErr("exec: no program")
+		return Exec{}, Errorf("exec: no program")
 	}
 	for _, l := range [][]string{x.Args, x.Env, {x.Dir, x.Hostname}} {
 		for _, s := range l {
 			for i := 0; i < len(s); i++ {
 				if s[i] == 0 {
-					return Exec{}, protoErr("exec: NUL byte in %q", s)
+					return Exec{}, Errorf("exec: NUL byte in %q", s)
 				}
 			}
 		}
 	}
-	if x.Dir != "" && x.Dir[0] != '/' {
-		return Exec{}, protoErr("exec: dir %q is not absolute", x.Dir)
+	if x.Dir == "" || x.Dir[0] != '/' {
+		return Exec{}, Errorf("exec: dir %q is not absolute", x.Dir)
 	}
 	for _, r := range x.RLimits {
 		if r.Resource < 0 || r.Resource >= 16 || r.Cur > r.Max {
-			return Exec{}, protoErr("exec: bad rlimit %+v", r)
+			return Exec{}, Errorf("exec: bad rlimit %+v", r)
 		}
 	}
 	switch x.Syscalls {
 	case "", "errno", "kill":
 	default:
-		return Exec{}, protoErr("exec: unknown syscall mode %q", x.Syscalls)
+		return Exec{}, Errorf("exec: unknown syscall mode %q", x.Syscalls)
 	}
 	return x, nil
 }
@@ -588,7 +594,7 @@ func UnmarshalStarted(b []byte) (Started, error) {
 		return Started{}, err
 	}
 	if s.BoxPid <= 1 {
-		return Started{}, protoErr("started: box pid %d", s.BoxPid)
+		return Started{}, Errorf("started: box pid %d", s.BoxPid)
 	}
 	return s, nil
 }
@@ -655,15 +661,15 @@ func UnmarshalExited(b []byte) (Exited, error) {
 		return Exited{}, err
 	}
 	if x.UserNanos < 0 || x.SysNanos < 0 || x.MaxRSSKiB < 0 || x.VoluntarySwitches < 0 || x.ForcedSwitches < 0 {
-		return Exited{}, protoErr("exited: negative figures %+v", x)
+		return Exited{}, Errorf("exited: negative figures %+v", x)
 	}
 	return x, nil
 }
 
-// emptyBody checks the body of messages that have none.
-func emptyBody(k Kind, b []byte) error {
+// EmptyBody checks the body of messages that have none.
+func EmptyBody(k Kind, b []byte) error {
 	if len(b) != 0 {
-		return protoErr("%s: %d bytes of body, want none", k, len(b))
+		return Errorf("%s: %d bytes of body, want none", k, len(b))
 	}
 	return nil
 }

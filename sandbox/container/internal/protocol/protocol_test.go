@@ -1,4 +1,6 @@
-package container
+package protocol
+
+// Round trips and refusals of the header and of every message body.
 
 import (
 	"bytes"
@@ -36,8 +38,8 @@ func TestParsePacketRefuses(t *testing.T) {
 		"body fd no fd":  {AppendHeader(nil, Header{Kind: KindExec, BodyLen: 5, Flags: FlagBodyInFD}), 0},
 		"body fd inline": {append(AppendHeader(nil, Header{Kind: KindExec, BodyLen: 1, Flags: FlagBodyInFD, NumFDs: 1}), 'x'), 1},
 	} {
-		if _, _, err := ParsePacket(c.pkt, c.fds); !errors.Is(err, ErrProtocol) {
-			t.Errorf("%s: got %v, want ErrProtocol", name, err)
+		if _, _, err := ParsePacket(c.pkt, c.fds); !errors.Is(err, ErrViolation) {
+			t.Errorf("%s: got %v, want ErrViolation", name, err)
 		}
 	}
 }
@@ -76,13 +78,14 @@ func TestBodiesRoundTrip(t *testing.T) {
 }
 
 func TestBodiesRefuse(t *testing.T) {
-	good := MarshalExec(Exec{Args: []string{"x"}})
+	good := MarshalExec(Exec{Args: []string{"x"}, Dir: "/w"})
 	for name, f := range map[string]func() error{
 		"trailing":     func() error { _, err := UnmarshalExec(append(good, 0)); return err },
 		"truncated":    func() error { _, err := UnmarshalExec(good[:len(good)-1]); return err },
 		"no program":   func() error { _, err := UnmarshalExec(MarshalExec(Exec{})); return err },
 		"nul in arg":   func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"a\x00b"}})); return err },
 		"relative dir": func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}, Dir: "w"})); return err },
+		"no dir":       func() error { _, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}})); return err },
 		"bad rlimit": func() error {
 			_, err := UnmarshalExec(MarshalExec(Exec{Args: []string{"x"}, RLimits: []RLimitConf{{Resource: 1, Cur: 2, Max: 1}}}))
 			return err
@@ -102,6 +105,10 @@ func TestBodiesRefuse(t *testing.T) {
 			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", CgroupProcs: 1}))
 			return err
 		},
+		"born and sync": func() error {
+			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", CgroupFD: true, SyncStart: true}))
+			return err
+		},
 		"many procs": func() error {
 			_, err := UnmarshalConf(MarshalConf(Conf{WorkDir: "/w", SyncStart: true, CgroupProcs: MaxCgroupProcs + 1}))
 			return err
@@ -109,8 +116,8 @@ func TestBodiesRefuse(t *testing.T) {
 		"started pid 1": func() error { _, err := UnmarshalStarted(MarshalStarted(Started{BoxPid: 1})); return err },
 		"negative cpu":  func() error { _, err := UnmarshalExited(MarshalExited(Exited{UserNanos: -1})); return err },
 	} {
-		if err := f(); !errors.Is(err, ErrProtocol) {
-			t.Errorf("%s: got %v, want ErrProtocol", name, err)
+		if err := f(); !errors.Is(err, ErrViolation) {
+			t.Errorf("%s: got %v, want ErrViolation", name, err)
 		}
 	}
 }

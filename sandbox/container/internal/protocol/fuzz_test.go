@@ -1,4 +1,6 @@
-package container
+package protocol
+
+// Fuzz targets of the decoders, with their seed corpus in testdata/fuzz.
 
 import (
 	"reflect"
@@ -8,7 +10,7 @@ import (
 // The fuzz targets feed the decoders arbitrary bytes: they must return a
 // value or an error, never panic, hang or allocate out of proportion; and
 // whatever they accept must encode back to something that decodes the
-// same. Run one with: go test -fuzz FuzzUnmarshalExec ./sandbox/container
+// same. Run one with: go test -fuzz FuzzUnmarshalExec ./sandbox/container/internal/protocol
 // (seed corpus in testdata/fuzz).
 
 func FuzzParsePacket(f *testing.F) {
@@ -29,7 +31,7 @@ func FuzzParsePacket(f *testing.F) {
 }
 
 func FuzzUnmarshalExec(f *testing.F) {
-	f.Add(MarshalExec(Exec{Args: []string{"/bin/true"}, Files: []bool{true, true, true}}))
+	f.Add(MarshalExec(Exec{Args: []string{"/bin/true"}, Dir: "/w", Files: []bool{true, true, true}}))
 	f.Add(MarshalExec(Exec{Args: []string{"sh", "-c", "x"}, Env: []string{"A=B"}, Dir: "/w", Hostname: "h",
 		RLimits: []RLimitConf{{Resource: 1, Cur: 1, Max: 2}}, Syscalls: "errno", ExecFD: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {

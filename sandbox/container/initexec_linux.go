@@ -1,0 +1,271 @@
+package container
+
+// The init's side of a run: the program started (cgroup entry, round trip, seccomp), then it and the rest of the box reaped.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
+	"gosandbox/sandbox/container/internal/protocol"
+	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
+)
+
+// perRunNamespaces are made fresh for every program: a new IPC namespace
+// empties SysV shared memory, semaphores, message queues and POSIX message
+// queues, and a new UTS namespace restores the hostname, both without a
+// single cleanup step (U3). Each program also gets a network namespace of
+// its own, made ahead by the reset (initServer.prepareNet) and entered with
+// Runner.NetNSFD: made at clone time, it would cost the run its creation.
+const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// exec starts one program. fds are the received descriptors, in the order
+// of x.Files then the program's. They are closed here once the child has
+// its copies.
+func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	files := make([]int, len(x.Files))
+	next := 0
+	for i, open := range x.Files {
+		files[i] = -1
+		if open {
+			files[i] = fds[next]
+			next++
+		}
+	}
+	execFD := 0
+	if x.ExecFD {
+		execFD = fds[next]
+	}
+	rl := make([]rlimit.RLimit, len(x.RLimits))
+	for i, r := range x.RLimits {
+		rl[i] = rlimit.RLimit{Resource: int(r.Resource), Limit: unix.Rlimit{Cur: r.Cur, Max: r.Max}}
+	}
+	fe := &forkexec.Runner{
+		Args:          x.Args,
+		Env:           x.Env,
+		ExecFD:        execFD,
+		Dir:           x.Dir,
+		Files:         files,
+		RLimits:       rl,
+		CloneFlags:    perRunNamespaces,
+		DenySetgroups: s.conf.SetgroupsDenied,
+		Hostname:      x.Hostname,
+		// The init is small, but copying its page tables still costs more
+		// than borrowing its memory until the exec; forkexec falls back to
+		// a fork when a sync step is needed.
+		Vfork: true,
+	}
+	boxcfg.Confine(fe)
+	if err := s.settle(); err != nil {
+		return s.execFailed(seq, err)
+	}
+	if s.nextNet < 0 {
+		// A run without a reset before it (Container.Run twice): its
+		// namespace is made now.
+		if err := s.prepareNet(); err != nil {
+			return s.execFailed(seq, err)
+		}
+	}
+	fe.NetNSFD = s.nextNet
+	defer s.dropNet()
+	var syncErr error // a protocol failure during the sync ends the init
+	switch s.entry(x) {
+	case entryBorn:
+		// Born in the run's cgroup v2, so a cgroup namespace made at clone
+		// time is rooted there.
+		fe.CgroupFD = s.cgFD
+		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+	case entryJoinsItself:
+		// The child joins the run's cgroups itself, first thing, and then
+		// roots a cgroup namespace there: no round trip with the host.
+		fe.CgroupProcs = s.procs
+		fe.UnshareCgroupAfterSync = true
+	case entryHostMoves:
+		fe.SyncFunc = func(pid int) error {
+			err := s.syncStart(seq, pid)
+			var pe *protocolFailure
+			if errors.As(err, &pe) {
+				syncErr = pe.err
+			}
+			return err
+		}
+		fe.UnshareCgroupAfterSync = true
+	}
+	if x.Syscalls != "" {
+		p, err := s.filter(x.Syscalls)
+		if err != nil {
+			return s.execFailed(seq, err)
+		}
+		fe.Seccomp = p.Fprog()
+	}
+	// From here on the program may write /tmp.
+	s.tmpFresh = false
+	pid, err := fe.Start()
+	if syncErr != nil {
+		return syncErr
+	}
+	var died *forkexec.DiedBeforeExec
+	if errors.As(err, &died) {
+		// Killed (out of memory) or too short of memory to report: the
+		// program never ran; the host tells a memory limit from the rest.
+		why := fmt.Sprintf("the program's start failed before its exec (%v)", err)
+		return s.link.Send(protocol.KindExecFailed, seq, protocol.MarshalExecFailed(protocol.ExecFailed{ProgramFault: true, Errno: uint32(unix.ENOMEM), Message: why}), nil, nil)
+	}
+	if err != nil {
+		return s.execFailed(seq, err)
+	}
+	s.running, s.execSeq = pid, seq
+	if fe.SyncFunc == nil {
+		// The host learns the program's pid (translated into its pid
+		// namespace by the kernel) but has nothing to answer: it names
+		// the call a kill-mode filter denied by that pid, and without
+		// cgroups reads the program's CPU from /proc. This comes
+		// before the reaper starts: the kernel refuses credentials naming
+		// a pid that is gone, and an unreaped program keeps its pid even
+		// once it has exited.
+		cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
+		if err := s.link.Send(protocol.KindStarted, seq, protocol.MarshalStarted(protocol.Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+			return err
+		}
+	}
+	go func() { s.exited <- waitBox(pid) }()
+	return nil
+}
+
+// entry is how the program of x enters the container's cgroup, as the conf
+// and x say (the conf's validation leaves one way at most; see
+// cgroupEntry).
+func (s *initServer) entry(x protocol.Exec) cgroupEntry {
+	switch {
+	case s.cgFD > 0:
+		return entryBorn
+	case len(s.procs) > 0 && !x.Sync:
+		return entryJoinsItself
+	case s.conf.SyncStart:
+		return entryHostMoves
+	}
+	return entryNone
+}
+
+// protocolFailure marks a SyncFunc error that must also end the init.
+type protocolFailure struct{ err error }
+
+func (p *protocolFailure) Error() string { return p.err.Error() }
+
+// syncStart tells the host the child's pid (as credentials, which the
+// kernel translates into the host's pid namespace) and waits for its word.
+func (s *initServer) syncStart(seq uint32, pid int) error {
+	cred := &unix.Ucred{Pid: int32(pid), Uid: sandbox.BoxUID, Gid: sandbox.BoxGID}
+	if err := s.link.Send(protocol.KindStarted, seq, protocol.MarshalStarted(protocol.Started{BoxPid: int32(pid)}), nil, cred); err != nil {
+		return &protocolFailure{err}
+	}
+	r := <-s.msgs
+	if r.err != nil {
+		// Put it back for serve, which ends the init.
+		go func() { s.msgs <- r }()
+		return fmt.Errorf("init: host gone while the program waited: %w", r.err)
+	}
+	m := r.msg
+	defer m.CloseFDs()
+	switch {
+	case m.Kind == protocol.KindKill:
+		return errors.New("init: killed before the program started")
+	case m.Kind != protocol.KindProceed || m.Seq != seq || len(m.FDs) != 0:
+		return &protocolFailure{protocol.Errorf("got %s (seq %d) while the program waited for proceed (seq %d)", m.Kind, m.Seq, seq)}
+	}
+	p, err := protocol.UnmarshalProceed(m.Body)
+	if err != nil {
+		return &protocolFailure{err}
+	}
+	if !p.OK {
+		return fmt.Errorf("init: host refused to go on: %s", p.Message)
+	}
+	return nil
+}
+
+func (s *initServer) execFailed(seq uint32, err error) error {
+	f := protocol.ExecFailed{Message: err.Error()}
+	var ce *forkexec.ChildError
+	if errors.As(err, &ce) {
+		f.ProgramFault = ce.ProgramFault()
+		f.Errno = uint32(ce.Errno)
+	} else {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			f.Errno = uint32(errno)
+		}
+	}
+	return s.link.Send(protocol.KindExecFailed, seq, protocol.MarshalExecFailed(f), nil, nil)
+}
+
+// killBox kills every process of the container but the init. kill(-1) from
+// the pid 1 of a pid namespace reaches exactly the other processes of that
+// namespace; the guard makes sure it never runs anywhere else.
+func killBox() {
+	if os.Getpid() != 1 {
+		panic("gosandbox-init: kill(-1) outside a container's init")
+	}
+	unix.Kill(-1, unix.SIGKILL)
+}
+
+// waitBox waits for the program, then kills and reaps everything else in
+// the container (daemons, stopped or not: U1). Orphans are the init's
+// children, so wait4(-1) until ECHILD means none is left; killing again
+// after every reap catches a process forked while the previous kill ran.
+func waitBox(pid int) protocol.Exited {
+	var ws unix.WaitStatus
+	var ru unix.Rusage
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, &ru)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	x := protocol.Exited{
+		WaitStatus: uint32(ws),
+		UserNanos:  ru.Utime.Nano(),
+		SysNanos:   ru.Stime.Nano(),
+		MaxRSSKiB:  ru.Maxrss,
+
+		VoluntarySwitches: ru.Nvcsw,
+		ForcedSwitches:    ru.Nivcsw,
+	}
+	for {
+		killBox()
+		_, err := unix.Wait4(-1, nil, unix.WALL, nil)
+		if err == unix.ECHILD {
+			break
+		}
+		if err == nil {
+			x.Others++
+		}
+	}
+	return x
+}
+
+// filter returns the compiled seccomp program of a mode.
+func (s *initServer) filter(mode string) (*seccomp.Program, error) {
+	if p, ok := s.filters[mode]; ok {
+		return p, nil
+	}
+	p, err := seccomp.Default(sandbox.SyscallMode(mode))
+	if err != nil {
+		return nil, err
+	}
+	if s.filters == nil {
+		s.filters = make(map[string]*seccomp.Program)
+	}
+	s.filters[mode] = p
+	return p, nil
+}

@@ -1,0 +1,443 @@
+package container
+
+// One run in a container: the exec request, its supervision (wall, CPU, output, cancel) and its verdict.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
+	"gosandbox/sandbox/cgroup"
+	"gosandbox/sandbox/container/internal/protocol"
+	"gosandbox/sandbox/rlimit"
+	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/tty"
+	"gosandbox/sandbox/verdict"
+	"gosandbox/sandbox/workdir"
+)
+
+// cpuPoll is the period of the CPU-limit check.
+const cpuPoll = 10 * time.Millisecond
+
+// Run runs spec in the container and returns its result. The spec must be
+// valid and of the container's shape (the Pool sees to both). Failures of
+// the container itself are internal-error results, and the container is
+// then Broken.
+func (c *Container) Run(ctx context.Context, spec sandbox.Spec) sandbox.Result {
+	res, _ := c.runOnce(ctx, spec)
+	return res
+}
+
+// runOnce is Run, also saying whether the program surely never ran: the
+// container broke before the init took the request (its socket was closed
+// already, or it died before the program was placed in its cgroup). Such a
+// run may be retried on another container.
+func (c *Container) runOnce(ctx context.Context, spec sandbox.Spec) (res sandbox.Result, neverRan bool) {
+	// Terminal modes the program changes do not outlive the run (H4).
+	defer tty.Save(append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...)...)()
+	limits := spec.Limits.WithDefaults()
+	r := &runState{
+		c:      c,
+		spec:   spec,
+		limits: limits,
+		facts:  verdict.Facts{Limits: limits, Syscalls: boxcfg.SyscallMode(spec)},
+	}
+	res = r.execute(ctx)
+	if len(spec.CopyOut) > 0 && res.Status != sandbox.StatusInternalError {
+		res.Files, res.FileErrors = c.wd.CopyOut(spec.CopyOut, limits.Output)
+	}
+	res.Backend = BackendName
+	c.runs++
+	c.lastUsed = time.Now()
+	return res, res.Status == sandbox.StatusInternalError && !r.mayHaveRun && c.Broken() != nil
+}
+
+// runState is one run in progress: what it asked for and what has been
+// learnt of it so far. It lives as long as Container.runOnce.
+type runState struct {
+	c      *Container
+	spec   sandbox.Spec
+	limits sandbox.Limits // spec.Limits.WithDefaults()
+	// facts are what the verdict is decided from, filled in as the run goes.
+	facts verdict.Facts
+	// entry is how the program enters the container's cgroup this time.
+	entry cgroupEntry
+	// seq is the exec's sequence number, which every message of the run
+	// echoes; start is when the exec was sent, the start of the wall time
+	// (monotonic, R13).
+	seq   uint32
+	start time.Time
+	// started: the program is under way (at once without the round trip,
+	// after the host's proceed with it).
+	started bool
+	// pidSeen: the init reported the program's pid (a start without the
+	// round trip, which needs no answer).
+	pidSeen bool
+	// programPid is the host pid of the program, from the credentials of
+	// its started message: it names a denied syscall, and without cgroups
+	// gives the program's CPU.
+	programPid int
+	// mayHaveRun: the run got far enough that the program may have run, so
+	// it must not be retried on another container.
+	mayHaveRun bool
+}
+
+func (r *runState) decide() sandbox.Result {
+	res := verdict.Decide(r.facts)
+	if r.facts.Cgroup == nil && r.c.group != nil {
+		res.Accounting = r.c.b.cgInfo.Accounting()
+	}
+	return res
+}
+
+// internal ends the run as an internal-error (or what err says of it).
+func (r *runState) internal(err error) sandbox.Result {
+	r.facts.StartErr = err
+	return r.decide()
+}
+
+// endedBy ends the run, at this moment, with the container broken by err.
+func (r *runState) endedBy(err error) sandbox.Result {
+	r.facts.Wall = time.Since(r.start)
+	return r.internal(r.c.fail(err))
+}
+
+// execute prepares the container for the run, sends the exec and
+// supervises the program to its end.
+func (r *runState) execute(ctx context.Context) sandbox.Result {
+	c, spec := r.c, r.spec
+	if err := c.Broken(); err != nil {
+		return r.internal(err)
+	}
+	if err := c.wd.CopyIn(spec.CopyIn); err != nil {
+		return r.internal(fmt.Errorf("container: %w", err))
+	}
+	if c.group != nil {
+		if l := groupLimits(r.limits); l != c.groupLimits {
+			if l.CPUSet != "" && c.groupLimits.CPUSet == "" {
+				c.cpusetLater = true
+			}
+			if err := c.group.Reset(l); err != nil {
+				return r.internal(c.fail(fmt.Errorf("set cgroup limits: %w", err)))
+			}
+			c.groupLimits = l
+		}
+	}
+	if n := argBytes(spec); n > maxArgBytes {
+		// The kernel refuses this in execve whatever the stack limit; say
+		// so as it would, without shipping megabytes to the init.
+		return r.internal(&startError{protocol.ExecFailed{ProgramFault: true, Errno: uint32(unix.E2BIG),
+			Message: fmt.Sprintf("execve: %v (%d bytes of arguments and environment, the kernel takes at most %d)", unix.E2BIG, n, maxArgBytes)}})
+	}
+	x, fds := r.execRequest()
+	r.entry = c.runEntry()
+	// The round trip for one run of a container whose programs join the
+	// group by themselves: the init must be told.
+	x.Sync = c.entry == entryJoinsItself && r.entry == entryHostMoves
+	// What the protocol cannot carry is refused here, so that the init
+	// never sees a request it must reject (and the container survives).
+	if len(x.Files) > protocol.MaxChildFiles {
+		return r.internal(fmt.Errorf("container: %d descriptors for the program, at most %d", len(x.Files), protocol.MaxChildFiles))
+	}
+	if len(x.Hostname) > protocol.MaxHostname {
+		return r.internal(fmt.Errorf("container: hostname %q: longer than %d bytes", x.Hostname, protocol.MaxHostname))
+	}
+	r.start = time.Now() // monotonic (R13)
+	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)
+	if err != nil {
+		return r.internal(err)
+	}
+	r.seq = seq
+	// Without the round trip the init may start the program as soon as it
+	// reads the request.
+	r.started = !r.entry.roundTrip()
+	r.mayHaveRun = r.started
+	return r.supervise(ctx)
+}
+
+// maxArgBytes is the most argv and environment execve accepts with any
+// stack limit: three quarters of the kernel's 8 MiB cap on the stack rlimit
+// it takes into account (fs/exec.c).
+const maxArgBytes = 6 << 20
+
+func argBytes(spec sandbox.Spec) int {
+	n := 0
+	for _, l := range [][]string{spec.Args, spec.Env} {
+		for _, s := range l {
+			n += len(s) + 1
+		}
+	}
+	return n
+}
+
+// execRequest describes the program for the init, with the descriptors to
+// pass: one per open child descriptor, nil standard streams being /dev/null.
+// The defaults are those of every runner (sandbox/boxcfg).
+func (r *runState) execRequest() (protocol.Exec, []int) {
+	spec := r.spec
+	x := protocol.Exec{
+		Args:     spec.Args,
+		Env:      spec.Env,
+		Dir:      boxcfg.Dir(spec),
+		Hostname: boxcfg.Hostname(spec),
+		Syscalls: string(boxcfg.SyscallMode(spec)),
+	}
+	// Raises nothing the init's start did not (the same defaults), but
+	// lowers RLIMIT_CORE as the init's start found it must; a limit that
+	// cannot be raised is named by the init's setrlimit.
+	rlimits, _ := boxcfg.RLimits(r.limits, r.c.group != nil)
+	for _, rl := range rlimits {
+		x.RLimits = append(x.RLimits, protocol.RLimitConf{Resource: int32(rl.Resource), Cur: rl.Limit.Cur, Max: rl.Limit.Max})
+	}
+	var fds []int
+	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {
+		switch {
+		case f != nil:
+			// Fd puts the descriptor in blocking mode, which is what a
+			// program expects of its standard streams.
+			fds = append(fds, int(f.Fd()))
+			x.Files = append(x.Files, true)
+		case i < 3:
+			fds = append(fds, int(r.c.devNull.Fd()))
+			x.Files = append(x.Files, true)
+		default:
+			x.Files = append(x.Files, false)
+		}
+	}
+	return x, fds
+}
+
+// supervise waits for the program's end while enforcing the wall and CPU
+// limits, the captures' output limit and the caller's context.
+func (r *runState) supervise(ctx context.Context) sandbox.Result {
+	c, facts := r.c, &r.facts
+	wall := time.NewTimer(r.limits.Wall)
+	defer wall.Stop()
+	var cpuTick <-chan time.Time
+	if c.group != nil || r.limits.CPU > 0 {
+		t := time.NewTicker(cpuPoll)
+		defer t.Stop()
+		cpuTick = t.C
+	}
+	var grace <-chan time.Time
+	// The init answers an exec at once: when the program waits in the sync
+	// step, a missing Started means a stuck init, not a slow program.
+	var startTimeout <-chan time.Time
+	if r.entry.roundTrip() {
+		t := time.NewTimer(c.b.replyTimeout())
+		defer t.Stop()
+		startTimeout = t.C
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	overflow := workdir.Overflow(ctx, stop)
+	done := ctx.Done()
+	killSent := false
+	kill := func(why verdict.KillReason) {
+		if facts.Killed == verdict.NotKilled {
+			facts.Killed = why
+		}
+		if !killSent {
+			killSent = true
+			if _, err := c.send(protocol.KindKill, nil, nil, nil); err != nil {
+				return // the dead channel ends the wait
+			}
+			grace = time.After(c.b.replyTimeout())
+		}
+	}
+	for {
+		select {
+		case m := <-c.in:
+			if res, end := r.handle(ctx, m); end {
+				return res
+			}
+		case <-c.dead:
+			if !r.entry.roundTrip() && !killSent && !r.pidSeen && errors.Is(c.deadErr, unix.ECONNRESET) {
+				// The init closed its end with our exec still unread in
+				// its queue (the kernel says so with ECONNRESET, and
+				// nothing else was sent to it): the program never ran, so
+				// the run may move to another container.
+				r.mayHaveRun = false
+			}
+			return r.endedBy(fmt.Errorf("container init lost during the run: %w", c.deadErr))
+		case <-startTimeout:
+			if !r.started {
+				return r.endedBy(fmt.Errorf("the init did not start the program within %v", c.b.replyTimeout()))
+			}
+		case <-grace:
+			return r.endedBy(fmt.Errorf("the init did not end the program within %v of the kill", c.b.replyTimeout()))
+		case <-wall.C:
+			kill(verdict.KilledWall)
+		case <-cpuTick:
+			if facts.Killed != verdict.NotKilled || !r.started {
+				continue
+			}
+			cpu, err := r.programCPU()
+			if err != nil {
+				continue
+			}
+			facts.SampledCPU = max(facts.SampledCPU, cpu)
+			if r.limits.CPU > 0 && cpu >= r.limits.CPU {
+				kill(verdict.KilledCPU)
+			}
+		case <-overflow:
+			facts.OutputExceeded = true
+			overflow = nil
+			kill(verdict.KilledOutput)
+		case <-done:
+			done = nil
+			if facts.Killed == verdict.NotKilled {
+				facts.Err = ctx.Err()
+			}
+			kill(verdict.KilledCancel)
+		}
+	}
+}
+
+// programCPU is the run's CPU total: its cgroup's, or without cgroups the
+// program's own (every thread, and the children it reaped) from /proc. The
+// RLIMIT_CPU backstop sits a second or more above the limit, and a slow
+// machine's tick-based CPU clock overshoots it further.
+func (r *runState) programCPU() (time.Duration, error) {
+	if r.c.group != nil {
+		return r.c.group.CPU()
+	}
+	if r.programPid <= 0 {
+		return 0, errors.New("container: the program's pid is not known yet")
+	}
+	return rlimit.ProcessCPU(r.programPid)
+}
+
+// handle handles one message of the run; end says the run is over and res
+// is its result.
+func (r *runState) handle(ctx context.Context, m protocol.Message) (res sandbox.Result, end bool) {
+	defer m.CloseFDs()
+	c, facts := r.c, &r.facts
+	bad := func(err error) (sandbox.Result, bool) { return r.endedBy(err), true }
+	if m.Seq != r.seq || len(m.FDs) != 0 {
+		return bad(protocol.Errorf("%s (seq %d, %d descriptors) during run %d", m.Kind, m.Seq, len(m.FDs), r.seq))
+	}
+	switch m.Kind {
+	case protocol.KindStarted:
+		if r.pidSeen {
+			return bad(protocol.Errorf("started twice"))
+		}
+		if _, err := protocol.UnmarshalStarted(m.Body); err != nil {
+			return bad(err)
+		}
+		if m.Cred == nil || m.Cred.Pid <= 0 {
+			return bad(protocol.Errorf("started without the program's pid as credentials"))
+		}
+		r.pidSeen = true
+		r.programPid = int(m.Cred.Pid)
+		if !r.entry.roundTrip() {
+			// The program joined its cgroup by itself (or there is none);
+			// the init only says which process it is.
+			return sandbox.Result{}, false
+		}
+		r.started = true
+		r.mayHaveRun = true
+		p := protocol.Proceed{OK: true}
+		if err := c.group.AddProc(r.programPid); err != nil {
+			p = protocol.Proceed{Message: fmt.Sprintf("join cgroup: %v", err)}
+		}
+		if err := c.sendSeq(protocol.KindProceed, r.seq, protocol.MarshalProceed(p), nil, nil); err != nil {
+			return bad(err)
+		}
+		return sandbox.Result{}, false
+	case protocol.KindExecFailed:
+		f, err := protocol.UnmarshalExecFailed(m.Body)
+		if err != nil {
+			return bad(err)
+		}
+		facts.Wall = time.Since(r.start)
+		var e error = &startError{f}
+		if facts.Killed == verdict.KilledCancel && facts.Err != nil {
+			e = fmt.Errorf("%w: %w", facts.Err, e)
+		}
+		res := r.internal(e)
+		if c.group != nil && facts.Killed == verdict.NotKilled && unix.Errno(f.Errno) == unix.ENOMEM {
+			// A start cut short for want of memory (the child joins its
+			// group first thing) with the group at its limit is the
+			// limit's verdict.
+			if u, err := c.group.Usage(); err == nil && memoryAtLimit(u, facts.Limits.Memory) {
+				res.Status = sandbox.StatusMemoryLimit
+				res.Message = fmt.Sprintf("memory limit %s reached before the program started: %s", sandbox.FormatSize(facts.Limits.Memory), f.Message)
+				res.OOMKilled = u.OOMKilled
+				res.MemoryBytes = u.MemoryPeak
+			}
+		}
+		return res, true
+	case protocol.KindExited:
+		x, err := protocol.UnmarshalExited(m.Body)
+		if err != nil {
+			return bad(err)
+		}
+		if !r.started {
+			return bad(protocol.Errorf("exited before started"))
+		}
+		r.exited(ctx, x)
+		return r.decide(), true
+	}
+	return bad(protocol.Errorf("unexpected %s during a run", m.Kind))
+}
+
+// exited records how the program ended, and what the run left behind.
+func (r *runState) exited(ctx context.Context, x protocol.Exited) {
+	c, facts := r.c, &r.facts
+	facts.Wall = time.Since(r.start)
+	facts.Status = syscall.WaitStatus(x.WaitStatus)
+	facts.Rusage = &unix.Rusage{
+		Utime:  unix.NsecToTimeval(x.UserNanos),
+		Stime:  unix.NsecToTimeval(x.SysNanos),
+		Maxrss: x.MaxRSSKiB,
+		Nvcsw:  x.VoluntarySwitches,
+		Nivcsw: x.ForcedSwitches,
+	}
+	facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, r.spec.Stdout, r.spec.Stderr) ||
+		c.wd.HasFileAtLeast(facts.Limits.Output)
+	if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && r.programPid > 0 {
+		facts.DeniedSyscall = seccomp.DeniedSyscall(r.programPid)
+	}
+	// A capture that overflowed stops reading: the program may have died
+	// of SIGPIPE before the overflow reached supervise's select.
+	for _, w := range workdir.Watches(ctx) {
+		select {
+		case <-w:
+			facts.OutputExceeded = true
+		default:
+		}
+	}
+	if c.group != nil {
+		u, err := c.group.Usage()
+		if err != nil && facts.Err == nil {
+			facts.Err = fmt.Errorf("container: read cgroup accounting: %w", err)
+		}
+		facts.Cgroup = &verdict.CgroupUsage{
+			CPU: u.CPU, MemoryPeak: u.MemoryPeak, OOMKilled: u.OOMKilled,
+			ProcsPeak: u.ProcsPeak, Accounting: c.b.cgInfo.Accounting(), PeakSource: u.PeakSource,
+		}
+	}
+}
+
+// memoryAtLimit reports whether the group's memory use reached its limit:
+// the kernel says so (a failed charge, an OOM kill), or the peak is within a
+// page of it, where the next charge fails (kernels that count no failure
+// for a limit rounded down to 0).
+func memoryAtLimit(u cgroup.Usage, limit int64) bool {
+	return u.MemoryLimitHit || u.OOMKilled || (limit > 0 && u.MemoryPeak+int64(os.Getpagesize()) > limit)
+}
+
+// startError is a program that never ran, as the init reported it. It is
+// the program's fault (exec-error) when execve itself refused it.
+type startError struct{ f protocol.ExecFailed }
+
+func (e *startError) Error() string      { return e.f.Message }
+func (e *startError) ProgramFault() bool { return e.f.ProgramFault }
