@@ -220,3 +220,28 @@ func TestIdleContainerGivesMemoryBack(t *testing.T) {
 		}
 	}
 }
+
+// TestManyXattrsOnWorkDirWiped: a run that labels /w with more extended
+// attribute names than a first 4 KiB listing holds still gets a clean reset:
+// the next run in the same container sees none of them (U2, U7).
+func TestManyXattrsOnWorkDirWiped(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	c := onlyContainer(t, p)
+	label := runSpec(t, p, sh(`python3 -c '
+import os
+for i in range(120): os.setxattr("/w", "user.label%03d%s" % (i, "x" * 40), b"1")
+print(len(os.listxattr("/w")))
+'`))
+	wantStatus(t, label, sandbox.StatusOK)
+	if strings.TrimSpace(label.Stdout) != "120" {
+		t.Skipf("the box could not label /w (%q %q): no user xattrs on this tmpfs", label.Stdout, label.Stderr)
+	}
+	next := runSpec(t, p, sh(`python3 -c 'import os; print(len(os.listxattr("/w")))'`))
+	wantStatus(t, next, sandbox.StatusOK)
+	if got := strings.TrimSpace(next.Stdout); got != "0" {
+		t.Fatalf("the next run sees %s xattrs on /w", got)
+	}
+	if got := onlyContainer(t, p); got != c {
+		t.Fatalf("the pool replaced its container (its reset failed): %v", p.lastErr)
+	}
+}

@@ -163,9 +163,10 @@ func dropXattrs(fd int) error {
 		return nil
 	}
 	if errors.Is(err, unix.ERANGE) {
-		size, err := unix.Flistxattr(fd, nil)
-		if err != nil {
-			return fmt.Errorf("list xattrs: %w", err)
+		// More names than the first buffer holds: ask for their size.
+		size, sizeErr := unix.Flistxattr(fd, nil)
+		if sizeErr != nil {
+			return fmt.Errorf("list xattrs: %w", sizeErr)
 		}
 		buf = make([]byte, size)
 		n, err = unix.Flistxattr(fd, buf)
