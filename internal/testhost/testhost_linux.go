@@ -3,6 +3,7 @@ package testhost
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,4 +52,19 @@ func NeedCgroup2(t testing.TB) string {
 		t.Skip("no cgroup v2 hierarchy")
 	}
 	return root
+}
+
+// FloorTrue runs /bin/true once with a plain fork+exec+wait from this
+// process, nothing isolated: the floor every runner's start is measured
+// against in the benchmarks beside the code.
+func FloorTrue(tb testing.TB) {
+	tb.Helper()
+	pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		tb.Fatalf("wait4: %v status %v", err, ws)
+	}
 }

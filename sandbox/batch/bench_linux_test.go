@@ -7,12 +7,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/container"
 	"gosandbox/sandbox/oneshot"
@@ -27,14 +25,7 @@ const batchBenchJobs = 300
 // isolated: the floor a job's time is compared with.
 func floorJobs(b *testing.B, n int) {
 	for range n {
-		pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ws unix.WaitStatus
-		if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
-			b.Fatalf("wait4: %v status %v", err, ws)
-		}
+		testhost.FloorTrue(b)
 	}
 }
 

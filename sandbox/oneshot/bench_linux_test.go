@@ -4,12 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
@@ -22,19 +20,6 @@ func runTrueBoxed(b *testing.B) {
 	}
 }
 
-// runTrueFloor is the floor: a plain fork+exec+wait of the same program
-// from the same process, nothing isolated.
-func runTrueFloor(b *testing.B) {
-	pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
-		b.Fatalf("wait4: %v status %v", err, ws)
-	}
-}
-
 func BenchmarkOneshotTrue(b *testing.B) {
 	needRoot(b)
 	for b.Loop() {
@@ -44,7 +29,7 @@ func BenchmarkOneshotTrue(b *testing.B) {
 
 func BenchmarkForkExecTrue(b *testing.B) {
 	for b.Loop() {
-		runTrueFloor(b)
+		testhost.FloorTrue(b)
 	}
 }
 
@@ -55,14 +40,14 @@ func BenchmarkOneshotVsFloor(b *testing.B) {
 	needRoot(b)
 	for range 5 {
 		runTrueBoxed(b)
-		runTrueFloor(b)
+		testhost.FloorTrue(b)
 	}
 	var boxed, floor []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
 		runTrueBoxed(b)
 		t1 := time.Now()
-		runTrueFloor(b)
+		testhost.FloorTrue(b)
 		t2 := time.Now()
 		boxed = append(boxed, t1.Sub(t0))
 		floor = append(floor, t2.Sub(t1))
@@ -139,7 +124,7 @@ func BenchmarkOneshotVariants(b *testing.B) {
 	}
 	floor := func() time.Duration {
 		t0 := time.Now()
-		runTrueFloor(b)
+		testhost.FloorTrue(b)
 		return time.Since(t0)
 	}
 	times := make([][]time.Duration, len(variants))
