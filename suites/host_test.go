@@ -421,6 +421,28 @@ var _ = Describe("Host resources", area("host"), func() {
 		})
 	})
 
+	It("H4: a stream handed in keeps its status flags (O_NONBLOCK set inside does not stay)", property("H4"), func() {
+		// The box shares the caller's file description: a flag it sets
+		// there would stay after the run (an interactive shell whose
+		// terminal turned non-blocking fails its next read with EAGAIN).
+		r, w, err := os.Pipe()
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		DeferCleanup(w.Close)
+		spec := probeSpec("host-nonblock")
+		spec.Stdin = r
+		o := runBounded(spec)
+		Expect(o.Stdout).To(ContainSubstring("set=ok"), describe(o))
+		// Through the raw descriptor: File.Fd would put it back in
+		// blocking mode itself.
+		rc, err := r.SyscallConn()
+		Expect(err).NotTo(HaveOccurred())
+		var fl int
+		Expect(rc.Control(func(fd uintptr) { fl, err = unix.FcntlInt(fd, unix.F_GETFL, 0) })).To(Succeed())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fl&unix.O_NONBLOCK).To(BeZero(), "the caller's stdin is non-blocking after the run\n"+describe(o))
+	})
+
 	It("H4: a terminal on stdin cannot become the box's controlling terminal and keeps its modes", property("H4"), func() {
 		master, slave := openPty()
 		_ = master // kept open for the run: without it the terminal hangs up

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -87,6 +88,31 @@ var _ = Describe("Process", area("process"), func() {
 		o := runProbe("ps-leave", marker)
 		Expect(probeFacts(o.Stdout)).To(HaveKeyWithValue("left", "3"), "the probe could not leave its three processes\n%s", describeOutcome(o))
 		Expect(hostProcessesWith(marker)).To(BeEmpty(), "processes of the box still alive on the host after Run returned")
+	})
+
+	It("P4: a process made with clone(CLONE_PARENT) is killed and reaped, and Run returns", property("P4"), func() {
+		// Where the program's parent is the supervisor (a pid 1 apart from
+		// the program), CLONE_PARENT makes the supervisor the parent of a
+		// process inside the box. Killed with the box, it stays a zombie
+		// until the supervisor reaps it, and the box's pid 1 cannot finish
+		// dying before that: a supervisor that only waits for pid 1 hangs.
+		marker := uniqueName("gosandbox-p4cp-")
+		DeferCleanup(func() {
+			for _, pid := range hostProcessesWith(marker) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			// Unblock a hung backend (and its pid 1): the zombies are
+			// this process's children.
+			for _, pid := range zombieChildren() {
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+			}
+		})
+		o := runBounded(limitedProbe(sandbox.Limits{Wall: scaled(3 * time.Second)}, "ps-clone-parent", marker))
+		Expect(o.Stdout).To(ContainSubstring("sibling="), describeOutcome(o))
+		Expect(hostProcessesWith(marker)).To(BeEmpty(), "processes of the box still alive on the host after Run returned")
+		Eventually(zombieChildren).WithTimeout(5*time.Second).WithPolling(100*time.Millisecond).Should(BeEmpty(),
+			"the supervisor keeps unreaped children of the box after Run returned")
 	})
 
 	It("P5: the environment is exactly the configured one", property("P5"), func() {

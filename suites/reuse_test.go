@@ -232,6 +232,21 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
+	It("U7: descriptors a run left in flight in unix sockets do not stop the next run passing descriptors", property("U7"), func() {
+		needsReuse()
+		// The kernel charges descriptors in flight to the sender's host
+		// uid and refuses more (ETOOMANYREFS) over RLIMIT_NOFILE. A garbage
+		// cycle of sockets stays charged until its garbage collector runs,
+		// which only the release of some unix socket starts: a box that
+		// keeps its host uid across runs hands the next run a spent budget.
+		first := runBounded(probeSpec("reuse-scm", "cycle"))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		Expect(first.Stdout).To(ContainSubstring("stop=ETOOMANYREFS"), "the first run did not reach the kernel's limit, so this spec proves nothing\n"+describe(first))
+		second := runBounded(probeSpec("reuse-scm"))
+		Expect(second.Status).To(Equal(sandbox.StatusOK), describe(second))
+		Expect(second.Stdout).To(ContainSubstring("scm=ok"), "the run after one that left descriptors in flight cannot pass one\nfirst:\n%s\nsecond:\n%s", describe(first), describe(second))
+	})
+
 	It("U5: limits are restored between runs", property("U5"), func() {
 		needsReuse()
 		// Memory: 96 MiB, not less: without cgroups the limit is

@@ -91,7 +91,12 @@ func groups(deny libseccomp.Action) []libseccomp.SyscallGroup {
 		{Names: deniedSyscalls, Action: deny},
 		{NamesWithCondtions: allowPersonality, Action: libseccomp.ActionAllow},
 		{Names: []string{"personality"}, Action: deny},
-		denyIf("clone", anyBitSet(0, namespaceFlags)),
+		// CLONE_PARENT: where the program's parent is the supervisor (a
+		// box whose pid 1 lives apart from the program), the new process
+		// would be the supervisor's child, a zombie nobody reaps once the
+		// box is killed, and the box's pid 1 cannot finish dying before it
+		// is reaped (P4).
+		denyIf("clone", anyBitSet(0, namespaceFlags|unix.CLONE_PARENT)),
 		denyIf("unshare", anyBitSet(0, unshareNamespaceFlags)),
 		// Raw link-layer sockets (N3) and host-VM sockets (S5).
 		denyIf("socket", low32Equals(0, unix.AF_PACKET), low32Equals(0, unix.AF_VSOCK)),

@@ -73,6 +73,7 @@ func TestPolicyDecisions(t *testing.T) {
 		{"thread clone", sys(unix.SYS_CLONE, threadFlags), allow},
 		{"clone newuser", sys(unix.SYS_CLONE, unix.CLONE_NEWUSER|uint64(unix.SIGCHLD)), deny},
 		{"clone newns", sys(unix.SYS_CLONE, unix.CLONE_NEWNS), deny},
+		{"clone parent", sys(unix.SYS_CLONE, unix.CLONE_PARENT|uint64(unix.SIGCHLD)), deny},
 		{"clone newnet high bits", sys(unix.SYS_CLONE, 1<<40|unix.CLONE_NEWNET), deny},
 		{"clone3", sys(unix.SYS_CLONE3), enosys},
 		{"unshare files", sys(unix.SYS_UNSHARE, unix.CLONE_FILES), allow},

@@ -29,6 +29,41 @@ func init() {
 	register("ps-argv", psArgv)
 	register("ps-fds", psFds)
 	register("ps-signals", psSignals)
+	register("ps-clone-parent", psCloneParent)
+}
+
+// ps-clone-parent MARKER: makes a lingering process (ps-linger MARKER plain)
+// with clone(CLONE_PARENT), so that its parent is the program's parent, not
+// the program, and exits. Where the program's parent is the supervisor
+// (a box whose pid 1 is not the program's parent), the supervisor must not
+// wait for the box's pid 1 forever: pid 1 cannot finish dying while a
+// process of its namespace is an unreaped zombie of the supervisor.
+// Prints "sibling=PID" or "sibling=ERRNO".
+func psCloneParent(args []string) int {
+	mustBeBoxed()
+	if len(args) != 1 {
+		fmt.Println("usage=ps-clone-parent MARKER")
+		return 2
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Printf("error=%s\n", errText(err))
+		return 1
+	}
+	// syscall.ForkExec, not os/exec: no pidfd is asked for, so the start is
+	// a plain clone(2), whose flags the filter sees (clone3 fails ENOSYS).
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"probe", "ps-linger", args[0], "plain"}, &syscall.ProcAttr{
+		Files: []uintptr{0, 1, 2, w.Fd()},
+		Sys:   &syscall.SysProcAttr{Cloneflags: unix.CLONE_PARENT},
+	})
+	w.Close()
+	if err != nil {
+		fmt.Printf("sibling=%s\n", errText(err))
+		return 0
+	}
+	r.Read(make([]byte, 1)) // in place
+	fmt.Printf("sibling=%d\nppid=%d\n", pid, os.Getppid())
+	return 0
 }
 
 // psSignals prints the signal masks the program started with, from
