@@ -165,6 +165,9 @@ func (c *Container) Reset(ctx context.Context) error {
 	if c.group != nil {
 		cgErr = c.resetGroup()
 	}
+	// A cycle of descriptors in flight the run left is charged to the box's
+	// host uid, which the next run keeps (U7).
+	unixsocket.CollectGarbage()
 	if err := c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout()); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/tty"
+	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
 )
@@ -414,20 +415,9 @@ func (b *box) tearDown() {
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
 	b.reaped.Close()
-	collectUnixGarbage()
-}
-
-// collectUnixGarbage starts the kernel's collection of unix sockets that
-// only messages in flight hold. Descriptors in flight are charged to the
-// sender's host uid, which a slot keeps for all its runs, and a cycle the
-// program left would stay charged until some unix socket is released
-// somewhere: the next run could then pass no descriptor (ETOOMANYREFS,
-// U7). Releasing a socket while anything is in flight starts a collection.
-func collectUnixGarbage() {
-	if sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err == nil {
-		unix.Close(sv[0])
-		unix.Close(sv[1])
-	}
+	// A cycle of descriptors in flight the program left is charged to the
+	// slot's host uid, which the next run keeps (U7).
+	unixsocket.CollectGarbage()
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
