@@ -235,7 +235,12 @@ func limitStatus(r sandbox.Result, f Facts) (sandbox.Status, string) {
 	case KilledCPU:
 		return sandbox.StatusCPULimit, cpuMsg()
 	case KilledWall:
-		return sandbox.StatusWallLimit, fmt.Sprintf("wall time reached the limit %v", f.Limits.Wall)
+		// The timer and the program's own end can race: a program that
+		// exited by itself before the limit was not stopped by it, whatever
+		// the supervisor saw first.
+		if f.Status.Signaled() || f.Wall >= f.Limits.Wall {
+			return sandbox.StatusWallLimit, fmt.Sprintf("wall time reached the limit %v", f.Limits.Wall)
+		}
 	case KilledOutput:
 		return sandbox.StatusOutputLimit, fmt.Sprintf("output went past the limit %s", sandbox.FormatSize(f.Limits.Output))
 	case KilledCancel:
