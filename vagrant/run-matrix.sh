@@ -248,7 +248,6 @@ while read -r m box modes <&3; do
 		prebuilt=/var/tmp/gosandbox-bin
 		tar -C "$bin" -cf - . | ssh_to "$m" "sudo rm -rf $prebuilt && sudo mkdir -p $prebuilt && sudo tar -C $prebuilt -xf -"
 	fi
-	ssh_to "$m" "cat > /tmp/host-calibration.json" < "$state/host-calibration.json"
 	for mode in $(echo "$modes" | tr ',' ' '); do
 		case " ${CGROUPS:-$mode} " in *" $mode "*) ;; *) continue ;; esac
 		col=vagrant-$m-$mode
@@ -283,7 +282,9 @@ while read -r m box modes <&3; do
 			continue
 		fi
 		b=$(now)
-		logged "$log" ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' PREBUILT='$prebuilt' HOST_CALIBRATION=/tmp/host-calibration.json sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results"
+		# Given again after each reload: the guest's /tmp does not outlive a boot.
+		ssh_to "$m" "cat > /var/tmp/gosandbox-host-calibration.json" < "$state/host-calibration.json"
+		logged "$log" ssh_to "$m" "sudo env LABEL_FILTER='${LABEL_FILTER:-}' BACKENDS='${BACKENDS:-oneshot container}' NO_BENCH='${NO_BENCH:-}' PREBUILT='$prebuilt' HOST_CALIBRATION=/var/tmp/gosandbox-host-calibration.json sh /gosandbox/vagrant/provision/run.sh /gosandbox /tmp/gosandbox-results"
 		ran=$?
 		run=$(( $(now) - b ))
 		mkdir -p "$dir"
