@@ -83,11 +83,15 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
+	r.postponeBackground()
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
 		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
+		if !b.kicked {
+			b.kickBackground()
+		}
 		b.tearDown()
 		b.mark("teardown")
 		if !slotBad {
@@ -143,7 +147,6 @@ type box struct {
 	group    *cgroup.Group
 	reaped   *forkexec.Reaped
 	joins    []*os.File
-	devnul   *os.File
 	pidfd    int
 	netns    int
 	mntns    int // the run's mount copy, held so its teardown happens after the result
@@ -152,6 +155,7 @@ type box struct {
 	held     forkexec.Held
 
 	lastMark time.Time // see mark
+	kicked   bool      // kickBackground was called
 }
 
 // slotSteps are the child's steps that fail when the slot's namespaces
@@ -200,10 +204,13 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 		return b.decide(facts), false
 	}
+	b.kickBackground()
+	b.kicked = true
 	for _, f := range b.joins {
 		f.Close()
 	}
 	b.joins = nil
+	b.mark("after-start-joins")
 	b.pidfd = openPidfd(pid)
 	// The child left holds on the run's mount namespace and /w; where it
 	// could not, they are taken through pid, which may be gone already.
@@ -220,10 +227,12 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	} else if b.held.WorkDir >= 0 {
 		unix.Close(b.held.WorkDir)
 	}
+	b.mark("held")
 	b.supervise(ctx, pid, start, &facts)
 	b.mark("run+reap")
 	if b.group != nil {
 		usage, err := b.group.Usage()
+		b.mark("usage")
 		if err != nil && facts.Err == nil {
 			facts.Err = fmt.Errorf("slots: read cgroup accounting: %w", err)
 		}
@@ -234,18 +243,51 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 	}
 	facts.FileAtLimit = b.fileAtLimit()
+	b.mark("fileAtLimit")
 	res = b.decide(facts)
-	b.mark("usage+verdict")
+	b.mark("verdict")
 	if len(b.spec.CopyOut) > 0 {
 		res.Files, res.FileErrors = b.dir.CopyOut(b.spec.CopyOut, b.limits.Output)
 	}
 	return res, false
 }
 
+// kickBackground starts the runner's deferred background work (see
+// backgroundDefer) and the slot's network stock refill, once the run's
+// program runs or its start failed.
+func (b *box) kickBackground() {
+	b.slot.net.fillLater()
+	b.runner.released.Kick()
+	if b.runner.cgroups != nil {
+		b.runner.cgroups.KickStock()
+	}
+}
+
+// postponeBackground holds the deferred background work back while this
+// run starts.
+func (r *Runner) postponeBackground() {
+	r.released.Postpone()
+	if r.cgroups != nil {
+		r.cgroups.PostponeStock()
+	}
+}
+
 // prepare makes the run's work directory, cgroup, network namespace and the
 // child's description.
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r, s := b.runner, b.slot
+	var err error
+	if b.reaped, err = forkexec.NewReaped(); err != nil {
+		return nil, fmt.Errorf("slots: %w", err)
+	}
+	if r.apart {
+		// Pid 1 first: its exec runs while the rest is prepared, instead
+		// of beside the child's start.
+		if err := b.reaped.StartApart(syscall.SIGKILL); err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
+	}
+	b.mark("p-pid1")
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
@@ -278,6 +320,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		mounts = s.plan.RunOwnWork
 	}
+	b.mark("p-mounts+workdir")
 	if r.cgroups != nil {
 		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
 		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
@@ -286,21 +329,22 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		b.group = g
 	}
+	b.mark("p-cgroup-create")
 	files, err := b.childFiles()
 	if err != nil {
 		return nil, err
 	}
-	if b.reaped, err = forkexec.NewReaped(); err != nil {
-		return nil, fmt.Errorf("slots: %w", err)
-	}
+	b.mark("p-files")
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
 		ReaperApart: r.apart})
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
+	b.mark("p-boxcfg")
 	if b.netns, err = s.net.take(); err != nil {
 		return nil, err
 	}
+	b.mark("p-net-take")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
@@ -348,14 +392,11 @@ func (b *box) childFiles() ([]int, error) {
 	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
 	for _, f := range std {
 		if f == nil {
-			if b.devnul == nil {
-				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("slots: %w", err)
-				}
-				b.devnul = dn
+			dn, err := b.runner.devNull()
+			if err != nil {
+				return nil, fmt.Errorf("slots: %w", err)
 			}
-			f = b.devnul
+			f = dn
 		}
 		fds = append(fds, int(f.Fd()))
 	}
@@ -391,9 +432,11 @@ func (b *box) fileAtLimit() bool {
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
 func (b *box) tearDown() {
+	b.mark("teardown-enter")
 	if b.group != nil {
 		b.group.RemoveLater()
 	}
+	b.mark("td-rmlater")
 	closeFD(&b.pidfd)
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
@@ -404,16 +447,15 @@ func (b *box) tearDown() {
 	if b.dir != nil {
 		b.dir.Close()
 	}
-	if b.devnul != nil {
-		b.devnul.Close()
-	}
 	for _, f := range b.joins {
 		f.Close()
 	}
 	// An apart pid 1 was killed when the program ended; it is reaped
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
+	b.mark("td-misc")
 	b.reaped.Close()
+	b.mark("td-reap-pid1")
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
@@ -492,6 +534,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 	for {
 		select {
 		case e := <-exited:
+			b.mark("sv-wakeup")
 			facts.Wall = e.at.Sub(start)
 			if e.err != nil {
 				facts.Err = fmt.Errorf("slots: wait4: %w", e.err)
@@ -502,6 +545,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			// An apart pid 1 goes now, and with it whatever the program
 			// left in the box's pid namespace.
 			b.reaped.Kill()
+			b.mark("sv-kill-pid1")
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}
@@ -516,9 +560,14 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				default:
 				}
 			}
-			if b.group != nil {
+			b.mark("sv-misc")
+			if b.group != nil && !b.runner.apart {
+				// With pid 1 apart, its end (just asked for) takes every
+				// process of the box: they all live in its pid namespace,
+				// and it is reaped before Run returns.
 				b.group.KillAll()
 			}
+			b.mark("sv-killall")
 			return
 		case <-wall.C:
 			kill(verdict.KilledWall)
