@@ -121,6 +121,19 @@ func (m *Manager) PostponeStock() {
 	}
 }
 
+// FlushStock starts the stock's deferred background work and waits until
+// it is done: the stock is full and released groups are removed (tests
+// that count descriptors or groups).
+func (m *Manager) FlushStock() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.startLocked()
+	for s.running {
+		s.idle.Wait()
+	}
+}
+
 // KickStock starts the stock's deferred background work now.
 func (m *Manager) KickStock() {
 	s := &m.stock
@@ -190,6 +203,9 @@ func (m *Manager) work() {
 			name := fmt.Sprintf("%s%d", s.prefix, s.seq)
 			s.mu.Unlock()
 			impl, err := m.impl.create(name, l)
+			if p, ok := impl.(interface{ preopen() }); ok && err == nil {
+				p.preopen()
+			}
 			s.mu.Lock()
 			if err != nil {
 				// Create makes its own group; the stock stays as it is

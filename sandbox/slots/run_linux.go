@@ -93,7 +93,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 			b.kickBackground()
 		}
 		b.tearDown()
-		b.mark("teardown")
+		b.mark("teardown:rest")
 		if !slotBad {
 			break
 		}
@@ -175,7 +175,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	facts := verdict.Facts{Limits: b.limits, Syscalls: boxcfg.SyscallMode(b.spec)}
 	b.mark("")
 	fe, err := b.prepare()
-	b.mark("prepare")
+	b.mark("prepare:join+child")
 	if err != nil {
 		facts.StartErr = err
 		return b.decide(facts), false
@@ -210,7 +210,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		f.Close()
 	}
 	b.joins = nil
-	b.mark("after-start-joins")
+	b.mark("after-start:kick")
 	b.pidfd = openPidfd(pid)
 	// The child left holds on the run's mount namespace and /w; where it
 	// could not, they are taken through pid, which may be gone already.
@@ -227,9 +227,9 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	} else if b.held.WorkDir >= 0 {
 		unix.Close(b.held.WorkDir)
 	}
-	b.mark("held")
+	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts)
-	b.mark("run+reap")
+	b.mark("supervise-end")
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		b.mark("usage")
@@ -243,7 +243,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 	}
 	facts.FileAtLimit = b.fileAtLimit()
-	b.mark("fileAtLimit")
+	b.mark("file-at-limit")
 	res = b.decide(facts)
 	b.mark("verdict")
 	if len(b.spec.CopyOut) > 0 {
@@ -287,7 +287,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
 	}
-	b.mark("p-pid1")
+	b.mark("prepare:pid1")
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
@@ -320,7 +320,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		mounts = s.plan.RunOwnWork
 	}
-	b.mark("p-mounts+workdir")
+	b.mark("prepare:mounts")
 	if r.cgroups != nil {
 		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
 		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
@@ -329,22 +329,22 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		b.group = g
 	}
-	b.mark("p-cgroup-create")
+	b.mark("prepare:cgroup")
 	files, err := b.childFiles()
 	if err != nil {
 		return nil, err
 	}
-	b.mark("p-files")
+	b.mark("prepare:files")
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
 		ReaperApart: r.apart})
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
-	b.mark("p-boxcfg")
+	b.mark("prepare:config")
 	if b.netns, err = s.net.take(); err != nil {
 		return nil, err
 	}
-	b.mark("p-net-take")
+	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
@@ -361,14 +361,20 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		// each hierarchy's tasks file; v2: cgroup.procs): every later step
 		// and the program are accounted there, and no supervisor thread
 		// ever enters them. Then a cgroup namespace rooted there.
-		files, err := b.group.ProcsFiles()
+		fds, err := b.group.JoinFDs()
+		if errors.Is(err, cgroup.ErrNoJoinFDs) {
+			var files []*os.File
+			if files, err = b.group.ProcsFiles(); err == nil {
+				b.joins = files
+				for _, f := range files {
+					fds = append(fds, int(f.Fd()))
+				}
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
-		b.joins = files
-		for _, f := range files {
-			fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
-		}
+		fe.CgroupProcs = fds
 		fe.UnshareCgroupAfterSync = true
 	} else {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
@@ -432,11 +438,11 @@ func (b *box) fileAtLimit() bool {
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
 func (b *box) tearDown() {
-	b.mark("teardown-enter")
+	b.mark("copy-out")
 	if b.group != nil {
 		b.group.RemoveLater()
 	}
-	b.mark("td-rmlater")
+	b.mark("teardown:cgroup")
 	closeFD(&b.pidfd)
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
@@ -453,9 +459,9 @@ func (b *box) tearDown() {
 	// An apart pid 1 was killed when the program ended; it is reaped
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
-	b.mark("td-misc")
+	b.mark("teardown:closes")
 	b.reaped.Close()
-	b.mark("td-reap-pid1")
+	b.mark("teardown:reap-pid1")
 }
 
 // startTimeout bounds the box's set-up (clone to execve).
@@ -534,7 +540,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 	for {
 		select {
 		case e := <-exited:
-			b.mark("sv-wakeup")
+			b.mark("run")
 			facts.Wall = e.at.Sub(start)
 			if e.err != nil {
 				facts.Err = fmt.Errorf("slots: wait4: %w", e.err)
@@ -545,7 +551,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			// An apart pid 1 goes now, and with it whatever the program
 			// left in the box's pid namespace.
 			b.reaped.Kill()
-			b.mark("sv-kill-pid1")
+			b.mark("kill-pid1")
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}
@@ -560,14 +566,14 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				default:
 				}
 			}
-			b.mark("sv-misc")
+			b.mark("status")
 			if b.group != nil && !b.runner.apart {
 				// With pid 1 apart, its end (just asked for) takes every
 				// process of the box: they all live in its pid namespace,
 				// and it is reaped before Run returns.
 				b.group.KillAll()
 			}
-			b.mark("sv-killall")
+			b.mark("killall")
 			return
 		case <-wall.C:
 			kill(verdict.KilledWall)

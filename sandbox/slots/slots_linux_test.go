@@ -169,9 +169,14 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 }
 
-// settle waits until no slot's network stock is being refilled in the
-// background, so that descriptor counts compare like with like.
+// settle waits until no slot's network stock is being refilled and the
+// cgroup stock (whose groups hold descriptors) is full, so that descriptor
+// counts compare like with like.
 func settle(r *Runner) {
+	r.released.Wait()
+	if r.cgroups != nil {
+		r.cgroups.FlushStock()
+	}
 	for _, s := range r.all {
 		s.net.mu.Lock()
 		for s.net.filling {
