@@ -3,6 +3,7 @@ package cgroup
 // The cgroup.procs files a child writes "0" into to join its group itself (cgroup v1).
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,4 +53,25 @@ func (g *Group) ProcsFiles() ([]*os.File, error) {
 		files = append(files, f)
 	}
 	return files, nil
+}
+
+// ErrNoJoinFDs is returned by JoinFDs where the group keeps no join
+// descriptors (cgroup v2): use ProcsFiles.
+var ErrNoJoinFDs = errors.New("cgroup: no kept join descriptors here")
+
+// JoinFDs is ProcsFiles with descriptors the group owns (cgroup v1): opened
+// once, ahead of need for a group from the stock (see KeepStock), and
+// closed when the group is removed, so a run pays neither the opens nor the
+// closes. Do not close them; do not use them once the group is removed.
+func (g *Group) JoinFDs() ([]int, error) {
+	var fds []int
+	err := g.do(func() (err error) {
+		j, ok := g.impl.(interface{ joinFDs() ([]int, error) })
+		if !ok {
+			return ErrNoJoinFDs
+		}
+		fds, err = j.joinFDs()
+		return err
+	})
+	return fds, err
 }

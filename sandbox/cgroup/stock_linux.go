@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"gosandbox/sandbox/internal/release"
 )
 
 // stock keeps fresh groups made ahead of need and removes released groups
@@ -23,6 +26,9 @@ type stock struct {
 	running bool        // the worker goroutine is active
 	idle    *sync.Cond  // signalled when the worker stops
 	errs    []error     // background removal failures, returned by Close
+	deferBy time.Duration
+	timer   *time.Timer // started while deferred work waits (see DeferStockWork)
+	armed   bool
 }
 
 type stocked struct {
@@ -88,9 +94,82 @@ func (s *stock) dropReadyLocked() {
 	s.ready = nil
 }
 
-// kickLocked starts the worker when there is something for it to do.
+// DeferStockWork makes the stock's background work (fills and removals)
+// wait for KickStock, or until d has passed since it was asked for,
+// instead of starting at once: a runner kicks it while a program runs, so
+// that it does not compete with the start of the next run when runs come
+// back to back. d <= 0 starts it at once again (the default).
+func (m *Manager) DeferStockWork(d time.Duration) {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deferBy = d
+	if d <= 0 {
+		m.startLocked()
+	}
+}
+
+// PostponeStock pushes deferred stock work a further DeferStockWork
+// period out: a runner calls it when a run starts, so that the work waits
+// for that run's KickStock.
+func (m *Manager) PostponeStock() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed {
+		s.timer.Reset(s.deferBy)
+	}
+}
+
+// FlushStock starts the stock's deferred background work and waits until
+// it is done: the stock is full and released groups are removed (tests
+// that count descriptors or groups).
+func (m *Manager) FlushStock() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.startLocked()
+	for s.running {
+		s.idle.Wait()
+	}
+}
+
+// KickStock starts the stock's deferred background work now.
+func (m *Manager) KickStock() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.startLocked()
+}
+
+// kickLocked starts the worker when there is something for it to do, or
+// arms the timer when its work is deferred.
 func (m *Manager) kickLocked() {
 	s := &m.stock
+	if s.deferBy <= 0 {
+		m.startLocked()
+		return
+	}
+	if s.running || (len(s.pending) == 0 && len(s.ready) >= s.size) {
+		return
+	}
+	if s.armed {
+		return
+	}
+	s.armed = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.deferBy, m.KickStock)
+	} else {
+		s.timer.Reset(s.deferBy)
+	}
+}
+
+func (m *Manager) startLocked() {
+	s := &m.stock
+	if s.armed {
+		s.timer.Stop()
+		s.armed = false
+	}
 	if s.running || (len(s.pending) == 0 && len(s.ready) >= s.size) {
 		return
 	}
@@ -98,7 +177,7 @@ func (m *Manager) kickLocked() {
 		s.idle = sync.NewCond(&s.mu)
 	}
 	s.running = true
-	go m.work()
+	release.Go(m.work) // at a lower priority than the runs
 }
 
 // work removes released groups first (they hold kernel memory), then fills
@@ -124,6 +203,9 @@ func (m *Manager) work() {
 			name := fmt.Sprintf("%s%d", s.prefix, s.seq)
 			s.mu.Unlock()
 			impl, err := m.impl.create(name, l)
+			if p, ok := impl.(interface{ preopen() }); ok && err == nil {
+				p.preopen()
+			}
 			s.mu.Lock()
 			if err != nil {
 				// Create makes its own group; the stock stays as it is
@@ -161,7 +243,7 @@ func (m *Manager) drainStock() error {
 	defer s.mu.Unlock()
 	s.size = 0
 	s.dropReadyLocked()
-	m.kickLocked()
+	m.startLocked()
 	for s.running {
 		s.idle.Wait()
 	}

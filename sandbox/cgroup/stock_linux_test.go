@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // stockManager is a manager of its own for a test of the stock, closed at
@@ -338,4 +339,108 @@ func TestEnterThread(t *testing.T) {
 			t.Errorf("this process is still listed in %s", d)
 		}
 	}
+}
+
+// TestStockedGroupJoinFDs: a group from the stock comes with its join
+// descriptors (v1) open: a process writing "0" into them is in the group,
+// its usage is read through the descriptors opened ahead, and the group's
+// removal closes them all. Deferred stock work waits for KickStock.
+func TestStockedGroupJoinFDs(t *testing.T) {
+	m := stockManager(t)
+	if m.Info().Mode == V2 {
+		t.Skip("join descriptors are kept on cgroup v1 only")
+	}
+	before := countFDs(t)
+	m.DeferStockWork(time.Hour)
+	if err := m.KeepStock("test-join-", 1); err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{Memory: 64 << 20, Procs: 8}
+	g0, err := m.Create(fmt.Sprintf("test-join-first-%d", os.Getpid()), l) // aims the stock at l
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0.Remove()
+	if waitStockIdle(m); stockCount(m) != 0 {
+		t.Fatalf("the deferred stock filled before KickStock")
+	}
+	m.KickStock()
+	waitStockIdle(m)
+	if stockCount(m) != 1 {
+		t.Fatalf("stock after KickStock: %d groups, want 1", stockCount(m))
+	}
+	g, err := m.Create("unused", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(g.Name(), "test-join-") {
+		t.Fatalf("group %q is not from the stock", g.Name())
+	}
+	fds, err := g.JoinFDs()
+	if err != nil || len(fds) == 0 {
+		t.Fatalf("JoinFDs: %v %v", fds, err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `echo 0 >&3 && read x`)
+	w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fds[0]), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd.ExtraFiles = []*os.File{w}
+	stdin, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(groupPids(t, g), cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never joined %s", cmd.Process.Pid, g.Name())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stdin.Close()
+	cmd.Wait()
+	u, err := g.Usage()
+	var peak int64
+	for _, d := range groupDirs(g) {
+		if b, rerr := os.ReadFile(filepath.Join(d, "memory.max_usage_in_bytes")); rerr == nil {
+			peak, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		}
+	}
+	if err != nil || u.MemoryPeak != peak {
+		t.Errorf("usage through the kept descriptors: %+v %v, memory.max_usage_in_bytes says %d", u, err, peak)
+	}
+	w.Close()
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	m.KeepStock("", 0)
+	waitStockIdle(m)
+	if after := countFDs(t); after != before {
+		t.Errorf("descriptors: %d before the stock, %d after the group's removal and the stock's end", before, after)
+	}
+}
+
+func countFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// groupPids lists the processes in g's memory directory.
+func groupPids(t *testing.T, g *Group) []int {
+	var pids []int
+	for _, d := range groupDirs(g) {
+		if !strings.Contains(d, "memory") {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			pids = append(pids, n)
+		}
+	}
+	return pids
 }

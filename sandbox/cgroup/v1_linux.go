@@ -137,8 +137,12 @@ type v1Group struct {
 	dirs                  []string
 	homes                 []string // for each of dirs, this process's own cgroup in that hierarchy
 	procs                 int      // the process limit (0 = none)
-	oomBase               int64    // oom_kill count at the last reset
-	pidsPeakStale         bool     // pids.peak covers an earlier run
+	// open holds descriptors of the group's files opened ahead (preopen):
+	// counters read with pread, tasks files written to join. They are
+	// closed with the group.
+	open          map[string]int
+	oomBase       int64 // oom_kill count at the last reset
+	pidsPeakStale bool  // pids.peak covers an earlier run
 }
 
 func (m *v1Manager) create(name string, l Limits) (groupImpl, error) {
@@ -321,7 +325,7 @@ func (g *v1Group) cpu() (time.Duration, error) {
 	if g.cpuacct == "" {
 		return 0, fmt.Errorf("cgroup: cpu usage of %s: no cpuacct controller", g.name)
 	}
-	ns, err := readInt(filepath.Join(g.cpuacct, "cpuacct.usage"))
+	ns, err := g.readInt(filepath.Join(g.cpuacct, "cpuacct.usage"))
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: cpu usage of %s: %w", g.name, err)
 	}
@@ -340,7 +344,7 @@ func (g *v1Group) usage() (Usage, error) {
 			return u, err
 		}
 	}
-	if u.MemoryPeak, err = readInt(filepath.Join(g.memory, "memory.max_usage_in_bytes")); err != nil {
+	if u.MemoryPeak, err = g.readInt(filepath.Join(g.memory, "memory.max_usage_in_bytes")); err != nil {
 		return u, fmt.Errorf("cgroup: peak memory of %s: %w", g.name, err)
 	}
 	u.PeakSource = "memory.max_usage_in_bytes"
@@ -349,7 +353,7 @@ func (g *v1Group) usage() (Usage, error) {
 	}
 	u.MemoryLimitHit = g.limitHit()
 	if g.m.hasPidsPeak && !g.pidsPeakStale {
-		n, err := readInt(filepath.Join(g.pids, "pids.peak"))
+		n, err := g.readInt(filepath.Join(g.pids, "pids.peak"))
 		if err != nil {
 			return u, fmt.Errorf("cgroup: peak processes of %s: %w", g.name, err)
 		}
@@ -366,7 +370,7 @@ func (g *v1Group) oomKilled() (bool, error) {
 		n, err := g.oomCount()
 		return n > g.oomBase, err
 	}
-	n, err := readInt(filepath.Join(g.memory, "memory.failcnt"))
+	n, err := g.readInt(filepath.Join(g.memory, "memory.failcnt"))
 	if err != nil {
 		return false, fmt.Errorf("cgroup: memory.failcnt of %s: %w", g.name, err)
 	}
@@ -382,7 +386,7 @@ func (g *v1Group) limitHit() bool {
 		files = append(files, "memory.memsw.failcnt")
 	}
 	for _, f := range files {
-		if n, err := readInt(filepath.Join(g.memory, f)); err == nil && n > 0 {
+		if n, err := g.readInt(filepath.Join(g.memory, f)); err == nil && n > 0 {
 			return true
 		}
 	}
@@ -390,7 +394,7 @@ func (g *v1Group) limitHit() bool {
 }
 
 func (g *v1Group) oomCount() (int64, error) {
-	b, err := readFile(filepath.Join(g.memory, "memory.oom_control"))
+	b, err := g.readFile(filepath.Join(g.memory, "memory.oom_control"))
 	if err != nil {
 		return 0, fmt.Errorf("cgroup: memory.oom_control of %s: %w", g.name, err)
 	}
@@ -448,7 +452,83 @@ func (g *v1Group) remove() error {
 	return nil
 }
 
+// preopen opens ahead (in the stock's background work) the files a run
+// reads or writes: the counters Usage reads and the tasks files a child
+// joins through, so that a run pays a pread or a write for each instead of
+// an open, the I/O and a close.
+func (g *v1Group) preopen() {
+	if g.open == nil {
+		g.open = map[string]int{}
+	}
+	files := []string{filepath.Join(g.memory, "memory.max_usage_in_bytes"), filepath.Join(g.memory, "memory.failcnt")}
+	if g.m.hasOOMKill {
+		files = append(files, filepath.Join(g.memory, "memory.oom_control"))
+	}
+	if g.m.hasMemsw {
+		files = append(files, filepath.Join(g.memory, "memory.memsw.failcnt"))
+	}
+	if g.cpuacct != "" {
+		files = append(files, filepath.Join(g.cpuacct, "cpuacct.usage"))
+	}
+	if g.m.hasPidsPeak {
+		files = append(files, filepath.Join(g.pids, "pids.peak"))
+	}
+	for _, f := range files {
+		if fd, err := unix.Open(f, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			g.open[f] = fd
+		}
+	}
+	g.joinFDs()
+}
+
+// joinFDs returns descriptors of the tasks file of each of the group's
+// hierarchies, opened for writing and kept with the group.
+func (g *v1Group) joinFDs() ([]int, error) {
+	if g.open == nil {
+		g.open = map[string]int{}
+	}
+	fds := make([]int, 0, len(g.dirs))
+	for _, d := range g.dirs {
+		name := filepath.Join(d, "tasks")
+		fd, ok := g.open[name]
+		if !ok {
+			var err error
+			if fd, err = unix.Open(name, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				return nil, fmt.Errorf("cgroup: open tasks of %s: %w", g.name, err)
+			}
+			g.open[name] = fd
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// readFile reads one of the group's files, through its descriptor opened
+// ahead if there is one.
+func (g *v1Group) readFile(path string) ([]byte, error) {
+	if fd, ok := g.open[path]; ok {
+		return readAll(fd, 0)
+	}
+	return readFile(path)
+}
+
+func (g *v1Group) readInt(path string) (int64, error) {
+	b, err := g.readFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseInt(b)
+}
+
+func (g *v1Group) closeFiles() {
+	for _, fd := range g.open {
+		unix.Close(fd)
+	}
+	g.open = nil
+}
+
 func (g *v1Group) rmdirs() error {
+	g.closeFiles()
 	var errs []error
 	for _, d := range g.dirs {
 		if err := rmdirRetry(d); err != nil {

@@ -13,8 +13,12 @@ import (
 )
 
 // The runtime's fork hooks, as syscall/exec_linux.go uses them: block
-// signals and stop stack growth around the fork; in the child, reset signal
-// handlers and the mask.
+// every signal and stop stack growth around the fork. The child does not
+// call the runtime's child hook (syscall.runtime_AfterForkInChild): it
+// would set each Go-handled signal to SIG_DFL and unblock the mask, about
+// 65 system calls, and the child's signal step (StepSignals) sets every
+// disposition to SIG_DFL anyway before it unblocks; until then every
+// signal stays blocked, so no Go handler can run in the child.
 //
 //go:linkname runtime_BeforeFork syscall.runtime_BeforeFork
 func runtime_BeforeFork()
@@ -22,6 +26,9 @@ func runtime_BeforeFork()
 //go:linkname runtime_AfterFork syscall.runtime_AfterFork
 func runtime_AfterFork()
 
+// runtime_AfterForkInChild is the runtime's child hook, for the namespace
+// holders (netns_linux.go), which exit without a signal step.
+//
 //go:linkname runtime_AfterForkInChild syscall.runtime_AfterForkInChild
 func runtime_AfterForkInChild()
 
@@ -115,8 +122,8 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		return int(r1), err1
 	}
 
-	// In the child.
-	runtime_AfterForkInChild()
+	// In the child, every signal blocked (runtime_BeforeFork) until
+	// StepSignals.
 	ntr = traceMark(p, ntr, traceStart)
 
 	if p.pdeathsig != 0 {

@@ -429,9 +429,8 @@ type prepared struct {
 	// reaper program (-1: none), kept open by the child for pid 1.
 	reaperStatus, reaperExe int
 	loopback                *ifreq // raise lo (Runner.LoopbackUp): the child's own copy
-	// apart: Runner.ReaperApart; idleExe is the idle reaper program.
+	// apart: Runner.ReaperApart.
 	apart     bool
-	idleExe   int
 	apartSig  uintptr
 	apartPid1 *Reaped
 
@@ -561,6 +560,7 @@ var clone3Missing atomic.Bool
 
 func (r *Runner) prepare() (*prepared, error) {
 	p := &prepared{execFD: r.ExecFD, rlimits: r.RLimits, fprog: r.Seccomp, uid: r.UID, gid: r.GID, trace: r.trace}
+
 	if len(r.Args) == 0 && r.ExecFD <= 0 {
 		return nil, ErrNoArgs
 	}
@@ -649,7 +649,7 @@ func (r *Runner) prepare() (*prepared, error) {
 		case !CanReaperApart():
 			return nil, errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
 		}
-		p.apart, p.idleExe, p.apartPid1 = true, idleReaperExec(), r.Reaper
+		p.apart, p.apartPid1 = true, r.Reaper
 		p.apartSig = uintptr(r.Pdeathsig)
 		p.reaper = false // the child is the program
 		p.flags &^= unix.CLONE_NEWPID
@@ -794,7 +794,17 @@ func (r *Runner) Start() (int, error) {
 
 func (r *Runner) start(p *prepared) (int, error) {
 	var errPipe, syncPipe [2]int
-	if err := unix.Pipe2(errPipe[:], unix.O_CLOEXEC); err != nil {
+	// A vfork child that is the program itself holds us up until its exec
+	// is past the point of no return, or until it died, having written
+	// its report first: by then the pipe holds all it will ever hold, so
+	// it is read without waiting for the close-on-exec further down the
+	// child's exec (which the parent would otherwise wait for).
+	noWait := p.vfork && !p.reaper
+	pipeFlags := unix.O_CLOEXEC
+	if noWait {
+		pipeFlags |= unix.O_NONBLOCK
+	}
+	if err := unix.Pipe2(errPipe[:], pipeFlags); err != nil {
 		return 0, fmt.Errorf("forkexec: error pipe: %w", err)
 	}
 	defer closeFD(&errPipe[0])
@@ -860,7 +870,7 @@ func (r *Runner) start(p *prepared) (int, error) {
 		return 0, &DiedBeforeExec{Status: ws}
 	}
 	if ce == nil {
-		return pid, nil // exec succeeded: the pipe closed on exec
+		return pid, nil // exec succeeded: the pipe closed on exec, or is past it
 	}
 	reap(pid)
 	return 0, ce
@@ -957,31 +967,31 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 // architecture with the idle reaper program, and memfds to hold it.
 func CanReaperApart() bool { return haveVfork && idleReaperExec() > 0 }
 
-// forkApart is clone for Runner.ReaperApart: in a pid namespace of its own
-// for the starting thread's children, pid 1 first, then the child.
+// forkApart is clone for Runner.ReaperApart: the child is cloned into the
+// pid namespace of the apart pid 1, which is started first unless the
+// caller did already (Reaped.StartApart).
 func (r *Runner) forkApart(p *prepared, clone func() (int, syscall.Errno)) (pid int, errno syscall.Errno, err error) {
-	runtime.LockOSThread()
-	home, err := unix.Open("/proc/thread-self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if p.apartPid1.pid1 <= 0 {
+		if err := p.apartPid1.StartApart(syscall.Signal(p.apartSig)); err != nil {
+			return 0, 0, err
+		}
+	}
+	home, err := hostPidNS()
 	if err != nil {
+		p.apartPid1.endPid1()
+		return 0, 0, err
+	}
+	runtime.LockOSThread()
+	if err := setns(p.apartPid1.nsFD(), unix.CLONE_NEWPID); err != nil {
 		runtime.UnlockOSThread()
-		return 0, 0, fmt.Errorf("forkexec: open own pid namespace: %w", err)
+		p.apartPid1.endPid1()
+		return 0, 0, fmt.Errorf("forkexec: enter the box's pid namespace: %w", err)
 	}
-	defer unix.Close(home)
-	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
-		runtime.UnlockOSThread()
-		return 0, 0, fmt.Errorf("forkexec: unshare pid namespace: %w", err)
-	}
-	syscall.ForkLock.Lock()
-	pid1, e1 := startIdleReaper(p)
-	syscall.ForkLock.Unlock()
-	if e1 == 0 {
-		p.apartPid1.setPid1(pid1)
-		pid, errno = clone()
-	}
+	pid, errno = clone()
 	if rerr := setns(home, unix.CLONE_NEWPID); rerr != nil {
 		// The thread stays locked, so it ends with its goroutine and
 		// starts nothing more in the box's pid namespace.
-		if e1 == 0 && errno == 0 {
+		if errno == 0 {
 			unix.Kill(pid, unix.SIGKILL)
 			reap(pid)
 		}
@@ -989,20 +999,70 @@ func (r *Runner) forkApart(p *prepared, clone func() (int, syscall.Errno)) (pid 
 		return 0, 0, fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
 	}
 	runtime.UnlockOSThread()
-	if e1 != 0 {
-		return 0, 0, fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
-	}
 	if errno != 0 {
 		p.apartPid1.endPid1()
 	}
 	return pid, errno, nil
 }
 
+// hostPidNS is a descriptor of the process's pid namespace (which no
+// thread ever leaves: they only change the namespace of their children),
+// opened once and kept for the life of the process, so that a start pays
+// no open for it.
+var hostPidNS = sync.OnceValues(func() (int, error) {
+	fd, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("forkexec: open own pid namespace: %w", err)
+	}
+	return fd, nil
+})
+
+// StartApart starts the box's apart pid 1 (Runner.ReaperApart) now, in a
+// pid namespace of its own, instead of in Start: its exec of the idle
+// reaper program then runs while the caller prepares the rest of the run,
+// rather than beside the child's start. pdeathsig is the Runner's
+// Pdeathsig. Start clones the child into that namespace; Close ends pid 1
+// if the run never starts. It does nothing when pid 1 runs already.
+func (r *Reaped) StartApart(pdeathsig syscall.Signal) error {
+	if r.pid1 > 0 {
+		return nil
+	}
+	if !CanReaperApart() {
+		return errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
+	}
+	home, err := hostPidNS()
+	if err != nil {
+		return err
+	}
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("forkexec: unshare pid namespace: %w", err)
+	}
+	syscall.ForkLock.Lock()
+	pid1, e1 := startIdleReaper(idleReaperExec(), uintptr(pdeathsig))
+	syscall.ForkLock.Unlock()
+	if e1 == 0 {
+		r.setPid1(pid1)
+	}
+	if rerr := setns(home, unix.CLONE_NEWPID); rerr != nil {
+		// The thread stays locked, so it ends with its goroutine and
+		// starts nothing more in that pid namespace.
+		r.endPid1()
+		return fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
+	}
+	runtime.UnlockOSThread()
+	if e1 != 0 {
+		return fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
+	}
+	return nil
+}
+
 // startIdleReaper clones the apart pid 1 with every signal blocked: it runs
 // no Go code, and until its exec the caller's handlers are its own.
-func startIdleReaper(p *prepared) (int, syscall.Errno) {
+func startIdleReaper(exe int, pdeathsig uintptr) (int, syscall.Errno) {
 	runtime_BeforeFork()
-	pid, e := rawCloneIdleReaper(syscall.CLONE_VM|uintptr(syscall.SIGCHLD), uintptr(p.idleExe), p.apartSig)
+	pid, e := rawCloneIdleReaper(syscall.CLONE_VM|uintptr(syscall.SIGCHLD), uintptr(exe), pdeathsig)
 	runtime_AfterFork()
 	return int(pid), syscall.Errno(e)
 }
@@ -1034,6 +1094,9 @@ func (r *Runner) readReport(fd int) (*ChildError, error) {
 		m, err := unix.Read(fd, buf[n:])
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EAGAIN {
+			break // a non-blocking pipe (see start): nothing more will come
 		}
 		if err != nil {
 			return nil, fmt.Errorf("forkexec: read error pipe: %w", err)

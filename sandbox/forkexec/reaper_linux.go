@@ -5,6 +5,7 @@ package forkexec
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -37,6 +38,7 @@ type Reaped struct {
 	// pid1 and pidfd are the apart pid 1 (Runner.ReaperApart), 0 and -1
 	// when there is none.
 	pid1, pidfd int
+	nsfd        int // see nsFD; 0 when not opened
 }
 
 // NewReaped opens the status pipe. Close it once the run is over.
@@ -63,13 +65,29 @@ func (r *Reaped) Kill() {
 	}
 }
 
-// setPid1 records the apart pid 1.
+// setPid1 records the apart pid 1. (A pidfd is close-on-exec from the
+// start.)
 func (r *Reaped) setPid1(pid int) {
 	r.pid1 = pid
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-		unix.CloseOnExec(fd)
 		r.pidfd = fd
 	}
+}
+
+// nsFD is a descriptor naming the apart pid 1's pid namespace for setns:
+// its pidfd (Linux 5.8+ takes one), else its /proc/PID/ns/pid, opened once.
+func (r *Reaped) nsFD() int {
+	if r.pidfd >= 0 {
+		return r.pidfd
+	}
+	if r.nsfd <= 0 {
+		fd, err := unix.Open("/proc/"+strconv.Itoa(r.pid1)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1
+		}
+		r.nsfd = fd
+	}
+	return r.nsfd
 }
 
 // endPid1 kills and reaps the apart pid 1.
@@ -83,6 +101,10 @@ func (r *Reaped) endPid1() {
 	if r.pidfd >= 0 {
 		unix.Close(r.pidfd)
 		r.pidfd = -1
+	}
+	if r.nsfd > 0 {
+		unix.Close(r.nsfd)
+		r.nsfd = 0
 	}
 }
 

@@ -107,7 +107,10 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 }
 
 // BenchmarkSlotsPhases reports the p50 of each phase of a run on one slot
-// (see mark), beside the floor's p50 in the same run.
+// (see mark), beside the floor's p50 in the same run. "start" is the clone
+// of the child to its exec (the child's own steps and the exec up to the
+// point where it releases the supervisor), "run" from there to the
+// supervisor's wake-up at the program's end.
 func BenchmarkSlotsPhases(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("slots need root")
@@ -128,7 +131,7 @@ func BenchmarkSlotsPhases(b *testing.B) {
 		floor = append(floor, time.Since(t0))
 	}
 	for p, d := range phases {
-		b.ReportMetric(float64(quantile(d, 0.5).Microseconds()), strings.ReplaceAll(p, "+", "-")+"-p50-us")
+		b.ReportMetric(float64(quantile(d, 0.5).Microseconds()), strings.NewReplacer("+", "-", ":", "-").Replace(p)+"-p50-us")
 	}
 	b.ReportMetric(float64(quantile(floor, 0.5).Microseconds()), "floor-p50-us")
 }

@@ -84,13 +84,17 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
+	r.postponeBackground()
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
 		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
+		if !b.kicked {
+			b.kickBackground()
+		}
 		b.tearDown()
-		b.mark("teardown")
+		b.mark("teardown:rest")
 		if !slotBad {
 			break
 		}
@@ -144,7 +148,6 @@ type box struct {
 	group    *cgroup.Group
 	reaped   *forkexec.Reaped
 	joins    []*os.File
-	devnul   *os.File
 	pidfd    int
 	netns    int
 	mntns    int // the run's mount copy, held so its teardown happens after the result
@@ -153,6 +156,7 @@ type box struct {
 	held     forkexec.Held
 
 	lastMark time.Time // see mark
+	kicked   bool      // kickBackground was called
 }
 
 // slotSteps are the child's steps that fail when the slot's namespaces
@@ -172,7 +176,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	facts := verdict.Facts{Limits: b.limits, Syscalls: boxcfg.SyscallMode(b.spec)}
 	b.mark("")
 	fe, err := b.prepare()
-	b.mark("prepare")
+	b.mark("prepare:join+child")
 	if err != nil {
 		facts.StartErr = err
 		return b.decide(facts), false
@@ -201,10 +205,13 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 		return b.decide(facts), false
 	}
+	b.kickBackground()
+	b.kicked = true
 	for _, f := range b.joins {
 		f.Close()
 	}
 	b.joins = nil
+	b.mark("after-start:kick")
 	b.pidfd = openPidfd(pid)
 	// The child left holds on the run's mount namespace and /w; where it
 	// could not, they are taken through pid, which may be gone already.
@@ -221,10 +228,12 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	} else if b.held.WorkDir >= 0 {
 		unix.Close(b.held.WorkDir)
 	}
+	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts)
-	b.mark("run+reap")
+	b.mark("supervise-end")
 	if b.group != nil {
 		usage, err := b.group.Usage()
+		b.mark("usage")
 		if err != nil && facts.Err == nil {
 			facts.Err = fmt.Errorf("slots: read cgroup accounting: %w", err)
 		}
@@ -235,18 +244,51 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 	}
 	facts.FileAtLimit = b.fileAtLimit()
+	b.mark("file-at-limit")
 	res = b.decide(facts)
-	b.mark("usage+verdict")
+	b.mark("verdict")
 	if len(b.spec.CopyOut) > 0 {
 		res.Files, res.FileErrors = b.dir.CopyOut(b.spec.CopyOut, b.limits.Output)
 	}
 	return res, false
 }
 
+// kickBackground starts the runner's deferred background work (see
+// backgroundDefer) and the slot's network stock refill, once the run's
+// program runs or its start failed.
+func (b *box) kickBackground() {
+	b.slot.net.fillLater()
+	b.runner.released.Kick()
+	if b.runner.cgroups != nil {
+		b.runner.cgroups.KickStock()
+	}
+}
+
+// postponeBackground holds the deferred background work back while this
+// run starts.
+func (r *Runner) postponeBackground() {
+	r.released.Postpone()
+	if r.cgroups != nil {
+		r.cgroups.PostponeStock()
+	}
+}
+
 // prepare makes the run's work directory, cgroup, network namespace and the
 // child's description.
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r, s := b.runner, b.slot
+	var err error
+	if b.reaped, err = forkexec.NewReaped(); err != nil {
+		return nil, fmt.Errorf("slots: %w", err)
+	}
+	if r.apart {
+		// Pid 1 first: its exec runs while the rest is prepared, instead
+		// of beside the child's start.
+		if err := b.reaped.StartApart(syscall.SIGKILL); err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
+	}
+	b.mark("prepare:pid1")
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
@@ -279,6 +321,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		mounts = s.plan.RunOwnWork
 	}
+	b.mark("prepare:mounts")
 	if r.cgroups != nil {
 		name := fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), groupSeq.Add(1))
 		g, err := r.cgroups.Create(name, cgroup.Limits{Memory: b.limits.Memory, Procs: b.limits.Procs + b.reaperProcs(), CPUSet: b.limits.CPUSet})
@@ -287,21 +330,22 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		}
 		b.group = g
 	}
+	b.mark("prepare:cgroup")
 	files, err := b.childFiles()
 	if err != nil {
 		return nil, err
 	}
-	if b.reaped, err = forkexec.NewReaped(); err != nil {
-		return nil, fmt.Errorf("slots: %w", err)
-	}
+	b.mark("prepare:files")
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
 		ReaperApart: r.apart})
 	if err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
+	b.mark("prepare:config")
 	if b.netns, err = s.net.take(); err != nil {
 		return nil, err
 	}
+	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
@@ -318,14 +362,20 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		// each hierarchy's tasks file; v2: cgroup.procs): every later step
 		// and the program are accounted there, and no supervisor thread
 		// ever enters them. Then a cgroup namespace rooted there.
-		files, err := b.group.ProcsFiles()
+		fds, err := b.group.JoinFDs()
+		if errors.Is(err, cgroup.ErrNoJoinFDs) {
+			var files []*os.File
+			if files, err = b.group.ProcsFiles(); err == nil {
+				b.joins = files
+				for _, f := range files {
+					fds = append(fds, int(f.Fd()))
+				}
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
-		b.joins = files
-		for _, f := range files {
-			fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
-		}
+		fe.CgroupProcs = fds
 		fe.UnshareCgroupAfterSync = true
 	} else {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
@@ -349,14 +399,11 @@ func (b *box) childFiles() ([]int, error) {
 	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
 	for _, f := range std {
 		if f == nil {
-			if b.devnul == nil {
-				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("slots: %w", err)
-				}
-				b.devnul = dn
+			dn, err := b.runner.devNull()
+			if err != nil {
+				return nil, fmt.Errorf("slots: %w", err)
 			}
-			f = b.devnul
+			f = dn
 		}
 		fds = append(fds, int(f.Fd()))
 	}
@@ -392,9 +439,11 @@ func (b *box) fileAtLimit() bool {
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
 func (b *box) tearDown() {
+	b.mark("copy-out")
 	if b.group != nil {
 		b.group.RemoveLater()
 	}
+	b.mark("teardown:cgroup")
 	closeFD(&b.pidfd)
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
@@ -405,16 +454,15 @@ func (b *box) tearDown() {
 	if b.dir != nil {
 		b.dir.Close()
 	}
-	if b.devnul != nil {
-		b.devnul.Close()
-	}
 	for _, f := range b.joins {
 		f.Close()
 	}
 	// An apart pid 1 was killed when the program ended; it is reaped
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
+	b.mark("teardown:closes")
 	b.reaped.Close()
+	b.mark("teardown:reap-pid1")
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).
 	unixsocket.CollectGarbage()
@@ -496,6 +544,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 	for {
 		select {
 		case e := <-exited:
+			b.mark("run")
 			facts.Wall = e.at.Sub(start)
 			if e.err != nil {
 				facts.Err = fmt.Errorf("slots: wait4: %w", e.err)
@@ -506,6 +555,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			// An apart pid 1 goes now, and with it whatever the program
 			// left in the box's pid namespace.
 			b.reaped.Kill()
+			b.mark("kill-pid1")
 			if st, ok := b.reaped.Status(); ok && e.err == nil {
 				facts.Status = syscall.WaitStatus(st)
 			}
@@ -520,9 +570,14 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				default:
 				}
 			}
-			if b.group != nil {
+			b.mark("status")
+			if b.group != nil && !b.runner.apart {
+				// With pid 1 apart, its end (just asked for) takes every
+				// process of the box: they all live in its pid namespace,
+				// and it is reaped before Run returns.
 				b.group.KillAll()
 			}
+			b.mark("killall")
 			return
 		case <-wall.C:
 			kill(verdict.KilledWall)

@@ -31,6 +31,13 @@ const DefaultCPUPoll = 10 * time.Millisecond
 // directories, followed by the supervisor's pid.
 const namePrefix = "slots-"
 
+// backgroundDefer is how long the runner's background work (stock refills,
+// teardowns of earlier runs) waits for a run's program to start when runs
+// keep coming: it is started while a program runs (the supervisor then
+// idle), so that it does not compete with the start of the next run when
+// runs come back to back, and this long after the last run otherwise.
+const backgroundDefer = 2 * time.Millisecond
+
 // ErrClosed is returned by Run once the Runner is closed.
 var ErrClosed = errors.New("slots: runner closed")
 
@@ -72,6 +79,10 @@ type Runner struct {
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
 
+	// devNull is /dev/null for the standard streams a spec leaves nil,
+	// opened once (Close closes it).
+	devNull func() (*os.File, error)
+
 	released release.Queue
 	rebuilds atomic.Int64
 	// apart: the box's pid 1 lives beside the program, not as its parent
@@ -93,6 +104,8 @@ func New(o Options) (*Runner, error) {
 	}
 	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{},
 		apart: forkexec.CanReaperApart() && !noReaperApart}
+	r.released.Defer = backgroundDefer
+	r.devNull = sync.OnceValues(func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) })
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
@@ -106,6 +119,7 @@ func New(o Options) (*Runner, error) {
 		} else {
 			r.cgroups, r.cgInfo = m, info
 			m.KeepStock(fmt.Sprintf("%s%d-s-", namePrefix, os.Getpid()), 2)
+			m.DeferStockWork(backgroundDefer)
 		}
 	}
 	for i := range o.Size {
@@ -154,6 +168,9 @@ func (r *Runner) Close() error {
 		s.destroy()
 	}
 	r.released.Wait()
+	if dn, err := r.devNull(); err == nil {
+		dn.Close()
+	}
 	if r.cgroups != nil {
 		return r.cgroups.Close()
 	}
@@ -383,10 +400,13 @@ type netStock struct {
 	err     error // why the last fill failed
 }
 
-// take returns the stocked namespace, or makes one when there is none, and
-// starts a fill in the background.
+// take returns the stocked namespace, or makes one when there is none. The
+// runner refills the stock (fillLater) once the run's program started.
 func (n *netStock) take() (int, error) {
 	n.mu.Lock()
+	for n.filling && n.ready <= 0 {
+		n.idle.Wait() // a fill under way finishes sooner than a new one
+	}
 	fd := n.ready
 	n.ready = 0
 	userNS := n.userNS
@@ -397,7 +417,6 @@ func (n *netStock) take() (int, error) {
 			return -1, fmt.Errorf("slots: %w", err)
 		}
 	}
-	n.fillLater()
 	return fd, nil
 }
 
@@ -411,7 +430,8 @@ func (n *netStock) fillLater() {
 		n.idle = sync.NewCond(&n.mu)
 	}
 	n.filling = true
-	go func() {
+	// At a lower priority than the runs.
+	release.Go(func() {
 		fd, err := forkexec.NewNetNSIn(n.userNS)
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -426,7 +446,7 @@ func (n *netStock) fillLater() {
 			return
 		}
 		n.ready = fd
-	}()
+	})
 }
 
 // fill stocks a namespace now (when the slot is built).

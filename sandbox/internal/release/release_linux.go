@@ -3,6 +3,7 @@ package release
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -10,10 +11,18 @@ import (
 // Queue runs queued steps one at a time on a goroutine of its own. The zero
 // value is ready to use.
 type Queue struct {
+	// Defer, when > 0, holds queued steps back until Kick, or until Defer
+	// has passed since the first of them was queued: a runner kicks the
+	// queue while a program runs (its supervisor idle), so that the
+	// teardown of one run does not compete with the start of the next one
+	// when runs come back to back. Set it before the first Later.
+	Defer time.Duration
+
 	mu      sync.Mutex
 	fns     []func()
 	running bool
 	idle    *sync.Cond
+	timer   *time.Timer // armed while deferred steps wait
 }
 
 // CloseLater queues closing fd; a negative fd is none.
@@ -29,14 +38,46 @@ func (q *Queue) Later(fn func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.fns = append(q.fns, fn)
-	if q.running {
+	if q.Defer > 0 && !q.running {
+		if q.timer == nil {
+			q.timer = time.AfterFunc(q.Defer, q.Kick)
+		} else if len(q.fns) == 1 {
+			q.timer.Reset(q.Defer)
+		}
 		return
+	}
+	q.startLocked()
+}
+
+// Postpone pushes the start of deferred steps Defer further out: a runner
+// calls it when a run starts, so that they wait for that run's Kick.
+func (q *Queue) Postpone() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.timer != nil && !q.running && len(q.fns) > 0 {
+		q.timer.Reset(q.Defer)
+	}
+}
+
+// Kick starts the queued steps now (see Defer).
+func (q *Queue) Kick() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.startLocked()
+}
+
+func (q *Queue) startLocked() {
+	if q.running || len(q.fns) == 0 {
+		return
+	}
+	if q.timer != nil {
+		q.timer.Stop()
 	}
 	if q.idle == nil {
 		q.idle = sync.NewCond(&q.mu)
 	}
 	q.running = true
-	go q.work()
+	Go(q.work)
 }
 
 func (q *Queue) work() {
@@ -57,6 +98,7 @@ func (q *Queue) work() {
 func (q *Queue) Wait() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.startLocked() // deferred steps too
 	for q.running {
 		q.idle.Wait()
 	}
