@@ -1,5 +1,7 @@
 package batch
 
+// BenchmarkBatchVsFloor: a batch of /bin/true jobs per runner against the fork+exec floor.
+
 import (
 	"bytes"
 	"context"

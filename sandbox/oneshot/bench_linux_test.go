@@ -1,5 +1,7 @@
 package oneshot
 
+// Benchmarks of one-shot starts against the fork+exec floor, back to back and spaced.
+
 import (
 	"context"
 	"slices"

@@ -1,5 +1,7 @@
 package oneshot
 
+// Verdicts at the edges of limits (B7): the final CPU total, self-raised signals, output cut at the limit.
+
 import (
 	"context"
 	"os"

@@ -1,5 +1,7 @@
 package oneshot
 
+// Tests of one-shot runs: isolation, limits, verdicts, copies and what is left behind.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package oneshot
 
+// Tests of what one-shot refuses or fills in before a box is made: streams, PATH, minimum limits.
+
 import (
 	"context"
 	"errors"

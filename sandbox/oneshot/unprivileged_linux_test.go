@@ -1,5 +1,7 @@
 package oneshot
 
+// Tests of one-shot runs by a supervisor that is not root (re-executed as nobody through setpriv).
+
 import (
 	"context"
 	"io"

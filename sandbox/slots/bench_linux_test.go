@@ -1,5 +1,7 @@
 package slots
 
+// Benchmarks of slots: runs against the fork+exec floor, and the time of each phase of a run.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,7 @@
 package slots
 
+// One run in a slot: its box (prepare, start, supervise, tear down) and its verdict.
+
 import (
 	"context"
 	"errors"

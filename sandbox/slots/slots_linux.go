@@ -1,5 +1,7 @@
 package slots
 
+// The Runner and its slots: building, handing out, rebuilding and closing them; reservations and stats.
+
 import (
 	"context"
 	"errors"

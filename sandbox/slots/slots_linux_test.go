@@ -1,5 +1,7 @@
 package slots
 
+// Tests of slots: runs, reuse without leaks, rebuilds, reservations and a clean host after Close.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package slots
 
+// Phase marks of a run, for the benchmarks that time each phase.
+
 import "time"
 
 // phaseHook, when set (benchmarks), receives the time of each phase of a

@@ -1,5 +1,7 @@
 package release
 
+// Background work at a lower priority than the runs: the niced worker thread and deferred kicks.
+
 import (
 	"runtime"
 

@@ -1,5 +1,6 @@
-// The background release queue and its workers.
 package release
+
+// The release queue: teardown steps run after a result, in order, off the run's path.
 
 import (
 	"sync"
