@@ -8,30 +8,15 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/oneshot"
 )
 
 var trueSpec = sandbox.Spec{Args: []string{"/bin/true"}}
-
-// floorTrue is the floor: a plain fork+exec+wait of the same program from
-// the same process, nothing isolated.
-func floorTrue(b *testing.B) {
-	pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
-		b.Fatalf("wait4: %v status %v", err, ws)
-	}
-}
 
 func boxedTrue(b *testing.B, r sandbox.Runner) {
 	res, err := r.Run(context.Background(), trueSpec)
@@ -79,7 +64,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				boxedTrue(b, r)
 				boxedTrue(b, nested)
 				boxedTrue(b, one)
-				floorTrue(b)
+				testhost.FloorTrue(b)
 			}
 			var floor, slot, nest, shot []time.Duration
 			timed := func(dst *[]time.Duration, f func()) {
@@ -91,7 +76,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				*dst = append(*dst, time.Since(t0))
 			}
 			for b.Loop() {
-				timed(&floor, func() { floorTrue(b) })
+				timed(&floor, func() { testhost.FloorTrue(b) })
 				timed(&slot, func() { boxedTrue(b, r) })
 				timed(&nest, func() { boxedTrue(b, nested) })
 				timed(&shot, func() { boxedTrue(b, one) })
@@ -129,7 +114,7 @@ func BenchmarkSlotsPhases(b *testing.B) {
 	for b.Loop() {
 		boxedTrue(b, r)
 		t0 := time.Now()
-		floorTrue(b)
+		testhost.FloorTrue(b)
 		floor = append(floor, time.Since(t0))
 	}
 	for p, d := range phases {
