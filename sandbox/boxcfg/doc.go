@@ -6,8 +6,10 @@
 // supplementary groups, no_new_privs and every capability dropped, the
 // parent-death signal, rlimits, the seccomp policy, the reaper as the pid
 // namespace's first process, and the defaults (work directory, hostname,
-// syscall mode). A runner adds only how the box is made: namespaces, mount
-// tree, cgroup entry. Two runners that built these separately would drift
+// syscall mode), and the ways a program enters its cgroup (CgroupEntry:
+// born in it, joins itself, the host moves it; CgroupWay.Set makes them the
+// child's steps). A runner adds only how the box is made: namespaces, mount
+// tree, and which entry its host and cgroup mode allow. Two runners that built these separately would drift
 // apart; with one assembly they accept and run the same specs the same way.
 //
 // Pooled containers (sandbox/container) take the parts rather than Child:

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/forkexec"
@@ -242,14 +243,14 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		conf.SyncStart = true
 		// Without the files (an error, or more hierarchies than the
 		// protocol carries) every run takes the round trip.
-		c.entry = entryHostMoves
+		c.entry = boxcfg.EntryHostMoves
 		if files, err := c.group.ProcsFiles(); err == nil && len(files) <= protocol.MaxCgroupProcs {
 			procs = files
 			for _, f := range files {
 				fds = append(fds, int(f.Fd()))
 			}
 			conf.CgroupProcs = len(files)
-			c.entry = entryJoinsItself
+			c.entry = boxcfg.EntryJoinsItself
 		} else {
 			for _, f := range files {
 				f.Close()

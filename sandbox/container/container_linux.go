@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/hostid"
@@ -87,7 +88,7 @@ type Container struct {
 	// entry is how programs enter the group, chosen at build: they join it
 	// by themselves through cgroup.procs files the init holds, or, where
 	// those could not be given, the host moves each one.
-	entry cgroupEntry
+	entry boxcfg.CgroupEntry
 	// cpusetLater says a CPU set was asked for after the build: the group
 	// joined the cpuset hierarchy, which the init's files do not cover, so
 	// runs go back to the host moving the program (runEntry).
@@ -104,9 +105,9 @@ type Container struct {
 }
 
 // runEntry is how the next run's program enters the group.
-func (c *Container) runEntry() cgroupEntry {
-	if c.entry == entryJoinsItself && c.cpusetLater {
-		return entryHostMoves
+func (c *Container) runEntry() boxcfg.CgroupEntry {
+	if c.entry == boxcfg.EntryJoinsItself && c.cpusetLater {
+		return boxcfg.EntryHostMoves
 	}
 	return c.entry
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/boxcfg"
 )
 
 // cgroupLines returns the /proc/self/cgroup lines of the controllers a run
@@ -41,10 +42,10 @@ func cgroupLines(out string) []string {
 func TestProgramJoinsItsCgroup(t *testing.T) {
 	p := newPool(t, PoolOptions{Size: 1})
 	c := onlyContainer(t, p)
-	if c.entry == entryNone {
+	if c.entry == boxcfg.EntryNone {
 		t.Skip("no cgroup")
 	}
-	if c.entry != entryJoinsItself {
+	if c.entry != boxcfg.EntryJoinsItself {
 		t.Fatal("container with a cgroup without the init holding cgroup.procs descriptors")
 	}
 	check := func(o outcome, wantCpuset bool) {
@@ -93,7 +94,7 @@ func TestProgramJoinsItsCgroup(t *testing.T) {
 		t.Skipf("no cpuset controller: %s", o.Message)
 	}
 	check(o, true)
-	if c.runEntry() != entryHostMoves {
+	if c.runEntry() != boxcfg.EntryHostMoves {
 		t.Fatal("a CPU set was asked for, yet runs still skip the round trip")
 	}
 	check(runSpec(t, p, sandbox.Spec{Args: []string{"/bin/cat", "/proc/self/cgroup"}}), true)

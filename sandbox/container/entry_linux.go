@@ -1,34 +1,21 @@
 package container
 
-// cgroupEntry: how a run's program enters its container's cgroup, one named mode for host and init.
+// How a run's program enters its container's cgroup: the host's choice, and what it means for the protocol.
 
-// cgroupEntry is how a program gets into its container's cgroup, the one
+import "gosandbox/sandbox/boxcfg"
+
+// A container's programs enter its cgroup in one of boxcfg's ways, the
 // choice host and init must agree on. The host picks it when it builds the
-// container (Container.entry; a run may fall back to entryHostMoves,
+// container (Container.entry: boxcfg.EntryJoinsItself through cgroup.procs
+// or tasks files the init holds, boxcfg.EntryHostMoves where it cannot, or
+// boxcfg.EntryNone without cgroups; a run may fall back to EntryHostMoves,
 // Container.runEntry) and tells the init in the conf and, for one run, the
-// exec; the init reads the same mode back from them (initServer.entry).
-// docs/protocol.md describes the ways on the wire.
-type cgroupEntry uint8
-
-const (
-	// entryNone: no cgroup; the program stays in the init's cgroup
-	// namespace.
-	entryNone cgroupEntry = iota
-	// entryBorn: cgroup v2, the child is cloned into the group's directory
-	// (CLONE_INTO_CGROUP) with a cgroup namespace rooted there. The init
-	// accepts it, but the host never picks it: see Builder.build.
-	entryBorn
-	// entryJoinsItself: the child writes "0" into the group's cgroup.procs
-	// files, which the init holds, as its first step, then roots a cgroup
-	// namespace there; the init then reports the program's pid, and the
-	// host answers nothing.
-	entryJoinsItself
-	// entryHostMoves: the round trip. The child waits while the init
-	// reports its pid; the host writes it into the group and answers
-	// proceed, and the child then roots a cgroup namespace there.
-	entryHostMoves
-)
+// exec; the init reads the same way back from them (initServer.entry).
+// boxcfg.EntryBorn is accepted by the init, but the host never picks it:
+// clone3 checks the init's own rights on the group, which it lacks (see
+// Builder.build). docs/protocol.md describes the ways on the wire. With
+// EntryNone the program stays in the init's cgroup namespace.
 
 // roundTrip reports whether the program waits, before its exec, for the
 // host to answer its started message.
-func (e cgroupEntry) roundTrip() bool { return e == entryHostMoves }
+func roundTrip(e boxcfg.CgroupEntry) bool { return e == boxcfg.EntryHostMoves }

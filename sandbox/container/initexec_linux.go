@@ -80,28 +80,16 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	fe.NetNSFD = s.nextNet
 	defer s.dropNet()
 	var syncErr error // a protocol failure during the sync ends the init
-	switch s.entry(x) {
-	case entryBorn:
-		// Born in the run's cgroup v2, so a cgroup namespace made at clone
-		// time is rooted there.
-		fe.CgroupFD = s.cgFD
-		fe.CloneFlags |= unix.CLONE_NEWCGROUP
-	case entryJoinsItself:
-		// The child joins the run's cgroups itself, first thing, and then
-		// roots a cgroup namespace there: no round trip with the host.
-		fe.CgroupProcs = s.procs
-		fe.UnshareCgroupAfterSync = true
-	case entryHostMoves:
-		fe.SyncFunc = func(pid int) error {
-			err := s.syncStart(seq, pid)
-			var pe *protocolFailure
-			if errors.As(err, &pe) {
-				syncErr = pe.err
-			}
-			return err
+	// EntryNone sets nothing: the program stays in the init's cgroup
+	// namespace.
+	boxcfg.CgroupWay{Entry: s.entry(x), DirFD: s.cgFD, JoinFDs: s.procs, Move: func(pid int) error {
+		err := s.syncStart(seq, pid)
+		var pe *protocolFailure
+		if errors.As(err, &pe) {
+			syncErr = pe.err
 		}
-		fe.UnshareCgroupAfterSync = true
-	}
+		return err
+	}}.Set(fe)
 	if x.Syscalls != "" {
 		p, err := s.filter(x.Syscalls)
 		if err != nil {
@@ -145,17 +133,17 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 
 // entry is how the program of x enters the container's cgroup, as the conf
 // and x say (the conf's validation leaves one way at most; see
-// cgroupEntry).
-func (s *initServer) entry(x protocol.Exec) cgroupEntry {
+// boxcfg.CgroupEntry).
+func (s *initServer) entry(x protocol.Exec) boxcfg.CgroupEntry {
 	switch {
 	case s.cgFD > 0:
-		return entryBorn
+		return boxcfg.EntryBorn
 	case len(s.procs) > 0 && !x.Sync:
-		return entryJoinsItself
+		return boxcfg.EntryJoinsItself
 	case s.conf.SyncStart:
-		return entryHostMoves
+		return boxcfg.EntryHostMoves
 	}
-	return entryNone
+	return boxcfg.EntryNone
 }
 
 // protocolFailure marks a SyncFunc error that must also end the init.

@@ -68,7 +68,7 @@ type runState struct {
 	// facts are what the verdict is decided from, filled in as the run goes.
 	facts verdict.Facts
 	// entry is how the program enters the container's cgroup this time.
-	entry cgroupEntry
+	entry boxcfg.CgroupEntry
 	// seq is the exec's sequence number, which every message of the run
 	// echoes; start is when the exec was sent, the start of the wall time
 	// (monotonic, R13).
@@ -140,7 +140,7 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 	r.entry = c.runEntry()
 	// The round trip for one run of a container whose programs join the
 	// group by themselves: the init must be told.
-	x.Sync = c.entry == entryJoinsItself && r.entry == entryHostMoves
+	x.Sync = c.entry == boxcfg.EntryJoinsItself && r.entry == boxcfg.EntryHostMoves
 	// What the protocol cannot carry is refused here, so that the init
 	// never sees a request it must reject (and the container survives).
 	if len(x.Files) > protocol.MaxChildFiles {
@@ -157,7 +157,7 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 	r.seq = seq
 	// Without the round trip the init may start the program as soon as it
 	// reads the request.
-	r.started = !r.entry.roundTrip()
+	r.started = !roundTrip(r.entry)
 	r.mayHaveRun = r.started
 	return r.supervise(ctx)
 }
@@ -230,7 +230,7 @@ func (r *runState) supervise(ctx context.Context) sandbox.Result {
 	// The init answers an exec at once: when the program waits in the sync
 	// step, a missing Started means a stuck init, not a slow program.
 	var startTimeout <-chan time.Time
-	if r.entry.roundTrip() {
+	if roundTrip(r.entry) {
 		t := time.NewTimer(c.b.replyTimeout())
 		defer t.Stop()
 		startTimeout = t.C
@@ -259,7 +259,7 @@ func (r *runState) supervise(ctx context.Context) sandbox.Result {
 				return res
 			}
 		case <-c.dead:
-			if !r.entry.roundTrip() && !killSent && !r.pidSeen && errors.Is(c.deadErr, unix.ECONNRESET) {
+			if !roundTrip(r.entry) && !killSent && !r.pidSeen && errors.Is(c.deadErr, unix.ECONNRESET) {
 				// The init closed its end with our exec still unread in
 				// its queue (the kernel says so with ECONNRESET, and
 				// nothing else was sent to it): the program never ran, so
@@ -337,7 +337,7 @@ func (r *runState) handle(ctx context.Context, m protocol.Message) (res sandbox.
 		}
 		r.pidSeen = true
 		r.programPid = int(m.Cred.Pid)
-		if !r.entry.roundTrip() {
+		if !roundTrip(r.entry) {
 			// The program joined its cgroup by itself (or there is none);
 			// the init only says which process it is.
 			return sandbox.Result{}, false

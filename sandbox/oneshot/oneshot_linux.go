@@ -484,42 +484,35 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		fe.NetNSFD = fd
 		fe.CloneFlags &^= unix.CLONE_NEWNET
 	}
+	way := boxcfg.CgroupWay{Entry: boxcfg.EntryNone}
 	switch {
 	case b.group != nil && b.group.FD() > 0 && b.limits.CPUSet == "":
-		// cgroup v2: the child is born in the box's cgroup, so a cgroup
-		// namespace made at clone time is rooted there. Not with a CPU
-		// set: before "cgroup/cpuset: Make cpuset_fork() handle
-		// CLONE_INTO_CGROUP properly" (Linux 6.2, and 6.1's stable
-		// series; missing from Debian's 5.10) a child born into a cpuset
-		// keeps its parent's CPUs, while a write to cgroup.procs (the
-		// next case) applies them.
-		fe.CgroupFD = b.group.FD()
-		fe.CloneFlags |= unix.CLONE_NEWCGROUP
+		// cgroup v2. Not with a CPU set: before "cgroup/cpuset: Make
+		// cpuset_fork() handle CLONE_INTO_CGROUP properly" (Linux 6.2, and
+		// 6.1's stable series; missing from Debian's 5.10) a child born
+		// into a cpuset keeps its parent's CPUs, while a write to
+		// cgroup.procs (the next case) applies them.
+		way = boxcfg.CgroupWay{Entry: boxcfg.EntryBorn, DirFD: b.group.FD()}
 	case b.group != nil && !r.noThreadMove:
-		// cgroup v1 has no CLONE_INTO_CGROUP: the child writes itself into
-		// the box's groups first thing (each hierarchy's tasks file: a
-		// thread moving itself skips the kernel's global threadgroup lock,
-		// see cgroup.Group.ProcsFiles), then roots a cgroup namespace
-		// there. No supervisor thread ever enters the box's groups: with a
-		// tiny memory limit it could not allocate its way out again.
+		// cgroup v1 has no CLONE_INTO_CGROUP. No supervisor thread ever
+		// enters the box's groups: with a tiny memory limit it could not
+		// allocate its way out again.
 		files, err := b.group.ProcsFiles()
 		if err != nil {
 			return nil, fmt.Errorf("oneshot: %w", err)
 		}
 		b.joins = files
+		way = boxcfg.CgroupWay{Entry: boxcfg.EntryJoinsItself}
 		for _, f := range files {
-			fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
+			way.JoinFDs = append(way.JoinFDs, int(f.Fd()))
 		}
-		fe.UnshareCgroupAfterSync = true
 	case b.group != nil:
-		// cgroup v1: the child joins in SyncFunc, then unshares, so its
-		// cgroup namespace is rooted at the box's group and not ours.
 		g := b.group
-		fe.SyncFunc = func(pid int) error { return g.AddProc(pid) }
-		fe.UnshareCgroupAfterSync = true
+		way = boxcfg.CgroupWay{Entry: boxcfg.EntryHostMoves, Move: func(pid int) error { return g.AddProc(pid) }}
 	default:
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
+	way.Set(fe)
 	return fe, nil
 }
 
@@ -542,17 +535,17 @@ func (b *box) vforkChild(fe *forkexec.Runner, plan *mount.Plan) (*forkexec.Runne
 		return fe, nil
 	}
 	// The child writes itself into the box's groups first thing (v1: each
-	// hierarchy's tasks file; v2: cgroup.procs), then roots a cgroup
-	// namespace there.
+	// hierarchy's tasks file; v2: cgroup.procs).
 	files, err := b.group.ProcsFiles()
 	if err != nil {
 		return nil, fmt.Errorf("oneshot: %w", err)
 	}
 	b.joins = files
+	way := boxcfg.CgroupWay{Entry: boxcfg.EntryJoinsItself}
 	for _, f := range files {
-		fe.CgroupProcs = append(fe.CgroupProcs, int(f.Fd()))
+		way.JoinFDs = append(way.JoinFDs, int(f.Fd()))
 	}
-	fe.UnshareCgroupAfterSync = true
+	way.Set(fe)
 	return fe, nil
 }
 

@@ -377,8 +377,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
-		fe.CgroupProcs = fds
-		fe.UnshareCgroupAfterSync = true
+		boxcfg.CgroupWay{Entry: boxcfg.EntryJoinsItself, JoinFDs: fds}.Set(fe)
 	} else {
 		fe.CloneFlags |= unix.CLONE_NEWCGROUP
 	}
