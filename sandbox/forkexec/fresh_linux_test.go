@@ -135,3 +135,26 @@ func BenchmarkFreshSlotRatio(b *testing.B) {
 	b.ReportMetric(q(cl, 0.1)/q(fl, 0.1), "clone-ratio-p10")
 	b.ReportMetric(q(fr, 0.1)/q(fl, 0.1), "vfork-ratio-p10")
 }
+
+// TestReaperApartPidfdSetnsMissing: pidfd_open came in Linux 5.3, but
+// setns(2) takes a pidfd only since 5.8 (EINVAL before). On such a kernel
+// a pid 1 apart with a pidfd must still be entered (through
+// /proc/PID/ns/pid), or every slots run fails.
+func TestReaperApartPidfdSetnsMissing(t *testing.T) {
+	out := tempOut(t)
+	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `echo pid=$$`)
+	defer done()
+	old := setnsPid1
+	defer func() { setnsPid1 = old }()
+	setnsPid1 = func(fd, nstype int) error {
+		// A kernel before 5.8: a pidfd is no namespace file.
+		if unix.PidfdSendSignal(fd, 0, nil, 0) == nil {
+			return unix.EINVAL
+		}
+		return old(fd, nstype)
+	}
+	ws, got := runOut(t, r, out)
+	if ws.ExitStatus() != 0 || !strings.HasPrefix(got, "pid=2") {
+		t.Fatalf("status %v, output %q, want pid=2", ws, got)
+	}
+}
