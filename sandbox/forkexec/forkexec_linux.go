@@ -982,7 +982,7 @@ func (r *Runner) forkApart(p *prepared, clone func() (int, syscall.Errno)) (pid 
 		return 0, 0, err
 	}
 	runtime.LockOSThread()
-	if err := setnsPid1(p.apartPid1.nsFD(), unix.CLONE_NEWPID); err != nil {
+	if err := p.apartPid1.enterPidNS(); err != nil {
 		runtime.UnlockOSThread()
 		p.apartPid1.endPid1()
 		return 0, 0, fmt.Errorf("forkexec: enter the box's pid namespace: %w", err)

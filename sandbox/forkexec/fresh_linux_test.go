@@ -145,7 +145,7 @@ func TestReaperApartPidfdSetnsMissing(t *testing.T) {
 	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `echo pid=$$`)
 	defer done()
 	old := setnsPid1
-	defer func() { setnsPid1 = old }()
+	defer func() { setnsPid1 = old; pidfdSetnsMissing.Store(false) }()
 	setnsPid1 = func(fd, nstype int) error {
 		// A kernel before 5.8: a pidfd is no namespace file.
 		if unix.PidfdSendSignal(fd, 0, nil, 0) == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -38,7 +39,7 @@ type Reaped struct {
 	// pid1 and pidfd are the apart pid 1 (Runner.ReaperApart), 0 and -1
 	// when there is none.
 	pid1, pidfd int
-	nsfd        int // see nsFD; 0 when not opened
+	nsfd        int // see enterPidNS; -1 when not opened
 }
 
 // NewReaped opens the status pipe. Close it once the run is over.
@@ -48,7 +49,7 @@ func NewReaped() (*Reaped, error) {
 		return nil, fmt.Errorf("forkexec: reaper status pipe: %w", err)
 	}
 	unix.SetNonblock(p[0], true)
-	return &Reaped{r: p[0], w: p[1], pidfd: -1}, nil
+	return &Reaped{r: p[0], w: p[1], pidfd: -1, nsfd: -1}, nil
 }
 
 // Kill ends the apart pid 1 (Runner.ReaperApart), which takes every process
@@ -74,20 +75,29 @@ func (r *Reaped) setPid1(pid int) {
 	}
 }
 
-// nsFD is a descriptor naming the apart pid 1's pid namespace for setns:
-// its pidfd (Linux 5.8+ takes one), else its /proc/PID/ns/pid, opened once.
-func (r *Reaped) nsFD() int {
-	if r.pidfd >= 0 {
-		return r.pidfd
+// pidfdSetnsMissing is set once setns(2) refused a pidfd: pidfd_open came
+// in Linux 5.3, but setns takes a pidfd only since 5.8 (EINVAL before).
+var pidfdSetnsMissing atomic.Bool
+
+// enterPidNS makes the apart pid 1's pid namespace that of the calling
+// thread's next children: through its pidfd where setns takes one, else
+// through its /proc/PID/ns/pid, opened once.
+func (r *Reaped) enterPidNS() error {
+	if r.pidfd >= 0 && !pidfdSetnsMissing.Load() {
+		err := setnsPid1(r.pidfd, unix.CLONE_NEWPID)
+		if err != unix.EINVAL {
+			return err
+		}
+		pidfdSetnsMissing.Store(true)
 	}
-	if r.nsfd <= 0 {
+	if r.nsfd < 0 {
 		fd, err := unix.Open("/proc/"+strconv.Itoa(r.pid1)+"/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return -1
+			return err
 		}
 		r.nsfd = fd
 	}
-	return r.nsfd
+	return setnsPid1(r.nsfd, unix.CLONE_NEWPID)
 }
 
 // endPid1 kills and reaps the apart pid 1.
@@ -102,9 +112,9 @@ func (r *Reaped) endPid1() {
 		unix.Close(r.pidfd)
 		r.pidfd = -1
 	}
-	if r.nsfd > 0 {
+	if r.nsfd >= 0 {
 		unix.Close(r.nsfd)
-		r.nsfd = 0
+		r.nsfd = -1
 	}
 }
 
