@@ -32,11 +32,28 @@ func Go(fn func()) {
 			return
 		}
 		nice := 20 - raw
-		lowered := unix.Setpriority(unix.PRIO_PROCESS, tid, min(nice+backgroundNice, 19)) == nil
+		// Without the right to lower it again, the thread would have to
+		// end after fn, and with it the parent-death signal of every
+		// child it ever started (a box's pid 1 from an earlier run).
+		lowered := mayLowerNiceTo(nice) &&
+			unix.Setpriority(unix.PRIO_PROCESS, tid, min(nice+backgroundNice, 19)) == nil
 		fn()
 		if lowered && unix.Setpriority(unix.PRIO_PROCESS, tid, nice) != nil {
 			return // the thread ends with the goroutine
 		}
 		runtime.UnlockOSThread()
 	}()
+}
+
+// mayLowerNiceTo reports whether this thread may set its nice value back
+// down to nice: with CAP_SYS_NICE, or within RLIMIT_NICE (20 - nice at
+// most), as setpriority(2) checks.
+func mayLowerNiceTo(nice int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) == nil && data[0].Effective&(1<<unix.CAP_SYS_NICE) != 0 {
+		return true
+	}
+	var rl unix.Rlimit
+	return unix.Getrlimit(unix.RLIMIT_NICE, &rl) == nil && uint64(20-nice) <= rl.Cur
 }
