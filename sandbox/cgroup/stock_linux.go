@@ -185,6 +185,7 @@ func (m *Manager) startLocked() {
 func (m *Manager) work() {
 	s := &m.stock
 	s.mu.Lock()
+	createFailed := false
 	for {
 		if n := len(s.pending); n > 0 {
 			g := s.pending[n-1]
@@ -197,7 +198,7 @@ func (m *Manager) work() {
 			}
 			continue
 		}
-		if len(s.ready) < s.size {
+		if len(s.ready) < s.size && !createFailed {
 			l := s.limits
 			s.seq++
 			name := fmt.Sprintf("%s%d", s.prefix, s.seq)
@@ -209,8 +210,10 @@ func (m *Manager) work() {
 			s.mu.Lock()
 			if err != nil {
 				// Create makes its own group; the stock stays as it is
-				// until the next Create tries again.
-				break
+				// until the next Create tries again. Removals queued
+				// meanwhile are still done (no timer was armed for them).
+				createFailed = true
+				continue
 			}
 			if s.size > 0 && l == s.limits {
 				s.ready = append(s.ready, stocked{name, impl})
