@@ -300,8 +300,8 @@ func (g *v2Group) reset(l Limits) error {
 }
 
 // reclaim asks the kernel to reclaim as much as the group is charged
-// (memory.reclaim, 5.19+). What it cannot free (EAGAIN) stays; a kernel
-// without the file leaves the charge as it is.
+// (memory.reclaim, 5.19+; before, through memory.high). What it cannot
+// free (EAGAIN) stays.
 func (g *v2Group) reclaim() error {
 	cur, err := readInt(filepath.Join(g.dir, "memory.current"))
 	if err != nil {
@@ -311,7 +311,22 @@ func (g *v2Group) reclaim() error {
 		return nil
 	}
 	err = writeFile(filepath.Join(g.dir, "memory.reclaim"), strconv.FormatInt(cur, 10))
-	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
+		// Before 5.19: a memory.high below the usage makes the writer
+		// reclaim down to it, and the group is empty between runs, so
+		// nothing is throttled meanwhile. Without it a reused group keeps
+		// the page cache of earlier runs charged, and the next run's
+		// sampled figure starts there (U4).
+		high := filepath.Join(g.dir, "memory.high")
+		if err = writeFile(high, "0"); err == nil {
+			err = writeFile(high, "max")
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cgroup: reclaim the memory of %s through memory.high: %w", g.name, err)
+		}
+		return nil
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
 		return fmt.Errorf("cgroup: reclaim the memory of %s: %w", g.name, err)
 	}
 	return nil
