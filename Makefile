@@ -32,7 +32,7 @@ test: vet unit conformance vagrant-boot
 unit:
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '^gosandbox/suites$$')
 
-# One Vagrant machine booted (software emulation here, ~10 min), a few specs
+# One Vagrant machine booted (software emulation here, ~5 min), a few specs
 # run inside, results checked; skipped with the reason where vagrant-libvirt,
 # qemu or the box tools are missing. After the suites: never beside them.
 vagrant-boot:
