@@ -5,7 +5,10 @@
 #          it); else start virtlogd and libvirtd as daemons with their PID
 #          files in STATEDIR, and wait until libvirtd answers
 #   clean  remove what vagrant-libvirt left of this project: domains named
-#          gosandbox_*, their volumes and the uploaded box volumes
+#          gosandbox_*, their volumes and the uploaded box volumes; with
+#          MACHINES set (names, space-separated), only those machines'
+#          domains and volumes, so that runs for other machines can share
+#          the daemon meanwhile
 #   stop   clean, then stop the daemons this script started, by the PIDs in
 #          STATEDIR (never by name); a daemon it did not start is left alone.
 #          Storage pools and networks defined while ours ran (vagrant-libvirt
@@ -20,9 +23,21 @@ uri=qemu:///system
 
 answers() { virsh -c $uri uri >/dev/null 2>&1; }
 
+# ours NAME: whether a domain or volume name belongs to this run: any of
+# the project's, or only those of MACHINES (gosandbox_<machine>... and the
+# box volume gosandbox-VAGRANTSLASH-<machine>_...).
+ours() {
+	[ -n "${MACHINES:-}" ] || return 0
+	for m in $MACHINES; do
+		case $1 in "gosandbox_$m" | "gosandbox_$m".* | "gosandbox-VAGRANTSLASH-${m}_"*) return 0 ;; esac
+	done
+	return 1
+}
+
 clean() {
 	answers || return 0
 	for d in $(virsh -c $uri list --all --name | grep '^gosandbox_' || true); do
+		ours "$d" || continue
 		virsh -c $uri destroy "$d" >/dev/null 2>&1 || true
 		virsh -c $uri undefine "$d" --remove-all-storage >/dev/null 2>&1 ||
 			virsh -c $uri undefine "$d" >/dev/null 2>&1 || true
@@ -30,6 +45,7 @@ clean() {
 	done
 	for p in $(virsh -c $uri pool-list --name 2>/dev/null || true); do
 		for v in $(virsh -c $uri vol-list "$p" 2>/dev/null | awk 'NR > 2 && $1 ~ /^gosandbox/ { print $1 }'); do
+			ours "$v" || continue
 			virsh -c $uri vol-delete "$v" --pool "$p" >/dev/null && echo "libvirt.sh: removed volume $p/$v"
 		done
 	done

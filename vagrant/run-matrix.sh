@@ -120,6 +120,10 @@ if [ "$provider" = libvirt ]; then
 	fi
 	# qemu runs as a child of libvirtd: a niced daemon gives niced guests.
 	nice -n 10 sh ./libvirt.sh start "$state/run" || exit 1
+	# Only this run's machines are cleaned away: a run for other machines
+	# may share the daemon.
+	MACHINES=$(echo "$machines" | awk '{ print $1 }' | tr '\n' ' ')
+	export MACHINES
 	trap 'sh ./libvirt.sh stop "$state/run"' EXIT
 	trap 'exit 1' INT TERM HUP
 fi
