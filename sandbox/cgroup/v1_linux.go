@@ -430,10 +430,27 @@ func (g *v1Group) reset(l Limits) error {
 	return g.setLimits(l)
 }
 
-// reclaim empties the group's charge: force_empty (v1 only, and only on a
-// group without tasks) reclaims every page charged to it.
+// reclaim empties what can be reclaimed of the group's charge (a group
+// without tasks, between runs): the memory limit is lowered to 0, which has
+// the writer reclaim until nothing more comes free (EBUSY when kernel memory
+// that cannot be reclaimed stays charged), and put back. Not force_empty:
+// before Linux 5.16 it sleeps 100 ms after each of 16 rounds that free
+// nothing, so with any unreclaimable charge left every reset took 1.6 s
+// (measured 2.4 s on Debian 11's 5.10 under emulation, against 0.55 s).
 func (g *v1Group) reclaim() error {
-	if err := writeFile(filepath.Join(g.memory, "memory.force_empty"), "0"); err != nil {
+	limit := filepath.Join(g.memory, "memory.limit_in_bytes")
+	old := readString(limit)
+	if old == "" {
+		return fmt.Errorf("cgroup: reclaim the memory of %s: no memory limit to lower", g.name)
+	}
+	err := writeFile(limit, "0")
+	if err == nil {
+		// All of it came free: the limit is 0 now.
+		err = writeFile(limit, old)
+	} else if errors.Is(err, unix.EBUSY) {
+		err = nil // the limit stayed as it was
+	}
+	if err != nil {
 		return fmt.Errorf("cgroup: reclaim the memory of %s: %w", g.name, err)
 	}
 	return nil
