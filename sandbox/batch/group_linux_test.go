@@ -44,7 +44,10 @@ func TestGroupJobs(t *testing.T) {
 				guess.Group[0].Stdout != nil || *guess.Group[0].Stderr != "done\n" || guess.Group[1].Stdout != nil {
 				t.Errorf("guessing game: %s", lines[0])
 			}
-			if len(guess.Transcript) != 2 || *guess.Transcript[1].Data != "50\n25\n37\n" || guess.Transcript[1].From != "1:stdout" ||
+			// After "correct" the guesser's `cat in.txt` races the judge's
+			// exit: "solved" crossed the pipe only if the relay read it
+			// before it saw the judge's stdin closed.
+			if len(guess.Transcript) != 2 || (*guess.Transcript[1].Data != "50\n25\n37\n" && *guess.Transcript[1].Data != "50\n25\n37\nsolved\n") || guess.Transcript[1].From != "1:stdout" ||
 				*guess.Transcript[0].Data != "lower\nhigher\ncorrect\nsolved\n"[:len("lower\nhigher\ncorrect\n")] {
 				t.Errorf("transcript: %s", lines[0])
 			}
