@@ -318,7 +318,10 @@ func TestInitStoppedMidRun(t *testing.T) {
 }
 
 func TestInitStoppedWhileIdle(t *testing.T) {
-	b := &Builder{ReplyTimeout: 300 * time.Millisecond}
+	// A stopped init never answers the ping, whatever the timeout; the
+	// replacement's runs get the same reply timeout, and 300 ms was too
+	// short for them under the load of `make test` (a run failed once).
+	b := &Builder{ReplyTimeout: 2 * time.Second}
 	p := newPool(t, PoolOptions{Size: 1, Builder: b, HealthAge: time.Nanosecond})
 	defer b.Close()
 	syscall.Kill(onlyContainer(t, p).InitPid(), syscall.SIGSTOP)
