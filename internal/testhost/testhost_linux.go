@@ -2,6 +2,8 @@ package testhost
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,4 +69,43 @@ func FloorTrue(tb testing.TB) {
 	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
 		tb.Fatalf("wait4: %v status %v", err, ws)
 	}
+}
+
+// RunAsNobody re-executes this test binary as nobody (uid and gid 65534,
+// no groups, through setpriv) running only the test named test, with env
+// set and a TMPDIR of its own, and returns its combined output. The binary
+// is copied where nobody may execute it (the build directory is root's).
+// It skips t without root or setpriv.
+func RunAsNobody(t testing.TB, test string, env ...string) ([]byte, error) {
+	t.Helper()
+	NeedRoot(t, "to become nobody")
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skipf("setpriv: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: its parent directory is root's alone.
+	dir, err := os.MkdirTemp("", "gosandbox-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(self))
+	tmp := filepath.Join(dir, "tmp")
+	for _, err := range []error{os.Chmod(dir, 0o755), os.WriteFile(bin, data, 0o755), os.Mkdir(tmp, 0o700), os.Chown(tmp, 65534, 65534)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		bin, "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp}, env...)
+	return cmd.CombinedOutput()
 }

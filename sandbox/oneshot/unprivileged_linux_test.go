@@ -6,12 +6,12 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 )
 
@@ -24,36 +24,7 @@ func TestUnprivileged(t *testing.T) {
 		unprivilegedChecks(t)
 		return
 	}
-	needRoot(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skipf("setpriv: %v", err)
-	}
-	// The test binary lives in a root-only build directory: copy it where
-	// nobody can execute it.
-	dir, err := os.MkdirTemp("", "gosandbox-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "oneshot.test")
-	copyFile(t, self, bin)
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(tmp, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-		bin, "-test.run=^TestUnprivileged$", "-test.v")
-	cmd.Env = []string{unprivilegedEnv + "=1", "PATH=/usr/bin:/bin", "TMPDIR=" + tmp}
-	out, err := cmd.CombinedOutput()
+	out, err := testhost.RunAsNobody(t, "TestUnprivileged", unprivilegedEnv+"=1")
 	t.Logf("as nobody:\n%s", out)
 	if err != nil {
 		t.Fatalf("unprivileged run failed: %v", err)
@@ -104,16 +75,5 @@ func unprivilegedChecks(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "oneshot-*"))
 	if len(left) > 0 {
 		t.Errorf("left behind: %v", left)
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, data, 0o755); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -3,10 +3,9 @@ package release
 // Tests of Go: background work without CAP_SYS_NICE keeps its threads, and with them the children they started.
 
 import (
-	"io"
+	"gosandbox/internal/testhost"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -27,39 +26,7 @@ func TestGoWithoutCapSysNice(t *testing.T) {
 		noNiceChecks(t)
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to become nobody")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skipf("setpriv: %v", err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "release.test")
-	src, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-		bin, "-test.run=^TestGoWithoutCapSysNice$", "-test.v")
-	cmd.Env = []string{noNiceEnv + "=1", "PATH=/usr/bin:/bin"}
-	out, err := cmd.CombinedOutput()
+	out, err := testhost.RunAsNobody(t, "TestGoWithoutCapSysNice", noNiceEnv+"=1")
 	t.Logf("as nobody:\n%s", out)
 	if err != nil {
 		t.Fatalf("run as nobody failed: %v", err)
