@@ -3,6 +3,7 @@ package catalogue
 import (
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // Property is one entry of the catalogue.
@@ -115,16 +116,19 @@ var properties = []Property{
 	{"B8", "robustness", "output fidelity: byte-exact and bounded", "Captured bytes come back byte-exact (binary safe) and the result stays bounded by the output limits."},
 }
 
-var byID = func() map[string]Property {
+// byID and idPattern are made on first use, not by the package initialiser,
+// which every program linking this package runs (the pooled containers'
+// inits among them).
+var byID = sync.OnceValue(func() map[string]Property {
 	m := make(map[string]Property, len(properties))
 	for _, p := range properties {
 		m[p.ID] = p
 	}
 	return m
-}()
+})
 
 // idPattern is the form of a property ID: an area letter and a number.
-var idPattern = regexp.MustCompile(`^[A-Z][1-9][0-9]*$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][1-9][0-9]*$`) })
 
 // All returns the properties in the catalogue's order (a copy).
 func All() []Property { return append([]Property(nil), properties...) }
@@ -134,7 +138,7 @@ func Areas() []Area { return append([]Area(nil), areas...) }
 
 // Lookup returns the property with the given ID.
 func Lookup(id string) (Property, bool) {
-	p, ok := byID[id]
+	p, ok := byID()[id]
 	return p, ok
 }
 
@@ -151,7 +155,7 @@ func IsArea(label string) bool {
 // LooksLikeID reports whether s has the form of a property ID (a capital
 // letter and a number), whether or not the catalogue has it: a label such as
 // "Z9" on a spec is a property the catalogue lacks, not an ordinary label.
-func LooksLikeID(s string) bool { return idPattern.MatchString(s) }
+func LooksLikeID(s string) bool { return idPattern().MatchString(s) }
 
 // Less orders property IDs by letter, then by number (F2 before F10).
 func Less(a, b string) bool {

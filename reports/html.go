@@ -3,11 +3,18 @@ package reports
 import (
 	"html/template"
 	"io"
+	"sync"
 )
 
 // The page is self-contained: inline CSS, system fonts, images from charts/
-// beside it; nothing is fetched from anywhere else.
-var htmlPage = template.Must(template.New("page").Funcs(template.FuncMap{"verdictClass": verdictClass}).Parse(`<!DOCTYPE html>
+// beside it; nothing is fetched from anywhere else. It is parsed on first use,
+// not by the package initialiser, which every program linking this package
+// runs (the pooled containers' inits among them).
+var htmlPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(template.FuncMap{"verdictClass": verdictClass}).Parse(htmlSource))
+})
+
+const htmlSource = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -168,7 +175,7 @@ pre.reason { white-space: pre-wrap; background: #f6f8fa; padding: 0.3em 0.6em; m
 {{end}}{{else}}<p>Unknown: no bench results.</p>{{end}}
 </body>
 </html>
-`))
+`
 
 // verdictClass turns "does not hold" into a CSS class name.
 func verdictClass(v string) string { return slug(v) }
@@ -180,5 +187,5 @@ type htmlView struct {
 }
 
 func writeHTML(w io.Writer, v *view) error {
-	return htmlPage.Execute(w, htmlView{view: v, ScenarioHeader: scenarioHeader})
+	return htmlPage().Execute(w, htmlView{view: v, ScenarioHeader: scenarioHeader})
 }

@@ -207,7 +207,9 @@ func (f *Fetcher) update(ctx context.Context, dist string) error {
 	return err
 }
 
-var imageDep = regexp.MustCompile(`^(linux-image-[^\s(|,]+)`)
+// imageDep is compiled on first use: package initialisers run in every
+// program that links this package, pooled container inits included.
+var imageDep = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(linux-image-[^\s(|,]+)`) })
 
 // resolve follows a metapackage to its linux-image package and returns the
 // package and its candidate version.
@@ -226,7 +228,7 @@ func (f *Fetcher) resolve(ctx context.Context, k Kernel) (pkg, version string, e
 		}
 		var next string
 		for _, dep := range strings.Split(fields["Depends"], ",") {
-			if m := imageDep.FindStringSubmatch(strings.TrimSpace(dep)); m != nil {
+			if m := imageDep().FindStringSubmatch(strings.TrimSpace(dep)); m != nil {
 				next = m[1]
 				break
 			}

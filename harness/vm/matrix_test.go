@@ -43,7 +43,7 @@ func TestDebFields(t *testing.T) {
 	if f["Version"] != "6.1.192-2" || !strings.HasPrefix(f["Depends"], "linux-image-6.1.0-56-cloud-amd64") {
 		t.Errorf("fields = %v", f)
 	}
-	if m := imageDep.FindStringSubmatch(f["Depends"]); m == nil || m[1] != "linux-image-6.1.0-56-cloud-amd64" {
+	if m := imageDep().FindStringSubmatch(f["Depends"]); m == nil || m[1] != "linux-image-6.1.0-56-cloud-amd64" {
 		t.Errorf("image dependency = %v", m)
 	}
 	if f["Package"] != "linux-image-cloud-amd64" {

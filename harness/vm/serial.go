@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The guest sends its results over a serial port as text lines, so that a
@@ -43,7 +44,7 @@ func (f FrameWriter) Fact(key, value string) error {
 
 // File sends one file under name (a base name: letters, digits, '.', '_', '-').
 func (f FrameWriter) File(name string, data []byte) error {
-	if !validFrameName.MatchString(name) {
+	if !validFrameName().MatchString(name) {
 		return fmt.Errorf("vm: frame: invalid file name %q", name)
 	}
 	sum := sha256.Sum256(data)
@@ -67,9 +68,12 @@ func (f FrameWriter) Done() error {
 	return err
 }
 
+// Compiled on first use: the bounded repetition alone allocates over 100 KB,
+// which every program linking this package (the pooled containers' inits
+// among them) would otherwise pay at start.
 var (
-	validFrameName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	base64Line     = regexp.MustCompile(`^[A-Za-z0-9+/=]+$`)
+	validFrameName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`) })
+	base64Line     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9+/=]+$`) })
 )
 
 // Transcript is what a guest sent, as far as it could be read.
@@ -114,7 +118,7 @@ func ParseTranscript(r io.Reader) Transcript {
 			if line == "" {
 				continue
 			}
-			if !base64Line.MatchString(line) {
+			if !base64Line().MatchString(line) {
 				if cur.broken == "" {
 					cur.broken = fmt.Sprintf("garbled line %d", lineNo)
 				}
@@ -137,7 +141,7 @@ func ParseTranscript(r io.Reader) Transcript {
 			}
 		case "begin":
 			closeCur("no end line before the next file (truncated)")
-			if len(fields) != 4 || !validFrameName.MatchString(fields[1]) {
+			if len(fields) != 4 || !validFrameName().MatchString(fields[1]) {
 				t.Problems = append(t.Problems, fmt.Sprintf("line %d: malformed begin line", lineNo))
 				continue
 			}
