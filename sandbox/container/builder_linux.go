@@ -346,7 +346,7 @@ func (c *Container) startInit() error {
 	cmd := &exec.Cmd{
 		Path:       c.initPath(),
 		Args:       []string{initArgv0, initMarker},
-		Env:        []string{},
+		Env:        []string{"GOMAXPROCS=1"},
 		Dir:        "/",
 		ExtraFiles: []*os.File{peer},
 		SysProcAttr: &syscall.SysProcAttr{

@@ -25,7 +25,7 @@ import (
 // it ever needs at once (the main loop, the socket reader, the reaper, a
 // thread held by a vfork, the runtime's own): a thread started later would
 // take a pid from the range of the runs and shift their numbers.
-const initThreads = 8
+const initThreads = 4
 
 // warmThreads makes the runtime start n threads and leaves them idle: n
 // goroutines each hold a thread of their own at the same time, then let go.

@@ -3,6 +3,8 @@ package container
 // Tests that a reused container looks fresh to its next run: pids, network counters, writable roots, memory.
 
 import (
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,5 +245,50 @@ print(len(os.listxattr("/w")))
 	}
 	if got := onlyContainer(t, p); got != c {
 		t.Fatalf("the pool replaced its container (its reset failed): %v", p.lastErr)
+	}
+}
+
+// maxIdleInitThreads bounds the threads of an idle init: each costs the
+// idle container its Go stacks (about 48 KiB of PSS) and a kernel stack. The
+// init warms initThreads at build time; the runtime adds its own (sysmon,
+// the template thread that starts threads for locked goroutines) and the
+// main thread.
+const maxIdleInitThreads = 8
+
+// TestIdleInitThreads: after runs that take every path of the init that
+// blocks a thread (a program with children, a wall-limit kill, a
+// non-zero exit, resets between them), the init holds few threads, and
+// started none after its build (the resets' pid check would have failed).
+func TestIdleInitThreads(t *testing.T) {
+	needRoot(t)
+	bl := &Builder{}
+	defer bl.Close()
+	c := buildOne(t, bl)
+	ctx := testContext(t)
+	killed := sandbox.Spec{Args: []string{"/bin/sleep", "10"}}
+	killed.Limits.Wall = 200 * time.Millisecond
+	specs := []sandbox.Spec{
+		{Args: []string{"/bin/true"}},
+		{Args: []string{"/bin/sh", "-c", "/bin/true & /bin/true & wait"}},
+		killed,
+		{Args: []string{"/bin/false"}},
+	}
+	for i := 0; i < 3; i++ {
+		for _, spec := range specs {
+			if r := c.Run(ctx, spec); r.Status == sandbox.StatusInternalError || r.Status == sandbox.StatusExecError {
+				t.Fatalf("run %v: %+v", spec.Args, r)
+			}
+			if err := c.Reset(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", c.InitPid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the idle init has %d threads", len(tasks))
+	if len(tasks) > maxIdleInitThreads {
+		t.Errorf("the idle init has %d threads, want at most %d", len(tasks), maxIdleInitThreads)
 	}
 }
