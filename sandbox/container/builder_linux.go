@@ -343,6 +343,9 @@ func (c *Container) startInit() error {
 	// cgroup.procs files, never CLONE_INTO_CGROUP, which would need the
 	// group inside the init's cgroup namespace).
 	flags := uintptr(containerNamespaces | unix.CLONE_NEWCGROUP)
+	// The init gets one P from the start (GOMAXPROCS): the runtime sizes
+	// per-P caches and its idle threads by it, and the init never runs Go
+	// code in parallel (runInit sets it again for inits started otherwise).
 	cmd := &exec.Cmd{
 		Path:       c.initPath(),
 		Args:       []string{initArgv0, initMarker},

@@ -22,9 +22,15 @@ import (
 // is a fresh tmpfs.
 
 // initThreads is how many threads the init starts at build time, more than
-// it ever needs at once (the main loop, the socket reader, the reaper, a
-// thread held by a vfork, the runtime's own): a thread started later would
-// take a pid from the range of the runs and shift their numbers.
+// it ever needs at once: a thread started later would take a pid from the
+// range of the runs and shift their numbers. At most two of its goroutines
+// block in a system call at a time (the main loop, and the reaper during a
+// run or the tidy-up after it; the socket reader waits in the runtime's
+// poller), so with GOMAXPROCS=1 an init left to start threads as it pleases
+// settles at 5-6 in all (with sysmon, the template thread that starts
+// threads for locked goroutines and the main thread); 4 warmed threads
+// give 7. Each thread costs an idle container about 48 KiB of Go stacks
+// and a kernel stack, so not more.
 const initThreads = 4
 
 // warmThreads makes the runtime start n threads and leaves them idle: n
