@@ -4,16 +4,19 @@ package container
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/unixsocket"
 )
 
 // What a reset does so that nothing a run can observe tells it about the
@@ -189,14 +192,31 @@ func freshTmpOf(plan *mount.Plan) (freshTmp, error) {
 const (
 	tmpDir = "/tmp"
 	shmDir = "/dev/shm"
+	// busyRetries is how many collections an unmount of a busy /tmp waits
+	// for: the first one's files may be released just after its canary.
+	busyRetries = 3
 )
 
 // remount replaces /tmp and /dev/shm with a new tmpfs. No process but the
-// init is left, so nothing holds the old one (an unmount that finds it busy
-// fails the reset).
+// init is left, yet a file of the old one may still be open: sent over a
+// unix socket that is itself in flight (a garbage cycle), it stays open
+// until the kernel's collector runs. An unmount that finds the tmpfs busy
+// has the collector run and tries again; one still busy then fails the
+// reset.
 func (t freshTmp) remount() error {
 	for _, dir := range []string{shmDir, tmpDir} {
-		if err := unix.Unmount(dir, 0); err != nil {
+		err := unix.Unmount(dir, 0)
+		for try := 0; try < busyRetries && errors.Is(err, unix.EBUSY); try++ {
+			gc, gcErr := unixsocket.StartCollection()
+			if gcErr != nil {
+				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
+			}
+			if gcErr = gc.Wait(time.Second); gcErr != nil {
+				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
+			}
+			err = unix.Unmount(dir, 0)
+		}
+		if err != nil {
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 	}

@@ -1,0 +1,115 @@
+package main
+
+// reuse-held: what a run can leave behind with no process left. A
+// descriptor sent over a unix socket that is itself in flight (a garbage
+// cycle) keeps its file open after every process of the box has died,
+// until the kernel's unix garbage collector runs. A file held so keeps its
+// memory charged to the box's cgroup and its file system busy: the reset
+// of a reused box must neither hand that charge to the next run nor trip
+// over the busy mount (U4, U5).
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
+)
+
+func init() {
+	register("reuse-held", reuseHeld)
+	register("reuse-deep", reuseDeep)
+}
+
+// reuse-held PATH SIZE: writes SIZE bytes (a size with an optional KiB or
+// MiB suffix) to PATH (a memfd for "memfd"), keeps it open only through a socket cycle in
+// flight, and exits (prints written=N, held=ok or held=ERRNO).
+func reuseHeld(args []string) int {
+	mustBeBoxed()
+	if len(args) != 2 {
+		fmt.Println("usage: reuse-held PATH SIZE")
+		return 2
+	}
+	size, err := sandbox.ParseSize(args[1])
+	if err != nil {
+		fmt.Printf("error=%v\n", err)
+		return 2
+	}
+	var f *os.File
+	if args[0] == "memfd" {
+		fd, merr := unix.MemfdCreate("held", unix.MFD_CLOEXEC)
+		f, err = os.NewFile(uintptr(fd), "memfd"), merr
+	} else {
+		f, err = os.OpenFile(args[0], os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	}
+	if err != nil {
+		fmt.Printf("error=%s\n", errText(err))
+		return 1
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i*13 + 7)
+	}
+	written := int64(0)
+	for written < size {
+		n := min(int64(len(chunk)), size-written)
+		if _, err := f.Write(chunk[:n]); err != nil {
+			fmt.Printf("write=%s\n", errText(err))
+			break
+		}
+		written += n
+	}
+	fmt.Printf("written=%d\n", written)
+	sv, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		fmt.Printf("error=%s\n", errText(err))
+		return 1
+	}
+	// The file and both ends go in flight on one end: a cycle only the
+	// garbage collector can free.
+	err = unix.Sendmsg(sv[0], []byte{'x'}, unix.UnixRights(int(f.Fd()), sv[0], sv[1]), nil, unix.MSG_DONTWAIT)
+	fmt.Printf("held=%s\n", errText(err))
+	// Exit without closing: the kernel closes them, and their release,
+	// held by the messages in flight, starts no collection.
+	os.Exit(0)
+	return 0
+}
+
+// reuse-deep DIR N: makes a chain of N nested directories below DIR, each
+// opened relative to its parent (no path grows), and prints depth=N or
+// where it stopped.
+func reuseDeep(args []string) int {
+	mustBeBoxed()
+	if len(args) != 2 {
+		fmt.Println("usage: reuse-deep DIR N")
+		return 2
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n < 1 {
+		fmt.Println("error=N must be a positive number")
+		return 2
+	}
+	fd, err := unix.Open(args[0], unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		fmt.Printf("error=%s\n", errText(err))
+		return 1
+	}
+	depth := 0
+	for ; depth < n; depth++ {
+		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
+			fmt.Printf("mkdir=%s\n", errText(err))
+			break
+		}
+		sub, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			fmt.Printf("open=%s\n", errText(err))
+			break
+		}
+		unix.Close(fd)
+		fd = sub
+	}
+	fmt.Printf("depth=%d\n", depth)
+	return 0
+}
