@@ -157,30 +157,21 @@ func (c *Container) Ping(ctx context.Context) error {
 func (c *Container) Reset(ctx context.Context) error {
 	// A cycle of descriptors in flight the run left is charged to the box's
 	// host uid, which the next run keeps (U7), and the files it holds (a
-	// memfd, a file of /w) keep their pages charged to the box's cgroup
-	// (U4): the collection starts first, so that it runs while the init
-	// wipes, and the cgroup's reset waits for it.
-	gc, err := unixsocket.StartCollection()
-	if err != nil {
-		return c.fail(fmt.Errorf("reset: %w", err))
-	}
+	// memfd, a file of /w) to the box's cgroup (U4). The collection starts
+	// here, so that it runs while the init resets; the init waits for it
+	// when the run left sockets in flight (collectInFlight).
+	unixsocket.CollectGarbage()
 	seq, err := c.sendRequest(protocol.KindReset, nil, nil)
 	if err != nil {
-		gc.Wait(0)
 		return err
 	}
-	err = c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout())
-	gcErr := gc.Wait(c.b.replyTimeout())
-	if err != nil {
+	if err := c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout()); err != nil {
 		return err
 	}
-	if gcErr != nil {
-		return c.fail(fmt.Errorf("reset: %w", gcErr))
-	}
-	// The cgroup's part comes only once the init has wiped /w and mounted
-	// /tmp afresh and the collection has closed what was in flight: until
-	// then those files are charged to the group, and a peak reset before
-	// would start the next run at their size (U4).
+	// The cgroup's part comes only once the init has wiped /w, mounted
+	// /tmp afresh and seen what was in flight closed: until then those
+	// files are charged to the group, and a peak reset before would start
+	// the next run at their size (U4).
 	if c.group != nil {
 		if err := c.resetGroup(); err != nil {
 			return c.fail(fmt.Errorf("reset cgroup: %w", err))

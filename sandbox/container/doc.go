@@ -98,9 +98,12 @@
 // reset happens in the background after each run; its slow half (the
 // unmount waits for an RCU grace period, a network namespace for the
 // kernel's rtnl lock) starts in the init as soon as the run is over and its
-// exited is sent, so that it overlaps the host's work on the result, and
-// the host's cgroup reclaim runs while the init does its part. The init
-// checks that no process but itself is left, mounts a fresh tmpfs at /tmp (bound again at
+// exited is sent, so that it overlaps the host's work on the result. The
+// init checks that no process but itself is left, waits for the kernel's
+// collection of unix sockets when the run left some in flight (a socket
+// cycle keeps the files it carries open, and their pages charged to the
+// cgroup, after every process is gone; an unmount of /tmp that finds it busy
+// so waits too), mounts a fresh tmpfs at /tmp (bound again at
 // /dev/shm: times, modes and inode numbers as after the build), wipes /w
 // (removing entries relative to directory descriptors opened with
 // O_NOFOLLOW, so a planted symlink is removed and never followed), restores
@@ -110,9 +113,12 @@
 // counter (ns_last_pid) back to its value after the build, so the next
 // program and its children get the pid numbers of a fresh container (U7;
 // the init starts all the threads it needs at build time, and a reset that
-// finds one started since fails). The host then has the kernel reclaim the
-// memory still charged to the cgroup (page cache of files the run read:
-// force_empty on v1, memory.reclaim on v2), so that the reset peak starts
+// finds one started since fails). Once the init has answered (not before:
+// the files the run left are charged to the cgroup until they are gone, and
+// a peak reset then would start the next run at their size), the host has
+// the kernel reclaim the memory still charged to the cgroup (page cache of
+// files the run read: force_empty on v1, memory.reclaim on v2), so that the
+// reset peak starts
 // near zero (U4), and resets the cgroup's counters and limits. A container
 // that fails reset or ping is destroyed, never reused.
 //

@@ -11,12 +11,10 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox/mount"
-	"gosandbox/sandbox/unixsocket"
 )
 
 // What a reset does so that nothing a run can observe tells it about the
@@ -93,28 +91,38 @@ func (s *initServer) resetPids() error {
 // fail to come back, it ends with its goroutine (it stays locked).
 func (s *initServer) prepareNet() error {
 	type made struct {
-		fd  int
-		err error
+		fd, sockets int
+		err         error
 	}
 	ch := make(chan made, 1)
 	go func() {
 		runtime.LockOSThread()
 		fd, err := newNetNS()
+		sockets := -1
+		if err == nil {
+			if sockets, err = openUnixList(); err != nil {
+				unix.Close(fd)
+				fd = -1
+			}
+		}
 		if rerr := unix.Setns(s.homeNet, unix.CLONE_NEWNET); rerr != nil {
 			if fd >= 0 {
 				unix.Close(fd)
 			}
-			ch <- made{-1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
+			if sockets >= 0 {
+				unix.Close(sockets)
+			}
+			ch <- made{-1, -1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
 			return // locked: the thread ends with this goroutine
 		}
 		runtime.UnlockOSThread()
-		ch <- made{fd, err}
+		ch <- made{fd, sockets, err}
 	}()
 	m := <-ch
 	if m.err != nil {
 		return m.err
 	}
-	s.nextNet = m.fd
+	s.nextNet, s.nextSockets = m.fd, m.sockets
 	return nil
 }
 
@@ -164,6 +172,9 @@ func (s *initServer) dropNet() {
 		unix.Close(s.nextNet)
 		s.nextNet = -1
 	}
+	// Its socket list stays open for the reset (see collectInFlight).
+	s.dropRunSockets()
+	s.runSockets, s.nextSockets = s.nextSockets, -1
 }
 
 // freshTmp is the tmpfs at /tmp (also bound at /dev/shm): every reset
@@ -207,11 +218,7 @@ func (t freshTmp) remount() error {
 	for _, dir := range []string{shmDir, tmpDir} {
 		err := unix.Unmount(dir, 0)
 		for try := 0; try < busyRetries && errors.Is(err, unix.EBUSY); try++ {
-			gc, gcErr := unixsocket.StartCollection()
-			if gcErr != nil {
-				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
-			}
-			if gcErr = gc.Wait(time.Second); gcErr != nil {
+			if gcErr := waitCollection(); gcErr != nil {
 				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
 			}
 			err = unix.Unmount(dir, 0)

@@ -24,6 +24,9 @@ func (s *initServer) reset() error {
 	if tidyErr != nil {
 		return fmt.Errorf("reset: %w", tidyErr)
 	}
+	if err := s.collectInFlight(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	if !s.tmpFresh {
 		if err := s.tmp.remount(); err != nil {
 			return fmt.Errorf("reset: %w", err)
