@@ -89,6 +89,49 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
 	})
 
+	It("U2: entries a wipe may trip on are wiped (no-permission and read-only directories, FIFOs, sockets, odd names, links)", property("U2"), func() {
+		needsReuse()
+		replacedBefore, pooled := replacedSoFar()
+		for _, dir := range []string{"/w", "/tmp"} {
+			plant := runBounded(probeSpec("reuse-awkward", dir))
+			Expect(plant.Status).To(Equal(sandbox.StatusOK), describe(plant))
+			Expect(plant.Stdout).NotTo(MatchRegexp(`made_\w+=[^o]`), "an entry could not be made, so this spec proves less\n"+describe(plant))
+			check := runBounded(probeSpec("reuse-check", newMarker("u2odd")))
+			Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+			Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), "after awkward entries in %s\n%s", dir, describe(check))
+		}
+		if pooled {
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after awkward entries: its reset failed (%v)", why)
+		}
+	})
+
+	It("U2: a tree deeper than a supervisor's descriptor limit is wiped from /w without tripping the reset", property("U2"), func() {
+		needsReuse()
+		// 30000 nested directories: more than a wipe that holds one
+		// descriptor per level can open (RLIMIT_NOFILE of 20000 here, and
+		// often less), within the inodes of a 256 MiB /w.
+		const depth = 30000
+		roomy := sandbox.DefaultLimits
+		roomy.Tmpfs = 256 * mib
+		roomy.Memory = 512 * mib
+		roomy.Wall = scaled(60 * time.Second)
+		roomy.CPU = scaled(30 * time.Second)
+		replacedBefore, pooled := replacedSoFar()
+		deep := runBounded(limitedProbe(roomy, "reuse-deep", "/w", strconv.Itoa(depth)))
+		Expect(deep.Status).To(Equal(sandbox.StatusOK), describe(deep))
+		Expect(deep.Stdout).To(ContainSubstring("depth="+strconv.Itoa(depth)), "the tree could not be made, so this spec proves nothing\n"+describe(deep))
+		// The same limits: a pool that keeps a container per tmpfs size
+		// gives the check the deep run's container.
+		check := runBounded(limitedProbe(roomy, "reuse-check", newMarker("u2deep")))
+		Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
+		if pooled {
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after a run left a deep tree in /w: its reset failed (%v)", why)
+		}
+	})
+
 	It("U3: IPC objects and the hostname are reset", property("U3"), func() {
 		needsReuse()
 		token := newMarker("u3")
@@ -192,8 +235,8 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		// Nor may the reset trip over the file in flight (an unmount of
 		// /tmp that finds it busy): each such run would cost a rebuild.
 		if pooled {
-			replaced, _ := replacedSoFar()
-			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after a run left a file in flight")
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after a run left a file in flight (%v)", why)
 		}
 	})
 
@@ -362,14 +405,21 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 // replacedSoFar is how many boxes the backend's pool has replaced, and
 // whether it reports that at all.
 func replacedSoFar() (uint64, bool) {
+	replaced, _, ok := poolReplacements()
+	return replaced, ok
+}
+
+// poolReplacements is replacedSoFar with the pool's last error (why the
+// last box was replaced, or a build failed).
+func poolReplacements() (replaced uint64, lastErr error, ok bool) {
 	p, ok := backend.(interface {
 		PoolStats() (size, idle int, replaced uint64, lastErr error)
 	})
 	if !ok {
-		return 0, false
+		return 0, nil, false
 	}
-	_, _, replaced, _ := p.PoolStats()
-	return replaced, true
+	_, _, replaced, lastErr = p.PoolStats()
+	return replaced, lastErr, true
 }
 
 // leakSnapshot counts what a backend could leak on the host.

@@ -21,6 +21,7 @@ import (
 func init() {
 	register("reuse-held", reuseHeld)
 	register("reuse-deep", reuseDeep)
+	register("reuse-awkward", reuseAwkward)
 }
 
 // reuse-held PATH SIZE: writes SIZE bytes (a size with an optional KiB or
@@ -111,5 +112,52 @@ func reuseDeep(args []string) int {
 		fd = sub
 	}
 	fmt.Printf("depth=%d\n", depth)
+	return 0
+}
+
+// reuse-awkward DIR: fills DIR with entries a wipe may trip on: a
+// directory the box made read-only and one it made inaccessible (each with
+// content), a FIFO, a bound unix socket, names with a newline and with
+// bytes that are not UTF-8, a symlink to /, a hard link, and a sticky
+// directory. Prints made_NAME=ok or the error for each.
+func reuseAwkward(args []string) int {
+	mustBeBoxed()
+	if len(args) != 1 {
+		fmt.Println("usage: reuse-awkward DIR")
+		return 2
+	}
+	dir := args[0]
+	report := func(what string, err error) { fmt.Printf("made_%s=%s\n", what, errText(err)) }
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"ro", 0o555}, {"none", 0o000}, {"sticky", 0o777 | os.ModeSticky}} {
+		p := dir + "/" + d.name
+		err := os.MkdirAll(p+"/sub", 0o755)
+		if err == nil {
+			err = os.WriteFile(p+"/sub/f", []byte("x"), 0o400)
+		}
+		if err == nil {
+			err = os.Chmod(p+"/sub", d.mode)
+		}
+		if err == nil {
+			err = os.Chmod(p, d.mode)
+		}
+		report(d.name, err)
+	}
+	report("fifo", unix.Mkfifo(dir+"/fifo", 0o600))
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		err = unix.Bind(sock, &unix.SockaddrUnix{Name: dir + "/sock"})
+	}
+	report("socket", err)
+	report("newline", os.WriteFile(dir+"/new\nline", []byte("x"), 0o000))
+	report("bytes", os.WriteFile(dir+"/\xff\xfe", []byte("x"), 0o600))
+	report("symlink", os.Symlink("/", dir+"/link"))
+	err = os.WriteFile(dir+"/orig", []byte("x"), 0o600)
+	if err == nil {
+		err = os.Link(dir+"/orig", dir+"/hard")
+	}
+	report("hardlink", err)
 	return 0
 }
