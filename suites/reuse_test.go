@@ -257,6 +257,42 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(n).To(BeNumerically("<=", 16+1), "/proc/loadavg counts %d threads: the host's, not the box's\n%s", n, describe(o))
 	})
 
+	It("U7: the pressure stall figures do not show the host's, which earlier runs raise", property("U7"), func() {
+		// Every backend, as the load average: /proc/pressure is host-wide,
+		// and its CPU averages are a load average by another name.
+		spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", "for f in cpu memory io irq; do [ -r /proc/pressure/$f ] && sed \"s/^/$f /\" /proc/pressure/$f; done; echo end"},
+			Limits: sandbox.Limits{Procs: 16}}
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		Expect(o.Stdout).To(HaveSuffix("end\n"), describe(o))
+		for _, line := range strings.Split(strings.TrimSpace(o.Stdout), "\n") {
+			for _, field := range strings.Fields(line)[1:] {
+				name, value, ok := strings.Cut(field, "=")
+				if !ok {
+					continue
+				}
+				Expect(strings.Trim(value, "0.")).To(BeEmpty(), "%s: %s=%s is the host's pressure, which earlier runs raise\n%s", strings.Fields(line)[0], name, value, describe(o))
+			}
+		}
+	})
+
+	It("U7: /proc/stat does not show the host's process counter and running count", property("U7"), func() {
+		// Every backend: its "processes" is the host's count of forks since
+		// boot, which every process an earlier run made raises, and
+		// "procs_running" the running part of the load average.
+		spec := sandbox.Spec{Args: []string{"/bin/cat", "/proc/stat"}, Limits: sandbox.Limits{Procs: 16}}
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		Expect(o.Stdout).To(MatchRegexp(`(?m)^cpu0 `), "programs count the processors in /proc/stat\n"+describe(o))
+		Expect(o.Stdout).To(MatchRegexp(`(?m)^btime \d+$`), "programs read the boot time in /proc/stat (ps)\n"+describe(o))
+		for _, key := range []string{"processes", "procs_running"} {
+			v, _ := factOf(strings.ReplaceAll(o.Stdout, key+" ", key+"="), key)
+			n, err := strconv.Atoi(v)
+			Expect(err).NotTo(HaveOccurred(), "no %s line\n%s", key, describe(o))
+			Expect(n).To(BeNumerically("<=", 16+1), "/proc/stat counts %s %d: the host's, not the box's\n%s", key, n, describe(o))
+		}
+	})
+
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", property("U7"), func() {
 		needsReuse()
 		const forks = 200
