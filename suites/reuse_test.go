@@ -399,6 +399,22 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(fill.Stdout).To(ContainSubstring("fill=done"), "tmpfs cap left over\n"+describe(fill))
 	})
 
+	It("U5: a CPU set does not carry over into the next run", property("U5"), func() {
+		needsReuse()
+		skipIfUnsupported("R12", "Limits.CPUSet")
+		if runtime.NumCPU() < 2 {
+			Skip("one processor: a CPU set of 0 is every processor")
+		}
+		pinned := runBounded(limitedProbe(sandbox.Limits{CPUSet: "0"}, "cpu-affinity"))
+		Expect(pinned.Status).To(Equal(sandbox.StatusOK), describe(pinned))
+		cpus, _ := factOf(pinned.Stdout, "cpus")
+		Expect(cpus).To(Equal("0"), "the pinned run was not pinned, so this spec proves nothing\n"+describe(pinned))
+		free := runBounded(probeSpec("cpu-affinity"))
+		Expect(free.Status).To(Equal(sandbox.StatusOK), describe(free))
+		cpus, _ = factOf(free.Stdout, "cpus")
+		Expect(cpus).NotTo(Equal("0"), "the run after a pinned one is still pinned\n"+describe(free))
+	})
+
 	It("U6: no host leak over many runs (fds, goroutines, cgroups, mounts, temp dirs)", property("U6"), Serial, func() {
 		needs(backend.Features().Reuses, "runs do not share a reused container (the leak check is for pools)")
 		n := *leakRuns
