@@ -240,6 +240,21 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
+	It("U4: an idle run after one that left SysV shared memory and messages reports small figures", property("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "no cgroup accounting: IPC memory is not charged to the box")
+		// Objects without IPC_RMID live as long as the run's IPC
+		// namespace, which the kernel frees in the background some time
+		// after the run's last process is gone: until then their memory
+		// stays charged to the box.
+		left := runBounded(probeSpec("reuse-sysv", "40MiB"))
+		Expect(left.Status).To(Equal(sandbox.StatusOK), describe(left))
+		Expect(left.Stdout).To(ContainSubstring("shm=ok"), "no segment was left, so this spec proves nothing\n"+describe(left))
+		idle := runBounded(probeSpec("true"))
+		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB segment the previous run left\n%s", describe(idle))
+	})
+
 	It("U7: the load average does not show the host's, which earlier runs raise", property("U7"), func() {
 		// Every backend: /proc/loadavg is host-wide, so a run would read
 		// what runs before it (or beside it) did. Its fourth field is

@@ -85,6 +85,9 @@ type initServer struct {
 	// runSockets that of the last program's namespace, kept until the
 	// reset looks for sockets its processes left in flight (-1: none).
 	nextSockets, runSockets int
+	// homeIPC is the init's own IPC namespace; runIPC the last program's,
+	// kept until the reset empties it (see newRunIPC; -1: none).
+	homeIPC, runIPC int
 	// tidying is the tidy-up after a run (see startTidy), nil when none is
 	// under way; tmpFresh says /tmp was mounted afresh since the last
 	// program started.
@@ -127,6 +130,8 @@ func runInit() int {
 
 		nextSockets: -1,
 		runSockets:  -1,
+		homeIPC:     -1,
+		runIPC:      -1,
 	}
 	go s.readLoop()
 	if err := s.serve(); err != nil {

@@ -27,6 +27,9 @@ func (s *initServer) reset() error {
 	if err := s.collectInFlight(); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
+	if err := s.emptyRunIPC(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	if !s.tmpFresh {
 		if err := s.tmp.remount(); err != nil {
 			return fmt.Errorf("reset: %w", err)

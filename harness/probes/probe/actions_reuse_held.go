@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +23,7 @@ func init() {
 	register("reuse-held", reuseHeld)
 	register("reuse-deep", reuseDeep)
 	register("reuse-awkward", reuseAwkward)
+	register("reuse-sysv", reuseSysV)
 }
 
 // reuse-held PATH SIZE: writes SIZE bytes (a size with an optional KiB or
@@ -159,5 +161,51 @@ func reuseAwkward(args []string) int {
 		err = os.Link(dir+"/orig", dir+"/hard")
 	}
 	report("hardlink", err)
+	return 0
+}
+
+// reuse-sysv SIZE: leaves a SysV shared memory segment of SIZE, touched,
+// and a message queue filled up, both without IPC_RMID, and exits: they
+// live as long as the run's IPC namespace, which the kernel frees some time
+// after the run's last process is gone. Prints shm=ok and msg=N (messages
+// queued) or the errors.
+func reuseSysV(args []string) int {
+	mustBeBoxed()
+	if len(args) != 1 {
+		fmt.Println("usage: reuse-sysv SIZE")
+		return 2
+	}
+	size, err := sandbox.ParseSize(args[0])
+	if err != nil || size <= 0 {
+		fmt.Println("error=want a size")
+		return 2
+	}
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, int(size), unix.IPC_CREAT|0o600)
+	if err == nil {
+		var mem []byte
+		if mem, err = unix.SysvShmAttach(id, 0, 0); err == nil {
+			for i := 0; i < len(mem); i += 4096 {
+				mem[i] = 1
+			}
+			err = unix.SysvShmDetach(mem)
+		}
+	}
+	fmt.Printf("shm=%s\n", errText(err))
+	q, err := msgget(unix.IPC_PRIVATE, unix.IPC_CREAT|0o600)
+	if err != nil {
+		fmt.Printf("msg=%s\n", errText(err))
+		return 0
+	}
+	// struct msgbuf: a long type, then the text.
+	msg := make([]byte, 8+1024)
+	msg[0] = 1
+	n := 0
+	for ; n < 1<<16; n++ {
+		_, _, e := unix.RawSyscall6(unix.SYS_MSGSND, uintptr(q), uintptr(unsafe.Pointer(&msg[0])), 1024, unix.IPC_NOWAIT, 0, 0)
+		if e != 0 {
+			break
+		}
+	}
+	fmt.Printf("msg=%d\n", n)
 	return 0
 }
