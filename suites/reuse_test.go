@@ -144,6 +144,19 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(host).To(Equal(sandbox.DefaultHostname), "the second run (no hostname configured) sees the first run's\n"+describe(check))
 	})
 
+	It("U3: a run after one that used all its POSIX message queue bytes can make a queue", property("U3"), func() {
+		needsReuse()
+		// The bytes are charged to the box's host uid, which the next run
+		// keeps, until the queues go: with the run's IPC namespace, which
+		// the kernel frees in the background.
+		fill := runBounded(probeSpec("reuse-mq", "fill"))
+		Expect(fill.Status).To(Equal(sandbox.StatusOK), describe(fill))
+		Expect(fill.Stdout).To(MatchRegexp(`stop=E`), "the queues did not reach the limit, so this spec proves nothing\n"+describe(fill))
+		try := runBounded(probeSpec("reuse-mq", "try"))
+		Expect(try.Status).To(Equal(sandbox.StatusOK), describe(try))
+		Expect(try.Stdout).To(ContainSubstring("mq=ok"), "the run after one that filled its message queue bytes cannot make a queue\n"+describe(try))
+	})
+
 	It("U4: accounting is per run: an idle run after a heavy one reports small figures", property("U4"), func() {
 		needsReuse()
 		// CPU figures scaled: under emulation an idle probe alone takes

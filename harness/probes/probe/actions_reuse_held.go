@@ -24,6 +24,7 @@ func init() {
 	register("reuse-deep", reuseDeep)
 	register("reuse-awkward", reuseAwkward)
 	register("reuse-sysv", reuseSysV)
+	register("reuse-mq", reuseMQ)
 }
 
 // reuse-held PATH SIZE: writes SIZE bytes (a size with an optional KiB or
@@ -207,5 +208,45 @@ func reuseSysV(args []string) int {
 		}
 	}
 	fmt.Printf("msg=%d\n", n)
+	return 0
+}
+
+// reuse-mq fill|try: POSIX message queues are charged to the box's host
+// uid (RLIMIT_MSGQUEUE) until the queue goes, which for a queue left in the
+// run's IPC namespace is when the kernel frees that namespace. fill makes
+// queues of 8 messages of 1 KiB until the limit stops it and exits leaving
+// them (prints made=N, stop=ERRNO); try makes one such queue (prints
+// mq=ok or mq=ERRNO).
+func reuseMQ(args []string) int {
+	mustBeBoxed()
+	if len(args) != 1 || args[0] != "fill" && args[0] != "try" {
+		fmt.Println("usage: reuse-mq fill|try")
+		return 2
+	}
+	open := func(name string) error {
+		p, err := unix.BytePtrFromString(name)
+		if err != nil {
+			return err
+		}
+		attr := [8]int64{0, 8, 1024}
+		r, _, e := unix.RawSyscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), unix.O_CREAT|unix.O_RDONLY, 0o600, uintptr(unsafe.Pointer(&attr)), 0, 0)
+		if e != 0 {
+			return e
+		}
+		unix.Close(int(r))
+		return nil
+	}
+	if args[0] == "try" {
+		fmt.Printf("mq=%s\n", errText(open("try")))
+		return 0
+	}
+	n := 0
+	for ; n < 1000; n++ {
+		if err := open("fill-" + strconv.Itoa(n)); err != nil {
+			fmt.Printf("stop=%s\n", errText(err))
+			break
+		}
+	}
+	fmt.Printf("made=%d\n", n)
 	return 0
 }
