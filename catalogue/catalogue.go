@@ -99,12 +99,12 @@ var properties = []Property{
 	{"H4", "host", "no controlling terminal from the host, terminal modes restored", ""},
 
 	{"U1", "reuse", "no process survives into the next run", ""},
-	{"U2", "reuse", "every writable path wiped", ""},
+	{"U2", "reuse", "every writable path wiped", "Also what a wipe may trip on: trees deeper than any descriptor limit, directories without permissions, FIFOs, sockets, odd names, links; the reset does not fail on them."},
 	{"U3", "reuse", "IPC objects, hostname, mounts reset", ""},
-	{"U4", "reuse", "accounting per run, also after the page cache was filled", "An idle run after a heavy one reports small figures, also when the heavy one filled the page cache."},
+	{"U4", "reuse", "accounting per run, also after the page cache was filled", "An idle run after a heavy one reports small figures, also when the heavy one filled the page cache, left files in /w or /tmp, or left files open only in flight in a unix socket cycle."},
 	{"U5", "reuse", "limits restored between runs", ""},
 	{"U6", "reuse", "no host leak over 1000 runs", "Descriptors, goroutines, cgroups, mounts, temporary directories."},
-	{"U7", "reuse", "nothing observable tells a run about the previous one", "Pid numbers and the pid counter, network counters (/proc/net/snmp, netstat), times and modes of /w, /tmp and /dev/shm, the load average."},
+	{"U7", "reuse", "nothing observable tells a run about the previous one", "Pid numbers and the pid counter, network counters (/proc/net/snmp, netstat), times and modes of /w, /tmp and /dev/shm, the load average, the pressure stall figures and the counters of /proc/stat (host-wide, which earlier runs raise)."},
 
 	{"B1", "robustness", "internal errors distinct from program errors", ""},
 	{"B2", "robustness", "exec failures distinct", ""},

@@ -89,6 +89,49 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
 	})
 
+	It("U2: entries a wipe may trip on are wiped (no-permission and read-only directories, FIFOs, sockets, odd names, links)", property("U2"), func() {
+		needsReuse()
+		replacedBefore, pooled := replacedSoFar()
+		for _, dir := range []string{"/w", "/tmp"} {
+			plant := runBounded(probeSpec("reuse-awkward", dir))
+			Expect(plant.Status).To(Equal(sandbox.StatusOK), describe(plant))
+			Expect(plant.Stdout).NotTo(MatchRegexp(`made_\w+=[^o]`), "an entry could not be made, so this spec proves less\n"+describe(plant))
+			check := runBounded(probeSpec("reuse-check", newMarker("u2odd")))
+			Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+			Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), "after awkward entries in %s\n%s", dir, describe(check))
+		}
+		if pooled {
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after awkward entries: its reset failed (%v)", why)
+		}
+	})
+
+	It("U2: a tree deeper than a supervisor's descriptor limit is wiped from /w without tripping the reset", property("U2"), func() {
+		needsReuse()
+		// 30000 nested directories: more than a wipe that holds one
+		// descriptor per level can open (RLIMIT_NOFILE of 20000 here, and
+		// often less), within the inodes of a 256 MiB /w.
+		const depth = 30000
+		roomy := sandbox.DefaultLimits
+		roomy.Tmpfs = 256 * mib
+		roomy.Memory = 512 * mib
+		roomy.Wall = scaled(60 * time.Second)
+		roomy.CPU = scaled(30 * time.Second)
+		replacedBefore, pooled := replacedSoFar()
+		deep := runBounded(limitedProbe(roomy, "reuse-deep", "/w", strconv.Itoa(depth)))
+		Expect(deep.Status).To(Equal(sandbox.StatusOK), describe(deep))
+		Expect(deep.Stdout).To(ContainSubstring("depth="+strconv.Itoa(depth)), "the tree could not be made, so this spec proves nothing\n"+describe(deep))
+		// The same limits: a pool that keeps a container per tmpfs size
+		// gives the check the deep run's container.
+		check := runBounded(limitedProbe(roomy, "reuse-check", newMarker("u2deep")))
+		Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+		Expect(leaksOf(check, "file", "entries")).To(BeEmpty(), describe(check))
+		if pooled {
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after a run left a deep tree in /w: its reset failed (%v)", why)
+		}
+	})
+
 	It("U3: IPC objects and the hostname are reset", property("U3"), func() {
 		needsReuse()
 		token := newMarker("u3")
@@ -99,6 +142,19 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(leaksOf(check, "sysv", "mqueue", "hostname")).To(BeEmpty(), describe(check))
 		host, _ := factOf(check.Stdout, "hostname")
 		Expect(host).To(Equal(sandbox.DefaultHostname), "the second run (no hostname configured) sees the first run's\n"+describe(check))
+	})
+
+	It("U3: a run after one that used all its POSIX message queue bytes can make a queue", property("U3"), func() {
+		needsReuse()
+		// The bytes are charged to the box's host uid, which the next run
+		// keeps, until the queues go: with the run's IPC namespace, which
+		// the kernel frees in the background.
+		fill := runBounded(probeSpec("reuse-mq", "fill"))
+		Expect(fill.Status).To(Equal(sandbox.StatusOK), describe(fill))
+		Expect(fill.Stdout).To(MatchRegexp(`stop=E`), "the queues did not reach the limit, so this spec proves nothing\n"+describe(fill))
+		try := runBounded(probeSpec("reuse-mq", "try"))
+		Expect(try.Status).To(Equal(sandbox.StatusOK), describe(try))
+		Expect(try.Stdout).To(ContainSubstring("mq=ok"), "the run after one that filled its message queue bytes cannot make a queue\n"+describe(try))
 	})
 
 	It("U4: accounting is per run: an idle run after a heavy one reports small figures", property("U4"), func() {
@@ -154,6 +210,64 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the page cache the previous run filled\n"+describe(idle))
 	})
 
+	It("U4: an idle run after one that filled /w and /tmp reports small figures", property("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "no cgroup accounting: tmpfs pages are not charged to the box")
+		// tmpfs pages are charged to the box that wrote them until the
+		// reset wipes /w and mounts /tmp afresh; a peak counter reset
+		// before that starts the next run at what the previous one left.
+		for _, dir := range []string{"/w", "/tmp"} {
+			fill := runBounded(probeSpec("tmpfs-fill", dir, "40MiB"))
+			Expect(fill.Status).To(Equal(sandbox.StatusOK), describe(fill))
+			Expect(fill.Stdout).To(ContainSubstring("fill=done"), describe(fill))
+			idle := runBounded(probeSpec("true"))
+			Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+			Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB the previous run left in %s\n%s", dir, describe(idle))
+		}
+	})
+
+	It("U4: an idle run after one that left files open only in flight (a unix socket cycle) reports small figures", property("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "no cgroup accounting: tmpfs pages are not charged to the box")
+		// A file whose only reference is a message in flight on a socket
+		// that is itself in flight outlives every process of the box,
+		// with its pages charged to the box, until the kernel's unix
+		// garbage collector runs.
+		replacedBefore, pooled := replacedSoFar()
+		for _, path := range []string{"/w/held", "/tmp/held", "memfd"} {
+			// An output limit above the file: RLIMIT_FSIZE would cut it.
+			roomy := sandbox.DefaultLimits
+			roomy.Output = 64 * mib
+			held := runBounded(limitedProbe(roomy, "reuse-held", path, "40MiB"))
+			Expect(held.Status).To(Equal(sandbox.StatusOK), describe(held))
+			Expect(held.Stdout).To(ContainSubstring("held=ok"), "the file could not be put in flight, so this spec proves nothing\n"+describe(held))
+			idle := runBounded(probeSpec("true"))
+			Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+			Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB file the previous run left in flight at %s\n%s", path, describe(idle))
+		}
+		// Nor may the reset trip over the file in flight (an unmount of
+		// /tmp that finds it busy): each such run would cost a rebuild.
+		if pooled {
+			replaced, why, _ := poolReplacements()
+			Expect(replaced).To(Equal(replacedBefore), "the pool replaced its container after a run left a file in flight (%v)", why)
+		}
+	})
+
+	It("U4: an idle run after one that left SysV shared memory and messages reports small figures", property("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "no cgroup accounting: IPC memory is not charged to the box")
+		// Objects without IPC_RMID live as long as the run's IPC
+		// namespace, which the kernel frees in the background some time
+		// after the run's last process is gone: until then their memory
+		// stays charged to the box.
+		left := runBounded(probeSpec("reuse-sysv", "40MiB"))
+		Expect(left.Status).To(Equal(sandbox.StatusOK), describe(left))
+		Expect(left.Stdout).To(ContainSubstring("shm=ok"), "no segment was left, so this spec proves nothing\n"+describe(left))
+		idle := runBounded(probeSpec("true"))
+		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB segment the previous run left\n%s", describe(idle))
+	})
+
 	It("U7: the load average does not show the host's, which earlier runs raise", property("U7"), func() {
 		// Every backend: /proc/loadavg is host-wide, so a run would read
 		// what runs before it (or beside it) did. Its fourth field is
@@ -169,6 +283,42 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		n, err := strconv.Atoi(total)
 		Expect(err).NotTo(HaveOccurred(), describe(o))
 		Expect(n).To(BeNumerically("<=", 16+1), "/proc/loadavg counts %d threads: the host's, not the box's\n%s", n, describe(o))
+	})
+
+	It("U7: the pressure stall figures do not show the host's, which earlier runs raise", property("U7"), func() {
+		// Every backend, as the load average: /proc/pressure is host-wide,
+		// and its CPU averages are a load average by another name.
+		spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", "for f in cpu memory io irq; do [ -r /proc/pressure/$f ] && sed \"s/^/$f /\" /proc/pressure/$f; done; echo end"},
+			Limits: sandbox.Limits{Procs: 16}}
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		Expect(o.Stdout).To(HaveSuffix("end\n"), describe(o))
+		for _, line := range strings.Split(strings.TrimSpace(o.Stdout), "\n") {
+			for _, field := range strings.Fields(line)[1:] {
+				name, value, ok := strings.Cut(field, "=")
+				if !ok {
+					continue
+				}
+				Expect(strings.Trim(value, "0.")).To(BeEmpty(), "%s: %s=%s is the host's pressure, which earlier runs raise\n%s", strings.Fields(line)[0], name, value, describe(o))
+			}
+		}
+	})
+
+	It("U7: /proc/stat does not show the host's process counter and running count", property("U7"), func() {
+		// Every backend: its "processes" is the host's count of forks since
+		// boot, which every process an earlier run made raises, and
+		// "procs_running" the running part of the load average.
+		spec := sandbox.Spec{Args: []string{"/bin/cat", "/proc/stat"}, Limits: sandbox.Limits{Procs: 16}}
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		Expect(o.Stdout).To(MatchRegexp(`(?m)^cpu0 `), "programs count the processors in /proc/stat\n"+describe(o))
+		Expect(o.Stdout).To(MatchRegexp(`(?m)^btime \d+$`), "programs read the boot time in /proc/stat (ps)\n"+describe(o))
+		for _, key := range []string{"processes", "procs_running"} {
+			v, _ := factOf(strings.ReplaceAll(o.Stdout, key+" ", key+"="), key)
+			n, err := strconv.Atoi(v)
+			Expect(err).NotTo(HaveOccurred(), "no %s line\n%s", key, describe(o))
+			Expect(n).To(BeNumerically("<=", 16+1), "/proc/stat counts %s %d: the host's, not the box's\n%s", key, n, describe(o))
+		}
 	})
 
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", property("U7"), func() {
@@ -277,6 +427,22 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(fill.Stdout).To(ContainSubstring("fill=done"), "tmpfs cap left over\n"+describe(fill))
 	})
 
+	It("U5: a CPU set does not carry over into the next run", property("U5"), func() {
+		needsReuse()
+		skipIfUnsupported("R12", "Limits.CPUSet")
+		if runtime.NumCPU() < 2 {
+			Skip("one processor: a CPU set of 0 is every processor")
+		}
+		pinned := runBounded(limitedProbe(sandbox.Limits{CPUSet: "0"}, "cpu-affinity"))
+		Expect(pinned.Status).To(Equal(sandbox.StatusOK), describe(pinned))
+		cpus, _ := factOf(pinned.Stdout, "cpus")
+		Expect(cpus).To(Equal("0"), "the pinned run was not pinned, so this spec proves nothing\n"+describe(pinned))
+		free := runBounded(probeSpec("cpu-affinity"))
+		Expect(free.Status).To(Equal(sandbox.StatusOK), describe(free))
+		cpus, _ = factOf(free.Stdout, "cpus")
+		Expect(cpus).NotTo(Equal("0"), "the run after a pinned one is still pinned\n"+describe(free))
+	})
+
 	It("U6: no host leak over many runs (fds, goroutines, cgroups, mounts, temp dirs)", property("U6"), Serial, func() {
 		needs(backend.Features().Reuses, "runs do not share a reused container (the leak check is for pools)")
 		n := *leakRuns
@@ -315,6 +481,26 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 			Should(BeEmpty(), "host resources grew over %d runs", n)
 	})
 })
+
+// replacedSoFar is how many boxes the backend's pool has replaced, and
+// whether it reports that at all.
+func replacedSoFar() (uint64, bool) {
+	replaced, _, ok := poolReplacements()
+	return replaced, ok
+}
+
+// poolReplacements is replacedSoFar with the pool's last error (why the
+// last box was replaced, or a build failed).
+func poolReplacements() (replaced uint64, lastErr error, ok bool) {
+	p, ok := backend.(interface {
+		PoolStats() (size, idle int, replaced uint64, lastErr error)
+	})
+	if !ok {
+		return 0, nil, false
+	}
+	_, _, replaced, lastErr = p.PoolStats()
+	return replaced, lastErr, true
+}
 
 // leakSnapshot counts what a backend could leak on the host.
 type leakSnapshot struct {

@@ -155,25 +155,27 @@ func (c *Container) Ping(ctx context.Context) error {
 // are gone already and its IPC and UTS namespaces died with it) and checks
 // the result. A container whose reset fails is broken.
 func (c *Container) Reset(ctx context.Context) error {
+	// A cycle of descriptors in flight the run left is charged to the box's
+	// host uid, which the next run keeps (U7), and the files it holds (a
+	// memfd, a file of /w) to the box's cgroup (U4). The collection starts
+	// here, so that it runs while the init resets; the init waits for it
+	// when the run left sockets in flight (collectInFlight).
+	unixsocket.CollectGarbage()
 	seq, err := c.sendRequest(protocol.KindReset, nil, nil)
 	if err != nil {
 		return err
 	}
-	// The cgroup's part runs while the init does its own: the group has
-	// been empty since the run's end (the init reports it only once every
-	// box process is reaped), and nothing the init does is charged to it.
-	var cgErr error
-	if c.group != nil {
-		cgErr = c.resetGroup()
-	}
-	// A cycle of descriptors in flight the run left is charged to the box's
-	// host uid, which the next run keeps (U7).
-	unixsocket.CollectGarbage()
 	if err := c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout()); err != nil {
 		return err
 	}
-	if cgErr != nil {
-		return c.fail(fmt.Errorf("reset cgroup: %w", cgErr))
+	// The cgroup's part comes only once the init has wiped /w, mounted
+	// /tmp afresh and seen what was in flight closed: until then those
+	// files are charged to the group, and a peak reset before would start
+	// the next run at their size (U4).
+	if c.group != nil {
+		if err := c.resetGroup(); err != nil {
+			return c.fail(fmt.Errorf("reset cgroup: %w", err))
+		}
 	}
 	return nil
 }

@@ -52,7 +52,10 @@
 // Limits, each in a fresh IPC, UTS and network namespace (so SysV IPC objects,
 // POSIX message queues, the hostname and the network counters of one run never
 // reach the next; the network namespace, loopback up, is made by the reset
-// before), and on cgroup hosts in the container's cgroup, whose limits are set
+// before; the IPC namespace is made by the thread that starts the program
+// and kept, so that the SysV objects a run leaves are removed, and their
+// memory uncharged, as soon as it is over instead of whenever the kernel
+// frees the namespace), and on cgroup hosts in the container's cgroup, whose limits are set
 // and counters reset for each run. The init itself stays out of that cgroup,
 // so a run's figures never include it.
 //
@@ -98,9 +101,12 @@
 // reset happens in the background after each run; its slow half (the
 // unmount waits for an RCU grace period, a network namespace for the
 // kernel's rtnl lock) starts in the init as soon as the run is over and its
-// exited is sent, so that it overlaps the host's work on the result, and
-// the host's cgroup reclaim runs while the init does its part. The init
-// checks that no process but itself is left, mounts a fresh tmpfs at /tmp (bound again at
+// exited is sent, so that it overlaps the host's work on the result. The
+// init checks that no process but itself is left, waits for the kernel's
+// collection of unix sockets when the run left some in flight (a socket
+// cycle keeps the files it carries open, and their pages charged to the
+// cgroup, after every process is gone; an unmount of /tmp that finds it busy
+// so waits too), mounts a fresh tmpfs at /tmp (bound again at
 // /dev/shm: times, modes and inode numbers as after the build), wipes /w
 // (removing entries relative to directory descriptors opened with
 // O_NOFOLLOW, so a planted symlink is removed and never followed), restores
@@ -110,9 +116,12 @@
 // counter (ns_last_pid) back to its value after the build, so the next
 // program and its children get the pid numbers of a fresh container (U7;
 // the init starts all the threads it needs at build time, and a reset that
-// finds one started since fails). The host then has the kernel reclaim the
-// memory still charged to the cgroup (page cache of files the run read:
-// force_empty on v1, memory.reclaim on v2), so that the reset peak starts
+// finds one started since fails). Once the init has answered (not before:
+// the files the run left are charged to the cgroup until they are gone, and
+// a peak reset then would start the next run at their size), the host has
+// the kernel reclaim the memory still charged to the cgroup (page cache of
+// files the run read: force_empty on v1, memory.reclaim on v2), so that the
+// reset peak starts
 // near zero (U4), and resets the cgroup's counters and limits. A container
 // that fails reset or ping is destroyed, never reused.
 //

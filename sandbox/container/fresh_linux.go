@@ -4,6 +4,7 @@ package container
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -96,28 +97,38 @@ func (s *initServer) resetPids() error {
 // fail to come back, it ends with its goroutine (it stays locked).
 func (s *initServer) prepareNet() error {
 	type made struct {
-		fd  int
-		err error
+		fd, sockets int
+		err         error
 	}
 	ch := make(chan made, 1)
 	go func() {
 		runtime.LockOSThread()
 		fd, err := newNetNS()
+		sockets := -1
+		if err == nil {
+			if sockets, err = openUnixList(); err != nil {
+				unix.Close(fd)
+				fd = -1
+			}
+		}
 		if rerr := unix.Setns(s.homeNet, unix.CLONE_NEWNET); rerr != nil {
 			if fd >= 0 {
 				unix.Close(fd)
 			}
-			ch <- made{-1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
+			if sockets >= 0 {
+				unix.Close(sockets)
+			}
+			ch <- made{-1, -1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
 			return // locked: the thread ends with this goroutine
 		}
 		runtime.UnlockOSThread()
-		ch <- made{fd, err}
+		ch <- made{fd, sockets, err}
 	}()
 	m := <-ch
 	if m.err != nil {
 		return m.err
 	}
-	s.nextNet = m.fd
+	s.nextNet, s.nextSockets = m.fd, m.sockets
 	return nil
 }
 
@@ -167,6 +178,9 @@ func (s *initServer) dropNet() {
 		unix.Close(s.nextNet)
 		s.nextNet = -1
 	}
+	// Its socket list stays open for the reset (see collectInFlight).
+	s.dropRunSockets()
+	s.runSockets, s.nextSockets = s.nextSockets, -1
 }
 
 // freshTmp is the tmpfs at /tmp (also bound at /dev/shm): every reset
@@ -195,14 +209,27 @@ func freshTmpOf(plan *mount.Plan) (freshTmp, error) {
 const (
 	tmpDir = "/tmp"
 	shmDir = "/dev/shm"
+	// busyRetries is how many collections an unmount of a busy /tmp waits
+	// for: the first one's files may be released just after its canary.
+	busyRetries = 3
 )
 
 // remount replaces /tmp and /dev/shm with a new tmpfs. No process but the
-// init is left, so nothing holds the old one (an unmount that finds it busy
-// fails the reset).
+// init is left, yet a file of the old one may still be open: sent over a
+// unix socket that is itself in flight (a garbage cycle), it stays open
+// until the kernel's collector runs. An unmount that finds the tmpfs busy
+// has the collector run and tries again; one still busy then fails the
+// reset.
 func (t freshTmp) remount() error {
 	for _, dir := range []string{shmDir, tmpDir} {
-		if err := unix.Unmount(dir, 0); err != nil {
+		err := unix.Unmount(dir, 0)
+		for try := 0; try < busyRetries && errors.Is(err, unix.EBUSY); try++ {
+			if gcErr := waitCollection(); gcErr != nil {
+				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
+			}
+			err = unix.Unmount(dir, 0)
+		}
+		if err != nil {
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 	}

@@ -81,6 +81,13 @@ type initServer struct {
 	// loopback up, that the next program starts in (-1: none yet). Each
 	// run gets its own, so no counter of /proc/net carries over (U7).
 	homeNet, nextNet int
+	// nextSockets is /proc/net/unix of nextNet, opened from inside it;
+	// runSockets that of the last program's namespace, kept until the
+	// reset looks for sockets its processes left in flight (-1: none).
+	nextSockets, runSockets int
+	// homeIPC is the init's own IPC namespace; runIPC the last program's,
+	// kept until the reset empties it (see newRunIPC; -1: none).
+	homeIPC, runIPC int
 	// tidying is the tidy-up after a run (see startTidy), nil when none is
 	// under way; tmpFresh says /tmp was mounted afresh since the last
 	// program started.
@@ -120,6 +127,11 @@ func runInit() int {
 		lastPid: -1,
 		homeNet: -1,
 		nextNet: -1,
+
+		nextSockets: -1,
+		runSockets:  -1,
+		homeIPC:     -1,
+		runIPC:      -1,
 	}
 	go s.readLoop()
 	if err := s.serve(); err != nil {

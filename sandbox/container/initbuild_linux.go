@@ -63,6 +63,9 @@ func (s *initServer) build(c protocol.Conf) error {
 	if s.homeNet, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 		return fmt.Errorf("init: open own network namespace: %w", err)
 	}
+	if s.homeIPC, err = unix.Open("/proc/thread-self/ns/ipc", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("init: open own IPC namespace: %w", err)
+	}
 	if err := plan.Apply(""); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}

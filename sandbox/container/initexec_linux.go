@@ -17,13 +17,15 @@ import (
 	"gosandbox/sandbox/seccomp"
 )
 
-// perRunNamespaces are made fresh for every program: a new IPC namespace
-// empties SysV shared memory, semaphores, message queues and POSIX message
-// queues, and a new UTS namespace restores the hostname, both without a
-// single cleanup step (U3). Each program also gets a network namespace of
-// its own, made ahead by the reset (initServer.prepareNet) and entered with
-// Runner.NetNSFD: made at clone time, it would cost the run its creation.
-const perRunNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+// perRunNamespaces are made fresh for every program: a new UTS namespace
+// restores the hostname without a single cleanup step (U3). Each program
+// also gets an IPC namespace of its own (so SysV shared memory, semaphores,
+// message queues and POSIX message queues start empty), made by the
+// starting thread (newRunIPC) so that the reset can empty it, and a
+// network namespace of its own, made ahead by the reset
+// (initServer.prepareNet) and entered with Runner.NetNSFD: made at clone
+// time, it would cost the run its creation.
+const perRunNamespaces = unix.CLONE_NEWUTS
 
 // exec starts one program. fds are the received descriptors, in the order
 // of x.Files then the program's. They are closed here once the child has
@@ -67,6 +69,7 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 		Vfork: true,
 	}
 	boxcfg.Confine(fe)
+	fe.CloneHook = chainCloneHooks(fe.CloneHook, s.newRunIPC)
 	if err := s.settle(); err != nil {
 		return s.execFailed(seq, err)
 	}
@@ -256,4 +259,31 @@ func (s *initServer) filter(mode string) (*seccomp.Program, error) {
 	}
 	s.filters[mode] = p
 	return p, nil
+}
+
+// chainCloneHooks runs first and then second before the clone, and their
+// afters in reverse order after it (first may be nil).
+func chainCloneHooks(first, second func() (func() error, error)) func() (func() error, error) {
+	if first == nil {
+		return second
+	}
+	return func() (func() error, error) {
+		afterFirst, err := first()
+		if err != nil {
+			return nil, err
+		}
+		afterSecond, err := second()
+		if err != nil {
+			if aerr := afterFirst(); aerr != nil {
+				return func() error { return aerr }, nil
+			}
+			return nil, err
+		}
+		return func() error {
+			if err := afterSecond(); err != nil {
+				return err
+			}
+			return afterFirst()
+		}, nil
+	}
 }

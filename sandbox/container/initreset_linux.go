@@ -24,6 +24,12 @@ func (s *initServer) reset() error {
 	if tidyErr != nil {
 		return fmt.Errorf("reset: %w", tidyErr)
 	}
+	if err := s.collectInFlight(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	if err := s.emptyRunIPC(); err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
 	if !s.tmpFresh {
 		if err := s.tmp.remount(); err != nil {
 			return fmt.Errorf("reset: %w", err)
@@ -53,18 +59,25 @@ const idleTrimAfter = 250 * time.Millisecond
 
 // startTidy begins the part of the next reset that needs nothing from the
 // host, as soon as a run is over (its program and every other box process
-// reaped, the result sent): /tmp mounted afresh and the next run's network
-// namespace made. Both cost more than the rest of a reset together (an
-// unmount waits for an RCU grace period; a network namespace takes the
-// kernel's rtnl lock), and done here they overlap the host's own work on
-// the result (verdict, copy-out, its cgroup reclaim) instead of adding to
-// the wait of a run that follows at once. reset and exec wait for it
-// (settle) before they touch /tmp or the namespace.
+// reaped, the result sent): the run's IPC namespace emptied, /tmp mounted
+// afresh and the next run's network namespace made. The last two cost more
+// than the rest of a reset together (an unmount waits for an RCU grace
+// period; a network namespace takes the kernel's rtnl lock), and done here
+// they overlap the host's own work on the result (verdict, copy-out)
+// instead of adding to the wait of a run that follows at once. reset and
+// exec wait for it (settle) before they touch /tmp or the namespaces.
 func (s *initServer) startTidy() {
 	done := make(chan error, 1)
 	s.tidying = done
 	go func() {
-		err := s.tmp.remount()
+		// First the run's IPC namespace: emptied and let go now, the
+		// kernel's background release of it (and of the POSIX message
+		// queues in it, charged to the box's host uid) starts as early as
+		// it can.
+		err := s.emptyRunIPC()
+		if err == nil {
+			err = s.tmp.remount()
+		}
 		if err == nil {
 			s.tmpFresh = true
 			if s.nextNet < 0 {

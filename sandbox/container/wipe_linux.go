@@ -110,37 +110,100 @@ func removeBelow(dirfd int) error {
 		if pass == 3 {
 			return fmt.Errorf("entries keep appearing: %q", names)
 		}
-		for _, name := range names {
-			if err := removeEntry(dirfd, name); err != nil {
-				return err
-			}
+		if err := removeTree(dirfd, names); err != nil {
+			return err
 		}
 		// A directory can only grow again if something still runs in the
 		// box; reset checked that nothing does, so the next pass ends it.
 	}
 }
 
-func removeEntry(dirfd int, name string) error {
-	err := unix.Unlinkat(dirfd, name, 0)
-	if err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
+// wipeLevel is one directory on the way down: the names still to remove
+// and what it is, to check the way back up.
+type wipeLevel struct {
+	names    []string
+	dev, ino uint64
+	name     string // its name in the level above ("" for the root)
+}
+
+// at names an entry in messages: its name and how deep below the root.
+func at(name string, depth int) string {
+	return fmt.Sprintf("%s (%d deep)", name, depth)
+}
+
+// removeTree removes names, the entries of root, and everything below them,
+// holding one descriptor at a time besides root: a box may nest directories
+// deeper than any descriptor limit (one per level would fail the reset with
+// EMFILE). It goes back up by "..", which nothing can move meanwhile (no box
+// process is left) and which is checked against the directory it came down
+// from.
+func removeTree(root int, names []string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(root, &st); err != nil {
+		return err
 	}
-	if !errors.Is(err, unix.EISDIR) {
-		return fmt.Errorf("unlink %s: %w", name, err)
+	stack := []wipeLevel{{names: names, dev: st.Dev, ino: st.Ino}}
+	cur := root
+	defer func() {
+		if cur != root {
+			unix.Close(cur)
+		}
+	}()
+	for {
+		top := &stack[len(stack)-1]
+		if len(top.names) == 0 {
+			if len(stack) == 1 {
+				return nil
+			}
+			done := top.name
+			where := at(done, len(stack)-1)
+			stack = stack[:len(stack)-1]
+			up, err := unix.Openat(cur, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open %s/..: %w", where, err)
+			}
+			unix.Close(cur)
+			cur = up
+			parent := stack[len(stack)-1]
+			if err := unix.Fstat(cur, &st); err != nil {
+				return fmt.Errorf("stat %s/..: %w", where, err)
+			}
+			if st.Dev != parent.dev || st.Ino != parent.ino {
+				return fmt.Errorf("%s/.. is not the directory it was entered from", where)
+			}
+			// Its entries are gone: the directory itself goes.
+			if err := unix.Unlinkat(cur, done, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("rmdir %s: %w", where, err)
+			}
+			continue
+		}
+		name := top.names[0]
+		top.names = top.names[1:]
+		err := unix.Unlinkat(cur, name, 0)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if !errors.Is(err, unix.EISDIR) {
+			return fmt.Errorf("unlink %s: %w", at(name, len(stack)-1), err)
+		}
+		sub, err := unix.Openat(cur, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", at(name, len(stack)-1), err)
+		}
+		subNames, err := readNames(sub)
+		if err == nil {
+			err = unix.Fstat(sub, &st)
+		}
+		if err != nil {
+			unix.Close(sub)
+			return fmt.Errorf("%s: %w", at(name, len(stack)-1), err)
+		}
+		if cur != root {
+			unix.Close(cur)
+		}
+		cur = sub
+		stack = append(stack, wipeLevel{names: subNames, dev: st.Dev, ino: st.Ino, name: name})
 	}
-	sub, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
-	}
-	err = removeBelow(sub)
-	unix.Close(sub)
-	if err != nil {
-		return fmt.Errorf("%s/%w", name, err)
-	}
-	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("rmdir %s: %w", name, err)
-	}
-	return nil
 }
 
 // readNames lists a directory from its start, without closing fd.

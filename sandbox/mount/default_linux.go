@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -51,8 +52,68 @@ var faked = map[string]string{
 
 // maskedDirs are /proc directories hidden behind an empty, root-owned
 // directory bound read-only over them (a bind costs the child less than a
-// tmpfs mount).
-var maskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound"}
+// tmpfs mount). /proc/pressure holds the host's pressure stall averages, a
+// load average by another name (U7): a box sees none, as on a kernel
+// without them.
+var maskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound", "/proc/pressure"}
+
+// maskProc adds the masks of /proc (after the mount of /proc): files
+// behind /dev/null, directories behind an empty one, faked files.
+func maskProc(b *Builder) {
+	for _, p := range maskedFiles {
+		b.MaskFile(p)
+	}
+	for _, p := range maskedDirs {
+		b.MaskDir(p)
+	}
+	for _, p := range sortedKeys(faked) {
+		b.MaskWith(p, []byte(faked[p]))
+	}
+	b.MaskWith("/proc/stat", fakeStat())
+}
+
+// fakeStat is /proc/stat as a box sees it: the host's processors (programs
+// count them there) and boot time (ps reads it), every counter zero and one
+// process running. The real one counts every fork on the host since boot
+// (processes), which each process of an earlier run raised, and the running
+// part of the load average (U7).
+func fakeStat() []byte {
+	fakeStatOnce.Do(func() {
+		host, _ := os.ReadFile("/proc/stat")
+		var b strings.Builder
+		cpus := 0
+		for _, line := range strings.Split(string(host), "\n") {
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) > 1 && strings.HasPrefix(fields[0], "cpu"):
+				b.WriteString(fields[0])
+				if fields[0] == "cpu" {
+					b.WriteString(" ")
+				}
+				b.WriteString(strings.Repeat(" 0", len(fields)-1) + "\n")
+				cpus++
+			case len(fields) == 2 && fields[0] == "btime":
+				b.WriteString(line + "\n")
+			}
+		}
+		if cpus == 0 {
+			// No host /proc/stat to follow: the processors this process
+			// may use.
+			b.WriteString("cpu " + strings.Repeat(" 0", 10) + "\n")
+			for i := 0; i < runtime.NumCPU(); i++ {
+				b.WriteString(fmt.Sprintf("cpu%d", i) + strings.Repeat(" 0", 10) + "\n")
+			}
+		}
+		b.WriteString("intr 0\nctxt 0\nprocesses 1\nprocs_running 1\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n")
+		fakeStatContent = []byte(b.String())
+	})
+	return fakeStatContent
+}
+
+var (
+	fakeStatOnce    sync.Once
+	fakeStatContent []byte
+)
 
 // etcCopies are host files and directories that dynamic programs and common
 // runtimes read, copied into the box's /etc when the first plan is built.
@@ -85,15 +146,7 @@ func Default(o Options) (*Plan, error) {
 	b.Rebind("/tmp", "/dev/shm", true)
 
 	b.Proc("/proc")
-	for _, p := range maskedFiles {
-		b.MaskFile(p)
-	}
-	for _, p := range maskedDirs {
-		b.MaskDir(p)
-	}
-	for _, p := range sortedKeys(faked) {
-		b.MaskWith(p, []byte(faked[p]))
-	}
+	maskProc(b)
 
 	// A host work directory comes before the extra binds, which may lie
 	// inside it. A tmpfs /w owned by the box user comes last: it needs the

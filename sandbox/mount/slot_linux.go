@@ -64,15 +64,7 @@ func Slot(o Options, uid, gid int) (*SlotPlan, error) {
 	run.Tmpfs("/tmp", TmpfsOptions{Size: size, Mode: 0o777 | os.ModeSticky})
 	run.Rebind("/tmp", "/dev/shm", true)
 	run.Proc("/proc")
-	for _, p := range maskedFiles {
-		run.MaskFile(p)
-	}
-	for _, p := range maskedDirs {
-		run.MaskDir(p)
-	}
-	for _, p := range sortedKeys(faked) {
-		run.MaskWith(p, []byte(faked[p]))
-	}
+	maskProc(run)
 	if run.err != nil {
 		return nil, fmt.Errorf("mount: slot plan: %w", run.err)
 	}

@@ -1,0 +1,129 @@
+package container
+
+// The init's IPC namespace per run: made on the starting thread, kept, and emptied by the reset.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Each program gets an IPC namespace of its own (U3), made on the thread
+// that starts it (a forkexec CloneHook) rather than by a clone flag, so that
+// the init keeps a descriptor of it. The kernel frees an IPC namespace in the
+// background, some time after its last process is gone, and the SysV
+// shared memory segments and message queues left in it (without IPC_RMID)
+// stay charged to the container's cgroup until then: a peak reset before
+// would start the next run at their size (U4). The reset removes them
+// instead, from inside the namespace, which frees their memory at once.
+
+// newRunIPC is the CloneHook of a program's start: the starting thread
+// moves into a new IPC namespace, which the child is born in, and comes back
+// right after the clone.
+func (s *initServer) newRunIPC() (after func() error, err error) {
+	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+		return nil, fmt.Errorf("init: new IPC namespace: %w", err)
+	}
+	fd, openErr := unix.Open("/proc/thread-self/ns/ipc", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if openErr == nil {
+		s.dropRunIPC()
+		s.runIPC = fd
+	}
+	return func() error {
+		if err := unix.Setns(s.homeIPC, unix.CLONE_NEWIPC); err != nil {
+			return fmt.Errorf("init: back to the init's IPC namespace: %w", err)
+		}
+		if openErr != nil {
+			return fmt.Errorf("init: open the run's IPC namespace: %w", openErr)
+		}
+		return nil
+	}, nil
+}
+
+// emptyRunIPC removes every SysV object of the last program's IPC
+// namespace, from a thread that enters it for that, and lets the namespace go.
+func (s *initServer) emptyRunIPC() error {
+	if s.runIPC < 0 {
+		return nil
+	}
+	defer s.dropRunIPC()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(s.runIPC, unix.CLONE_NEWIPC); err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("init: enter the run's IPC namespace: %w", err)
+			return
+		}
+		err := removeSysV()
+		if rerr := unix.Setns(s.homeIPC, unix.CLONE_NEWIPC); rerr != nil {
+			done <- fmt.Errorf("init: back to the init's IPC namespace: %w", rerr)
+			return // locked: the thread ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		done <- err
+	}()
+	return <-done
+}
+
+// removeSysV removes every shared memory segment, message queue and
+// semaphore set of the calling thread's IPC namespace (/proc/sysvipc lists
+// those of the reader's). No process is left to be attached, so each
+// goes, with its memory, at once.
+func removeSysV() error {
+	for _, k := range []struct {
+		kind string
+		nr   uintptr
+	}{{"shm", unix.SYS_SHMCTL}, {"msg", unix.SYS_MSGCTL}, {"sem", unix.SYS_SEMCTL}} {
+		ids, err := sysvIDs(k.kind)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			// semctl takes the semaphore number second; shmctl and msgctl
+			// the command.
+			cmd, sem := uintptr(unix.IPC_RMID), uintptr(0)
+			if k.kind == "sem" {
+				cmd, sem = sem, cmd
+			}
+			if _, _, e := unix.Syscall(k.nr, uintptr(id), cmd, sem); e != 0 && e != unix.EINVAL && e != unix.EIDRM {
+				return fmt.Errorf("init: remove the run's SysV %s %d: %w", k.kind, id, e)
+			}
+		}
+	}
+	return nil
+}
+
+// sysvIDs lists the ids in /proc/sysvipc/KIND (the second column).
+func sysvIDs(kind string) ([]int, error) {
+	b, err := os.ReadFile("/proc/sysvipc/" + kind)
+	if err != nil {
+		return nil, fmt.Errorf("init: list the run's SysV %s: %w", kind, err)
+	}
+	var ids []int
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for first := true; sc.Scan(); first = false {
+		f := bytes.Fields(sc.Bytes())
+		if first || len(f) < 2 {
+			continue // the header
+		}
+		id, err := strconv.Atoi(string(f[1]))
+		if err != nil {
+			return nil, fmt.Errorf("init: /proc/sysvipc/%s: %q", kind, sc.Text())
+		}
+		ids = append(ids, id)
+	}
+	return ids, sc.Err()
+}
+
+func (s *initServer) dropRunIPC() {
+	if s.runIPC >= 0 {
+		unix.Close(s.runIPC)
+		s.runIPC = -1
+	}
+}
