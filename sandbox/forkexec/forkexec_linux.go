@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -460,9 +462,17 @@ type prepared struct {
 	execing   uint32
 	useClone3 bool
 	clone3    cloneArgs
-	sync      bool   // the child waits for the parent's byte
-	uidMap    string // id map file contents, for the parent
-	gidMap    string
+	// clearSighand: a vfork start through clone3 with CLONE_CLEAR_SIGHAND
+	// (vclone3), which sets every handled signal to SIG_DFL in the kernel,
+	// far cheaper than a system call per signal in the child; the child
+	// then resets only resetSigs, the ones that may be ignored (SIG_IGN,
+	// which the flag keeps). See ignoredSignals.
+	clearSighand bool
+	vclone3      cloneArgs
+	resetSigs    []uintptr
+	sync         bool   // the child waits for the parent's byte
+	uidMap       string // id map file contents, for the parent
+	gidMap       string
 	// syncAt is where the child waits: -1 before anything else (no mount
 	// plan), syncAfterPivot once pivot_root is done, else before plan step
 	// syncAt (the first that needs the id map, when it names host paths).
@@ -557,6 +567,40 @@ const vforkCloneFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNE
 
 // clone3Missing is set once clone3 returned ENOSYS.
 var clone3Missing atomic.Bool
+
+// clearSighandMissing is set once a clone3 with CLONE_CLEAR_SIGHAND failed
+// (before Linux 5.3 there is no clone3, before 5.5 no such flag): vfork
+// starts then reset each signal in the child.
+var clearSighandMissing atomic.Bool
+
+// signalsGoLeaves are the signals whose disposition the Go runtime leaves as
+// the process found it at its start (unless a signal.Notify asks for them)
+// without recording whether that was SIG_IGN: signal.Ignored cannot tell.
+var signalsGoLeaves = [...]syscall.Signal{syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
+
+// ignoredSignals lists the signals a child started with CLONE_CLEAR_SIGHAND
+// must still set to SIG_DFL: those this process may ignore (the flag keeps
+// SIG_IGN, and exec keeps it too). The runtime knows every SIG_IGN it set
+// (signal.Ignore) or found at start (a supervisor under nohup), except for
+// signalsGoLeaves, which are always listed. A disposition set by raw
+// sigaction calls outside the runtime is not seen; nothing in this module
+// makes one.
+func ignoredSignals() []uintptr {
+	sigs := make([]uintptr, 0, len(signalsGoLeaves)+4)
+	for _, s := range signalsGoLeaves {
+		sigs = append(sigs, uintptr(s))
+	}
+	for i := 1; i <= 64; i++ {
+		s := syscall.Signal(i)
+		if s == syscall.SIGKILL || s == syscall.SIGSTOP || slices.Contains(signalsGoLeaves[:], s) {
+			continue
+		}
+		if signal.Ignored(s) {
+			sigs = append(sigs, uintptr(s))
+		}
+	}
+	return sigs
+}
 
 func (r *Runner) prepare() (*prepared, error) {
 	p := &prepared{execFD: r.ExecFD, rlimits: r.RLimits, fprog: r.Seccomp, uid: r.UID, gid: r.GID, trace: r.trace}
@@ -710,6 +754,14 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.lastCap = lastCapability()
 	}
 	p.setgroups = r.GID != -1 && !r.DenySetgroups && !p.slot
+	if p.vfork && !clearSighandMissing.Load() {
+		p.clearSighand = true
+		p.vclone3 = cloneArgs{
+			flags:      uint64(p.flags|syscall.CLONE_VM|syscall.CLONE_VFORK|p.shareFiles) | unix.CLONE_CLEAR_SIGHAND,
+			exitSignal: uint64(unix.SIGCHLD),
+		}
+		p.resetSigs = ignoredSignals()
+	}
 	return p, nil
 }
 
@@ -935,6 +987,15 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		syscall.ForkLock.Lock()
 		pid, errno = forkChild(p, errFD, syncFD)
 		syscall.ForkLock.Unlock()
+		if (errno == unix.ENOSYS || errno == unix.E2BIG || errno == unix.EINVAL) && p.clearSighand {
+			// No clone3 or no CLONE_CLEAR_SIGHAND: a plain vfork, and
+			// the child resets every signal.
+			clearSighandMissing.Store(true)
+			p.clearSighand = false
+			syscall.ForkLock.Lock()
+			pid, errno = forkChild(p, errFD, syncFD)
+			syscall.ForkLock.Unlock()
+		}
 		if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
 			// No clone3 (before 5.3), or one without the cgroup field
 			// (before 5.7, E2BIG): SyncFunc places the child instead.
