@@ -236,6 +236,12 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				goto fail
 			}
 		}
+		if p.slotIPC > 0 {
+			step = StepEnterIPC
+			if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotIPC), syscall.CLONE_NEWIPC, 0); err1 != 0 {
+				goto fail
+			}
+		}
 		step = StepEnterNet
 		if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotNet), syscall.CLONE_NEWNET, 0); err1 != 0 {
 			goto fail

@@ -204,6 +204,10 @@ type Slot struct {
 	// mount.Slot), made in the private copy of MountNS, targets inside
 	// the box.
 	Mounts *mount.Plan
+	// IPCNS > 0 is the run's IPC namespace, made ahead (see
+	// NewRunNamespacesIn), which the child enters instead of being cloned
+	// into a new one: CloneFlags must then lack CLONE_NEWIPC.
+	IPCNS int
 	// WorkTree > 0 is a detached mount tree (open_tree with
 	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
 	WorkTree int
@@ -306,6 +310,9 @@ const (
 	// StepUnshareFiles takes a descriptor table of the child's own after
 	// the holds of Slot.Held.
 	StepUnshareFiles
+	// StepEnterIPC enters the run's IPC namespace (Slot.IPCNS), right
+	// before StepEnterNet.
+	StepEnterIPC
 	stepCount
 )
 
@@ -349,6 +356,7 @@ var stepNames = [stepCount]string{
 	StepStash:         "chdir to the slot's stash",
 	StepMoveWork:      "move the work directory onto /w",
 	StepEnterNet:      "enter the run's network namespace",
+	StepEnterIPC:      "enter the run's IPC namespace",
 	StepEnterUser:     "enter the slot's user namespace",
 	StepChownWork:     "give /w to the box",
 	StepUnshareFiles:  "unshare the descriptor table",
@@ -440,6 +448,7 @@ type prepared struct {
 	slotUser   int
 	slotMount  int
 	slotNet    int
+	slotIPC    int // 0: none (a new one from the clone, or the caller's)
 	slotStash  *byte
 	slotOps    []mount.Op
 	slotWork   int
@@ -781,6 +790,8 @@ func (p *prepared) prepareSlot(r *Runner) error {
 		return errors.New("forkexec: a Slot with a Mount plan takes no MountNS, Mounts or WorkTree")
 	case r.NetNSFD > 0:
 		return errors.New("forkexec: Slot and NetNSFD together")
+	case s.IPCNS > 0 && r.CloneFlags&unix.CLONE_NEWIPC != 0:
+		return errors.New("forkexec: Slot.IPCNS and CLONE_NEWIPC together")
 	case s.UserNS <= 0 || (s.MountNS <= 0 && r.Mount == nil) || s.NetNS <= 0:
 		return fmt.Errorf("forkexec: Slot needs user, mount and network namespace descriptors (have %d, %d, %d)", s.UserNS, s.MountNS, s.NetNS)
 	}
@@ -790,6 +801,7 @@ func (p *prepared) prepareSlot(r *Runner) error {
 		p.workUID, p.workGID = s.WorkUID, s.WorkGID
 	}
 	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
+	p.slotIPC = s.IPCNS
 	stash := s.Stash
 	if stash == "" {
 		stash = "/"
