@@ -128,6 +128,12 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// In the child, every signal blocked (runtime_BeforeFork) until
 	// StepSignals.
 	ntr = traceMark(p, ntr, traceStart)
+	if p.cpus != nil {
+		step = StepAffinity
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*p.cpus), uintptr(unsafe.Pointer(p.cpus))); err1 != 0 {
+			goto fail
+		}
+	}
 
 	if p.pdeathsig != 0 {
 		step = StepPdeathsig

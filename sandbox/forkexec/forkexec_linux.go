@@ -313,6 +313,9 @@ const (
 	// StepEnterIPC enters the run's IPC namespace (Slot.IPCNS), right
 	// before StepEnterNet.
 	StepEnterIPC
+	// StepAffinity puts back the caller's CPUs (see pinForVfork), first
+	// thing.
+	StepAffinity
 	stepCount
 )
 
@@ -357,6 +360,7 @@ var stepNames = [stepCount]string{
 	StepMoveWork:      "move the work directory onto /w",
 	StepEnterNet:      "enter the run's network namespace",
 	StepEnterIPC:      "enter the run's IPC namespace",
+	StepAffinity:      "restore the CPU affinity",
 	StepEnterUser:     "enter the slot's user namespace",
 	StepChownWork:     "give /w to the box",
 	StepUnshareFiles:  "unshare the descriptor table",
@@ -477,11 +481,15 @@ type prepared struct {
 	// then resets only resetSigs, the ones that may be ignored (SIG_IGN,
 	// which the flag keeps). See ignoredSignals.
 	clearSighand bool
-	vclone3      cloneArgs
-	resetSigs    []uintptr
-	sync         bool   // the child waits for the parent's byte
-	uidMap       string // id map file contents, for the parent
-	gidMap       string
+	// cpus, when set, are the CPUs the child puts back first thing (see
+	// pinForVfork); cpu is the one it starts on.
+	cpus      *unix.CPUSet
+	cpu       uint32
+	vclone3   cloneArgs
+	resetSigs []uintptr
+	sync      bool   // the child waits for the parent's byte
+	uidMap    string // id map file contents, for the parent
+	gidMap    string
 	// syncAt is where the child waits: -1 before anything else (no mount
 	// plan), syncAfterPivot once pivot_root is done, else before plan step
 	// syncAt (the first that needs the id map, when it names host paths).
@@ -995,6 +1003,19 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 			runtime.UnlockOSThread()
 		}()
 	}
+	if p.vfork {
+		if unpin := pinForVfork(p); unpin != nil {
+			defer func() {
+				if uerr := unpin(); uerr != nil && err == nil {
+					if errno == 0 {
+						unix.Kill(pid, unix.SIGKILL)
+						reap(pid)
+					}
+					err = uerr
+				}
+			}()
+		}
+	}
 	clone := func() error {
 		syscall.ForkLock.Lock()
 		pid, errno = forkChild(p, errFD, syncFD)
@@ -1266,5 +1287,38 @@ func reap(pid int) {
 		if err != unix.EINTR {
 			return
 		}
+	}
+}
+
+// pinForVfork keeps the calling thread on the CPU it runs on while it
+// starts a vfork child, which inherits that: the child then runs there as
+// soon as the caller waits for it, rather than being placed on the other
+// CPUs, whose tasks it may have to wait for (the caller's CPU is the one
+// it leaves idle). The child puts back the caller's CPUs first thing
+// (prepared.cpus). The returned function undoes the pin; on its error the
+// thread stays locked, so it ends with its goroutine. nil: no pin.
+func pinForVfork(p *prepared) (unpin func() error) {
+	runtime.LockOSThread()
+	var saved, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &saved); err != nil || saved.Count() < 2 {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&p.cpu)), 0, 0); e != 0 || !saved.IsSet(int(p.cpu)) {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	one.Set(int(p.cpu))
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	p.cpus = &saved
+	return func() error {
+		if err := unix.SchedSetaffinity(0, &saved); err != nil {
+			return fmt.Errorf("forkexec: restore the thread's CPUs: %w", err)
+		}
+		runtime.UnlockOSThread()
+		return nil
 	}
 }

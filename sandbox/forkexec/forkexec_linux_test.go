@@ -657,3 +657,51 @@ func TestVforkSignalDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestVforkKeepsCPUs: a vfork start pins the starting thread to its CPU
+// while it clones (pinForVfork); the program gets the caller's CPUs back,
+// and so does the caller's thread.
+func TestVforkKeepsCPUs(t *testing.T) {
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		t.Fatal(err)
+	}
+	if mine.Count() < 2 {
+		t.Skip("one CPU: nothing is pinned")
+	}
+	status, err := os.ReadFile("/proc/thread-self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "Cpus_allowed_list:") {
+			want = l
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for range 5 {
+		out := tempOut(t)
+		r := &Runner{
+			Args:  []string{"/bin/cat", "/proc/self/status"},
+			Files: []int{-1, int(out.Fd()), int(out.Fd())},
+			UID:   -1, GID: -1,
+			Vfork: true,
+		}
+		ws, s := runOut(t, r, out)
+		if ws.ExitStatus() != 0 {
+			t.Fatalf("status %v: %s", ws, s)
+		}
+		if !strings.Contains(s, want+"\n") {
+			t.Fatalf("want %q in the program's status:\n%s", want, s)
+		}
+		var after unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &after); err != nil {
+			t.Fatal(err)
+		}
+		if after != mine {
+			t.Fatalf("the starting thread's CPUs are %v after the start, were %v", after, mine)
+		}
+	}
+}
