@@ -333,3 +333,26 @@ func TestMasksLocked(t *testing.T) {
 		}
 	}
 }
+
+// TestFileAtLimitInOwnWork: a file the program wrote in its own /w up to
+// the output limit (which RLIMIT_FSIZE stops silently) gives output-limit;
+// one below it, or an empty /w, does not. The empty /w is answered by one
+// fstatfs (emptyTmpfs), the rest by the walk.
+func TestFileAtLimitInOwnWork(t *testing.T) {
+	r := newRunner(t, 1)
+	limits := sandbox.Limits{Output: 64 << 10}
+	for _, c := range []struct {
+		script string
+		want   sandbox.Status
+	}{
+		{"true", sandbox.StatusOK},
+		{"head -c 1000 /dev/zero > /w/small", sandbox.StatusOK},
+		{"mkdir -p /w/a/b && head -c 65536 /dev/zero > /w/a/b/full", sandbox.StatusOutputLimit},
+		{"true", sandbox.StatusOK},
+	} {
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", c.script}, Limits: limits})
+		if res.Status != c.want {
+			t.Errorf("%q: status %s, want %s: %+v\n%s", c.script, res.Status, c.want, res, out)
+		}
+	}
+}
