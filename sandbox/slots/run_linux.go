@@ -546,6 +546,12 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 		}
 		e.at = time.Now()
+		if e.err == nil && b.runner.apart {
+			// The apart pid 1 goes as soon as the program is gone: its
+			// death runs while this result is made, and Run waits for it
+			// at the end (tearDown).
+			b.reaped.Kill()
+		}
 		exited <- e
 	}()
 	wall := time.NewTimer(b.limits.Wall - time.Since(start))
