@@ -109,7 +109,10 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	)
 
 	runtime_BeforeFork()
-	if p.vfork {
+	if p.vfork && p.clearSighand {
+		r1, r2 = rawVfork3(&p.vclone3, unsafe.Sizeof(p.vclone3))
+		err1 = syscall.Errno(r2)
+	} else if p.vfork {
 		r1, r2 = rawVfork(p.flags | syscall.CLONE_VM | syscall.CLONE_VFORK | p.shareFiles | uintptr(syscall.SIGCHLD))
 		err1 = syscall.Errno(r2)
 	} else if p.useClone3 {
@@ -125,6 +128,12 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// In the child, every signal blocked (runtime_BeforeFork) until
 	// StepSignals.
 	ntr = traceMark(p, ntr, traceStart)
+	if p.cpus != nil {
+		step = StepAffinity
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*p.cpus), uintptr(unsafe.Pointer(p.cpus))); err1 != 0 {
+			goto fail
+		}
+	}
 
 	if p.pdeathsig != 0 {
 		step = StepPdeathsig
@@ -230,6 +239,12 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 		if p.hostname != nil {
 			step = StepHostname
 			if _, _, err1 = syscall.RawSyscall(syscall.SYS_SETHOSTNAME, uintptr(unsafe.Pointer(p.hostname)), p.hostLen, 0); err1 != 0 {
+				goto fail
+			}
+		}
+		if p.slotIPC > 0 {
+			step = StepEnterIPC
+			if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(p.slotIPC), syscall.CLONE_NEWIPC, 0); err1 != 0 {
 				goto fail
 			}
 		}
@@ -411,12 +426,20 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// Dispositions the supervisor ignores (SIGHUP under nohup, the signals a
 	// container's init ignores) survive fork and exec; the program must start
 	// with every signal at its default and none blocked.
+	// With CLONE_CLEAR_SIGHAND the kernel did that for every handled
+	// signal; only the ones that may be ignored are left.
 	step = StepSignals
-	for i = 1; i <= 64; i++ {
-		if i == int(syscall.SIGKILL) || i == int(syscall.SIGSTOP) {
-			continue
+	if p.clearSighand {
+		for i = 0; i < len(p.resetSigs); i++ {
+			syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, p.resetSigs[i], uintptr(unsafe.Pointer(&dflAction)), 0, 8, 0, 0)
 		}
-		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(i), uintptr(unsafe.Pointer(&dflAction)), 0, 8, 0, 0)
+	} else {
+		for i = 1; i <= 64; i++ {
+			if i == int(syscall.SIGKILL) || i == int(syscall.SIGSTOP) {
+				continue
+			}
+			syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(i), uintptr(unsafe.Pointer(&dflAction)), 0, 8, 0, 0)
+		}
 	}
 	if _, _, err1 = syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&emptySet)), 0, 8, 0, 0); err1 != 0 {
 		goto fail

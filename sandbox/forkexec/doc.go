@@ -35,7 +35,16 @@
 // run's mount namespace and /w (it shares the caller's descriptor table
 // until then). With ReaperApart the box's pid 1 is not the program's parent
 // but a second child of the caller, cloned first onto a tiny idle reaper
-// program, and the program is the caller's own child.
+// program, and the program is the caller's own child. Slot.IPCNS gives the
+// child an IPC namespace made ahead (NewRunNamespacesIn) to enter instead
+// of a new one from its clone.
+//
+// A vfork start keeps its cost off the child's path where the kernel can:
+// clone3 with CLONE_CLEAR_SIGHAND sets the runtime's signal handlers to
+// their defaults (the child still resets the few signals that may be
+// ignored), and the starting thread is pinned to its CPU for the clone, so
+// that the child runs on the CPU its parent leaves idle instead of queueing
+// on another; the child puts the CPUs back first thing.
 //
 // A failure in the child reaches the parent as (step, index, errno) over a
 // close-on-exec pipe, and Runner.Start returns it as a *ChildError; EOF on

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,6 +204,10 @@ type Slot struct {
 	// mount.Slot), made in the private copy of MountNS, targets inside
 	// the box.
 	Mounts *mount.Plan
+	// IPCNS > 0 is the run's IPC namespace, made ahead (see
+	// NewRunNamespacesIn), which the child enters instead of being cloned
+	// into a new one: CloneFlags must then lack CLONE_NEWIPC.
+	IPCNS int
 	// WorkTree > 0 is a detached mount tree (open_tree with
 	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
 	WorkTree int
@@ -304,6 +310,12 @@ const (
 	// StepUnshareFiles takes a descriptor table of the child's own after
 	// the holds of Slot.Held.
 	StepUnshareFiles
+	// StepEnterIPC enters the run's IPC namespace (Slot.IPCNS), right
+	// before StepEnterNet.
+	StepEnterIPC
+	// StepAffinity puts back the caller's CPUs (see pinForVfork), first
+	// thing.
+	StepAffinity
 	stepCount
 )
 
@@ -347,6 +359,8 @@ var stepNames = [stepCount]string{
 	StepStash:         "chdir to the slot's stash",
 	StepMoveWork:      "move the work directory onto /w",
 	StepEnterNet:      "enter the run's network namespace",
+	StepEnterIPC:      "enter the run's IPC namespace",
+	StepAffinity:      "restore the CPU affinity",
 	StepEnterUser:     "enter the slot's user namespace",
 	StepChownWork:     "give /w to the box",
 	StepUnshareFiles:  "unshare the descriptor table",
@@ -438,6 +452,7 @@ type prepared struct {
 	slotUser   int
 	slotMount  int
 	slotNet    int
+	slotIPC    int // 0: none (a new one from the clone, or the caller's)
 	slotStash  *byte
 	slotOps    []mount.Op
 	slotWork   int
@@ -460,6 +475,18 @@ type prepared struct {
 	execing   uint32
 	useClone3 bool
 	clone3    cloneArgs
+	// clearSighand: a vfork start through clone3 with CLONE_CLEAR_SIGHAND
+	// (vclone3), which sets every handled signal to SIG_DFL in the kernel,
+	// far cheaper than a system call per signal in the child; the child
+	// then resets only resetSigs, the ones that may be ignored (SIG_IGN,
+	// which the flag keeps). See ignoredSignals.
+	clearSighand bool
+	// cpus, when set, are the CPUs the child puts back first thing (see
+	// pinForVfork); cpu is the one it starts on.
+	cpus      *unix.CPUSet
+	cpu       uint32
+	vclone3   cloneArgs
+	resetSigs []uintptr
 	sync      bool   // the child waits for the parent's byte
 	uidMap    string // id map file contents, for the parent
 	gidMap    string
@@ -557,6 +584,40 @@ const vforkCloneFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNE
 
 // clone3Missing is set once clone3 returned ENOSYS.
 var clone3Missing atomic.Bool
+
+// clearSighandMissing is set once a clone3 with CLONE_CLEAR_SIGHAND failed
+// (before Linux 5.3 there is no clone3, before 5.5 no such flag): vfork
+// starts then reset each signal in the child.
+var clearSighandMissing atomic.Bool
+
+// signalsGoLeaves are the signals whose disposition the Go runtime leaves as
+// the process found it at its start (unless a signal.Notify asks for them)
+// without recording whether that was SIG_IGN: signal.Ignored cannot tell.
+var signalsGoLeaves = [...]syscall.Signal{syscall.SIGCONT, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
+
+// ignoredSignals lists the signals a child started with CLONE_CLEAR_SIGHAND
+// must still set to SIG_DFL: those this process may ignore (the flag keeps
+// SIG_IGN, and exec keeps it too). The runtime knows every SIG_IGN it set
+// (signal.Ignore) or found at start (a supervisor under nohup), except for
+// signalsGoLeaves, which are always listed. A disposition set by raw
+// sigaction calls outside the runtime is not seen; nothing in this module
+// makes one.
+func ignoredSignals() []uintptr {
+	sigs := make([]uintptr, 0, len(signalsGoLeaves)+4)
+	for _, s := range signalsGoLeaves {
+		sigs = append(sigs, uintptr(s))
+	}
+	for i := 1; i <= 64; i++ {
+		s := syscall.Signal(i)
+		if s == syscall.SIGKILL || s == syscall.SIGSTOP || slices.Contains(signalsGoLeaves[:], s) {
+			continue
+		}
+		if signal.Ignored(s) {
+			sigs = append(sigs, uintptr(s))
+		}
+	}
+	return sigs
+}
 
 func (r *Runner) prepare() (*prepared, error) {
 	p := &prepared{execFD: r.ExecFD, rlimits: r.RLimits, fprog: r.Seccomp, uid: r.UID, gid: r.GID, trace: r.trace}
@@ -710,6 +771,14 @@ func (r *Runner) prepare() (*prepared, error) {
 		p.lastCap = lastCapability()
 	}
 	p.setgroups = r.GID != -1 && !r.DenySetgroups && !p.slot
+	if p.vfork && !clearSighandMissing.Load() {
+		p.clearSighand = true
+		p.vclone3 = cloneArgs{
+			flags:      uint64(p.flags|syscall.CLONE_VM|syscall.CLONE_VFORK|p.shareFiles) | unix.CLONE_CLEAR_SIGHAND,
+			exitSignal: uint64(unix.SIGCHLD),
+		}
+		p.resetSigs = ignoredSignals()
+	}
 	return p, nil
 }
 
@@ -729,6 +798,8 @@ func (p *prepared) prepareSlot(r *Runner) error {
 		return errors.New("forkexec: a Slot with a Mount plan takes no MountNS, Mounts or WorkTree")
 	case r.NetNSFD > 0:
 		return errors.New("forkexec: Slot and NetNSFD together")
+	case s.IPCNS > 0 && r.CloneFlags&unix.CLONE_NEWIPC != 0:
+		return errors.New("forkexec: Slot.IPCNS and CLONE_NEWIPC together")
 	case s.UserNS <= 0 || (s.MountNS <= 0 && r.Mount == nil) || s.NetNS <= 0:
 		return fmt.Errorf("forkexec: Slot needs user, mount and network namespace descriptors (have %d, %d, %d)", s.UserNS, s.MountNS, s.NetNS)
 	}
@@ -738,6 +809,7 @@ func (p *prepared) prepareSlot(r *Runner) error {
 		p.workUID, p.workGID = s.WorkUID, s.WorkGID
 	}
 	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
+	p.slotIPC = s.IPCNS
 	stash := s.Stash
 	if stash == "" {
 		stash = "/"
@@ -931,10 +1003,32 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 			runtime.UnlockOSThread()
 		}()
 	}
+	if p.vfork {
+		if unpin := pinForVfork(p); unpin != nil {
+			defer func() {
+				if uerr := unpin(); uerr != nil && err == nil {
+					if errno == 0 {
+						unix.Kill(pid, unix.SIGKILL)
+						reap(pid)
+					}
+					err = uerr
+				}
+			}()
+		}
+	}
 	clone := func() error {
 		syscall.ForkLock.Lock()
 		pid, errno = forkChild(p, errFD, syncFD)
 		syscall.ForkLock.Unlock()
+		if (errno == unix.ENOSYS || errno == unix.E2BIG || errno == unix.EINVAL) && p.clearSighand {
+			// No clone3 or no CLONE_CLEAR_SIGHAND: a plain vfork, and
+			// the child resets every signal.
+			clearSighandMissing.Store(true)
+			p.clearSighand = false
+			syscall.ForkLock.Lock()
+			pid, errno = forkChild(p, errFD, syncFD)
+			syscall.ForkLock.Unlock()
+		}
 		if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
 			// No clone3 (before 5.3), or one without the cgroup field
 			// (before 5.7, E2BIG): SyncFunc places the child instead.
@@ -1193,5 +1287,38 @@ func reap(pid int) {
 		if err != unix.EINTR {
 			return
 		}
+	}
+}
+
+// pinForVfork keeps the calling thread on the CPU it runs on while it
+// starts a vfork child, which inherits that: the child then runs there as
+// soon as the caller waits for it, rather than being placed on the other
+// CPUs, whose tasks it may have to wait for (the caller's CPU is the one
+// it leaves idle). The child puts back the caller's CPUs first thing
+// (prepared.cpus). The returned function undoes the pin; on its error the
+// thread stays locked, so it ends with its goroutine. nil: no pin.
+func pinForVfork(p *prepared) (unpin func() error) {
+	runtime.LockOSThread()
+	var saved, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &saved); err != nil || saved.Count() < 2 {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	if _, _, e := syscall.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&p.cpu)), 0, 0); e != 0 || !saved.IsSet(int(p.cpu)) {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	one.Set(int(p.cpu))
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		runtime.UnlockOSThread()
+		return nil
+	}
+	p.cpus = &saved
+	return func() error {
+		if err := unix.SchedSetaffinity(0, &saved); err != nil {
+			return fmt.Errorf("forkexec: restore the thread's CPUs: %w", err)
+		}
+		runtime.UnlockOSThread()
+		return nil
 	}
 }

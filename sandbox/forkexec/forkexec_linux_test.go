@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -615,4 +617,95 @@ func TestPlainCloseLoop(t *testing.T) {
 	closeRangeOK = false
 	defer func() { closeRangeOK = was }()
 	TestPlainFilesAndEnv(t)
+}
+
+// TestVforkSignalDefaults: a vfork start clears the runtime's handlers in
+// the kernel (CLONE_CLEAR_SIGHAND), which keeps SIG_IGN; every signal this
+// process ignores, whether through the runtime (signal.Ignore) or behind
+// its back (a raw sigaction on a signal the runtime leaves alone, as an
+// ignored SIGTSTP inherited at start), must still reach the program at its
+// default, and none blocked.
+func TestVforkSignalDefaults(t *testing.T) {
+	ignoreRaw := func(sig syscall.Signal, handler uintptr) {
+		t.Helper()
+		act := [4]uint64{uint64(handler)} // struct kernel_sigaction
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0); e != 0 {
+			t.Fatalf("rt_sigaction %v: %v", sig, e)
+		}
+	}
+	const sigIgn, sigDfl = 1, 0
+	signal.Ignore(syscall.SIGHUP, syscall.SIGUSR2, syscall.Signal(40))
+	defer signal.Reset(syscall.SIGHUP, syscall.SIGUSR2, syscall.Signal(40))
+	ignoreRaw(syscall.SIGTSTP, sigIgn)
+	defer ignoreRaw(syscall.SIGTSTP, sigDfl)
+	// The second vfork start takes the path of a kernel without clone3 or
+	// CLONE_CLEAR_SIGHAND: a plain vfork, each signal reset in the child.
+	defer clearSighandMissing.Store(clearSighandMissing.Load())
+	for i, vfork := range []bool{true, true, false} {
+		clearSighandMissing.Store(i == 1)
+		out := tempOut(t)
+		r := &Runner{
+			Args:  []string{"/bin/cat", "/proc/self/status"},
+			Files: []int{-1, int(out.Fd()), int(out.Fd())},
+			UID:   -1, GID: -1,
+			Vfork: vfork,
+		}
+		ws, s := runOut(t, r, out)
+		if ws.ExitStatus() != 0 {
+			t.Fatalf("vfork %v: status %v: %s", vfork, ws, s)
+		}
+		for _, want := range []string{"SigIgn:\t0000000000000000\n", "SigBlk:\t0000000000000000\n", "SigCgt:\t0000000000000000\n"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("vfork %v: want %q in the program's status:\n%s", vfork, want, s)
+			}
+		}
+	}
+}
+
+// TestVforkKeepsCPUs: a vfork start pins the starting thread to its CPU
+// while it clones (pinForVfork); the program gets the caller's CPUs back,
+// and so does the caller's thread.
+func TestVforkKeepsCPUs(t *testing.T) {
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		t.Fatal(err)
+	}
+	if mine.Count() < 2 {
+		t.Skip("one CPU: nothing is pinned")
+	}
+	status, err := os.ReadFile("/proc/thread-self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "Cpus_allowed_list:") {
+			want = l
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for range 5 {
+		out := tempOut(t)
+		r := &Runner{
+			Args:  []string{"/bin/cat", "/proc/self/status"},
+			Files: []int{-1, int(out.Fd()), int(out.Fd())},
+			UID:   -1, GID: -1,
+			Vfork: true,
+		}
+		ws, s := runOut(t, r, out)
+		if ws.ExitStatus() != 0 {
+			t.Fatalf("status %v: %s", ws, s)
+		}
+		if !strings.Contains(s, want+"\n") {
+			t.Fatalf("want %q in the program's status:\n%s", want, s)
+		}
+		var after unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &after); err != nil {
+			t.Fatal(err)
+		}
+		if after != mine {
+			t.Fatalf("the starting thread's CPUs are %v after the start, were %v", after, mine)
+		}
+	}
 }

@@ -156,6 +156,7 @@ func forkNetNSHolder(ready, hold int, ifr *ifreq) (pid int, errno syscall.Errno)
 type netnsResult struct {
 	fd    int32
 	errno uint32
+	ipcFD int32 // NewRunNamespacesIn only
 }
 
 // newNetNSShared is NewNetNS with a child that borrows the caller's memory
@@ -322,35 +323,56 @@ func forkUserNSHolder(hold int) (pid int, errno syscall.Errno) {
 // makes it, so no page tables are copied; where that start is missing
 // (architectures other than amd64) it fails with ENOSYS.
 func NewNetNSIn(userNS int) (int, error) {
+	net, _, err := newNetNSIn(userNS, false)
+	return net, err
+}
+
+// NewRunNamespacesIn is NewNetNSIn that also makes a fresh IPC namespace,
+// owned by the caller's user namespace (as one a clone with CLONE_NEWIPC
+// from the caller would be), for Slot.IPCNS: the same child makes both,
+// so the IPC namespace's cost (its message queue file system and sysctl
+// tables) is paid ahead of the run rather than in the child's clone.
+func NewRunNamespacesIn(userNS int) (netNS, ipcNS int, err error) {
+	return newNetNSIn(userNS, true)
+}
+
+func newNetNSIn(userNS int, ipc bool) (int, int, error) {
 	if !haveVfork {
-		return -1, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
+		return -1, -1, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
 	}
-	res := netnsResult{fd: -1}
+	res := netnsResult{fd: -1, ipcFD: -1}
 	ifr := loopbackReq
 	syscall.ForkLock.Lock()
-	pid, errno := vforkNetNSIn(&res, &ifr, userNS)
+	pid, errno := vforkNetNSIn(&res, &ifr, userNS, ipc)
 	syscall.ForkLock.Unlock()
 	if errno != 0 {
-		return -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
+		return -1, -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
 	}
 	reap(pid)
 	if res.errno != 0 {
 		if res.fd >= 0 {
 			unix.Close(int(res.fd))
 		}
-		return -1, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
+		if res.ipcFD >= 0 {
+			unix.Close(int(res.ipcFD))
+		}
+		return -1, -1, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
 	}
-	return int(res.fd), nil
+	return int(res.fd), int(res.ipcFD), nil
 }
 
+// ipcnsPath is /proc/thread-self/ns/ipc for the vfork holder.
+var ipcnsPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a', 'd', '-', 's', 'e', 'l', 'f', '/', 'n', 's', '/', 'i', 'p', 'c', 0}
+
 // vforkNetNSIn is vforkNetNS entering userNS first: the child has no
-// CLONE_FS, so it may; CLONE_FILES puts the descriptor it opens in the
-// caller's table.
+// CLONE_FS, so it may; CLONE_FILES puts the descriptors it opens in the
+// caller's table. With ipc it first makes an IPC namespace, while it is
+// still in the caller's user namespace.
 //
 //go:noinline
 //go:norace
 //go:nocheckptr
-func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int) (pid int, errno syscall.Errno) {
+func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool) (pid int, errno syscall.Errno) {
 	var (
 		r1, r2 uintptr
 		err1   syscall.Errno
@@ -362,6 +384,21 @@ func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int) (pid int, errno sysc
 		return int(r1), syscall.Errno(r2)
 	}
 	// In the child.
+	if ipc {
+		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWIPC, 0, 0); err1 == 0 {
+			r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&ipcnsPath[0])),
+				syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+			if err1 == 0 {
+				res.ipcFD = int32(r1)
+			}
+		}
+		if err1 != 0 {
+			res.errno = uint32(err1)
+			for {
+				syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
+			}
+		}
+	}
 	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(userNS), syscall.CLONE_NEWUSER, 0); err1 == 0 {
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNET, 0, 0); err1 == 0 {
 			if err1 = loopbackUp(ifr); err1 == 0 {

@@ -10,6 +10,12 @@ const haveVfork = true
 //go:noescape
 func rawVfork(flags uintptr) (pid uintptr, errno uintptr)
 
+// rawVfork3 is clone3(2) for CLONE_VM|CLONE_VFORK starts without a stack;
+// see the assembly.
+//
+//go:noescape
+func rawVfork3(args *cloneArgs, size uintptr) (pid uintptr, errno uintptr)
+
 // rawCloneIdleReaper starts the box's pid 1 of Runner.ReaperApart; see the
 // assembly.
 //

@@ -146,3 +146,27 @@ hexit:
 	XORQ	DI, DI
 	SYSCALL
 	JMP	hexit
+
+// func rawVfork3(args *cloneArgs, size uintptr) (pid uintptr, errno uintptr)
+//
+// clone3(args, size) for args.flags holding CLONE_VM|CLONE_VFORK and no
+// stack: rawVfork through clone3, for the flags only clone3 takes
+// (CLONE_CLEAR_SIGHAND). The return address is kept in R12 across the call
+// as in rawVfork.
+TEXT ·rawVfork3(SB),NOSPLIT|NOFRAME,$0-32
+	MOVQ	args+0(FP), DI
+	MOVQ	size+8(FP), SI
+	MOVQ	$435, AX	// SYS_clone3 on amd64
+	POPQ	R12
+	SYSCALL
+	PUSHQ	R12
+	CMPQ	AX, $0xfffffffffffff001
+	JCC	failed3
+	MOVQ	AX, pid+16(FP)
+	MOVQ	$0, errno+24(FP)
+	RET
+failed3:
+	NEGQ	AX
+	MOVQ	AX, errno+24(FP)
+	MOVQ	$0, pid+16(FP)
+	RET

@@ -12,6 +12,10 @@ const haveVfork = false
 
 func rawVfork(flags uintptr) (pid uintptr, errno uintptr) { return 0, uintptr(syscall.ENOSYS) }
 
+func rawVfork3(args *cloneArgs, size uintptr) (pid uintptr, errno uintptr) {
+	return 0, uintptr(syscall.ENOSYS)
+}
+
 func rawCloneIdleReaper(flags, exe, pdeathsig uintptr) (pid uintptr, errno uintptr) {
 	return 0, uintptr(syscall.ENOSYS)
 }

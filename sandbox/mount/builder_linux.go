@@ -58,6 +58,7 @@ type entry struct {
 	content  []byte
 	mode     os.FileMode
 	names    []string // device names for entryDevices
+	noExec   bool     // entryBind: noexec too
 }
 
 // Builder collects the steps of a Plan in order. Later steps may mount over
@@ -398,6 +399,9 @@ func compile(skel string, e entry) []Op {
 		attr.Kind, attr.Attr, attr.Recursive = OpSetAttr, nosuidNodev, true
 		if !e.writable {
 			attr.Attr |= unix.MOUNT_ATTR_RDONLY
+		}
+		if e.noExec {
+			attr.Attr |= unix.MOUNT_ATTR_NOEXEC
 		}
 		return []Op{bind, attr}
 	case entryDevice:

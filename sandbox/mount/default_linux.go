@@ -42,6 +42,19 @@ var maskedFiles = []string{
 	"/proc/timer_stats", "/proc/sched_debug",
 }
 
+// maskedFilesHere is maskedFiles without the ones this kernel lacks: each
+// exists or not by the kernel's build (no module adds one later), and a
+// mask whose target is missing still costs the child a failed mount.
+var maskedFilesHere = sync.OnceValue(func() []string {
+	var here []string
+	for _, p := range maskedFiles {
+		if _, err := os.Lstat(p); err == nil {
+			here = append(here, p)
+		}
+	}
+	return here
+})
+
 // faked are /proc files that programs read but whose real content is the
 // host's, shared by every box, so that one run could learn from it what the
 // previous one did (U7): the load average a CPU spinner leaves behind. Each
@@ -60,7 +73,7 @@ var maskedDirs = []string{"/proc/acpi", "/proc/scsi", "/proc/asound", "/proc/pre
 // maskProc adds the masks of /proc (after the mount of /proc): files
 // behind /dev/null, directories behind an empty one, faked files.
 func maskProc(b *Builder) {
-	for _, p := range maskedFiles {
+	for _, p := range maskedFilesHere() {
 		b.MaskFile(p)
 	}
 	for _, p := range maskedDirs {

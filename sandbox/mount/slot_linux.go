@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"gosandbox/sandbox"
 )
 
@@ -51,7 +53,9 @@ func Slot(o Options, uid, gid int) (*SlotPlan, error) {
 	b.Dir("/tmp", 0o755)
 	b.Dir("/dev/shm", 0o755)
 	b.Dir(sandbox.WorkDir, 0o755)
-	b.Bind(skeletonBase(), SlotStash, false)
+	// noexec too: a bind from the stash takes all four flags from it, so a
+	// run's masks need no step of their own to set them (see rootless).
+	b.add(entry{kind: entryBind, source: skeletonBase(), target: SlotStash, noExec: true})
 	if err := addBinds(b, o.Binds, []string{"/proc", "/dev", "/tmp", sandbox.WorkDir}); err != nil {
 		return nil, err
 	}
@@ -77,16 +81,27 @@ func Slot(o Options, uid, gid int) (*SlotPlan, error) {
 	return sp, nil
 }
 
+// stashAttr are the flags of the slot's stash mount, which a bind from it
+// keeps.
+const stashAttr = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+
 // rootless compiles entries into a plan without a skeleton: targets are
 // paths inside the box, and sources in the skeletons' directory become
-// names relative to it (the slot's stash).
+// names relative to it (the slot's stash). A bind from the stash keeps the
+// stash's flags (a bind copies its source mount's), so the step that would
+// set no more than those on it is left out.
 func rootless(entries []entry) *Plan {
 	p := &Plan{}
 	prefix := skeletonBase() + "/"
 	for _, e := range entries {
+		fromStash := false
 		for _, op := range compile("", e) {
 			if rel, ok := strings.CutPrefix(op.source, prefix); ok && !op.sourceIsIn {
 				op.Source, op.source = cstr(rel), rel
+				fromStash = op.Kind == OpMaskFile || op.Kind == OpMaskDir
+			}
+			if op.Kind == OpSetAttr && fromStash && !op.Recursive && op.Attr&^stashAttr == 0 {
+				continue
 			}
 			p.ops = append(p.ops, op)
 		}

@@ -89,7 +89,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	r.postponeBackground()
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		if !b.kicked {
@@ -152,6 +152,7 @@ type box struct {
 	joins    []*os.File
 	pidfd    int
 	netns    int
+	ipcns    int // the run's IPC namespace from the stock; -1 when none
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
 	workTree int // detached mount of the host work directory
@@ -166,7 +167,7 @@ type box struct {
 func slotStep(s forkexec.Step) bool {
 	switch s {
 	case forkexec.StepEnterMount, forkexec.StepCopyMount, forkexec.StepStash,
-		forkexec.StepEnterNet, forkexec.StepEnterUser:
+		forkexec.StepEnterNet, forkexec.StepEnterUser, forkexec.StepEnterIPC:
 		return true
 	}
 	return false
@@ -344,16 +345,19 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
 	b.mark("prepare:config")
-	if b.netns, err = s.net.take(); err != nil {
+	ns, err := s.net.take()
+	if err != nil {
 		return nil, err
 	}
+	b.netns, b.ipcns = ns.net, ns.ipc
 	b.mark("prepare:netns")
-	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
 		UserNS:   s.userNS,
 		MountNS:  s.mntNS,
 		NetNS:    b.netns,
+		IPCNS:    b.ipcns,
 		Stash:    mount.SlotStash,
 		Mounts:   mounts,
 		WorkTree: b.workTree,
@@ -435,7 +439,26 @@ func (b *box) fileAtLimit() bool {
 	if b.dir != nil {
 		return b.dir.HasFileAtLeast(b.limits.Output)
 	}
+	if emptyTmpfs(b.boxW) {
+		return false
+	}
 	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
+}
+
+// emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
+// but that root (the run's own /w, which nothing is mounted inside), from
+// one fstatfs: most programs write nothing there, and a walk of the tree
+// costs the run's end far more. false when it cannot tell.
+func emptyTmpfs(fd int) bool {
+	if fd < 0 {
+		return false
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return false
+	}
+	// No inode limit (nr_inodes=0) reports no counts at all.
+	return st.Files > 0 && st.Files-st.Ffree <= 1
 }
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
@@ -449,6 +472,7 @@ func (b *box) tearDown() {
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
 	b.runner.released.CloseLater(b.netns)
+	b.runner.released.CloseLater(b.ipcns)
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
@@ -522,6 +546,12 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 		}
 		e.at = time.Now()
+		if e.err == nil && b.runner.apart {
+			// The apart pid 1 goes as soon as the program is gone: its
+			// death runs while this result is made, and Run waits for it
+			// at the end (tearDown).
+			b.reaped.Kill()
+		}
 		exited <- e
 	}()
 	wall := time.NewTimer(b.limits.Wall - time.Since(start))

@@ -392,40 +392,60 @@ func buildMountNSHere(host int, base *mount.Plan) (res mountResult, stuck error)
 
 // netStock keeps one fresh network namespace ready for the slot's next run,
 // made inside the slot's user namespace: a run never sees the sockets,
-// counters or ports of the one before.
+// counters or ports of the one before. Beside it a fresh IPC namespace
+// (owned by the host's user namespace, as a clone would make it), made by
+// the same child: its making (a message queue file system, sysctl tables)
+// is then no part of the run's start.
 type netStock struct {
 	mu      sync.Mutex
 	userNS  int
-	ready   int // -1 or 0 when empty (0 is never a namespace of ours)
+	ready   runNS // net <= 0 when empty (0 is never a namespace of ours)
 	filling bool
 	idle    *sync.Cond
 	err     error // why the last fill failed
 }
 
-// take returns the stocked namespace, or makes one when there is none. The
-// runner refills the stock (fillLater) once the run's program started.
-func (n *netStock) take() (int, error) {
+// runNS are the namespaces a run takes from the stock.
+type runNS struct{ net, ipc int }
+
+func (ns runNS) close() {
+	if ns.net > 0 {
+		unix.Close(ns.net)
+	}
+	if ns.ipc > 0 {
+		unix.Close(ns.ipc)
+	}
+}
+
+func makeRunNS(userNS int) (runNS, error) {
+	net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
+	return runNS{net, ipc}, err
+}
+
+// take returns the stocked namespaces, or makes them when there are none.
+// The runner refills the stock (fillLater) once the run's program started.
+func (n *netStock) take() (runNS, error) {
 	n.mu.Lock()
-	for n.filling && n.ready <= 0 {
+	for n.filling && n.ready.net <= 0 {
 		n.idle.Wait() // a fill under way finishes sooner than a new one
 	}
-	fd := n.ready
-	n.ready = 0
+	ns := n.ready
+	n.ready = runNS{}
 	userNS := n.userNS
 	n.mu.Unlock()
-	if fd <= 0 {
+	if ns.net <= 0 {
 		var err error
-		if fd, err = forkexec.NewNetNSIn(userNS); err != nil {
-			return -1, fmt.Errorf("slots: %w", err)
+		if ns, err = makeRunNS(userNS); err != nil {
+			return runNS{}, fmt.Errorf("slots: %w", err)
 		}
 	}
-	return fd, nil
+	return ns, nil
 }
 
 func (n *netStock) fillLater() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.filling || n.ready > 0 {
+	if n.filling || n.ready.net > 0 {
 		return
 	}
 	if n.idle == nil {
@@ -434,7 +454,7 @@ func (n *netStock) fillLater() {
 	n.filling = true
 	// At a lower priority than the runs.
 	release.Go(func() {
-		fd, err := forkexec.NewNetNSIn(n.userNS)
+		ns, err := makeRunNS(n.userNS)
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.filling = false
@@ -443,24 +463,24 @@ func (n *netStock) fillLater() {
 			n.err = err
 			return
 		}
-		if n.ready > 0 {
-			unix.Close(fd)
+		if n.ready.net > 0 {
+			ns.close()
 			return
 		}
-		n.ready = fd
+		n.ready = ns
 	})
 }
 
-// fill stocks a namespace now (when the slot is built).
+// fill stocks namespaces now (when the slot is built).
 func (n *netStock) fill() {
-	fd, err := forkexec.NewNetNSIn(n.userNS)
+	ns, err := makeRunNS(n.userNS)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil {
 		n.err = err
 		return
 	}
-	n.ready = fd
+	n.ready = ns
 }
 
 // drain waits for a fill under way and closes the stock.
@@ -470,10 +490,8 @@ func (n *netStock) drain() {
 	for n.filling {
 		n.idle.Wait()
 	}
-	if n.ready > 0 {
-		unix.Close(n.ready)
-	}
-	n.ready = 0
+	n.ready.close()
+	n.ready = runNS{}
 }
 
 func closeFD(fd *int) {

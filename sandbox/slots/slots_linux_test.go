@@ -294,3 +294,65 @@ func TestMountBuildsSpareRunningBoxes(t *testing.T) {
 		}
 	}
 }
+
+// TestMasksLocked: the masks over /proc a run mounts are read-only,
+// nosuid, noexec and, but for the binds of /dev/null, nodev (the binds from
+// the slot's stash take those flags from the stash rather than from a step
+// of their own), and every mask this kernel has a /proc entry for is there.
+func TestMasksLocked(t *testing.T) {
+	r := newRunner(t, 1)
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/cat", "/proc/self/mountinfo"}})
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	opts := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 5 {
+			opts[f[4]] = "," + f[5] + ","
+		}
+	}
+	masks := map[string][]string{
+		"/proc/loadavg": {"ro", "nosuid", "nodev", "noexec"}, "/proc/acpi": {"ro", "nosuid", "nodev", "noexec"},
+		"/proc/scsi": {"ro", "nosuid", "nodev", "noexec"}, "/proc/asound": {"ro", "nosuid", "nodev", "noexec"},
+		"/proc/keys": {"ro", "nosuid", "noexec"}, "/proc/timer_list": {"ro", "nosuid", "noexec"},
+		"/proc/kcore": {"ro", "nosuid", "noexec"}, "/proc/latency_stats": {"ro", "nosuid", "noexec"},
+	}
+	for p, want := range masks {
+		if _, err := os.Stat(p); err != nil {
+			continue // this kernel has no such entry
+		}
+		o, ok := opts[p]
+		if !ok {
+			t.Errorf("%s exists on the host but is not masked in the box:\n%s", p, out)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(o, ","+w+",") {
+				t.Errorf("mask %s has options %s, want %s among them", p, strings.Trim(o, ","), w)
+			}
+		}
+	}
+}
+
+// TestFileAtLimitInOwnWork: a file the program wrote in its own /w up to
+// the output limit (which RLIMIT_FSIZE stops silently) gives output-limit;
+// one below it, or an empty /w, does not. The empty /w is answered by one
+// fstatfs (emptyTmpfs), the rest by the walk.
+func TestFileAtLimitInOwnWork(t *testing.T) {
+	r := newRunner(t, 1)
+	limits := sandbox.Limits{Output: 64 << 10}
+	for _, c := range []struct {
+		script string
+		want   sandbox.Status
+	}{
+		{"true", sandbox.StatusOK},
+		{"head -c 1000 /dev/zero > /w/small", sandbox.StatusOK},
+		{"mkdir -p /w/a/b && head -c 65536 /dev/zero > /w/a/b/full", sandbox.StatusOutputLimit},
+		{"true", sandbox.StatusOK},
+	} {
+		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", c.script}, Limits: limits})
+		if res.Status != c.want {
+			t.Errorf("%q: status %s, want %s: %+v\n%s", c.script, res.Status, c.want, res, out)
+		}
+	}
+}
