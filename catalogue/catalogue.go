@@ -71,6 +71,7 @@ var properties = []Property{
 	{"R11", "limits", "rlimits exact, hard limits can't be raised", ""},
 	{"R12", "limits", "cpu set/quota where configured", ""},
 	{"R13", "limits", "wall time uses a monotonic clock", ""},
+	{"R14", "limits", "socket buffers count against memory", "Data a box queues in its own sockets (TCP and UDP over loopback, unix stream and datagram pairs) is bounded near its memory limit or ends the run with memory-limit, and the peak memory reported includes it."},
 
 	{"S1", "syscalls", "denied calls reported or fail with the configured errno", "Reported as syscall-denied with the call's number, or failing with the configured errno."},
 	{"S2", "syscalls", "unknown new syscalls return ENOSYS", "So that libc falls back to the older call."},

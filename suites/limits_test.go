@@ -12,7 +12,7 @@ import (
 	"gosandbox/sandbox"
 )
 
-// Limits and accounting (R1-R13). Bounds on reported figures are correctness
+// Limits and accounting (R1-R14). Bounds on reported figures are correctness
 // bounds on the accounting (cpu_ns within 0.9x-2x of the CPU limit that ended
 // the run), never timings of the machine; wall limits are generous so that a
 // loaded host ends CPU-bound runs by CPU, not by wall.
@@ -174,6 +174,31 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 			}
 			expectRefused(o, 64*mib)
 		})
+	})
+
+	Context("R14: socket buffers count against the memory limit", property("R14"), func() {
+		// The box fills sockets it never reads, pair after pair, up to four
+		// times its limit: the kernel must either refuse more near the limit
+		// or end the run at it, and the peak must show what it held. The
+		// descriptor limit is high enough not to be what stops it.
+		const limit = 32 * mib
+		for _, kind := range []string{"tcp", "udp", "unix-stream", "unix-dgram"} {
+			It("bounds and reports "+kind+" buffers a box queues under a 32 MiB limit", func() {
+				needs(backend.Features().Cgroups, "socket buffers are charged to a box only through its memory cgroup")
+				skipIfUnsupported("R14")
+				o := runBounded(limitedProbe(sandbox.Limits{Memory: limit, OpenFiles: 4096, Wall: scaled(20 * time.Second)}, "sock-fill", kind, "128MiB"))
+				Expect(o.Stdout).To(ContainSubstring("kind="+kind), "the fill never started\n"+describe(o))
+				heldText, _ := factOf(o.Stdout, "held")
+				held, _ := strconv.ParseInt(heldText, 10, 64)
+				if o.Status != sandbox.StatusMemoryLimit {
+					Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+					Expect(o.Stdout).NotTo(ContainSubstring("fill=done"), "128 MiB of socket buffers in a box limited to 32 MiB\n"+describe(o))
+					// A charge may overshoot the limit by a socket's batch.
+					Expect(held).To(BeNumerically("<=", limit+4*mib), "socket buffers held past the memory limit\n"+describe(o))
+				}
+				Expect(o.MemoryBytes).To(BeNumerically(">=", held), "memory_bytes below the socket buffers the box held ("+sizeText(held)+")\n"+describe(o))
+			})
+		}
 	})
 
 	It("R9: a process cap of 32 holds a fork bomb and the host stays stable", property("R9"), func() {

@@ -1,6 +1,6 @@
 package main
 
-// Actions for the Limits and accounting properties (R1-R13). Each burns,
+// Actions for the Limits and accounting properties (R1-R13; R14 in actions_sockmem.go). Each burns,
 // allocates, writes or waits in one measured way and prints what it did, so a
 // spec can tell "the sandbox stopped me" from "I never started".
 //
