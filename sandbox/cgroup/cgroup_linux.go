@@ -29,6 +29,10 @@ var (
 	ErrRemoved = errors.New("cgroup: group removed")
 	// ErrThreadMove means Group.EnterThread is not offered (v2: use FD).
 	ErrThreadMove = errors.New("cgroup: moving a thread is for v1 only")
+	// ErrSocketMemory means the kernel offers no way to charge a group's
+	// socket buffers to it (v1 without memory.kmem.tcp.*): a box can make
+	// the host hold socket memory beyond its memory limit, uncounted.
+	ErrSocketMemory = errors.New("cgroup: socket buffers are not charged to groups")
 )
 
 // Mode is the cgroup hierarchy in use.
@@ -308,6 +312,16 @@ func New() (*Manager, error) {
 
 // Info is the host set-up the manager works with.
 func (m *Manager) Info() Info { return m.info }
+
+// SocketMemory reports whether a group's socket buffers count against its
+// memory limit and in its peak: nil when they do (v2 always; v1 through
+// memory.kmem.tcp.*), else ErrSocketMemory wrapped with what is missing.
+func (m *Manager) SocketMemory() error {
+	if v1, ok := m.impl.(*v1Manager); ok && !v1.hasTCP {
+		return fmt.Errorf("%w: %s has no %s (a kernel without v1 kernel memory accounting)", ErrSocketMemory, v1.memory, tcpLimitFile)
+	}
+	return nil
+}
 
 // Create makes a new group with limits l. Memory is capped without swap and
 // the kernel's OOM killer acts inside the group. A name that exists already

@@ -19,7 +19,13 @@ type v1Manager struct {
 	hasMemsw              bool   // memory.memsw.* exist (swap accounting on)
 	hasOOMKill            bool   // memory.oom_control reports oom_kill (4.13+)
 	hasPidsPeak           bool
-	home                  map[string]string // root dir -> this process's own cgroup in that hierarchy
+	// hasTCP: memory.kmem.tcp.* exist. v1 charges socket buffers (TCP,
+	// and UDP with them) to a group only once its tcp limit has been
+	// written, and to a counter of their own, apart from
+	// memory.usage_in_bytes: without it a box holds socket memory
+	// unbounded and unreported.
+	hasTCP bool
+	home   map[string]string // root dir -> this process's own cgroup in that hierarchy
 }
 
 func newV1(info Info) (*v1Manager, error) {
@@ -57,6 +63,7 @@ func newV1(info Info) (*v1Manager, error) {
 	oc, _ := readFile(filepath.Join(m.memory, "memory.oom_control"))
 	_, m.hasOOMKill = keyedInt(oc, "oom_kill")
 	m.hasPidsPeak = m.pids != "" && exists(filepath.Join(m.pids, "pids.peak"))
+	m.hasTCP = exists(filepath.Join(m.memory, tcpLimitFile))
 	for c, root := range map[string]string{"memory": m.memory, "pids": m.pids, "cpuacct": m.cpuacct, "cpuset": m.cpuset} {
 		if root != "" {
 			m.home[root] = info.V1[c].Own
@@ -215,10 +222,45 @@ func (g *v1Group) setLimits(l Limits) error {
 	return g.setCPUSet(l.CPUSet)
 }
 
+// The v1 files of socket buffer memory (memory.kmem.tcp.*). Despite the
+// name they count every socket whose protocol keeps memory accounts (TCP,
+// UDP, SCTP): the kernel charges them to the group's tcp counter once that
+// has a limit, and to nothing before.
+const (
+	tcpLimitFile   = "memory.kmem.tcp.limit_in_bytes"
+	tcpMaxFile     = "memory.kmem.tcp.max_usage_in_bytes"
+	tcpFailcntFile = "memory.kmem.tcp.failcnt"
+)
+
 // setMemory sets the memory limit and the memory+swap limit to the same
 // value, so the box gets no swap. memsw may never be below the memory limit,
 // so the order of the two writes depends on the direction of the change.
+// Socket buffers get a limit of the same value of their own (see
+// setSocketMemory).
 func (g *v1Group) setMemory(limit int64) error {
+	if err := g.setSocketMemory(limit); err != nil {
+		return err
+	}
+	return g.setUserMemory(limit)
+}
+
+// setSocketMemory bounds the group's socket buffers at limit. The write
+// also makes the kernel account them to the group at all (v1 charges no
+// socket made before its group's first tcp limit), so it comes before any
+// process joins. They have a counter of their own, apart from the memory
+// limit's: together a box holds at most twice its limit, one of them at
+// most in socket buffers, and its peak (usage) counts both.
+func (g *v1Group) setSocketMemory(limit int64) error {
+	if !g.m.hasTCP {
+		return nil
+	}
+	if err := writeFile(filepath.Join(g.memory, tcpLimitFile), limitString(limit, "-1")); err != nil {
+		return fmt.Errorf("cgroup: bound the socket buffers of %s (%s): %w", g.name, tcpLimitFile, err)
+	}
+	return nil
+}
+
+func (g *v1Group) setUserMemory(limit int64) error {
 	v := limitString(limit, "-1")
 	mem := filepath.Join(g.memory, "memory.limit_in_bytes")
 	if !g.m.hasMemsw {
@@ -347,6 +389,15 @@ func (g *v1Group) usage() (Usage, error) {
 	if u.MemoryPeak, err = g.readInt(filepath.Join(g.memory, "memory.max_usage_in_bytes")); err != nil {
 		return u, fmt.Errorf("cgroup: peak memory of %s: %w", g.name, err)
 	}
+	if g.m.hasTCP {
+		// The two peaks need not have come at once: their sum bounds the
+		// true peak from above, by at most the smaller of them.
+		tcp, err := g.readInt(filepath.Join(g.memory, tcpMaxFile))
+		if err != nil {
+			return u, fmt.Errorf("cgroup: peak socket memory of %s: %w", g.name, err)
+		}
+		u.MemoryPeak += tcp
+	}
 	u.PeakSource = "memory.max_usage_in_bytes"
 	if u.OOMKilled, err = g.oomKilled(); err != nil {
 		return u, err
@@ -385,6 +436,9 @@ func (g *v1Group) limitHit() bool {
 	if g.m.hasMemsw {
 		files = append(files, "memory.memsw.failcnt")
 	}
+	if g.m.hasTCP {
+		files = append(files, tcpFailcntFile)
+	}
 	for _, f := range files {
 		if n, err := g.readInt(filepath.Join(g.memory, f)); err == nil && n > 0 {
 			return true
@@ -411,6 +465,12 @@ func (g *v1Group) reset(l Limits) error {
 	_ = writeFile(filepath.Join(g.memory, "memory.failcnt"), "0")
 	if g.m.hasMemsw {
 		_ = writeFile(filepath.Join(g.memory, "memory.memsw.failcnt"), "0")
+	}
+	if g.m.hasTCP {
+		if err := writeFile(filepath.Join(g.memory, tcpMaxFile), "0"); err != nil {
+			return fmt.Errorf("cgroup: reset peak socket memory of %s: %w", g.name, err)
+		}
+		_ = writeFile(filepath.Join(g.memory, tcpFailcntFile), "0")
 	}
 	if g.cpuacct != "" {
 		if err := writeFile(filepath.Join(g.cpuacct, "cpuacct.usage"), "0"); err != nil {
@@ -483,6 +543,9 @@ func (g *v1Group) preopen() {
 	}
 	if g.m.hasMemsw {
 		files = append(files, filepath.Join(g.memory, "memory.memsw.failcnt"))
+	}
+	if g.m.hasTCP {
+		files = append(files, filepath.Join(g.memory, tcpMaxFile), filepath.Join(g.memory, tcpFailcntFile))
 	}
 	if g.cpuacct != "" {
 		files = append(files, filepath.Join(g.cpuacct, "cpuacct.usage"))
