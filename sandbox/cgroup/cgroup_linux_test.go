@@ -37,6 +37,10 @@ func TestMain(m *testing.M) {
 		touchChild()
 		return
 	}
+	if os.Getenv(envChild) == "sockets" {
+		socketsChild()
+		return
+	}
 	code := m.Run()
 	if code == 0 {
 		if left := leftovers(); len(left) > 0 {
