@@ -35,11 +35,14 @@ const (
 )
 
 // sock-fill KIND SIZE: queues up to SIZE bytes in sockets of KIND (tcp: a
-// loopback connection whose reader never reads; udp: a loopback receiver that
+// loopback connection whose reader never reads; tcp-backlog: loopback
+// connections never accepted, so that their receiving ends are none of the
+// box's descriptors, held counting what the senders handed over; udp: a loopback receiver that
 // never reads; unix-stream, unix-dgram: socket pairs), pair after pair, each
 // written without blocking until it takes no more. Prints held=N (what the
 // kernel holds for the box's sockets, SO_MEMINFO's rmem_alloc and write
 // queue summed, as often as it grows by 8 MiB and at the end), pairs=N,
+// sent=N (payload bytes the kernel took),
 // then fill=done when SIZE was held, or error=ERRNO for what stopped it.
 // The sockets are kept open a moment after so the peak covers them all.
 func sockFill(args []string) int {
@@ -56,6 +59,13 @@ func sockFill(args []string) int {
 	switch kind {
 	case "tcp":
 		mk = tcpPair
+	case "tcp-backlog":
+		l, err := tcpListener(4096)
+		if err != nil {
+			fmt.Printf("listen=%s\n", errName(err))
+			return 1
+		}
+		mk = func() ([]int, int, error) { return tcpUnaccepted(l) }
 	case "udp":
 		mk = udpPair
 	case "unix-stream":
@@ -72,7 +82,7 @@ func sockFill(args []string) int {
 		chunk[i] = byte(i)
 	}
 	var fds []int
-	var held, shown int64
+	var held, shown, sent int64
 	stalls, pairs := 0, 0
 	stop := "pairs"
 	for pairs < sockFillPairs {
@@ -83,8 +93,9 @@ func sockFill(args []string) int {
 		}
 		fds = append(fds, pair...)
 		pairs++
-		sent := fillOne(w, chunk, kind == "udp")
-		if sent == 0 {
+		n := fillOne(w, chunk, kind == "udp")
+		sent += n
+		if n == 0 {
 			if stalls++; stalls >= sockFillStallLimit {
 				stop = "stalled"
 				break
@@ -93,6 +104,11 @@ func sockFill(args []string) int {
 			stalls = 0
 		}
 		held = heldBy(fds)
+		if kind == "tcp-backlog" {
+			// The receiving ends are no descriptors of the box's: what
+			// they hold is what the senders handed over.
+			held = max(held, sent)
+		}
 		if held >= shown+8<<20 {
 			fmt.Printf("held=%d\n", held)
 			shown = held
@@ -102,8 +118,10 @@ func sockFill(args []string) int {
 			break
 		}
 	}
-	held = heldBy(fds)
-	fmt.Printf("pairs=%d\nheld=%d\n", pairs, held)
+	if kind != "tcp-backlog" {
+		held = heldBy(fds)
+	}
+	fmt.Printf("pairs=%d\nsent=%d\nheld=%d\n", pairs, sent, held)
 	if stop == "" {
 		fmt.Println("fill=done")
 	} else {
@@ -160,39 +178,67 @@ func heldBy(fds []int) int64 {
 	return total
 }
 
-func tcpPair() ([]int, int, error) {
+// tcpListener listens on a loopback port of the box's own.
+func tcpListener(backlog int) (int, error) {
 	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(l)
+		return -1, err
+	}
+	if err := unix.Listen(l, backlog); err != nil {
+		unix.Close(l)
+		return -1, err
+	}
+	return l, nil
+}
+
+// tcpConnect connects a new non-blocking socket to the listener l.
+func tcpConnect(l int) (int, error) {
+	addr, err := unix.Getsockname(l)
+	if err != nil {
+		return -1, err
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(c, addr); err != nil {
+		unix.Close(c)
+		return -1, err
+	}
+	if err := unix.SetNonblock(c, true); err != nil {
+		unix.Close(c)
+		return -1, err
+	}
+	return c, nil
+}
+
+// tcpUnaccepted is a connection to l that is never accepted: its
+// receiving end waits in the listener's queue, holding what it receives.
+func tcpUnaccepted(l int) ([]int, int, error) {
+	c, err := tcpConnect(l)
+	if err != nil {
+		return nil, 0, err
+	}
+	return []int{c}, c, nil
+}
+
+func tcpPair() ([]int, int, error) {
+	l, err := tcpListener(1)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer unix.Close(l)
-	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-	if err := unix.Bind(l, lo); err != nil {
-		return nil, 0, err
-	}
-	if err := unix.Listen(l, 1); err != nil {
-		return nil, 0, err
-	}
-	addr, err := unix.Getsockname(l)
+	c, err := tcpConnect(l)
 	if err != nil {
-		return nil, 0, err
-	}
-	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := unix.Connect(c, addr); err != nil {
-		unix.Close(c)
 		return nil, 0, err
 	}
 	a, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
 	if err != nil {
 		unix.Close(c)
-		return nil, 0, err
-	}
-	if err := unix.SetNonblock(c, true); err != nil {
-		unix.Close(c)
-		unix.Close(a)
 		return nil, 0, err
 	}
 	return []int{c, a}, c, nil
