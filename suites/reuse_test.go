@@ -226,6 +226,20 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
+	It("U4: an idle run after one that held socket buffers reports small figures", property("U4"), func() {
+		needsReuse()
+		needs(backend.Features().Cgroups, "socket buffers are charged to a box only through its memory cgroup")
+		// Socket buffers have a peak counter of their own on cgroup v1,
+		// which the reset must start afresh as well.
+		heavy := runBounded(limitedProbe(sandbox.Limits{OpenFiles: 256}, "sock-fill", "tcp", "40MiB"))
+		Expect(heavy.Status).To(Equal(sandbox.StatusOK), describe(heavy))
+		Expect(heavy.Stdout).To(ContainSubstring("fill=done"), describe(heavy))
+		Expect(heavy.MemoryBytes).To(BeNumerically(">=", 40*mib), "the socket buffers of the heavy run itself are not accounted\n"+describe(heavy))
+		idle := runBounded(limitedProbe(sandbox.Limits{OpenFiles: 256}, "true"))
+		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
+		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the socket buffers of the run before\n"+describe(idle))
+	})
+
 	It("U4: an idle run after one that left files open only in flight (a unix socket cycle) reports small figures", property("U4"), func() {
 		needsReuse()
 		needs(backend.Features().Cgroups, "no cgroup accounting: tmpfs pages are not charged to the box")
