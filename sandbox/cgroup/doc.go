@@ -30,7 +30,11 @@
 //	              v1                          v2
 //	memory cap    memory.limit_in_bytes and   memory.max, memory.swap.max=0,
 //	              memory.memsw.limit_in_bytes memory.oom.group=1
+//	socket memory memory.kmem.tcp.limit_in_  part of memory.current (always charged)
+//	              bytes = the memory cap; its
+//	              max_usage added to the peak
 //	peak memory   memory.max_usage_in_bytes   memory.peak (5.19+); else sampled memory.current
+//	              (+ kmem.tcp.max_usage)
 //	OOM kill      memory.oom_control oom_kill memory.events oom_kill
 //	CPU           cpuacct.usage               cpu.stat usage_usec
 //	processes     pids.max, pids.peak if any  pids.max, pids.peak if any
@@ -46,8 +50,15 @@
 // program has freed its memory by then; rusage maxrss would not either, as a
 // vfork child's counts its parent's memory.
 //
-// Reset for reuse: v1 writes 0 to memory.max_usage_in_bytes and
-// cpuacct.usage; v2 resets memory.peak through the descriptor the group keeps
+// Socket buffers (v1): the kernel charges a group's TCP and UDP socket
+// buffers to it only once its memory.kmem.tcp.limit_in_bytes was written,
+// and to a counter of their own beside memory.usage_in_bytes. Create
+// writes it (the memory limit) before any process joins; past it the
+// kernel still lets each TCP socket take one packet. Without the file
+// (Manager.SocketMemory: ErrSocketMemory) socket buffers go uncounted.
+//
+// Reset for reuse: v1 writes 0 to memory.max_usage_in_bytes,
+// memory.kmem.tcp.max_usage_in_bytes and cpuacct.usage; v2 resets memory.peak through the descriptor the group keeps
 // open (6.12+) and otherwise falls back to the sampled peak, which Reset
 // clears; CPU (v2) and OOM kill counts are baselined; pids.peak cannot be
 // reset, so ProcsPeak is 0 (unknown) after a Reset.

@@ -248,8 +248,10 @@ func (g *v1Group) setMemory(limit int64) error {
 // also makes the kernel account them to the group at all (v1 charges no
 // socket made before its group's first tcp limit), so it comes before any
 // process joins. They have a counter of their own, apart from the memory
-// limit's: together a box holds at most twice its limit, one of them at
-// most in socket buffers, and its peak (usage) counts both.
+// limit's: together a box holds at most twice its limit, plus the one
+// packet per TCP socket the kernel lets through past any limit (a forced
+// charge, so that no connection stalls for good), and its peak (usage)
+// counts both.
 func (g *v1Group) setSocketMemory(limit int64) error {
 	if !g.m.hasTCP {
 		return nil
