@@ -26,8 +26,9 @@ import (
 // the real sandboxes. Left out on some hosts: F8 when the host's own mounts
 // carry no propagation tags (then none sees none either), C1-C3 when the
 // suite does not run as root (a non-root none has no capabilities and
-// cannot make a set-user-ID-root probe). R5 is left out because its spec
-// needs a memory cgroup to observe the OOM kill and skips on none; the other
+// cannot make a set-user-ID-root probe). R5 and R14 are left out because
+// their specs need a memory cgroup (the OOM kill, the socket buffers
+// charged) and skip on none; the other
 // limits, reuse and robustness properties are accounting or contract
 // properties, not isolation.
 var isolationIDs = []string{
