@@ -27,6 +27,14 @@ const (
 	DefaultQueue      = 64
 	DefaultMaxBody    = 16 << 20
 	DefaultRetryAfter = time.Second
+	// A request's body must arrive whole within DefaultBodyTimeout of its
+	// headers, and its answer must be taken within DefaultWriteTimeout:
+	// past them the request's admission (a run slot or a queue place) is
+	// given back. A keep-alive connection with no request is closed after
+	// DefaultIdleTimeout.
+	DefaultBodyTimeout  = 30 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultIdleTimeout  = time.Minute
 )
 
 // PoolReporter is what a pooled runner may report for the metrics and the
@@ -60,6 +68,17 @@ type Options struct {
 	// DrainTimeout bounds the drain; 0 waits for every run in flight,
 	// which ends at its wall limit at the latest.
 	DrainTimeout time.Duration
+	// BodyTimeout bounds the reading of a /run body from the end of its
+	// headers (default DefaultBodyTimeout): a body still incomplete then
+	// is 408, so a client that sends slowly cannot keep its admission.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the writing of a /run answer (default
+	// DefaultWriteTimeout): a client that does not read it loses the
+	// connection, and its admission is given back.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that has waited that
+	// long for its next request (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// Logger gets one line per run (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -96,6 +115,15 @@ func New(o Options) (*Server, error) {
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -177,7 +205,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+		// Not ReadTimeout or WriteTimeout: they would also run during the
+		// run (a read deadline then cancels the request's context); /run
+		// sets its own deadlines around reading the body and writing
+		// the answer.
+		IdleTimeout: s.o.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -253,14 +286,28 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 	default:
 		return s.unavailable(w, fmt.Sprintf("queue full (%d running, %d waiting)", s.o.Parallel, s.o.Queue))
 	}
+	// The admission is held while the body arrives: a client sending
+	// slowly must not keep it, nor hold the drain.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
 	if err != nil {
+		// The deadline stays: after the answer the server reads what is
+		// left of the body, which must not wait for a slow client either.
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			return writeError(w, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("body over %d bytes", s.o.MaxBody))
+		case errors.As(err, &netErr) && netErr.Timeout():
+			w.Header().Set("Connection", "close")
+			return writeError(w, http.StatusRequestTimeout, nil, fmt.Sprintf("body not received within %v", s.o.BodyTimeout))
 		}
 		return writeError(w, http.StatusBadRequest, nil, "read body: "+err.Error())
 	}
+	// No deadline during the run: the server's read that notices a
+	// client gone would take it for one and cancel the run.
+	rc.SetReadDeadline(time.Time{})
 
 	queued := time.Now()
 	s.waiting.Add(1)
@@ -303,9 +350,18 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.o.Logger.Info("run", attrs...)
 
+	// A client that does not read its answer must not keep the handler
+	// and its admission: the answer (up to about 4/3 of the output limit)
+	// goes out under a deadline, whole (Content-Length, so nothing is
+	// left for after the handler), and the deadline is lifted for the
+	// connection's next request.
+	rc.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out.Line)))
 	w.WriteHeader(code)
-	w.Write(out.Line)
+	if _, err := w.Write(out.Line); err == nil && rc.Flush() == nil {
+		rc.SetWriteDeadline(time.Time{})
+	}
 	return code
 }
 

@@ -155,6 +155,9 @@ func (j Job) GroupSpec() (sandbox.Group, error) {
 	if len(j.Group) == 0 {
 		return g, errors.New("group: no programs")
 	}
+	if len(j.Group) > MaxGroup {
+		return g, fmt.Errorf("group: %d programs, more than %d", len(j.Group), MaxGroup)
+	}
 	top := j.Program
 	switch {
 	case top.Args != nil || top.Env != nil || top.Stdin != nil || top.Files != nil || top.CopyIn != nil || top.CopyOut != nil:

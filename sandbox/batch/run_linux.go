@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"time"
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/group"
@@ -33,7 +35,20 @@ type Options struct {
 	// nothing of it runs. Set it when job lines are built from untrusted
 	// input; without it copy_in reads whatever the supervisor can.
 	CopyInRoot string
+	// Ceiling, where a field is set, is the largest value a job may give
+	// that limit; a job asking for more gets an error line naming the
+	// field and nothing of it runs. Set it when job lines are untrusted:
+	// the captured output (up to limits.output per stream) and the
+	// copied-out files are held in the supervisor's memory, which no box
+	// limit charges.
+	Ceiling sandbox.Limits
 }
+
+// MaxGroup is the most programs a group job may hold: each runs in its
+// own box, all at once, and on a pool the boxes past its size are built
+// for the group, so the bound is what keeps one job line from starting
+// boxes by the thousand.
+const MaxGroup = 16
 
 // Stats count what a batch did.
 type Stats struct {
@@ -259,6 +274,14 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		}
 		specs = []sandbox.Spec{spec}
 	}
+	for i := range specs {
+		if err := applyCeiling(&specs[i].Limits, o.Ceiling); err != nil {
+			if job.IsGroup() {
+				err = fmt.Errorf("group[%d].%w", i, err)
+			}
+			return refused(job.ID, n, err)
+		}
+	}
 	if o.CopyInRoot != "" {
 		for i := range specs {
 			confined, release, err := confineCopyIn(specs[i], o.CopyInRoot)
@@ -301,6 +324,49 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		return refused(job.ID, n, fmt.Errorf("encode result: %w", err))
 	}
 	return Outcome{Line: b, ID: job.ID, Results: results}
+}
+
+// applyCeiling refuses a limit above the ceiling's field where that is
+// set (see Options.Ceiling), and lowers to it a limit the job left to a
+// default above it.
+func applyCeiling(l *sandbox.Limits, ceiling sandbox.Limits) error {
+	lowered := l.WithDefaults()
+	for _, p := range []struct{ v, max, dflt *int64 }{
+		{(*int64)(&l.CPU), (*int64)(&ceiling.CPU), (*int64)(&lowered.CPU)},
+		{(*int64)(&l.Wall), (*int64)(&ceiling.Wall), (*int64)(&lowered.Wall)},
+		{&l.Memory, &ceiling.Memory, &lowered.Memory},
+		{&l.Output, &ceiling.Output, &lowered.Output},
+		{&l.Stack, &ceiling.Stack, &lowered.Stack},
+		{&l.Tmpfs, &ceiling.Tmpfs, &lowered.Tmpfs},
+	} {
+		if *p.v == 0 && *p.max > 0 && *p.dflt > *p.max {
+			*p.v = *p.max
+		}
+	}
+	if l.Procs == 0 && ceiling.Procs > 0 && lowered.Procs > ceiling.Procs {
+		l.Procs = ceiling.Procs
+	}
+	if l.OpenFiles == 0 && ceiling.OpenFiles > 0 && lowered.OpenFiles > ceiling.OpenFiles {
+		l.OpenFiles = ceiling.OpenFiles
+	}
+	above := func(field string, v, max int64, format func(int64) string) error {
+		if max > 0 && v > max {
+			return fmt.Errorf("limits.%s %s: above the ceiling %s", field, format(v), format(max))
+		}
+		return nil
+	}
+	dur := func(n int64) string { return time.Duration(n).String() }
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return errors.Join(
+		above("cpu", int64(l.CPU), int64(ceiling.CPU), dur),
+		above("wall", int64(l.Wall), int64(ceiling.Wall), dur),
+		above("memory", l.Memory, ceiling.Memory, sandbox.FormatSize),
+		above("procs", int64(l.Procs), int64(ceiling.Procs), count),
+		above("output", l.Output, ceiling.Output, sandbox.FormatSize),
+		above("stack", l.Stack, ceiling.Stack, sandbox.FormatSize),
+		above("open_files", int64(l.OpenFiles), int64(ceiling.OpenFiles), count),
+		above("tmpfs", l.Tmpfs, ceiling.Tmpfs, sandbox.FormatSize),
+	)
 }
 
 func refused(id json.RawMessage, n int, err error) Outcome {

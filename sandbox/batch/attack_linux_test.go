@@ -1,0 +1,65 @@
+package batch
+
+// Hostile job lines: a group of more programs than any problem needs,
+// limits that let a job make the supervisor hold unbounded output.
+
+import (
+	"strings"
+	"testing"
+
+	"gosandbox/sandbox"
+)
+
+// TestGroupSizeBounded: a group of more than MaxGroup programs is an
+// error line naming the group and the bound, and nothing of it runs; a
+// group of exactly MaxGroup runs. (Before: any number ran, each in its
+// own box started at once, and on a pool the boxes beyond its size were
+// built for it: one line of a few KiB could start thousands of boxes.)
+func TestGroupSizeBounded(t *testing.T) {
+	r := oneshotRunner(t)
+	group := func(n int) string {
+		return `{"id":"g","limits":{"wall":"30s"},"group":[` + strings.TrimSuffix(strings.Repeat(`{"args":["/bin/true"]},`, n), ",") + `]}`
+	}
+	lines := runLines(t, r, group(MaxGroup+1)+"\n"+group(MaxGroup), Options{Parallel: 1})
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %s", len(lines), lines)
+	}
+	if l := decode(t, lines[0]); l["group"] != nil || !strings.Contains(l["error"].(string), "group: 17 programs, more than 16") {
+		t.Errorf("a group of %d: %.300s", MaxGroup+1, lines[0])
+	}
+	if l := decode(t, lines[1]); l["error"] != nil || strings.Count(lines[1], `"status":"ok"`) != MaxGroup {
+		t.Errorf("a group of %d: %.300s", MaxGroup, lines[1])
+	}
+}
+
+// TestCeilingRefusesLimits: under Options.Ceiling a job or a group
+// program whose limit is above the ceiling is an error line naming the
+// field, the value and the ceiling, and nothing of it runs; a limit at the
+// ceiling runs, and a limit left to a default above the ceiling gets the
+// ceiling. (Before: no ceiling: a client asked for "output": "8GiB"
+// and the supervisor, whose memory no box limit charges, buffered what
+// the program printed up to that, twice per program.)
+func TestCeilingRefusesLimits(t *testing.T) {
+	r := oneshotRunner(t)
+	input := strings.Join([]string{
+		`{"id":"big","args":["/bin/sh","-c","head -c 20M /dev/zero"],"limits":{"output":"8GiB","wall":"30s"}}`,
+		`{"id":"gbig","limits":{"wall":"30s"},"group":[{"args":["/bin/true"]},{"args":["/bin/true"],"limits":{"tmpfs":"1GiB"}}]}`,
+		`{"id":"at","args":["/bin/echo","fits"],"limits":{"output":"1MiB","tmpfs":"8MiB"}}`,
+		`{"id":"dflt","args":["/bin/sh","-c","head -c 2M /dev/zero"],"limits":{"wall":"30s"}}`,
+	}, "\n")
+	lines := runLines(t, r, input, Options{Ceiling: sandbox.Limits{Output: 1 << 20, Tmpfs: 8 << 20}})
+	for i, want := range []string{
+		`limits.output 8GiB: above the ceiling 1MiB`,
+		`group[1].limits.tmpfs 1GiB: above the ceiling 8MiB`,
+		``,
+	} {
+		l := decode(t, lines[i])
+		got, _ := l["error"].(string)
+		if want == "" && (got != "" || l["stdout"] != "fits\n") || want != "" && (!strings.Contains(got, want) || l["status"] != nil || l["group"] != nil) {
+			t.Errorf("line %d: %.300s; want error %q", i+1, lines[i], want)
+		}
+	}
+	if l := decode(t, lines[3]); l["status"] != "output-limit" || len(l["stdout_base64"].(string)) > (1<<20)*4/3+4 {
+		t.Errorf("default output under a 1MiB ceiling: %.300s", lines[3])
+	}
+}

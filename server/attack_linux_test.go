@@ -1,0 +1,157 @@
+package server
+
+// Hostile clients: slow bodies, answers never read, idle connections,
+// and a drain that meets them. Every client here is ordinary code over a
+// real loopback port; only the sandboxed programs run untrusted code.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gosandbox/sandbox/oneshot"
+)
+
+// dial opens a raw connection to base ("http://HOST:PORT"), closed when
+// the test ends.
+func dial(t *testing.T, base string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// slowBody sends the headers of a /run request and the first byte of a
+// body it promises to be 1000 bytes long, and no more.
+func slowBody(t *testing.T, c net.Conn) {
+	t.Helper()
+	if _, err := io.WriteString(c, "POST /run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSlowBodyLosesItsAdmission: two clients that send their headers and
+// then a body byte by never fill the one run slot and the one queue place
+// for good: each gets 408 once the body timeout has passed, and a third
+// request is then answered. (Before: no body deadline, both held their
+// admission as long as they kept the connection, and every other request
+// got 503.)
+func TestSlowBodyLosesItsAdmission(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", Parallel: 1, Queue: 1, BodyTimeout: 300 * time.Millisecond})
+	conns := []net.Conn{dial(t, base), dial(t, base)}
+	for _, c := range conns {
+		slowBody(t, c)
+	}
+	for i, c := range conns {
+		// Generous: only a server that never answers reaches it.
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("slow client %d: no answer (%v): it keeps its admission as long as it likes", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "body") {
+			t.Errorf("slow client %d: %d %s; want 408 naming the body", i, resp.StatusCode, b)
+		}
+	}
+	if code, _, body := post(t, base+"/run", "", `{"id":"after","args":["/bin/echo","in"]}`); code != 200 || !strings.Contains(body, `"stdout":"in\n"`) {
+		t.Errorf("request after the slow ones: %d %s", code, body)
+	}
+}
+
+// TestSlowReaderLosesItsAdmission: a client that posts a job whose answer
+// is far larger than the socket buffers and never reads it does not keep
+// the handler (and its admission) forever: the answer's write times out
+// and the request is counted as answered. (Before: no write deadline, the
+// handler blocked in Write as long as the client kept the connection, and
+// the drain waited for it.)
+func TestSlowReaderLosesItsAdmission(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", Parallel: 1, Queue: 1, WriteTimeout: 300 * time.Millisecond})
+	c := dial(t, base)
+	job := `{"id":"flood","args":["/bin/sh","-c","head -c 33554432 /dev/zero | tr '\\0' a"],"limits":{"output":"48MiB","wall":"20s"}}`
+	if _, err := io.WriteString(c, "POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(len(job))+"\r\n\r\n"+job); err != nil {
+		t.Fatal(err)
+	}
+	// The counter moves once the handler has returned; never reading
+	// the answer, only a write deadline lets it return.
+	deadline := time.Now().Add(60 * time.Second)
+	for metric(t, base, "", `gosandbox_http_requests_total{code="200",route="/run"}`) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler is still blocked writing to a client that does not read")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIdleConnectionClosed: a keep-alive connection that sends nothing
+// after its first request is closed by the server. (Before: no idle
+// timeout, so every such connection cost a descriptor and a goroutine for
+// as long as the client liked.)
+func TestIdleConnectionClosed(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", IdleTimeout: 300 * time.Millisecond})
+	c := dial(t, base)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("idle keep-alive connection: %v, want EOF (closed by the server)", err)
+	}
+}
+
+// TestDrainNotHeldBySlowBody: SIGTERM (the context ending) while a
+// client is half-way through its body: the drain ends (the body times out
+// with 408), with no drain timeout. (Before: Serve never returned.)
+func TestDrainNotHeldBySlowBody(t *testing.T) {
+	needRoot(t)
+	s, err := New(Options{Runner: &oneshot.Runner{}, Backend: "oneshot", BodyTimeout: 300 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	c := dial(t, base)
+	slowBody(t, c)
+	// A request after the slow one's headers, on another connection,
+	// is answered after them: the server has the slow one by then.
+	if code, _ := get(t, base+"/healthz", ""); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		c.Close() // lets the broken server's Serve end with the test
+		t.Fatal("the drain waits for a client that never finishes its body")
+	}
+}
