@@ -155,3 +155,24 @@ func TestDrainNotHeldBySlowBody(t *testing.T) {
 		t.Fatal("the drain waits for a client that never finishes its body")
 	}
 }
+
+// TestCeilingOverHTTP: a job asking for more output or tmpfs than the
+// server's ceiling is 400 naming the field, the value and the ceiling;
+// the default ceiling holds without any option. (Before: "output": "8GiB"
+// ran, and the server would buffer up to 8 GiB per stream of what the
+// program printed, in memory no box limit charges.)
+func TestCeilingOverHTTP(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot"})
+	for _, tc := range []struct{ body, mention string }{
+		{`{"id":"o","args":["/bin/true"],"limits":{"output":"8GiB"}}`, `limits.output 8GiB: above the ceiling 64MiB`},
+		{`{"id":"t","group":[{"args":["/bin/true"],"limits":{"tmpfs":"4GiB"}}]}`, `group[0].limits.tmpfs 4GiB: above the ceiling 256MiB`},
+	} {
+		if code, _, body := post(t, base+"/run", "", tc.body); code != 400 || !strings.Contains(body, tc.mention) {
+			t.Errorf("%s: %d %s; want 400 mentioning %s", tc.body, code, body, tc.mention)
+		}
+	}
+	if code, _, body := post(t, base+"/run", "", `{"id":"ok","args":["/bin/echo","x"],"limits":{"output":"64MiB","tmpfs":"256MiB"}}`); code != 200 || !strings.Contains(body, `"stdout":"x\n"`) {
+		t.Errorf("at the ceiling: %d %s", code, body)
+	}
+}

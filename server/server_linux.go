@@ -37,6 +37,11 @@ const (
 	DefaultIdleTimeout  = time.Minute
 )
 
+// DefaultCeiling bounds the limits a /run job may ask for, where
+// Options.Ceiling sets none: what a program prints and the files copied
+// out are held in the server's memory, which no box limit charges.
+var DefaultCeiling = sandbox.Limits{Output: 64 << 20, Tmpfs: 256 << 20}
+
 // PoolReporter is what a pooled runner may report for the metrics and the
 // health check: boxes kept, idle now, replaced so far, and the last
 // failure to build or reset one (nil when none).
@@ -60,6 +65,10 @@ type Options struct {
 	Token string
 	// CopyInRoot confines the jobs' copy_in host paths (batch.Options).
 	CopyInRoot string
+	// Ceiling bounds the limits a job may ask for (batch.Options.Ceiling):
+	// a job over it is 400 naming the field. Its unset Output and Tmpfs
+	// take DefaultCeiling's.
+	Ceiling sandbox.Limits
 	// MaxBody bounds a request body (default DefaultMaxBody): more is 413.
 	MaxBody int64
 	// RetryAfter is what a 503 asks the client to wait (default
@@ -115,6 +124,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Ceiling.Output == 0 {
+		o.Ceiling.Output = DefaultCeiling.Output
+	}
+	if o.Ceiling.Tmpfs == 0 {
+		o.Ceiling.Tmpfs = DefaultCeiling.Tmpfs
 	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
@@ -319,7 +334,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
 	}
 	start := time.Now()
-	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot}, 0, body)
+	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling}, 0, body)
 	took := time.Since(start)
 	<-s.running
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"gosandbox/harness"
+	"gosandbox/sandbox"
 	"gosandbox/server"
 )
 
@@ -23,7 +24,7 @@ func init() {
 func serveCommand(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--token-file F] [--copy-in-root DIR]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--max-output SIZE] [--max-tmpfs SIZE] [--token-file F] [--copy-in-root DIR]\n\n"+
 			"Serves POST /run (one batch job per request, groups included; 200 with its result line),\n"+
 			"GET /healthz and GET /metrics (Prometheus) until SIGTERM or SIGINT, then drains: no new\n"+
 			"runs, the runs in flight finish, the pool is destroyed. Logs are JSON lines on stderr, one\n"+
@@ -37,6 +38,9 @@ func serveCommand(args []string) int {
 	parallel := fs.Int("parallel", 0, "jobs run at once (default: the pool size)")
 	queue := fs.Int("queue", server.DefaultQueue, "requests that may wait for a run; one more gets 503 with Retry-After")
 	maxBody := fs.Int64("max-body", server.DefaultMaxBody, "largest request body in bytes; more gets 413")
+	maxOutput, maxTmpfs := server.DefaultCeiling.Output, server.DefaultCeiling.Tmpfs
+	fs.Var(sizeFlag{&maxOutput}, "max-output", "largest limits.output a job may ask for (its streams and copied-out files are held in the server's memory); more gets 400")
+	fs.Var(sizeFlag{&maxTmpfs}, "max-tmpfs", "largest limits.tmpfs a job may ask for; more gets 400")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token that every request but /healthz must carry")
 	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +61,9 @@ func serveCommand(args []string) int {
 	}
 	if *pool < 1 || *parallel < 0 || *queue < 1 || *maxBody < 1 {
 		return usageErr("--pool, --queue and --max-body must be at least 1 and --parallel not negative")
+	}
+	if maxOutput < sandbox.MinOutput || maxTmpfs < sandbox.MinTmpfs {
+		return usageErr("--max-output must be at least %s and --max-tmpfs at least %s", sandbox.FormatSize(sandbox.MinOutput), sandbox.FormatSize(sandbox.MinTmpfs))
 	}
 	if *parallel == 0 {
 		*parallel = *pool
@@ -88,7 +95,8 @@ func serveCommand(args []string) int {
 		return exitInternal
 	}
 	srv, err := server.New(server.Options{Runner: b, Backend: *backend, Parallel: *parallel, Queue: *queue,
-		Token: token, CopyInRoot: *copyInRoot, MaxBody: *maxBody, Logger: logger})
+		Token: token, CopyInRoot: *copyInRoot, MaxBody: *maxBody,
+		Ceiling: sandbox.Limits{Output: maxOutput, Tmpfs: maxTmpfs}, Logger: logger})
 	if err != nil {
 		ln.Close()
 		b.Close()
