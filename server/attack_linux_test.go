@@ -7,11 +7,14 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,5 +177,60 @@ func TestCeilingOverHTTP(t *testing.T) {
 	}
 	if code, _, body := post(t, base+"/run", "", `{"id":"ok","args":["/bin/echo","x"],"limits":{"output":"64MiB","tmpfs":"256MiB"}}`); code != 200 || !strings.Contains(body, `"stdout":"x\n"`) {
 		t.Errorf("at the ceiling: %d %s", code, body)
+	}
+}
+
+// TestCopyOutNeverFollowsPlantedLinks: a program plants symlinks in /w
+// to a host file and to a host directory and asks for them back; the
+// answer carries a reason for each, never the host file. (Held before.)
+func TestCopyOutNeverFollowsPlantedLinks(t *testing.T) {
+	needRoot(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("host-only-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot"})
+	job := `{"id":"plant","args":["/bin/sh","-c","ln -s ` + secret + ` s; ln -s ` + filepath.Dir(secret) + ` d; ln -s /etc/passwd p; ln s s2"],` +
+		`"copy_out":["s","d/secret","p","s2"]}`
+	code, _, body := post(t, base+"/run", "", job)
+	var line struct {
+		Files      map[string]string `json:"files"`
+		FileErrors map[string]string `json:"file_errors"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &line) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	if strings.Contains(body, "host-only-secret") || strings.Contains(body, "root:") || len(line.Files) != 0 || len(line.FileErrors) != 4 {
+		t.Errorf("copy-out of planted links: %s", body)
+	}
+}
+
+// TestHostPathsNeedTheOperator: without a copy-in root and without
+// TrustClients, a /run job naming a host path (copy_in, binds) is 400
+// naming the field, and nothing of it runs. (Before: any client holding
+// the token read any host file as root through copy_in, and bound / into
+// its box read-write.)
+func TestHostPathsNeedTheOperator(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("host-only-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot"})
+	for _, tc := range []struct{ body, mention string }{
+		{`{"id":"c","args":["/bin/cat","s"],"copy_in":{"s":"` + secret + `"}}`, `copy_in`},
+		{`{"id":"g","group":[{"args":["/bin/cat","s"],"copy_in":{"s":"` + secret + `"}}]}`, `copy_in`},
+		{`{"id":"b","args":["/bin/cat","/host` + secret + `"],"binds":["/:/host:rw"]}`, `binds`},
+	} {
+		code, _, body := post(t, base+"/run", "", tc.body)
+		if code != 400 || !strings.Contains(body, tc.mention) || strings.Contains(body, "host-only-secret") {
+			t.Errorf("%s: %d %s; want 400 naming %s", tc.body, code, body, tc.mention)
+		}
+	}
+	// The operator's opt-in: then copy_in reads the host path.
+	base, _ = start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", TrustClients: true})
+	if code, _, body := post(t, base+"/run", "", `{"id":"c","args":["/bin/cat","s"],"copy_in":{"s":"`+secret+`"}}`); code != 200 || !strings.Contains(body, `"stdout":"host-only-secret\n"`) {
+		t.Errorf("with TrustClients: %d %s", code, body)
 	}
 }

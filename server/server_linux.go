@@ -65,6 +65,11 @@ type Options struct {
 	Token string
 	// CopyInRoot confines the jobs' copy_in host paths (batch.Options).
 	CopyInRoot string
+	// TrustClients lets jobs name any host path in copy_in and binds,
+	// read with the server's rights (root's). Without it and without
+	// CopyInRoot, a job naming a host path is refused: every client is a
+	// remote party, the token only says it may run programs.
+	TrustClients bool
 	// Ceiling bounds the limits a job may ask for (batch.Options.Ceiling):
 	// a job over it is 400 naming the field. Its unset Output and Tmpfs
 	// take DefaultCeiling's.
@@ -334,7 +339,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
 	}
 	start := time.Now()
-	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling}, 0, body)
+	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling,
+		RefuseHostPaths: s.o.CopyInRoot == "" && !s.o.TrustClients}, 0, body)
 	took := time.Since(start)
 	<-s.running
 

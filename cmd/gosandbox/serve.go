@@ -24,7 +24,7 @@ func init() {
 func serveCommand(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--max-output SIZE] [--max-tmpfs SIZE] [--token-file F] [--copy-in-root DIR]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--max-output SIZE] [--max-tmpfs SIZE] [--token-file F] [--copy-in-root DIR | --trust-clients]\n\n"+
 			"Serves POST /run (one batch job per request, groups included; 200 with its result line),\n"+
 			"GET /healthz and GET /metrics (Prometheus) until SIGTERM or SIGINT, then drains: no new\n"+
 			"runs, the runs in flight finish, the pool is destroyed. Logs are JSON lines on stderr, one\n"+
@@ -42,6 +42,7 @@ func serveCommand(args []string) int {
 	fs.Var(sizeFlag{&maxOutput}, "max-output", "largest limits.output a job may ask for (its streams and copied-out files are held in the server's memory); more gets 400")
 	fs.Var(sizeFlag{&maxTmpfs}, "max-tmpfs", "largest limits.tmpfs a job may ask for; more gets 400")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token that every request but /healthz must carry")
+	trustClients := fs.Bool("trust-clients", false, "let jobs name any host path in copy_in and binds, read with the server's rights (only when every client is the operator); without it and without --copy-in-root such jobs get 400")
 	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,6 +68,9 @@ func serveCommand(args []string) int {
 	}
 	if *parallel == 0 {
 		*parallel = *pool
+	}
+	if *trustClients && *copyInRoot != "" {
+		return usageErr("--trust-clients and --copy-in-root: choose one")
 	}
 	if *copyInRoot != "" {
 		if st, err := os.Stat(*copyInRoot); err != nil || !st.IsDir() {
@@ -95,7 +99,7 @@ func serveCommand(args []string) int {
 		return exitInternal
 	}
 	srv, err := server.New(server.Options{Runner: b, Backend: *backend, Parallel: *parallel, Queue: *queue,
-		Token: token, CopyInRoot: *copyInRoot, MaxBody: *maxBody,
+		Token: token, CopyInRoot: *copyInRoot, TrustClients: *trustClients, MaxBody: *maxBody,
 		Ceiling: sandbox.Limits{Output: maxOutput, Tmpfs: maxTmpfs}, Logger: logger})
 	if err != nil {
 		ln.Close()

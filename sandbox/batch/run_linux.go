@@ -42,6 +42,10 @@ type Options struct {
 	// copied-out files are held in the supervisor's memory, which no box
 	// limit charges.
 	Ceiling sandbox.Limits
+	// RefuseHostPaths refuses every job that names a host path (copy_in,
+	// binds), for callers whose job lines are untrusted and that have no
+	// CopyInRoot to confine them to.
+	RefuseHostPaths bool
 }
 
 // MaxGroup is the most programs a group job may hold: each runs in its
@@ -260,6 +264,11 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		// path the line names.
 		return refused(job.ID, n, fmt.Errorf("binds %q: not allowed with a copy-in root (job lines are untrusted)", job.Binds))
 	}
+	if o.RefuseHostPaths {
+		if err := noHostPaths(job); err != nil {
+			return refused(job.ID, n, err)
+		}
+	}
 	var specs []sandbox.Spec
 	var g sandbox.Group
 	if job.IsGroup() {
@@ -324,6 +333,23 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		return refused(job.ID, n, fmt.Errorf("encode result: %w", err))
 	}
 	return Outcome{Line: b, ID: job.ID, Results: results}
+}
+
+// noHostPaths refuses a job that names a host path (Options.RefuseHostPaths).
+func noHostPaths(job Job) error {
+	const why = "host paths are refused here (no copy-in root confines them)"
+	if len(job.Binds) > 0 {
+		return fmt.Errorf("binds %q: %s", job.Binds, why)
+	}
+	if len(job.CopyIn) > 0 {
+		return fmt.Errorf("copy_in %q: %s", sortedKeys(job.CopyIn), why)
+	}
+	for i, p := range job.Group {
+		if len(p.CopyIn) > 0 {
+			return fmt.Errorf("group[%d].copy_in %q: %s", i, sortedKeys(p.CopyIn), why)
+		}
+	}
+	return nil
 }
 
 // applyCeiling refuses a limit above the ceiling's field where that is
