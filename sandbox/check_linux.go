@@ -5,6 +5,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -65,7 +66,30 @@ func (s Spec) Check() error {
 		return bad("copy-in files take %d bytes, more than the work directory's %s (raise the tmpfs limit)",
 			total, FormatSize(capacity))
 	}
+	// Every file and directory takes an inode of the work directory's,
+	// which has a fixed number (WorkDirInodes): past it copy-in would
+	// fail with ENOSPC, the job's fault seen as the sandbox's.
+	inodes, dirs := 1, map[string]bool{} // 1: /w itself
+	for _, c := range s.CopyIn {
+		inodes++
+		for dir := path.Dir(c.Name); dir != "." && !dirs[dir]; dir = path.Dir(dir) {
+			dirs[dir] = true
+			inodes++
+		}
+	}
+	if capacity := s.Limits.WithDefaults().Tmpfs; inodes > WorkDirInodes(capacity) {
+		return bad("copy-in: %d inodes (%d files and directories and /w), more than the work directory's %d (one per 8 KiB of the tmpfs limit %s)",
+			inodes, inodes-1, WorkDirInodes(capacity), FormatSize(capacity))
+	}
 	return nil
+}
+
+// WorkDirInodes is how many inodes (files, directories, links, /w itself)
+// a work directory of size bytes holds: one per 8 KiB, within bounds that
+// leave room for a build tree and too few for empty files to exhaust
+// kernel memory.
+func WorkDirInodes(size int64) int {
+	return int(min(max(size/(8<<10), 1024), 1<<20))
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil
