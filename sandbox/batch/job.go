@@ -64,8 +64,10 @@ type JobLimits struct {
 	Tmpfs     string `json:"tmpfs"`
 }
 
-// DecodeJob reads one job line. Unknown fields, a value of the wrong type,
-// trailing data and an id that is not a string are errors; the error says
+// DecodeJob reads one job line. Unknown fields (field names are exact,
+// not matched regardless of case), a key given twice in one object, a
+// value of the wrong type, trailing data and an id that is not a string
+// are errors; the error says
 // what is wrong (without the line number, which the caller adds).
 func DecodeJob(line []byte) (Job, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -76,6 +78,9 @@ func DecodeJob(line []byte) (Job, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Job{}, errors.New("trailing data after the job object")
+	}
+	if err := checkKeys(line); err != nil {
+		return Job{}, err
 	}
 	if j.ID != nil && !isJSONString(j.ID) {
 		if string(j.ID) == "null" {
