@@ -234,3 +234,50 @@ func TestHostPathsNeedTheOperator(t *testing.T) {
 		t.Errorf("with TrustClients: %d %s", code, body)
 	}
 }
+
+// TestAuthorizationVariants: the scheme is case-insensitive (RFC 9110
+// 11.1), the token is not, and neither a prefix of the token, the token
+// with more after it, nor another scheme passes; /metrics answers to the
+// same. (Before: "bearer TOKEN", the form some clients send, was 401.)
+func TestAuthorizationVariants(t *testing.T) {
+	needRoot(t)
+	const token = "s3cret-T0ken"
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", Token: token})
+	for _, tc := range []struct {
+		header string
+		code   int
+	}{
+		{"Bearer " + token, 200},
+		{"bearer " + token, 200},
+		{"BEARER " + token, 200},
+		{"Bearer " + strings.ToLower(token), 401},
+		{"Bearer " + token[:len(token)-1], 401},
+		{"Bearer " + token + "x", 401},
+		{"Bearer " + token + " x", 401},
+		{"Basic " + token, 401},
+		{token, 401},
+		{"Bearer", 401},
+		{"Bearer ", 401},
+		{"", 401},
+	} {
+		for _, route := range []string{"/run", "/metrics"} {
+			method, body := http.MethodGet, ""
+			if route == "/run" {
+				method, body = http.MethodPost, `{"id":"a","args":["/bin/true"]}`
+			}
+			req, _ := http.NewRequest(method, base+route, strings.NewReader(body))
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Errorf("%s with Authorization %q: %d, want %d", route, tc.header, resp.StatusCode, tc.code)
+			}
+		}
+	}
+}

@@ -271,9 +271,11 @@ func (s *Server) authorized(route string, h handler) http.HandlerFunc {
 	}
 }
 
+// tokenOK checks "Authorization: Bearer TOKEN"; the scheme's name is
+// case-insensitive (RFC 9110 11.1), the token is compared in constant time.
 func (s *Server) tokenOK(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

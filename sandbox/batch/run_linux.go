@@ -38,9 +38,9 @@ type Options struct {
 	// Ceiling, where a field is set, is the largest value a job may give
 	// that limit; a job asking for more gets an error line naming the
 	// field and nothing of it runs. Set it when job lines are untrusted:
-	// the captured output (up to limits.output per stream) and the
-	// copied-out files are held in the supervisor's memory, which no box
-	// limit charges.
+	// the captured output (up to limits.output per stream), the
+	// copied-out files and a group's transcripts (bounded by Output too)
+	// are held in the supervisor's memory, which no box limit charges.
 	Ceiling sandbox.Limits
 	// RefuseHostPaths refuses every job that names a host path (copy_in,
 	// binds), for callers whose job lines are untrusted and that have no
@@ -290,6 +290,11 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 			}
 			return refused(job.ID, n, err)
 		}
+	}
+	if job.IsGroup() && o.Ceiling.Output > 0 && g.Transcript > o.Ceiling.Output {
+		// Transcripts are held in the supervisor's memory as captures are.
+		return refused(job.ID, n, fmt.Errorf("transcript %s: above the ceiling %s (the output ceiling)",
+			sandbox.FormatSize(g.Transcript), sandbox.FormatSize(o.Ceiling.Output)))
 	}
 	if o.CopyInRoot != "" {
 		for i := range specs {
