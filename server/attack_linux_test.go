@@ -281,3 +281,56 @@ func TestAuthorizationVariants(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyLimitExact: a body of exactly MaxBody bytes is read (and judged
+// as a job), one byte more is 413, and so is a chunked body that grows
+// past the limit with no Content-Length. (Held before.)
+func TestBodyLimitExact(t *testing.T) {
+	needRoot(t)
+	const limit = 4096
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", MaxBody: limit})
+	job := func(size int) string {
+		head := `{"id":"e","args":["/bin/true"],"stdin":"`
+		return head + strings.Repeat("x", size-len(head)-2) + `"}`
+	}
+	if code, _, body := post(t, base+"/run", "", job(limit)); code != 200 {
+		t.Errorf("a body of exactly the limit: %d %s", code, body)
+	}
+	if code, _, body := post(t, base+"/run", "", job(limit+1)); code != 413 {
+		t.Errorf("one byte over: %d %s", code, body)
+	}
+	// A chunked body: the reader hides its length from the client.
+	req, _ := http.NewRequest(http.MethodPost, base+"/run", io.MultiReader(strings.NewReader(job(limit*4))))
+	req.ContentLength, req.TransferEncoding = -1, []string{"chunked"}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("chunked over the limit: %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestHealthzSaysNoMore: /healthz, open to anyone, says ok or why not in
+// a word, never the pool's last error (host paths, errno text), which
+// the log has. (Before: "no box ready: " and the error verbatim.)
+func TestHealthzSaysNoMore(t *testing.T) {
+	needRoot(t)
+	base, logs := start(t, Options{Runner: failingPool{&oneshot.Runner{}}, Backend: "oneshot", Token: "t"})
+	code, body := get(t, base+"/healthz", "")
+	if code != 503 || strings.Contains(body, "/var/secret") || !strings.Contains(body, "no box ready") {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if !strings.Contains(logs.String(), "/var/secret/path") {
+		t.Errorf("the log lacks the pool's error: %s", logs.String())
+	}
+}
+
+// failingPool reports a pool with no idle box whose last rebuild failed.
+type failingPool struct{ *oneshot.Runner }
+
+func (failingPool) PoolStats() (int, int, uint64, error) {
+	return 1, 0, 3, errors.New("container: mount /var/secret/path: permission denied")
+}

@@ -285,7 +285,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		code, msg = http.StatusServiceUnavailable, "draining"
 	case s.pool != nil:
 		if _, idle, _, lastErr := s.pool.PoolStats(); idle == 0 && lastErr != nil && len(s.running) == 0 {
-			code, msg = http.StatusServiceUnavailable, "no box ready: "+lastErr.Error()
+			// /healthz needs no token: the error (host paths, errno
+			// text) goes to the log only.
+			code, msg = http.StatusServiceUnavailable, "no box ready"
+			s.o.Logger.Warn("healthz", "http", code, "error", lastErr.Error())
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
