@@ -39,8 +39,9 @@ const (
 
 // DefaultCeiling bounds the limits a /run job may ask for, where
 // Options.Ceiling sets none: what a program prints and the files copied
-// out are held in the server's memory, which no box limit charges.
-var DefaultCeiling = sandbox.Limits{Output: 64 << 20, Tmpfs: 256 << 20}
+// out are held in the server's memory, which no box limit charges, and a
+// run holds its slot (and the drain) up to its wall limit.
+var DefaultCeiling = sandbox.Limits{Output: 64 << 20, Tmpfs: 256 << 20, Wall: 10 * time.Minute}
 
 // PoolReporter is what a pooled runner may report for the metrics and the
 // health check: boxes kept, idle now, replaced so far, and the last
@@ -71,8 +72,8 @@ type Options struct {
 	// remote party, the token only says it may run programs.
 	TrustClients bool
 	// Ceiling bounds the limits a job may ask for (batch.Options.Ceiling):
-	// a job over it is 400 naming the field. Its unset Output and Tmpfs
-	// take DefaultCeiling's.
+	// a job over it is 400 naming the field. Its unset Output, Tmpfs
+	// and Wall take DefaultCeiling's.
 	Ceiling sandbox.Limits
 	// MaxBody bounds a request body (default DefaultMaxBody): more is 413.
 	MaxBody int64
@@ -135,6 +136,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Ceiling.Tmpfs == 0 {
 		o.Ceiling.Tmpfs = DefaultCeiling.Tmpfs
+	}
+	if o.Ceiling.Wall == 0 {
+		o.Ceiling.Wall = DefaultCeiling.Wall
 	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout

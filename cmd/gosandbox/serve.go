@@ -24,7 +24,7 @@ func init() {
 func serveCommand(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--max-output SIZE] [--max-tmpfs SIZE] [--token-file F] [--copy-in-root DIR | --trust-clients]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: gosandbox serve [--listen ADDR] [--backend container|slots|oneshot] [--pool N] [--parallel N] [--queue N] [--max-body BYTES] [--max-output SIZE] [--max-tmpfs SIZE] [--max-wall DURATION] [--token-file F] [--copy-in-root DIR | --trust-clients]\n\n"+
 			"Serves POST /run (one batch job per request, groups included; 200 with its result line),\n"+
 			"GET /healthz and GET /metrics (Prometheus) until SIGTERM or SIGINT, then drains: no new\n"+
 			"runs, the runs in flight finish, the pool is destroyed. Logs are JSON lines on stderr, one\n"+
@@ -41,6 +41,7 @@ func serveCommand(args []string) int {
 	maxOutput, maxTmpfs := server.DefaultCeiling.Output, server.DefaultCeiling.Tmpfs
 	fs.Var(sizeFlag{&maxOutput}, "max-output", "largest limits.output a job may ask for (its streams and copied-out files are held in the server's memory); more gets 400")
 	fs.Var(sizeFlag{&maxTmpfs}, "max-tmpfs", "largest limits.tmpfs a job may ask for; more gets 400")
+	maxWall := fs.Duration("max-wall", server.DefaultCeiling.Wall, "largest limits.wall a job may ask for (a run holds its slot, and the drain, that long); more gets 400")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token that every request but /healthz must carry")
 	trustClients := fs.Bool("trust-clients", false, "let jobs name any host path in copy_in and binds, read with the server's rights (only when every client is the operator); without it and without --copy-in-root such jobs get 400")
 	copyInRoot := fs.String("copy-in-root", "", "confine every job's copy_in host paths to this directory")
@@ -63,8 +64,9 @@ func serveCommand(args []string) int {
 	if *pool < 1 || *parallel < 0 || *queue < 1 || *maxBody < 1 {
 		return usageErr("--pool, --queue and --max-body must be at least 1 and --parallel not negative")
 	}
-	if maxOutput < sandbox.MinOutput || maxTmpfs < sandbox.MinTmpfs {
-		return usageErr("--max-output must be at least %s and --max-tmpfs at least %s", sandbox.FormatSize(sandbox.MinOutput), sandbox.FormatSize(sandbox.MinTmpfs))
+	if maxOutput < sandbox.MinOutput || maxTmpfs < sandbox.MinTmpfs || *maxWall < sandbox.MinWall {
+		return usageErr("--max-output must be at least %s, --max-tmpfs at least %s and --max-wall at least %v",
+			sandbox.FormatSize(sandbox.MinOutput), sandbox.FormatSize(sandbox.MinTmpfs), sandbox.MinWall)
 	}
 	if *parallel == 0 {
 		*parallel = *pool
@@ -100,7 +102,7 @@ func serveCommand(args []string) int {
 	}
 	srv, err := server.New(server.Options{Runner: b, Backend: *backend, Parallel: *parallel, Queue: *queue,
 		Token: token, CopyInRoot: *copyInRoot, TrustClients: *trustClients, MaxBody: *maxBody,
-		Ceiling: sandbox.Limits{Output: maxOutput, Tmpfs: maxTmpfs}, Logger: logger})
+		Ceiling: sandbox.Limits{Output: maxOutput, Tmpfs: maxTmpfs, Wall: *maxWall}, Logger: logger})
 	if err != nil {
 		ln.Close()
 		b.Close()

@@ -31,6 +31,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"--token-file", empty}, "one token"},
 		{[]string{"--queue", "0"}, "--queue"},
 		{[]string{"--max-output", "0"}, "--max-output"},
+		{[]string{"--max-wall", "-1s"}, "--max-wall"},
 		{[]string{"--trust-clients", "--copy-in-root", "/"}, "choose one"},
 		{[]string{"--max-tmpfs", "99999999999999999999GiB"}, "max-tmpfs"},
 		{[]string{"--listen", "not an address"}, "--listen"},

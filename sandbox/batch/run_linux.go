@@ -291,6 +291,15 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 			return refused(job.ID, n, err)
 		}
 	}
+	if job.IsGroup() && o.Ceiling.Wall > 0 {
+		// The group's one clock is the job's limits.wall, in no spec.
+		if g.Wall > o.Ceiling.Wall {
+			return refused(job.ID, n, fmt.Errorf("limits.wall %v: above the ceiling %v", g.Wall, o.Ceiling.Wall))
+		}
+		if g.Wall == 0 && sandbox.DefaultLimits.Wall > o.Ceiling.Wall {
+			g.Wall = o.Ceiling.Wall
+		}
+	}
 	if job.IsGroup() && o.Ceiling.Output > 0 && g.Transcript > o.Ceiling.Output {
 		// Transcripts are held in the supervisor's memory as captures are.
 		return refused(job.ID, n, fmt.Errorf("transcript %s: above the ceiling %s (the output ceiling)",
