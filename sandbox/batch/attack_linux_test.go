@@ -108,3 +108,32 @@ func TestTooManyFilesRefused(t *testing.T) {
 		t.Errorf("at the bound: %.300s", lines[2])
 	}
 }
+
+// TestCopyOutNamesBounded: a copy_out name given twice, or more names
+// than the work directory has inodes, is an error line naming the field,
+// and nothing runs. (Before: ["big", "big", ...] read the same file once
+// per name after the run: half a million names in a 4 MiB line meant
+// reading a 64 MiB file half a million times, outside the wall limit,
+// holding the run slot.)
+func TestCopyOutNamesBounded(t *testing.T) {
+	r := oneshotRunner(t)
+	many := make([]string, sandbox.WorkDirInodes(1<<20)+1)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"n%d"`, i)
+	}
+	input := strings.Join([]string{
+		`{"id":"dup","args":["/bin/sh","-c","echo x > big"],"copy_out":["big","other","big"]}`,
+		`{"id":"many","args":["/bin/true"],"copy_out":[` + strings.Join(many, ",") + `],"limits":{"tmpfs":"1MiB"}}`,
+		`{"id":"group","group":[{"args":["/bin/true"],"copy_out":["a","a"]}]}`,
+	}, "\n")
+	lines := runLines(t, r, input, Options{})
+	for i, want := range []string{
+		`copy_out[2] "big": also copy_out[0]`,
+		`copy_out: 1025 names, more than the work directory's 1024 inodes`,
+		`group[0].copy_out[1] "a": also copy_out[0]`,
+	} {
+		if l := decode(t, lines[i]); l["status"] != nil || l["group"] != nil || !strings.Contains(fmt.Sprint(l["error"]), want) {
+			t.Errorf("line %d: %.300s; want error %q", i+1, lines[i], want)
+		}
+	}
+}

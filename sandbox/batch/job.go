@@ -221,6 +221,19 @@ func (p Program) spec(prefix string) (sandbox.Spec, error) {
 	if spec.Limits, err = p.Limits.parse(prefix); err != nil {
 		return spec, err
 	}
+	// Every name is read after the run, outside the wall limit: one name
+	// repeated would read one file over and over, and no more names can
+	// exist than /w has inodes.
+	if max := sandbox.WorkDirInodes(spec.Limits.WithDefaults().Tmpfs); len(p.CopyOut) > max {
+		return spec, fmt.Errorf("%scopy_out: %d names, more than the work directory's %d inodes", prefix, len(p.CopyOut), max)
+	}
+	seen := make(map[string]int, len(p.CopyOut))
+	for i, name := range p.CopyOut {
+		if j, dup := seen[name]; dup {
+			return spec, fmt.Errorf("%scopy_out[%d] %q: also copy_out[%d]", prefix, i, name, j)
+		}
+		seen[name] = i
+	}
 	for _, name := range sortedKeys(p.Files) {
 		if _, dup := p.CopyIn[name]; dup {
 			return spec, fmt.Errorf("%sfiles and %scopy_in both name %q", prefix, prefix, name)
