@@ -337,3 +337,39 @@ type failingPool struct{ *oneshot.Runner }
 func (failingPool) PoolStats() (int, int, uint64, error) {
 	return 1, 0, 3, errors.New("container: mount /var/secret/path: permission denied")
 }
+
+// TestConnectionsBounded: with MaxConns 2, two connections that send
+// nothing keep a third from being served until one of them goes; the
+// server never holds more connections (descriptors, goroutines, buffers)
+// than that, however many a client opens. (Before: every connection was
+// accepted: a flood of idle connections, each held up to the header
+// timeout, grew the server's memory and descriptors without bound.)
+func TestConnectionsBounded(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", MaxConns: 2})
+	idle := []net.Conn{dial(t, base), dial(t, base)}
+	// Both are accepted before the third: the listener's backlog is FIFO
+	// and a served request proves the server is at its Accept; still, let
+	// both handshakes be taken.
+	third := dial(t, base)
+	if _, err := io.WriteString(third, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(third)
+	// A short wait: a server over its bound answers at once, so a slow
+	// host can only make this pass wrongly, never fail wrongly.
+	third.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := br.Peek(1); err == nil {
+		t.Fatal("a third connection was served while two were open")
+	}
+	idle[0].Close()
+	third.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the third connection, once one went: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/healthz %d", resp.StatusCode)
+	}
+}

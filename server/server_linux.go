@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/batch"
@@ -35,6 +36,8 @@ const (
 	DefaultBodyTimeout  = 30 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultIdleTimeout  = time.Minute
+	// DefaultMaxConns bounds the connections served at once.
+	DefaultMaxConns = 1024
 )
 
 // DefaultCeiling bounds the limits a /run job may ask for, where
@@ -91,6 +94,11 @@ type Options struct {
 	// DefaultWriteTimeout): a client that does not read it loses the
 	// connection, and its admission is given back.
 	WriteTimeout time.Duration
+	// MaxConns bounds the connections served at once (default
+	// DefaultMaxConns); more wait in the listen backlog until one goes.
+	// Each costs a descriptor, a goroutine and buffers before any token is
+	// checked.
+	MaxConns int
 	// IdleTimeout closes a keep-alive connection that has waited that
 	// long for its next request (default DefaultIdleTimeout).
 	IdleTimeout time.Duration
@@ -145,6 +153,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
@@ -237,7 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(netutil.LimitListener(ln, s.o.MaxConns)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("server: %w", err)
