@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,11 @@ func (s Spec) Check() error {
 		if err := CheckStream(f); err != nil {
 			return bad("extra_files[%d]: %v", i, err)
 		}
+	}
+	if max := nrOpen(); max > 0 && int64(s.Limits.OpenFiles) > max {
+		// setrlimit refuses more with EPERM, even to root.
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, &LimitError{Field: "open_files", Value: strconv.Itoa(s.Limits.OpenFiles),
+			Why: fmt.Sprintf("above the maximum %d (fs.nr_open)", max)})
 	}
 	for i, b := range s.Binds {
 		if _, err := os.Stat(b.Source); err != nil {
@@ -90,6 +96,17 @@ func (s Spec) Check() error {
 // kernel memory.
 func WorkDirInodes(size int64) int {
 	return int(min(max(size/(8<<10), 1024), 1<<20))
+}
+
+// nrOpen is the host's fs.nr_open, the most open files any process may
+// be allowed; 0 when it cannot be read.
+func nrOpen() int64 {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil

@@ -137,3 +137,36 @@ func TestCopyOutNamesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestAbsurdLimitsRefused: limits no kernel takes (procs past
+// PID_MAX_LIMIT, open files past fs.nr_open) are error lines naming the
+// field and the maximum, never internal-error; sizes and durations past
+// what the units hold are refused as before. (Before: procs and
+// open_files of 2^63-1 were accepted and ended internal-error, and on a
+// pool each broke and replaced a container.)
+func TestAbsurdLimitsRefused(t *testing.T) {
+	r := oneshotRunner(t)
+	input := strings.Join([]string{
+		`{"id":"procs","args":["/bin/true"],"limits":{"procs":9223372036854775807}}`,
+		`{"id":"files","args":["/bin/true"],"limits":{"open_files":9223372036854775807}}`,
+		`{"id":"size","args":["/bin/true"],"limits":{"memory":"99999999999999999999G"}}`,
+		`{"id":"float","args":["/bin/true"],"limits":{"procs":1e3}}`,
+		`{"id":"nan","args":["/bin/true"],"limits":{"cpu":"NaN"}}`,
+		`{"id":"max","args":["/bin/true"],"limits":{"procs":4194304,"open_files":1024}}`,
+	}, "\n")
+	lines := runLines(t, r, input, Options{})
+	for i, want := range []string{
+		`limits.procs 9223372036854775807: above the maximum 4194304`,
+		`limits.open_files 9223372036854775807: above the maximum`,
+		`limits.memory "99999999999999999999G"`,
+		`limits.procs: want int`,
+		`limits.cpu "NaN"`,
+	} {
+		if l := decode(t, lines[i]); l["status"] != nil || !strings.Contains(fmt.Sprint(l["error"]), want) {
+			t.Errorf("line %d: %.300s; want error %q", i+1, lines[i], want)
+		}
+	}
+	if l := decode(t, lines[5]); l["status"] != "ok" {
+		t.Errorf("at the maximum: %.300s", lines[5])
+	}
+}
