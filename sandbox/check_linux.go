@@ -41,10 +41,9 @@ func (s Spec) Check() error {
 			return bad("extra_files[%d]: %v", i, err)
 		}
 	}
-	if max := nrOpen(); max > 0 && int64(s.Limits.OpenFiles) > max {
-		// setrlimit refuses more with EPERM, even to root.
+	if max := maxOpenFiles(); max > 0 && int64(s.Limits.OpenFiles) > max {
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, &LimitError{Field: "open_files", Value: strconv.Itoa(s.Limits.OpenFiles),
-			Why: fmt.Sprintf("above the maximum %d (fs.nr_open)", max)})
+			Why: fmt.Sprintf("above the maximum %d (the supervisor's hard limit of open files)", max)})
 	}
 	for i, b := range s.Binds {
 		if _, err := os.Stat(b.Source); err != nil {
@@ -98,15 +97,22 @@ func WorkDirInodes(size int64) int {
 	return int(min(max(size/(8<<10), 1024), 1<<20))
 }
 
-// nrOpen is the host's fs.nr_open, the most open files any process may
-// be allowed; 0 when it cannot be read.
-func nrOpen() int64 {
-	b, err := os.ReadFile("/proc/sys/fs/nr_open")
-	if err != nil {
+// maxOpenFiles is the most open files every runner can give a box: this
+// process's hard RLIMIT_NOFILE (a pooled box's init, in its user
+// namespace, cannot go past what it was started with, and setrlimit
+// refuses anything past fs.nr_open even to root); 0 when unknown.
+func maxOpenFiles() int64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Max == unix.RLIM_INFINITY {
 		return 0
 	}
-	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n
+	max := int64(rl.Max)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			max = min(max, n)
+		}
+	}
+	return max
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil

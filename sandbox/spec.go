@@ -144,8 +144,8 @@ const (
 	MinAddressSpace = 4 << 20
 
 	// MaxProcs is the kernel's PID_MAX_LIMIT on 64-bit: pids.max takes no
-	// more. (Open files are bounded by the host's fs.nr_open, which Check
-	// reads.)
+	// more. (Open files are bounded by the supervisor's hard limit, which
+	// Check reads.)
 	MaxProcs = 4 << 20
 )
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"gosandbox/sandbox"
 )
 
@@ -139,13 +141,24 @@ func TestCopyOutNamesBounded(t *testing.T) {
 }
 
 // TestAbsurdLimitsRefused: limits no kernel takes (procs past
-// PID_MAX_LIMIT, open files past fs.nr_open) are error lines naming the
+// PID_MAX_LIMIT, open files past the supervisor's hard limit) are error
+// lines naming the
 // field and the maximum, never internal-error; sizes and durations past
 // what the units hold are refused as before. (Before: procs and
 // open_files of 2^63-1 were accepted and ended internal-error, and on a
-// pool each broke and replaced a container.)
+// pool each broke and replaced a container.) It runs on a pool too: there
+// open files past the supervisor's hard limit also ended internal-error.
 func TestAbsurdLimitsRefused(t *testing.T) {
-	r := oneshotRunner(t)
+	var hard unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &hard); err != nil || hard.Max > 1<<20 {
+		t.Skipf("the hard limit of open files is %d (%v): nothing above it to ask for", hard.Max, err)
+	}
+	for name, r := range map[string]sandbox.Runner{"oneshot": oneshotRunner(t), "container": pool(t, 1)} {
+		t.Run(name, func(t *testing.T) { absurdLimits(t, r, hard.Max) })
+	}
+}
+
+func absurdLimits(t *testing.T, r sandbox.Runner, hard uint64) {
 	input := strings.Join([]string{
 		`{"id":"procs","args":["/bin/true"],"limits":{"procs":9223372036854775807}}`,
 		`{"id":"files","args":["/bin/true"],"limits":{"open_files":9223372036854775807}}`,
@@ -153,6 +166,8 @@ func TestAbsurdLimitsRefused(t *testing.T) {
 		`{"id":"float","args":["/bin/true"],"limits":{"procs":1e3}}`,
 		`{"id":"nan","args":["/bin/true"],"limits":{"cpu":"NaN"}}`,
 		`{"id":"max","args":["/bin/true"],"limits":{"procs":4194304,"open_files":1024}}`,
+		fmt.Sprintf(`{"id":"hard","args":["/bin/true"],"limits":{"open_files":%d}}`, hard+1),
+		fmt.Sprintf(`{"id":"athard","args":["/bin/sh","-c","ulimit -n"],"limits":{"open_files":%d}}`, hard),
 	}, "\n")
 	lines := runLines(t, r, input, Options{})
 	for i, want := range []string{
@@ -168,5 +183,11 @@ func TestAbsurdLimitsRefused(t *testing.T) {
 	}
 	if l := decode(t, lines[5]); l["status"] != "ok" {
 		t.Errorf("at the maximum: %.300s", lines[5])
+	}
+	if l := decode(t, lines[6]); l["status"] != nil || !strings.Contains(fmt.Sprint(l["error"]), fmt.Sprintf("above the maximum %d", hard)) {
+		t.Errorf("one past the hard limit: %.300s", lines[6])
+	}
+	if l := decode(t, lines[7]); l["status"] != "ok" || l["stdout"] != fmt.Sprintf("%d\n", hard) {
+		t.Errorf("at the hard limit: %.300s", lines[7])
 	}
 }
