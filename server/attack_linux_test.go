@@ -161,8 +161,10 @@ func TestDrainNotHeldBySlowBody(t *testing.T) {
 
 // TestCeilingOverHTTP: a job asking for more output, tmpfs or wall time
 // than the server's ceiling is 400 naming the field, the value and the
-// ceiling; the default ceiling holds without any option. (A wall of
-// 1000h held a run slot, and the drain, for that long.) (Before: "output": "8GiB"
+// ceiling; the default ceiling holds without any option, and so does the
+// bound on what one job could capture in all. (A wall of 1000h held a run
+// slot, and the drain, for that long; a group of 16 programs at the
+// output ceiling could make the server hold 2 GiB.) (Before: "output": "8GiB"
 // ran, and the server would buffer up to 8 GiB per stream of what the
 // program printed, in memory no box limit charges.)
 func TestCeilingOverHTTP(t *testing.T) {
@@ -173,6 +175,8 @@ func TestCeilingOverHTTP(t *testing.T) {
 		{`{"id":"t","group":[{"args":["/bin/true"],"limits":{"tmpfs":"4GiB"}}]}`, `group[0].limits.tmpfs 4GiB: above the ceiling 256MiB`},
 		{`{"id":"w","args":["/bin/true"],"limits":{"wall":"1000h"}}`, `limits.wall 1000h0m0s: above the ceiling 10m0s`},
 		{`{"id":"gw","limits":{"wall":"11m"},"group":[{"args":["/bin/true"]}]}`, `limits.wall 11m0s: above the ceiling 10m0s`},
+		{`{"id":"g16","group":[` + strings.TrimSuffix(strings.Repeat(`{"args":["/bin/true"],"limits":{"output":"64MiB"}},`, 16), ",") + `]}`,
+			`could capture up to 2GiB, more than the most, 512MiB`},
 	} {
 		if code, _, body := post(t, base+"/run", "", tc.body); code != 400 || !strings.Contains(body, tc.mention) {
 			t.Errorf("%s: %d %s; want 400 mentioning %s", tc.body, code, body, tc.mention)

@@ -36,6 +36,9 @@ const (
 	DefaultBodyTimeout  = 30 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultIdleTimeout  = time.Minute
+	// DefaultMaxAnswer bounds what one job could capture in all
+	// (batch.Options.MaxCaptured): about what its answer holds.
+	DefaultMaxAnswer = 512 << 20
 	// DefaultMaxConns bounds the connections served at once.
 	DefaultMaxConns = 1024
 )
@@ -78,6 +81,10 @@ type Options struct {
 	// a job over it is 400 naming the field. Its unset Output, Tmpfs
 	// and Wall take DefaultCeiling's.
 	Ceiling sandbox.Limits
+	// MaxAnswer bounds what one job could capture in all, its streams,
+	// files and transcripts (batch.Options.MaxCaptured; default
+	// DefaultMaxAnswer): a job that could capture more is 400.
+	MaxAnswer int64
 	// MaxBody bounds a request body (default DefaultMaxBody): more is 413.
 	MaxBody int64
 	// RetryAfter is what a 503 asks the client to wait (default
@@ -153,6 +160,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxAnswer <= 0 {
+		o.MaxAnswer = DefaultMaxAnswer
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
@@ -359,7 +369,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
 	}
 	start := time.Now()
-	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling,
+	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling, MaxCaptured: s.o.MaxAnswer,
 		RefuseHostPaths: s.o.CopyInRoot == "" && !s.o.TrustClients}, 0, body)
 	took := time.Since(start)
 	<-s.running

@@ -191,3 +191,33 @@ func absurdLimits(t *testing.T, r sandbox.Runner, hard uint64) {
 		t.Errorf("at the hard limit: %.300s", lines[7])
 	}
 }
+
+// TestCapturedBytesBounded: under Options.MaxCaptured a job whose
+// captures could together pass it (two streams of limits.output per
+// program but those a pipe carries, copied-out files up to the smaller of
+// their count times limits.output and limits.tmpfs, each pipe's
+// transcript) is an error line saying so, and nothing of it runs; one
+// within it runs. (Before: a per-field ceiling let a group of 16 programs
+// capture 16 times what one may.)
+func TestCapturedBytesBounded(t *testing.T) {
+	r := oneshotRunner(t)
+	group := `{"id":"g","limits":{"wall":"30s"},"group":[` + strings.TrimSuffix(strings.Repeat(`{"args":["/bin/true"],"limits":{"output":"1MiB"}},`, 5), ",") + `]}`
+	input := strings.Join([]string{
+		group, // 5 x 2 x 1MiB = 10MiB
+		`{"id":"files","args":["/bin/true"],"copy_out":["a","b","c"],"limits":{"output":"2MiB","tmpfs":"4MiB"}}`,                                                                                                      // 2 x 2 + min(6, 4) = 8MiB
+		`{"id":"wrap","args":["/bin/true"],"limits":{"output":"4611686018427387904B"}}`,                                                                                                                               // 2 x 2^62 wraps an int64
+		`{"id":"pipe","limits":{"wall":"30s"},"transcript":"4MiB","group":[{"args":["/bin/echo","x"],"limits":{"output":"1MiB"}},{"args":["/bin/cat"],"limits":{"output":"1MiB"}}],"pipes":[["0:stdout","1:stdin"]]}`, // 3 x 1 + 4 = 7MiB
+	}, "\n")
+	lines := runLines(t, r, input, Options{MaxCaptured: 8 << 20})
+	if l := decode(t, lines[0]); l["group"] != nil || !strings.Contains(fmt.Sprint(l["error"]), "could capture up to 10MiB, more than the most, 8MiB") {
+		t.Errorf("line 1: %.300s", lines[0])
+	}
+	if l := decode(t, lines[2]); l["status"] != nil || !strings.Contains(fmt.Sprint(l["error"]), "could capture up to 9223372036854775807B") {
+		t.Errorf("line 3: %.300s", lines[2])
+	}
+	for _, i := range []int{1, 3} {
+		if l := decode(t, lines[i]); l["error"] != nil {
+			t.Errorf("line %d, within the bound: %.300s", i+1, lines[i])
+		}
+	}
+}

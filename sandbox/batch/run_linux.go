@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -42,6 +43,10 @@ type Options struct {
 	// copied-out files and a group's transcripts (bounded by Output too)
 	// are held in the supervisor's memory, which no box limit charges.
 	Ceiling sandbox.Limits
+	// MaxCaptured, when set, bounds what one job could capture in all
+	// (see capturedAtMost): a ceiling per field still lets a group of
+	// MaxGroup programs hold MaxGroup times what one may.
+	MaxCaptured int64
 	// RefuseHostPaths refuses every job that names a host path (copy_in,
 	// binds), for callers whose job lines are untrusted and that have no
 	// CopyInRoot to confine them to.
@@ -305,6 +310,12 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		return refused(job.ID, n, fmt.Errorf("transcript %s: above the ceiling %s (the output ceiling)",
 			sandbox.FormatSize(g.Transcript), sandbox.FormatSize(o.Ceiling.Output)))
 	}
+	if o.MaxCaptured > 0 {
+		if most := capturedAtMost(specs, g); most > o.MaxCaptured {
+			return refused(job.ID, n, fmt.Errorf("job: could capture up to %s, more than the most, %s (two streams of limits.output per program, "+
+				"copied-out files up to limits.tmpfs, transcripts): lower those limits", sandbox.FormatSize(most), sandbox.FormatSize(o.MaxCaptured)))
+		}
+	}
 	if o.CopyInRoot != "" {
 		for i := range specs {
 			confined, release, err := confineCopyIn(specs[i], o.CopyInRoot)
@@ -347,6 +358,43 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		return refused(job.ID, n, fmt.Errorf("encode result: %w", err))
 	}
 	return Outcome{Line: b, ID: job.ID, Results: results}
+}
+
+// capturedAtMost is the most a job's result could hold: per program its
+// stdout and stderr (but a stream a pipe carries) up to limits.output
+// each, its copied-out files up to limits.output each and limits.tmpfs in
+// all; per pipe of a group, its transcript.
+func capturedAtMost(specs []sandbox.Spec, g sandbox.Group) int64 {
+	// Sizes go up to 2^62 each: the sums saturate rather than wrap.
+	add := func(a, b int64) int64 {
+		if a > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		return a + b
+	}
+	mul := func(n int, b int64) int64 {
+		if b != 0 && int64(n) > math.MaxInt64/b {
+			return math.MaxInt64
+		}
+		return int64(n) * b
+	}
+	piped := map[sandbox.Stream]bool{}
+	for _, p := range g.Pipes {
+		piped[p.From] = true
+	}
+	var total int64
+	for i, spec := range specs {
+		l := spec.Limits.WithDefaults()
+		for _, name := range []string{"stdout", "stderr"} {
+			if !piped[sandbox.Stream{Program: i, Name: name}] {
+				total = add(total, l.Output)
+			}
+		}
+		if len(spec.CopyOut) > 0 {
+			total = add(total, min(mul(len(spec.CopyOut), l.Output), l.Tmpfs))
+		}
+	}
+	return add(total, mul(len(g.Pipes), g.Transcript))
 }
 
 // noHostPaths refuses a job that names a host path (Options.RefuseHostPaths).
