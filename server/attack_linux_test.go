@@ -377,3 +377,33 @@ func TestConnectionsBounded(t *testing.T) {
 		t.Errorf("/healthz %d", resp.StatusCode)
 	}
 }
+
+// TestSlowBodyRefusedEarly: a request refused before its body is read
+// (no token, a full queue, a wrong method) with a body that trickles in
+// is still answered, and its connection let go, within the body timeout:
+// net/http reads up to 256 KiB of an unread body before it answers, and
+// that read had no deadline. (Before: the answer never came, and the
+// connection, one of MaxConns, was held for as long as the client liked,
+// with no token needed.)
+func TestSlowBodyRefusedEarly(t *testing.T) {
+	needRoot(t)
+	base, _ := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot", Token: "t", BodyTimeout: 300 * time.Millisecond})
+	for _, head := range []string{
+		"POST /run HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
+		"PUT /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 1000\r\n\r\n{",
+		"POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 1000\r\n\r\n{",
+		"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
+	} {
+		c := dial(t, base)
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("%q: no answer (%v)", strings.SplitN(head, "\r\n", 2)[0], err)
+			continue
+		}
+		resp.Body.Close()
+	}
+}

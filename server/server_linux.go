@@ -240,7 +240,15 @@ func (s *Server) Handler() http.Handler {
 		metrics.ServeHTTP(w, r)
 		return http.StatusOK
 	}))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body the handler leaves unread (401, 405, 503, 404) is still
+		// read by net/http, up to 256 KiB, before it answers: that read
+		// ends at the body timeout too, or a client that trickles a body
+		// holds the connection, no token needed. /run lifts the deadline
+		// once it has the body.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Serve answers on ln until ctx ends, then drains: the listener closes, the
@@ -337,9 +345,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return s.unavailable(w, fmt.Sprintf("queue full (%d running, %d waiting)", s.o.Parallel, s.o.Queue))
 	}
 	// The admission is held while the body arrives: a client sending
-	// slowly must not keep it, nor hold the drain.
+	// slowly must not keep it, nor hold the drain. (The deadline is set
+	// by Handler, from the request's start.)
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
 	if err != nil {
 		// The deadline stays: after the answer the server reads what is
