@@ -407,3 +407,24 @@ func TestSlowBodyRefusedEarly(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestLogLinesBounded: a run's log line stays short whatever the client
+// put in its id or in the field an error quotes. (Before: the id and the
+// error went to the log verbatim: a 1 MiB id made a 1 MiB log line per
+// request, a disk filled at the request rate.)
+func TestLogLinesBounded(t *testing.T) {
+	needRoot(t)
+	base, logs := start(t, Options{Runner: &oneshot.Runner{}, Backend: "oneshot"})
+	big := strings.Repeat("i", 1<<20)
+	post(t, base+"/run", "", `{"id":"`+big+`","args":["/bin/true"]}`)
+	post(t, base+"/run", "", `{"id":"e","args":["/bin/true"],"limits":{"cpu":"`+big+`"}}`)
+	post(t, base+"/run", "", `{"id":"`+big+`","args":"not a list"}`)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if len(line) > 4<<10 {
+			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
+		}
+	}
+	if n := strings.Count(logs.String(), `"msg":"run"`); n != 3 {
+		t.Errorf("%d run lines, want 3:\n%.2000s", n, logs.String())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -397,10 +398,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		s.runs.WithLabelValues(string(res.Status)).Inc()
 		statuses[i] = string(res.Status)
 	}
-	attrs := []any{"id", idText(out.ID), "http", code, "backend", s.o.Backend,
+	// The id and the error quote what the client sent: clipped, so a log
+	// line stays short whatever the request held.
+	attrs := []any{"id", clip(idText(out.ID)), "http", code, "backend", s.o.Backend,
 		"queue_ms", start.Sub(queued).Milliseconds(), "run_ms", took.Milliseconds()}
 	if out.Err != nil {
-		attrs = append(attrs, "error", out.Err.Error())
+		attrs = append(attrs, "error", clip(out.Err.Error()))
 	} else {
 		attrs = append(attrs, "status", strings.Join(statuses, ","))
 		if len(out.Results) == 1 {
@@ -444,6 +447,22 @@ func writeError(w http.ResponseWriter, code int, id json.RawMessage, msg string)
 	}{id, msg})
 	w.Write(append(b, '\n'))
 	return code
+}
+
+// clipLog is the most of one client-given text a log line carries.
+const clipLog = 512
+
+// clip shortens s to about clipLog bytes (on a rune boundary), saying how
+// long it was.
+func clip(s string) string {
+	if len(s) <= clipLog {
+		return s
+	}
+	cut := clipLog
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
 }
 
 func idText(id json.RawMessage) string {
