@@ -378,10 +378,14 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
 	}
 	start := time.Now()
-	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling, MaxCaptured: s.o.MaxAnswer,
-		RefuseHostPaths: s.o.CopyInRoot == "" && !s.o.TrustClients}, 0, body)
+	out := func() batch.Outcome {
+		// Deferred: net/http recovers a handler's panic, and the slot
+		// must come back then too.
+		defer func() { <-s.running }()
+		return batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling, MaxCaptured: s.o.MaxAnswer,
+			RefuseHostPaths: s.o.CopyInRoot == "" && !s.o.TrustClients}, 0, body)
+	}()
 	took := time.Since(start)
-	<-s.running
 
 	code := http.StatusOK
 	switch {
