@@ -5,6 +5,8 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +41,10 @@ func (s Spec) Check() error {
 			return bad("extra_files[%d]: %v", i, err)
 		}
 	}
+	if max := maxOpenFiles(); max > 0 && int64(s.Limits.OpenFiles) > max {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, &LimitError{Field: "open_files", Value: strconv.Itoa(s.Limits.OpenFiles),
+			Why: fmt.Sprintf("above the maximum %d (the supervisor's hard limit of open files)", max)})
+	}
 	for i, b := range s.Binds {
 		if _, err := os.Stat(b.Source); err != nil {
 			return bad("bind[%d] %s:%s: %v", i, b.Source, b.Target, err)
@@ -65,7 +71,48 @@ func (s Spec) Check() error {
 		return bad("copy-in files take %d bytes, more than the work directory's %s (raise the tmpfs limit)",
 			total, FormatSize(capacity))
 	}
+	// Every file and directory takes an inode of the work directory's,
+	// which has a fixed number (WorkDirInodes): past it copy-in would
+	// fail with ENOSPC, the job's fault seen as the sandbox's.
+	inodes, dirs := 1, map[string]bool{} // 1: /w itself
+	for _, c := range s.CopyIn {
+		inodes++
+		for dir := path.Dir(c.Name); dir != "." && !dirs[dir]; dir = path.Dir(dir) {
+			dirs[dir] = true
+			inodes++
+		}
+	}
+	if capacity := s.Limits.WithDefaults().Tmpfs; inodes > WorkDirInodes(capacity) {
+		return bad("copy-in: %d inodes (%d files and directories and /w), more than the work directory's %d (one per 8 KiB of the tmpfs limit %s)",
+			inodes, inodes-1, WorkDirInodes(capacity), FormatSize(capacity))
+	}
 	return nil
+}
+
+// WorkDirInodes is how many inodes (files, directories, links, /w itself)
+// a work directory of size bytes holds: one per 8 KiB, within bounds that
+// leave room for a build tree and too few for empty files to exhaust
+// kernel memory.
+func WorkDirInodes(size int64) int {
+	return int(min(max(size/(8<<10), 1024), 1<<20))
+}
+
+// maxOpenFiles is the most open files every runner can give a box: this
+// process's hard RLIMIT_NOFILE (a pooled box's init, in its user
+// namespace, cannot go past what it was started with, and setrlimit
+// refuses anything past fs.nr_open even to root); 0 when unknown.
+func maxOpenFiles() int64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Max == unix.RLIM_INFINITY {
+		return 0
+	}
+	max := int64(rl.Max)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			max = min(max, n)
+		}
+	}
+	return max
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil

@@ -142,6 +142,11 @@ const (
 	MinOpenFiles    = 4 // 0-2 and one for the dynamic loader; plus one per extra file
 	MinTmpfs        = 64 << 10
 	MinAddressSpace = 4 << 20
+
+	// MaxProcs is the kernel's PID_MAX_LIMIT on 64-bit: pids.max takes no
+	// more. (Open files are bounded by the supervisor's hard limit, which
+	// Check reads.)
+	MaxProcs = 4 << 20
 )
 
 // WithDefaults returns l with every zero field taken from DefaultLimits.

@@ -124,6 +124,11 @@ func (l Limits) check(extraFiles int) error {
 		return &LimitError{Field: field, Value: strconv.Itoa(v), Min: strconv.Itoa(min)}
 	}
 	openFilesMin := MinOpenFiles + extraFiles
+	// pids.max takes no more than the kernel's PID_MAX_LIMIT (EINVAL,
+	// which would end the run internal-error).
+	if l.Procs > MaxProcs {
+		return &LimitError{Field: "procs", Value: strconv.Itoa(l.Procs), Why: fmt.Sprintf("above the maximum %d", MaxProcs)}
+	}
 	for _, err := range []error{
 		dur("cpu", l.CPU, MinCPU),
 		dur("wall", l.Wall, MinWall),

@@ -12,6 +12,16 @@
 // GET /metrics is the Prometheus text format. With Options.Token every
 // route but /healthz needs "Authorization: Bearer TOKEN" (401 otherwise).
 //
+// Every client is treated as a remote party: a job may not name host
+// paths (copy_in, binds) unless Options.CopyInRoot confines them or
+// Options.TrustClients says so; its limits are bounded by Options.Ceiling
+// and what it could capture in all by Options.MaxAnswer; a body must
+// arrive within Options.BodyTimeout (408) and an answer be taken within
+// Options.WriteTimeout; idle connections close after Options.IdleTimeout
+// and at most Options.MaxConns are served at once. So no client keeps a
+// run slot, a queue place or the drain by being slow, nor makes the
+// server hold more memory than those bounds.
+//
 // Serve drains when its context ends: the listener closes, the runs in
 // flight finish and are answered, then it returns; the caller closes the
 // runner (the pool), which leaves nothing on the host.

@@ -14,9 +14,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/batch"
@@ -27,7 +29,26 @@ const (
 	DefaultQueue      = 64
 	DefaultMaxBody    = 16 << 20
 	DefaultRetryAfter = time.Second
+	// A request's body must arrive whole within DefaultBodyTimeout of its
+	// headers, and its answer must be taken within DefaultWriteTimeout:
+	// past them the request's admission (a run slot or a queue place) is
+	// given back. A keep-alive connection with no request is closed after
+	// DefaultIdleTimeout.
+	DefaultBodyTimeout  = 30 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultIdleTimeout  = time.Minute
+	// DefaultMaxAnswer bounds what one job could capture in all
+	// (batch.Options.MaxCaptured): about what its answer holds.
+	DefaultMaxAnswer = 512 << 20
+	// DefaultMaxConns bounds the connections served at once.
+	DefaultMaxConns = 1024
 )
+
+// DefaultCeiling bounds the limits a /run job may ask for, where
+// Options.Ceiling sets none: what a program prints and the files copied
+// out are held in the server's memory, which no box limit charges, and a
+// run holds its slot (and the drain) up to its wall limit.
+var DefaultCeiling = sandbox.Limits{Output: 64 << 20, Tmpfs: 256 << 20, Wall: 10 * time.Minute}
 
 // PoolReporter is what a pooled runner may report for the metrics and the
 // health check: boxes kept, idle now, replaced so far, and the last
@@ -52,6 +73,19 @@ type Options struct {
 	Token string
 	// CopyInRoot confines the jobs' copy_in host paths (batch.Options).
 	CopyInRoot string
+	// TrustClients lets jobs name any host path in copy_in and binds,
+	// read with the server's rights (root's). Without it and without
+	// CopyInRoot, a job naming a host path is refused: every client is a
+	// remote party, the token only says it may run programs.
+	TrustClients bool
+	// Ceiling bounds the limits a job may ask for (batch.Options.Ceiling):
+	// a job over it is 400 naming the field. Its unset Output, Tmpfs
+	// and Wall take DefaultCeiling's.
+	Ceiling sandbox.Limits
+	// MaxAnswer bounds what one job could capture in all, its streams,
+	// files and transcripts (batch.Options.MaxCaptured; default
+	// DefaultMaxAnswer): a job that could capture more is 400.
+	MaxAnswer int64
 	// MaxBody bounds a request body (default DefaultMaxBody): more is 413.
 	MaxBody int64
 	// RetryAfter is what a 503 asks the client to wait (default
@@ -60,6 +94,22 @@ type Options struct {
 	// DrainTimeout bounds the drain; 0 waits for every run in flight,
 	// which ends at its wall limit at the latest.
 	DrainTimeout time.Duration
+	// BodyTimeout bounds the reading of a /run body from the end of its
+	// headers (default DefaultBodyTimeout): a body still incomplete then
+	// is 408, so a client that sends slowly cannot keep its admission.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the writing of a /run answer (default
+	// DefaultWriteTimeout): a client that does not read it loses the
+	// connection, and its admission is given back.
+	WriteTimeout time.Duration
+	// MaxConns bounds the connections served at once (default
+	// DefaultMaxConns); more wait in the listen backlog until one goes.
+	// Each costs a descriptor, a goroutine and buffers before any token is
+	// checked.
+	MaxConns int
+	// IdleTimeout closes a keep-alive connection that has waited that
+	// long for its next request (default DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// Logger gets one line per run (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -96,6 +146,30 @@ func New(o Options) (*Server, error) {
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Ceiling.Output == 0 {
+		o.Ceiling.Output = DefaultCeiling.Output
+	}
+	if o.Ceiling.Tmpfs == 0 {
+		o.Ceiling.Tmpfs = DefaultCeiling.Tmpfs
+	}
+	if o.Ceiling.Wall == 0 {
+		o.Ceiling.Wall = DefaultCeiling.Wall
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxAnswer <= 0 {
+		o.MaxAnswer = DefaultMaxAnswer
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -167,7 +241,15 @@ func (s *Server) Handler() http.Handler {
 		metrics.ServeHTTP(w, r)
 		return http.StatusOK
 	}))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body the handler leaves unread (401, 405, 503, 404) is still
+		// read by net/http, up to 256 KiB, before it answers: that read
+		// ends at the body timeout too, or a client that trickles a body
+		// holds the connection, no token needed. /run lifts the deadline
+		// once it has the body.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Serve answers on ln until ctx ends, then drains: the listener closes, the
@@ -177,10 +259,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+		// Not ReadTimeout or WriteTimeout: they would also run during the
+		// run (a read deadline then cancels the request's context); /run
+		// sets its own deadlines around reading the body and writing
+		// the answer.
+		IdleTimeout: s.o.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(netutil.LimitListener(ln, s.o.MaxConns)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("server: %w", err)
@@ -218,9 +305,11 @@ func (s *Server) authorized(route string, h handler) http.HandlerFunc {
 	}
 }
 
+// tokenOK checks "Authorization: Bearer TOKEN"; the scheme's name is
+// case-insensitive (RFC 9110 11.1), the token is compared in constant time.
 func (s *Server) tokenOK(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.Token)) == 1
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +319,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		code, msg = http.StatusServiceUnavailable, "draining"
 	case s.pool != nil:
 		if _, idle, _, lastErr := s.pool.PoolStats(); idle == 0 && lastErr != nil && len(s.running) == 0 {
-			code, msg = http.StatusServiceUnavailable, "no box ready: "+lastErr.Error()
+			// /healthz needs no token: the error (host paths, errno
+			// text) goes to the log only.
+			code, msg = http.StatusServiceUnavailable, "no box ready"
+			s.o.Logger.Warn("healthz", "http", code, "error", lastErr.Error())
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -253,14 +345,28 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 	default:
 		return s.unavailable(w, fmt.Sprintf("queue full (%d running, %d waiting)", s.o.Parallel, s.o.Queue))
 	}
+	// The admission is held while the body arrives: a client sending
+	// slowly must not keep it, nor hold the drain. (The deadline is set
+	// by Handler, from the request's start.)
+	rc := http.NewResponseController(w)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
 	if err != nil {
+		// The deadline stays: after the answer the server reads what is
+		// left of the body, which must not wait for a slow client either.
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			return writeError(w, http.StatusRequestEntityTooLarge, nil, fmt.Sprintf("body over %d bytes", s.o.MaxBody))
+		case errors.As(err, &netErr) && netErr.Timeout():
+			w.Header().Set("Connection", "close")
+			return writeError(w, http.StatusRequestTimeout, nil, fmt.Sprintf("body not received within %v", s.o.BodyTimeout))
 		}
 		return writeError(w, http.StatusBadRequest, nil, "read body: "+err.Error())
 	}
+	// No deadline during the run: the server's read that notices a
+	// client gone would take it for one and cancel the run.
+	rc.SetReadDeadline(time.Time{})
 
 	queued := time.Now()
 	s.waiting.Add(1)
@@ -272,9 +378,14 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, nil, "client gone while queued")
 	}
 	start := time.Now()
-	out := batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot}, 0, body)
+	out := func() batch.Outcome {
+		// Deferred: net/http recovers a handler's panic, and the slot
+		// must come back then too.
+		defer func() { <-s.running }()
+		return batch.RunLine(r.Context(), s.o.Runner, batch.Options{CopyInRoot: s.o.CopyInRoot, Ceiling: s.o.Ceiling, MaxCaptured: s.o.MaxAnswer,
+			RefuseHostPaths: s.o.CopyInRoot == "" && !s.o.TrustClients}, 0, body)
+	}()
 	took := time.Since(start)
-	<-s.running
 
 	code := http.StatusOK
 	switch {
@@ -291,10 +402,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 		s.runs.WithLabelValues(string(res.Status)).Inc()
 		statuses[i] = string(res.Status)
 	}
-	attrs := []any{"id", idText(out.ID), "http", code, "backend", s.o.Backend,
+	// The id and the error quote what the client sent: clipped, so a log
+	// line stays short whatever the request held.
+	attrs := []any{"id", clip(idText(out.ID)), "http", code, "backend", s.o.Backend,
 		"queue_ms", start.Sub(queued).Milliseconds(), "run_ms", took.Milliseconds()}
 	if out.Err != nil {
-		attrs = append(attrs, "error", out.Err.Error())
+		attrs = append(attrs, "error", clip(out.Err.Error()))
 	} else {
 		attrs = append(attrs, "status", strings.Join(statuses, ","))
 		if len(out.Results) == 1 {
@@ -303,9 +416,18 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.o.Logger.Info("run", attrs...)
 
+	// A client that does not read its answer must not keep the handler
+	// and its admission: the answer (up to about 4/3 of the output limit)
+	// goes out under a deadline, whole (Content-Length, so nothing is
+	// left for after the handler), and the deadline is lifted for the
+	// connection's next request.
+	rc.SetWriteDeadline(time.Now().Add(s.o.WriteTimeout))
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out.Line)))
 	w.WriteHeader(code)
-	w.Write(out.Line)
+	if _, err := w.Write(out.Line); err == nil && rc.Flush() == nil {
+		rc.SetWriteDeadline(time.Time{})
+	}
 	return code
 }
 
@@ -329,6 +451,22 @@ func writeError(w http.ResponseWriter, code int, id json.RawMessage, msg string)
 	}{id, msg})
 	w.Write(append(b, '\n'))
 	return code
+}
+
+// clipLog is the most of one client-given text a log line carries.
+const clipLog = 512
+
+// clip shortens s to about clipLog bytes (on a rune boundary), saying how
+// long it was.
+func clip(s string) string {
+	if len(s) <= clipLog {
+		return s
+	}
+	cut := clipLog
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:cut], len(s))
 }
 
 func idText(id json.RawMessage) string {

@@ -55,3 +55,28 @@ func TestBatchOneshotGoesOn(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchCeilings: --max-output, --max-wall and --max-answer reach the
+// batch: a job over them gets an error line naming the field, the batch
+// goes on. (Before: no such flags; a job line from a user could ask for
+// 8 GiB of output, held in the batch process's memory.)
+func TestBatchCeilings(t *testing.T) {
+	needRoot(t)
+	input := strings.Join([]string{
+		`{"id":"o","args":["/bin/true"],"limits":{"output":"8GiB"}}`,
+		`{"id":"w","args":["/bin/true"],"limits":{"wall":"1h"}}`,
+		`{"id":"g","group":[{"args":["/bin/true"]},{"args":["/bin/true"]}]}`,
+		`{"id":"ok","args":["/bin/echo","fits"],"limits":{"output":"1MiB"}}`,
+	}, "\n")
+	code, stdout, stderr := batchCLI(t, input, "--backend", "oneshot", "--max-output", "1MiB", "--max-wall", "1m", "--max-answer", "3MiB")
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != 0 || len(lines) != 4 {
+		t.Fatalf("exit %d, %d lines, stderr %q:\n%s", code, len(lines), stderr, stdout)
+	}
+	for i, want := range []string{`limits.output 8GiB: above the ceiling 1MiB`, `limits.wall 1h0m0s: above the ceiling 1m0s`,
+		`could capture up to 4MiB, more than the most, 3MiB`, `"stdout":"fits\n"`} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("line %d: %s\nwant it to contain %s", i+1, lines[i], want)
+		}
+	}
+}

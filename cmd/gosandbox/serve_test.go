@@ -30,6 +30,12 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"--token-file", "/nonexistent/token"}, "--token-file"},
 		{[]string{"--token-file", empty}, "one token"},
 		{[]string{"--queue", "0"}, "--queue"},
+		{[]string{"--max-output", "0"}, "--max-output"},
+		{[]string{"--max-wall", "-1s"}, "--max-wall"},
+		{[]string{"--max-conns", "0"}, "--max-conns"},
+		{[]string{"--max-answer", "64MiB"}, "--max-answer"},
+		{[]string{"--trust-clients", "--copy-in-root", "/"}, "choose one"},
+		{[]string{"--max-tmpfs", "99999999999999999999GiB"}, "max-tmpfs"},
 		{[]string{"--listen", "not an address"}, "--listen"},
 	} {
 		code, _, stderr := runCLI(t, t.TempDir(), "", append([]string{"serve"}, tc.args...)...)

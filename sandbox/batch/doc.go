@@ -40,6 +40,12 @@
 // Options.CopyInRoot (gosandbox batch --copy-in-root) confines copy_in host
 // paths to one directory, for job lines built from untrusted input.
 //
+// Field names are exact and a key appears once per object (encoding/json
+// alone would take "ARGS" for "args" and the last of repeated keys); a
+// group holds at most MaxGroup programs. For untrusted lines,
+// Options.Ceiling bounds each limit, Options.MaxCaptured what a job could
+// capture in all, and Options.RefuseHostPaths refuses copy_in and binds.
+//
 // A line that is not a valid job, or a job the runner refuses before
 // running anything (a copy_in path that does not exist, an invalid limit),
 // yields {"id": ..., "error": "line N: what is wrong"} (id null when it could

@@ -64,8 +64,10 @@ type JobLimits struct {
 	Tmpfs     string `json:"tmpfs"`
 }
 
-// DecodeJob reads one job line. Unknown fields, a value of the wrong type,
-// trailing data and an id that is not a string are errors; the error says
+// DecodeJob reads one job line. Unknown fields (field names are exact,
+// not matched regardless of case), a key given twice in one object, a
+// value of the wrong type, trailing data and an id that is not a string
+// are errors; the error says
 // what is wrong (without the line number, which the caller adds).
 func DecodeJob(line []byte) (Job, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -76,6 +78,9 @@ func DecodeJob(line []byte) (Job, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Job{}, errors.New("trailing data after the job object")
+	}
+	if err := checkKeys(line); err != nil {
+		return Job{}, err
 	}
 	if j.ID != nil && !isJSONString(j.ID) {
 		if string(j.ID) == "null" {
@@ -155,6 +160,9 @@ func (j Job) GroupSpec() (sandbox.Group, error) {
 	if len(j.Group) == 0 {
 		return g, errors.New("group: no programs")
 	}
+	if len(j.Group) > MaxGroup {
+		return g, fmt.Errorf("group: %d programs, more than %d", len(j.Group), MaxGroup)
+	}
 	top := j.Program
 	switch {
 	case top.Args != nil || top.Env != nil || top.Stdin != nil || top.Files != nil || top.CopyIn != nil || top.CopyOut != nil:
@@ -212,6 +220,19 @@ func (p Program) spec(prefix string) (sandbox.Spec, error) {
 	var err error
 	if spec.Limits, err = p.Limits.parse(prefix); err != nil {
 		return spec, err
+	}
+	// Every name is read after the run, outside the wall limit: one name
+	// repeated would read one file over and over, and no more names can
+	// exist than /w has inodes.
+	if max := sandbox.WorkDirInodes(spec.Limits.WithDefaults().Tmpfs); len(p.CopyOut) > max {
+		return spec, fmt.Errorf("%scopy_out: %d names, more than the work directory's %d inodes", prefix, len(p.CopyOut), max)
+	}
+	seen := make(map[string]int, len(p.CopyOut))
+	for i, name := range p.CopyOut {
+		if j, dup := seen[name]; dup {
+			return spec, fmt.Errorf("%scopy_out[%d] %q: also copy_out[%d]", prefix, i, name, j)
+		}
+		seen[name] = i
 	}
 	for _, name := range sortedKeys(p.Files) {
 		if _, dup := p.CopyIn[name]; dup {

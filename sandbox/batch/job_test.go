@@ -39,6 +39,14 @@ func TestDecodeJobErrors(t *testing.T) {
 		`{"id":"a","args":["x"],"limits":{"memory":"lots"}}`:            "limits.memory",
 		`{"id":"a","args":[]}`:                                          "no program",
 		`{"id":"a","args":["x"],"files":{"f":""},"copy_in":{"f":"/x"}}`: "both name",
+		// Field names are exact and given once: a reader that checks a
+		// line (a front end's filter) and this one must see the same job.
+		`{"id":"a","ARGS":["x"]}`:                                  `"ARGS": unknown field (field names are exact: args)`,
+		`{"id":"a","args":["x"],"limits":{"Memory":"1GiB"}}`:       `limits: "Memory": unknown field`,
+		`{"id":"a","group":[{"args":["x"],"Copy_In":{"g":"/h"}}]}`: `group[0]: "Copy_In": unknown field`,
+		`{"id":"a","args":["x"],"args":["y"]}`:                     `"args": given twice`,
+		`{"id":"a","args":["x"],"files":{"f":"1","f":"2"}}`:        `files: "f": given twice`,
+		`{"id":"a","args":["x"],"limits":{"cpu":"1s","cpu":"9s"}}`: `limits: "cpu": given twice`,
 	} {
 		j, err := DecodeJob([]byte(line))
 		if err == nil {
@@ -47,6 +55,15 @@ func TestDecodeJobErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error with %q", line, err, want)
 		}
+	}
+}
+
+// TestDecodeJobExactKeys: keys that differ only in case are distinct
+// names inside files and copy_in, where they name files.
+func TestDecodeJobExactKeys(t *testing.T) {
+	j, err := DecodeJob([]byte(`{"id":"a","args":["x"],"files":{"ARGS":"1","args":"2","F":"3","f":"4"}}`))
+	if err != nil || len(j.Files) != 4 {
+		t.Fatalf("%v %v", j.Files, err)
 	}
 }
 

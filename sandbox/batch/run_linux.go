@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
+	"time"
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/group"
@@ -33,7 +36,28 @@ type Options struct {
 	// nothing of it runs. Set it when job lines are built from untrusted
 	// input; without it copy_in reads whatever the supervisor can.
 	CopyInRoot string
+	// Ceiling, where a field is set, is the largest value a job may give
+	// that limit; a job asking for more gets an error line naming the
+	// field and nothing of it runs. Set it when job lines are untrusted:
+	// the captured output (up to limits.output per stream), the
+	// copied-out files and a group's transcripts (bounded by Output too)
+	// are held in the supervisor's memory, which no box limit charges.
+	Ceiling sandbox.Limits
+	// MaxCaptured, when set, bounds what one job could capture in all
+	// (see capturedAtMost): a ceiling per field still lets a group of
+	// MaxGroup programs hold MaxGroup times what one may.
+	MaxCaptured int64
+	// RefuseHostPaths refuses every job that names a host path (copy_in,
+	// binds), for callers whose job lines are untrusted and that have no
+	// CopyInRoot to confine them to.
+	RefuseHostPaths bool
 }
+
+// MaxGroup is the most programs a group job may hold: each runs in its
+// own box, all at once, and on a pool the boxes past its size are built
+// for the group, so the bound is what keeps one job line from starting
+// boxes by the thousand.
+const MaxGroup = 16
 
 // Stats count what a batch did.
 type Stats struct {
@@ -245,6 +269,11 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		// path the line names.
 		return refused(job.ID, n, fmt.Errorf("binds %q: not allowed with a copy-in root (job lines are untrusted)", job.Binds))
 	}
+	if o.RefuseHostPaths {
+		if err := noHostPaths(job); err != nil {
+			return refused(job.ID, n, err)
+		}
+	}
 	var specs []sandbox.Spec
 	var g sandbox.Group
 	if job.IsGroup() {
@@ -258,6 +287,34 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 			return refused(job.ID, n, err)
 		}
 		specs = []sandbox.Spec{spec}
+	}
+	for i := range specs {
+		if err := applyCeiling(&specs[i].Limits, o.Ceiling); err != nil {
+			if job.IsGroup() {
+				err = fmt.Errorf("group[%d].%w", i, err)
+			}
+			return refused(job.ID, n, err)
+		}
+	}
+	if job.IsGroup() && o.Ceiling.Wall > 0 {
+		// The group's one clock is the job's limits.wall, in no spec.
+		if g.Wall > o.Ceiling.Wall {
+			return refused(job.ID, n, fmt.Errorf("limits.wall %v: above the ceiling %v", g.Wall, o.Ceiling.Wall))
+		}
+		if g.Wall == 0 && sandbox.DefaultLimits.Wall > o.Ceiling.Wall {
+			g.Wall = o.Ceiling.Wall
+		}
+	}
+	if job.IsGroup() && o.Ceiling.Output > 0 && g.Transcript > o.Ceiling.Output {
+		// Transcripts are held in the supervisor's memory as captures are.
+		return refused(job.ID, n, fmt.Errorf("transcript %s: above the ceiling %s (the output ceiling)",
+			sandbox.FormatSize(g.Transcript), sandbox.FormatSize(o.Ceiling.Output)))
+	}
+	if o.MaxCaptured > 0 {
+		if most := capturedAtMost(specs, g); most > o.MaxCaptured {
+			return refused(job.ID, n, fmt.Errorf("job: could capture up to %s, more than the most, %s (two streams of limits.output per program, "+
+				"copied-out files up to limits.tmpfs, transcripts): lower those limits", sandbox.FormatSize(most), sandbox.FormatSize(o.MaxCaptured)))
+		}
 	}
 	if o.CopyInRoot != "" {
 		for i := range specs {
@@ -301,6 +358,103 @@ func RunLine(ctx context.Context, r sandbox.Runner, o Options, n int, line []byt
 		return refused(job.ID, n, fmt.Errorf("encode result: %w", err))
 	}
 	return Outcome{Line: b, ID: job.ID, Results: results}
+}
+
+// capturedAtMost is the most a job's result could hold: per program its
+// stdout and stderr (but a stream a pipe carries) up to limits.output
+// each, its copied-out files up to limits.output each and limits.tmpfs in
+// all; per pipe of a group, its transcript.
+func capturedAtMost(specs []sandbox.Spec, g sandbox.Group) int64 {
+	// Sizes go up to 2^62 each: the sums saturate rather than wrap.
+	add := func(a, b int64) int64 {
+		if a > math.MaxInt64-b {
+			return math.MaxInt64
+		}
+		return a + b
+	}
+	mul := func(n int, b int64) int64 {
+		if b != 0 && int64(n) > math.MaxInt64/b {
+			return math.MaxInt64
+		}
+		return int64(n) * b
+	}
+	piped := map[sandbox.Stream]bool{}
+	for _, p := range g.Pipes {
+		piped[p.From] = true
+	}
+	var total int64
+	for i, spec := range specs {
+		l := spec.Limits.WithDefaults()
+		for _, name := range []string{"stdout", "stderr"} {
+			if !piped[sandbox.Stream{Program: i, Name: name}] {
+				total = add(total, l.Output)
+			}
+		}
+		if len(spec.CopyOut) > 0 {
+			total = add(total, min(mul(len(spec.CopyOut), l.Output), l.Tmpfs))
+		}
+	}
+	return add(total, mul(len(g.Pipes), g.Transcript))
+}
+
+// noHostPaths refuses a job that names a host path (Options.RefuseHostPaths).
+func noHostPaths(job Job) error {
+	const why = "host paths are refused here (no copy-in root confines them)"
+	if len(job.Binds) > 0 {
+		return fmt.Errorf("binds %q: %s", job.Binds, why)
+	}
+	if len(job.CopyIn) > 0 {
+		return fmt.Errorf("copy_in %q: %s", sortedKeys(job.CopyIn), why)
+	}
+	for i, p := range job.Group {
+		if len(p.CopyIn) > 0 {
+			return fmt.Errorf("group[%d].copy_in %q: %s", i, sortedKeys(p.CopyIn), why)
+		}
+	}
+	return nil
+}
+
+// applyCeiling refuses a limit above the ceiling's field where that is
+// set (see Options.Ceiling), and lowers to it a limit the job left to a
+// default above it.
+func applyCeiling(l *sandbox.Limits, ceiling sandbox.Limits) error {
+	lowered := l.WithDefaults()
+	for _, p := range []struct{ v, max, dflt *int64 }{
+		{(*int64)(&l.CPU), (*int64)(&ceiling.CPU), (*int64)(&lowered.CPU)},
+		{(*int64)(&l.Wall), (*int64)(&ceiling.Wall), (*int64)(&lowered.Wall)},
+		{&l.Memory, &ceiling.Memory, &lowered.Memory},
+		{&l.Output, &ceiling.Output, &lowered.Output},
+		{&l.Stack, &ceiling.Stack, &lowered.Stack},
+		{&l.Tmpfs, &ceiling.Tmpfs, &lowered.Tmpfs},
+	} {
+		if *p.v == 0 && *p.max > 0 && *p.dflt > *p.max {
+			*p.v = *p.max
+		}
+	}
+	if l.Procs == 0 && ceiling.Procs > 0 && lowered.Procs > ceiling.Procs {
+		l.Procs = ceiling.Procs
+	}
+	if l.OpenFiles == 0 && ceiling.OpenFiles > 0 && lowered.OpenFiles > ceiling.OpenFiles {
+		l.OpenFiles = ceiling.OpenFiles
+	}
+	above := func(field string, v, max int64, format func(int64) string) error {
+		if max > 0 && v > max {
+			return fmt.Errorf("limits.%s %s: above the ceiling %s", field, format(v), format(max))
+		}
+		return nil
+	}
+	dur := func(n int64) string { return time.Duration(n).String() }
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return errors.Join(
+		above("cpu", int64(l.CPU), int64(ceiling.CPU), dur),
+		above("wall", int64(l.Wall), int64(ceiling.Wall), dur),
+		above("memory", l.Memory, ceiling.Memory, sandbox.FormatSize),
+		above("procs", int64(l.Procs), int64(ceiling.Procs), count),
+		above("output", l.Output, ceiling.Output, sandbox.FormatSize),
+		above("stack", l.Stack, ceiling.Stack, sandbox.FormatSize),
+		above("open_files", int64(l.OpenFiles), int64(ceiling.OpenFiles), count),
+		above("tmpfs", l.Tmpfs, ceiling.Tmpfs, sandbox.FormatSize),
+	)
 }
 
 func refused(id json.RawMessage, n int, err error) Outcome {

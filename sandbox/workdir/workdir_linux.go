@@ -127,7 +127,7 @@ func (d *Dir) setUp(o Options) error {
 		}
 		inodes := o.Inodes
 		if inodes <= 0 {
-			inodes = inodesFor(size)
+			inodes = sandbox.WorkDirInodes(size)
 		}
 		data := fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755,uid=%d,gid=%d", size, inodes, d.uid, d.gid)
 		if err := unix.Mount("gosandbox-w", d.path, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
@@ -143,13 +143,6 @@ func (d *Dir) setUp(o Options) error {
 	}
 	d.fd = fd
 	return nil
-}
-
-// inodesFor allows one file per 8 KiB of space, within sane bounds: enough
-// for a build tree, too few to exhaust kernel memory with empty files.
-func inodesFor(size int64) int {
-	n := size / (8 << 10)
-	return int(min(max(n, 1024), 1<<20))
 }
 
 // Path is the directory on the host, to be bound at /w in the box.
