@@ -53,8 +53,9 @@ func MaybeRunInit() {
 }
 
 // initServer is the init's state. Only the main goroutine touches it, but
-// for tmp and nextNet while a tidy-up runs (see startTidy), which the main
-// goroutine waits for before it uses either.
+// for the fields that work in the background sets (tmpFresh, othersChecked,
+// nextNet: see inBackground), which the main goroutine waits for (settle)
+// before it uses any of them.
 type initServer struct {
 	link    *protocol.Link
 	msgs    chan received
@@ -81,12 +82,15 @@ type initServer struct {
 	// loopback up, that the next program starts in (-1: none yet). Each
 	// run gets its own, so no counter of /proc/net carries over (U7).
 	homeNet, nextNet int
-	// tidying is the tidy-up after a run (see startTidy), nil when none is
-	// under way; tmpFresh says /tmp was mounted afresh since the last
-	// program started.
-	tidying  chan error
-	tidyErr  error // sticky: a failed tidy-up fails every reset after it
-	tmpFresh bool
+	// tidying is the work under way in the background (the next run's
+	// network namespace, the tidy-up after a run: see startTidy), empty
+	// when none is; tmpFresh says /tmp was mounted afresh, othersChecked
+	// that no process but the init was found, since the last program
+	// started.
+	tidying       []chan error
+	tidyErr       error // sticky: a failed tidy-up fails every reset after it
+	tmpFresh      bool
+	othersChecked bool
 	// filters are the compiled seccomp programs by mode: the policy of a
 	// mode never changes, so it is compiled once.
 	filters map[string]*seccomp.Program
