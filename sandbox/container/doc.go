@@ -52,7 +52,7 @@
 // Limits, each in a fresh IPC, UTS and network namespace (so SysV IPC objects,
 // POSIX message queues, the hostname and the network counters of one run never
 // reach the next; the network namespace, loopback up, is made by the init
-// while the run before runs), and on cgroup hosts in the container's cgroup, whose limits are set
+// ahead, during or after the run before), and on cgroup hosts in the container's cgroup, whose limits are set
 // and counters reset for each run. The init itself stays out of that cgroup,
 // so a run's figures never include it.
 //
@@ -98,13 +98,17 @@
 // reset happens in the background after each run, and most of it earlier
 // still, off the path of a run that waits for it. The next run's network
 // namespace (its own loopback up, so no counter of /proc/net carries over;
-// making it takes the kernel's rtnl lock) is made while the program runs,
-// once the child has entered the namespace made for it. As soon as the run
-// is over and its exited sent, the init mounts a fresh tmpfs at /tmp (bound
-// again at /dev/shm: times, modes and inode numbers as after the build; the
-// unmount waits for an RCU grace period) and checks that no process but
-// itself is left (nothing can start one until the next exec), overlapping
-// the host's work on the result. The reset itself waits for that work,
+// making it takes the kernel's rtnl lock and ~0.8 ms) is made by a thread
+// of the init kept for it at a lower priority: when the exec came within 5
+// ms of the last reset (runs back to back, as in a batch), while the
+// program runs, once the child has entered the namespace made for it;
+// otherwise once the run is over (beside a program it slowed spaced runs by
+// 0.05-0.1x the floor for nothing). As soon as the run is over and its
+// exited sent, the init mounts a fresh tmpfs at /tmp (bound again at
+// /dev/shm: times, modes and inode numbers as after the build; the unmount
+// waits for an RCU grace period) and checks that no process but itself is
+// left (nothing can start one until the next exec), overlapping the host's
+// work on the result. The reset itself waits for that work,
 // wipes /w (removing entries relative to directory descriptors opened with
 // O_NOFOLLOW, so a planted symlink is removed and never followed), restores
 // its mode, owner and extended attributes, sets its times to now and checks
@@ -149,8 +153,7 @@
 // Costs, per run on a warm pool with cgroup v1: one round trip on the
 // socket (exec, then started and exited), one vfork of the small init, one
 // cgroup write per hierarchy by the child, its set-up (the seccomp install
-// is the dearest step) and the program's exec, during which the next
-// network namespace is made; the reset (one round trip, a tmpfs mounted
+// is the dearest step) and the program's exec; the reset (one round trip, a tmpfs mounted
 // afresh, a directory wipe, a cgroup counter reset and, past 1 MiB, a
 // reclaim) runs after the result is returned. The
 // wall time of a run starts when the host sends exec, so it includes the

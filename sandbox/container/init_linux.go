@@ -82,6 +82,7 @@ type initServer struct {
 	// loopback up, that the next program starts in (-1: none yet). Each
 	// run gets its own, so no counter of /proc/net carries over (U7).
 	homeNet, nextNet int
+	net              *netMaker
 	// tidying is the work under way in the background (the next run's
 	// network namespace, the tidy-up after a run: see startTidy), empty
 	// when none is; tmpFresh says /tmp was mounted afresh, othersChecked
@@ -91,6 +92,11 @@ type initServer struct {
 	tidyErr       error // sticky: a failed tidy-up fails every reset after it
 	tmpFresh      bool
 	othersChecked bool
+	// netMaking says the next run's network namespace is being made in
+	// the background (until settle); lastReset is when the last reset
+	// was answered.
+	netMaking bool
+	lastReset time.Time
 	// filters are the compiled seccomp programs by mode: the policy of a
 	// mode never changes, so it is compiled once.
 	filters map[string]*seccomp.Program
@@ -289,7 +295,9 @@ func (s *initServer) handle(m protocol.Message) error {
 		if err := s.reset(); err != nil {
 			return s.replyError(m.Seq, err)
 		}
-		return s.replyOK(m.Seq)
+		err := s.replyOK(m.Seq)
+		s.lastReset = time.Now()
+		return err
 	}
 	return protocol.Errorf("unexpected %s from the host", m.Kind)
 }

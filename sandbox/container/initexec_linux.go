@@ -100,11 +100,15 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	// From here on the program may write /tmp and start processes.
 	s.tmpFresh, s.othersChecked = false, false
 	pid, err := fe.Start()
-	// The child is in its namespace (or gone): the next run's is made
-	// while this program runs, off the path of the reset that the next
-	// run waits for.
+	// The child is in its namespace (or gone). When runs come back to
+	// back, the next run's is made while this program runs, off the path
+	// of the reset that the next run waits for; otherwise after the run
+	// (startTidy), where it costs no run anything.
 	s.dropNet()
-	s.inBackground(s.prepareNet)
+	if s.backToBack() {
+		s.inBackground(s.prepareNet)
+		s.netMaking = true
+	}
 	if syncErr != nil {
 		return syncErr
 	}
