@@ -99,8 +99,8 @@
 // still, off the path of a run that waits for it. The next run's network
 // namespace (its own loopback up, so no counter of /proc/net carries over;
 // making it takes the kernel's rtnl lock and ~0.8 ms) is made by a thread
-// of the init kept for it at a lower priority: when the exec came within 5
-// ms of the last reset (runs back to back, as in a batch), while the
+// of the init kept for it at a lower priority: when the exec came within 2
+// ms of the last reset (the host waited for it, as in a batch), while the
 // program runs, once the child has entered the namespace made for it;
 // otherwise once the run is over (beside a program it slowed spaced runs by
 // 0.05-0.1x the floor for nothing). As soon as the run is over and its

@@ -261,12 +261,12 @@ func TestNextNetworkNamespaceMadeDuringTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A run that follows its container's reset at once counts as back to
-	// back; on a loaded host one may come late, so a few are tried.
+	// A run that waited for its container's reset counts as back to back:
+	// the probe follows a run at once. On a loaded host one may still come
+	// late, so a few are tried.
 	var held []string
 	var running string
 	for attempt := 0; attempt < 5 && len(held) == 0; attempt++ {
-		wantStatus(t, runSpec(t, p, sandbox.Spec{Args: []string{"/bin/true"}}), sandbox.StatusOK)
 		held, running = heldDuringRun(t, p, c, home)
 	}
 	if len(held) != 1 || held[0] == running {
@@ -279,8 +279,8 @@ func TestNextNetworkNamespaceMadeDuringTheRun(t *testing.T) {
 	}
 }
 
-// heldDuringRun runs a program that prints its network namespace and waits,
-// and returns, once it printed, the network namespaces other than home that
+// heldDuringRun runs /bin/true and right after it a program that prints its
+// network namespace and waits, and returns, once it printed, the network namespaces other than home that
 // c's init holds descriptors of (waiting up to 2 s for one), and the
 // program's.
 func heldDuringRun(t *testing.T, p *Pool, c *Container, home string) (held []string, running string) {
@@ -301,6 +301,7 @@ func heldDuringRun(t *testing.T, p *Pool, c *Container, home string) (held []str
 		err error
 	}
 	first := make(chan ran, 1)
+	wantStatus(t, runSpec(t, p, sandbox.Spec{Args: []string{"/bin/true"}}), sandbox.StatusOK)
 	go func() {
 		res, err := p.Run(testContext(t), spec)
 		first <- ran{res, err}
