@@ -98,12 +98,11 @@
 // reset happens in the background after each run, and most of it earlier
 // still, off the path of a run that waits for it. The next run's network
 // namespace (its own loopback up, so no counter of /proc/net carries over;
-// making it takes the kernel's rtnl lock and ~0.8 ms) is made by a thread
-// of the init kept for it at a lower priority: when the exec came within 2
-// ms of the last reset (the host waited for it, as in a batch), while the
-// program runs, once the child has entered the namespace made for it;
-// otherwise once the run is over (beside a program it slowed spaced runs by
-// 0.05-0.1x the floor for nothing). As soon as the run is over and its
+// making it takes the kernel's rtnl lock and ~0.8 ms) is made, when the
+// exec came within 2 ms of the last reset (the host waited for it, as in a
+// batch), while the program runs, once the child has entered the namespace
+// made for it; otherwise once the run is over (beside a program it slowed
+// spaced runs by 0.05-0.1x the floor for nothing). As soon as the run is over and its
 // exited sent, the init mounts a fresh tmpfs at /tmp (bound again at
 // /dev/shm: times, modes and inode numbers as after the build; the unmount
 // waits for an RCU grace period) and checks that no process but itself is

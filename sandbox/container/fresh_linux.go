@@ -85,64 +85,34 @@ func (s *initServer) resetPids() error {
 }
 
 // prepareNet makes the network namespace the next program starts in, with
-// its loopback up (N4), and keeps a descriptor of it in s.nextNet. The
-// init's network thread (netMaker) makes it.
+// its loopback up (N4), and keeps a descriptor of it in s.nextNet. A
+// thread of the init enters it for the set-up and comes back; should it
+// fail to come back, it ends with its goroutine (it stays locked).
 func (s *initServer) prepareNet() error {
-	s.net.req <- struct{}{}
-	m := <-s.net.done
+	type made struct {
+		fd  int
+		err error
+	}
+	ch := make(chan made, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := newNetNS()
+		if rerr := unix.Setns(s.homeNet, unix.CLONE_NEWNET); rerr != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			ch <- made{-1, fmt.Errorf("init: back to the init's network namespace: %w", rerr)}
+			return // locked: the thread ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		ch <- made{fd, err}
+	}()
+	m := <-ch
 	if m.err != nil {
 		return m.err
 	}
 	s.nextNet = m.fd
 	return nil
-}
-
-// netMakerNice is the nice value of the init's network thread: a namespace
-// made while a program runs must leave the CPU to the program and the host
-// whenever they want it.
-const netMakerNice = 10
-
-// netMaker is a thread of the init, locked for good and reniced, that makes
-// network namespaces on request: it enters each new one for the set-up and
-// comes back to home.
-type netMaker struct {
-	req  chan struct{}
-	done chan madeNet
-}
-
-type madeNet struct {
-	fd  int
-	err error
-}
-
-// startNetMaker starts the network thread; the build starts it before it
-// takes the pid base, so that the thread's number lies below the runs'.
-func startNetMaker(home int) *netMaker {
-	m := &netMaker{req: make(chan struct{}), done: make(chan madeNet)}
-	go func() {
-		runtime.LockOSThread() // for good: the priority is the thread's
-		// Best effort: a thread that cannot lower its priority still
-		// makes namespaces.
-		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), netMakerNice)
-		for range m.req {
-			fd, err := newNetNS()
-			if rerr := unix.Setns(home, unix.CLONE_NEWNET); rerr != nil {
-				if fd >= 0 {
-					unix.Close(fd)
-				}
-				lost := fmt.Errorf("init: back to the init's network namespace: %w", rerr)
-				m.done <- madeNet{-1, lost}
-				// The thread stays in a namespace of a run: it makes
-				// none again.
-				for range m.req {
-					m.done <- madeNet{-1, lost}
-				}
-				return
-			}
-			m.done <- madeNet{fd, err}
-		}
-	}()
-	return m
 }
 
 // newNetNS moves the calling (locked) thread into a new network namespace,

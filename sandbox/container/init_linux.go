@@ -82,7 +82,6 @@ type initServer struct {
 	// loopback up, that the next program starts in (-1: none yet). Each
 	// run gets its own, so no counter of /proc/net carries over (U7).
 	homeNet, nextNet int
-	net              *netMaker
 	// tidying is the work under way in the background (the next run's
 	// network namespace, the tidy-up after a run: see startTidy), empty
 	// when none is; tmpFresh says /tmp was mounted afresh, othersChecked

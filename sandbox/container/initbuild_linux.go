@@ -75,7 +75,6 @@ func (s *initServer) build(c protocol.Conf) error {
 	}
 	s.roots = roots
 	s.tmpFresh = true
-	s.net = startNetMaker(s.homeNet)
 	if err := s.prepareNet(); err != nil {
 		return err
 	}
