@@ -155,10 +155,22 @@ func (c *Container) Ping(ctx context.Context) error {
 // are gone already and its IPC and UTS namespaces died with it) and checks
 // the result. A container whose reset fails is broken.
 func (c *Container) Reset(ctx context.Context) error {
-	seq, err := c.sendRequest(protocol.KindReset, nil, nil)
+	seq, err := c.startReset()
 	if err != nil {
 		return err
 	}
+	return c.finishReset(ctx, seq)
+}
+
+// startReset sends the reset, so that the init starts on it at once; its
+// sequence number is for finishReset.
+func (c *Container) startReset() (uint32, error) {
+	return c.sendRequest(protocol.KindReset, nil, nil)
+}
+
+// finishReset does the host's part of the reset sent as seq and waits for
+// the init's.
+func (c *Container) finishReset(ctx context.Context, seq uint32) error {
 	// The cgroup's part runs while the init does its own: the group has
 	// been empty since the run's end (the init reports it only once every
 	// box process is reaped), and nothing the init does is charged to it.
