@@ -685,3 +685,78 @@ func TestRemoveAfterPartialAdd(t *testing.T) {
 		}
 	}
 }
+
+// charge is what g's memory counter holds now.
+func charge(t *testing.T, g *Group) int64 {
+	t.Helper()
+	var file string
+	switch impl := g.impl.(type) {
+	case *v1Group:
+		file = filepath.Join(impl.memory, "memory.usage_in_bytes")
+	case *v2Group:
+		file = filepath.Join(impl.dir, "memory.current")
+	}
+	n, err := readInt(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// writeInGroup has a process of g write size bytes to path on disk and sync
+// them: clean page cache charged to g, which reclaim can free.
+func writeInGroup(t *testing.T, g *Group, path string, size int) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `read x && dd if=/dev/zero of="$1" bs=64k count="$2" conv=fsync status=none`, "sh", path, strconv.Itoa(size/(64<<10)))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddProc(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("write %s in the group: %v", path, err)
+	}
+}
+
+// TestReclaimOnlyWhenWorthIt: Reclaim leaves a charge below ReclaimMin (what
+// a small run leaves costs more to reclaim than the run itself) and frees a
+// larger one, so the next run's peak starts below ReclaimMin either way (U4).
+func TestReclaimOnlyWhenWorthIt(t *testing.T) {
+	m := manager(t)
+	g := create(t, m, "reclaim", Limits{Memory: 256 << 20, Procs: 16})
+	dir, err := os.MkdirTemp("/var/tmp", "gosandbox-cgroup-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	const small = 256 << 10
+	writeInGroup(t, g, filepath.Join(dir, "small"), small)
+	if c := charge(t, g); c < small || c >= ReclaimMin {
+		t.Skipf("a %d-byte file charged %d bytes: not the page cache this test needs", small, c)
+	}
+	if err := g.Reclaim(); err != nil {
+		t.Fatal(err)
+	}
+	if c := charge(t, g); c < small {
+		t.Fatalf("a charge of less than %d bytes was reclaimed (%d left)", ReclaimMin, c)
+	}
+
+	writeInGroup(t, g, filepath.Join(dir, "big"), 8<<20)
+	if c := charge(t, g); c < 8<<20 {
+		t.Skipf("an 8 MiB file charged %d bytes: not the page cache this test needs", c)
+	}
+	if err := g.Reclaim(); err != nil {
+		t.Fatal(err)
+	}
+	if c := charge(t, g); c >= ReclaimMin {
+		t.Fatalf("%d bytes left charged after the reclaim of a larger charge", c)
+	}
+}

@@ -307,7 +307,7 @@ func (g *v2Group) reclaim() error {
 	if err != nil {
 		return fmt.Errorf("cgroup: memory.current of %s: %w", g.name, err)
 	}
-	if cur == 0 {
+	if cur < ReclaimMin {
 		return nil
 	}
 	err = writeFile(filepath.Join(g.dir, "memory.reclaim"), strconv.FormatInt(cur, 10))

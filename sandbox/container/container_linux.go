@@ -155,16 +155,28 @@ func (c *Container) Ping(ctx context.Context) error {
 // are gone already and its IPC and UTS namespaces died with it) and checks
 // the result. A container whose reset fails is broken.
 func (c *Container) Reset(ctx context.Context) error {
+	seq, err := c.startReset()
+	if err != nil {
+		return err
+	}
+	return c.finishReset(ctx, seq)
+}
+
+// startReset sends the reset, so that the init starts on it at once; its
+// sequence number is for finishReset.
+func (c *Container) startReset() (uint32, error) {
 	// A cycle of descriptors in flight the run left is charged to the box's
 	// host uid, which the next run keeps (U7), and the files it holds (a
 	// memfd, a file of /w) to the box's cgroup (U4). The collection starts
 	// here, so that it runs while the init resets; the init waits for it
 	// when the run left sockets in flight (collectInFlight).
 	unixsocket.CollectGarbage()
-	seq, err := c.sendRequest(protocol.KindReset, nil, nil)
-	if err != nil {
-		return err
-	}
+	return c.sendRequest(protocol.KindReset, nil, nil)
+}
+
+// finishReset waits for the init's part of the reset sent as seq, then
+// does the host's.
+func (c *Container) finishReset(ctx context.Context, seq uint32) error {
 	if err := c.reply(ctx, protocol.KindReset, seq, c.b.replyTimeout()); err != nil {
 		return err
 	}

@@ -51,11 +51,11 @@
 // capabilities, NO_NEW_PRIVS, the seccomp policy and the rlimits of their
 // Limits, each in a fresh IPC, UTS and network namespace (so SysV IPC objects,
 // POSIX message queues, the hostname and the network counters of one run never
-// reach the next; the network namespace, loopback up, is made by the reset
-// before; the IPC namespace is made by the thread that starts the program
-// and kept, so that the SysV objects a run leaves are removed, and their
-// memory uncharged, as soon as it is over instead of whenever the kernel
-// frees the namespace), and on cgroup hosts in the container's cgroup, whose limits are set
+// reach the next; the network namespace, loopback up, is made by the init
+// ahead, during or after the run before; the IPC namespace is made by the
+// thread that starts the program and kept, so that the SysV objects a run
+// leaves are removed, and their memory uncharged, as soon as it is over
+// instead of whenever the kernel frees the namespace), and on cgroup hosts in the container's cgroup, whose limits are set
 // and counters reset for each run. The init itself stays out of that cgroup,
 // so a run's figures never include it.
 //
@@ -98,32 +98,39 @@
 // BuildTimeout, the run's wall limit plus a grace), so a stopped or stuck
 // init costs one run an internal-error, never a hang (B6).
 //
-// reset happens in the background after each run; its slow half (the
-// unmount waits for an RCU grace period, a network namespace for the
-// kernel's rtnl lock) starts in the init as soon as the run is over and its
-// exited is sent, so that it overlaps the host's work on the result. The
-// init checks that no process but itself is left, waits for the kernel's
-// collection of unix sockets when the run left some in flight (a socket
-// cycle keeps the files it carries open, and their pages charged to the
-// cgroup, after every process is gone; an unmount of /tmp that finds it busy
-// so waits too), mounts a fresh tmpfs at /tmp (bound again at
-// /dev/shm: times, modes and inode numbers as after the build), wipes /w
-// (removing entries relative to directory descriptors opened with
-// O_NOFOLLOW, so a planted symlink is removed and never followed), restores
-// its mode, owner and extended attributes, sets its times to now and checks
-// that it is empty, makes the network namespace of the next run (its own
-// loopback up, so no counter of /proc/net carries over) and sets the pid
-// counter (ns_last_pid) back to its value after the build, so the next
-// program and its children get the pid numbers of a fresh container (U7;
-// the init starts all the threads it needs at build time, and a reset that
-// finds one started since fails). Once the init has answered (not before:
-// the files the run left are charged to the cgroup until they are gone, and
-// a peak reset then would start the next run at their size), the host has
-// the kernel reclaim the memory still charged to the cgroup (page cache of
-// files the run read: force_empty on v1, memory.reclaim on v2), so that the
-// reset peak starts
-// near zero (U4), and resets the cgroup's counters and limits. A container
-// that fails reset or ping is destroyed, never reused.
+// reset happens in the background after each run, and most of it earlier
+// still, off the path of a run that waits for it. The next run's network
+// namespace (its own loopback up, so no counter of /proc/net carries over;
+// making it takes the kernel's rtnl lock and ~0.8 ms) is made, when the
+// exec came within 2 ms of the last reset (the host waited for it, as in a
+// batch), while the program runs, once the child has entered the namespace
+// made for it; otherwise once the run is over (beside a program it slowed
+// spaced runs by 0.05-0.1x the floor for nothing). As soon as the run is over and its
+// exited sent, the init mounts a fresh tmpfs at /tmp (bound again at
+// /dev/shm: times, modes and inode numbers as after the build; the unmount
+// waits for an RCU grace period) and checks that no process but itself is
+// left (nothing can start one until the next exec), overlapping the host's
+// work on the result. The reset itself waits for that work, waits for the
+// kernel's collection of unix sockets when the run left some in flight (a
+// socket cycle keeps the files it carries open, and their pages charged to
+// the cgroup, after every process is gone; an unmount of /tmp that finds it
+// busy so waits too), removes the SysV objects left in the run's IPC
+// namespace, wipes /w (removing entries relative to directory descriptors
+// opened with O_NOFOLLOW, so a planted symlink is removed and never
+// followed), restores its mode, owner and extended attributes, sets its
+// times to now and checks that it is empty, and sets the pid counter
+// (ns_last_pid) back to its value after the build, so the next program and
+// its children get the pid numbers of a fresh container (U7; the init
+// starts all the threads it needs at build time, and a reset that finds one
+// started since fails). Once the init has answered (not before: the files
+// the run left are charged to the cgroup until they are gone, and a peak
+// reset then would start the next run at their size), the host has the
+// kernel reclaim the memory still charged to the cgroup (page cache of
+// files the run read: the v1 limit lowered to 0 and back, memory.reclaim on
+// v2) once it reaches cgroup.ReclaimMin (1 MiB; a small run leaves some
+// 300 KiB, whose reclaim cost 0.3-0.5 ms), so that the next run's peak
+// starts below that (U4), and resets the cgroup's counters and limits. A
+// container that fails reset or ping is destroyed, never reused.
 //
 // What an idle container holds: the init, a Go process re-executed from the
 // program that embeds this package, with its runtime, the heap its packages'
@@ -154,10 +161,9 @@
 // Costs, per run on a warm pool with cgroup v1: one round trip on the
 // socket (exec, then started and exited), one vfork of the small init, one
 // cgroup write per hierarchy by the child, its set-up (the seccomp install
-// is the dearest step) and the program's exec; the reset (one round trip,
-// a tmpfs mounted afresh, a directory wipe, a network namespace made, a
-// cgroup reclaim and counter reset: about 3x the reset without them, ~1.5
-// ms p50 on a loaded 2-core host) runs after the result is returned. The
+// is the dearest step) and the program's exec; the reset (one round trip, a tmpfs mounted
+// afresh, a directory wipe, a cgroup counter reset and, past 1 MiB, a
+// reclaim) runs after the result is returned. The
 // wall time of a run starts when the host sends exec, so it includes the
 // program's set-up (a few hundred microseconds).
 package container

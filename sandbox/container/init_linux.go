@@ -53,8 +53,9 @@ func MaybeRunInit() {
 }
 
 // initServer is the init's state. Only the main goroutine touches it, but
-// for tmp and nextNet while a tidy-up runs (see startTidy), which the main
-// goroutine waits for before it uses either.
+// for the fields that work in the background sets (tmpFresh, othersChecked,
+// nextNet: see inBackground), which the main goroutine waits for (settle)
+// before it uses any of them.
 type initServer struct {
 	link    *protocol.Link
 	msgs    chan received
@@ -88,12 +89,20 @@ type initServer struct {
 	// homeIPC is the init's own IPC namespace; runIPC the last program's,
 	// kept until the reset empties it (see newRunIPC; -1: none).
 	homeIPC, runIPC int
-	// tidying is the tidy-up after a run (see startTidy), nil when none is
-	// under way; tmpFresh says /tmp was mounted afresh since the last
-	// program started.
-	tidying  chan error
-	tidyErr  error // sticky: a failed tidy-up fails every reset after it
-	tmpFresh bool
+	// tidying is the work under way in the background (the next run's
+	// network namespace, the tidy-up after a run: see startTidy), empty
+	// when none is; tmpFresh says /tmp was mounted afresh, othersChecked
+	// that no process but the init was found, since the last program
+	// started.
+	tidying       []chan error
+	tidyErr       error // sticky: a failed tidy-up fails every reset after it
+	tmpFresh      bool
+	othersChecked bool
+	// netMaking says the next run's network namespace is being made in
+	// the background (until settle); lastReset is when the last reset
+	// was answered.
+	netMaking bool
+	lastReset time.Time
 	// filters are the compiled seccomp programs by mode: the policy of a
 	// mode never changes, so it is compiled once.
 	filters map[string]*seccomp.Program
@@ -297,7 +306,9 @@ func (s *initServer) handle(m protocol.Message) error {
 		if err := s.reset(); err != nil {
 			return s.replyError(m.Seq, err)
 		}
-		return s.replyOK(m.Seq)
+		err := s.replyOK(m.Seq)
+		s.lastReset = time.Now()
+		return err
 	}
 	return protocol.Errorf("unexpected %s from the host", m.Kind)
 }

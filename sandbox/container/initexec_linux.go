@@ -74,14 +74,14 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 		return s.execFailed(seq, err)
 	}
 	if s.nextNet < 0 {
-		// A run without a reset before it (Container.Run twice): its
-		// namespace is made now.
+		// The build and every exec leave one made (a failure to make it
+		// is the settle error above); should none be there, it is made
+		// now.
 		if err := s.prepareNet(); err != nil {
 			return s.execFailed(seq, err)
 		}
 	}
 	fe.NetNSFD = s.nextNet
-	defer s.dropNet()
 	var syncErr error // a protocol failure during the sync ends the init
 	// EntryNone sets nothing: the program stays in the init's cgroup
 	// namespace.
@@ -100,9 +100,18 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 		}
 		fe.Seccomp = p.Fprog()
 	}
-	// From here on the program may write /tmp.
-	s.tmpFresh = false
+	// From here on the program may write /tmp and start processes.
+	s.tmpFresh, s.othersChecked = false, false
 	pid, err := fe.Start()
+	// The child is in its namespace (or gone). When runs come back to
+	// back, the next run's is made while this program runs, off the path
+	// of the reset that the next run waits for; otherwise after the run
+	// (startTidy), where it costs no run anything.
+	s.dropNet()
+	if s.backToBack() {
+		s.inBackground(s.prepareNet)
+		s.netMaking = true
+	}
 	if syncErr != nil {
 		return syncErr
 	}
