@@ -1003,6 +1003,13 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 			runtime.UnlockOSThread()
 		}()
 	}
+	if p.apart && p.apartPid1.pid1 <= 0 {
+		// Before the pin: the apart pid 1 would keep the one CPU for
+		// good (only the program's child puts the CPUs back).
+		if err := p.apartPid1.StartApart(syscall.Signal(p.apartSig)); err != nil {
+			return 0, 0, err
+		}
+	}
 	if p.vfork {
 		if unpin := pinForVfork(p); unpin != nil {
 			defer func() {
