@@ -106,7 +106,9 @@
 // collection of unix sockets when the run left some in flight (a socket
 // cycle keeps the files it carries open, and their pages charged to the
 // cgroup, after every process is gone; an unmount of /tmp that finds it busy
-// so waits too), mounts a fresh tmpfs at /tmp (bound again at
+// so waits too; what a few collections leave is held from outside the box,
+// by a message in a socket the caller holds, and the reset goes on, the old
+// /tmp detached), mounts a fresh tmpfs at /tmp (bound again at
 // /dev/shm: times, modes and inode numbers as after the build), wipes /w
 // (removing entries relative to directory descriptors opened with
 // O_NOFOLLOW, so a planted symlink is removed and never followed), restores
