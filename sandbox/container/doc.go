@@ -114,7 +114,9 @@
 // kernel's collection of unix sockets when the run left some in flight (a
 // socket cycle keeps the files it carries open, and their pages charged to
 // the cgroup, after every process is gone; an unmount of /tmp that finds it
-// busy so waits too), removes the SysV objects left in the run's IPC
+// busy so waits too; what a few collections leave is held from outside the
+// box, by a message in a socket the caller holds, and the reset goes on,
+// the old /tmp detached), removes the SysV objects left in the run's IPC
 // namespace, wipes /w (removing entries relative to directory descriptors
 // opened with O_NOFOLLOW, so a planted symlink is removed and never
 // followed), restores its mode, owner and extended attributes, sets its

@@ -218,8 +218,8 @@ const (
 // init is left, yet a file of the old one may still be open: sent over a
 // unix socket that is itself in flight (a garbage cycle), it stays open
 // until the kernel's collector runs. An unmount that finds the tmpfs busy
-// has the collector run and tries again; one still busy then fails the
-// reset.
+// has the collector run and tries again; one still busy then is held from
+// outside the box, and is detached.
 func (t freshTmp) remount() error {
 	for _, dir := range []string{shmDir, tmpDir} {
 		err := unix.Unmount(dir, 0)
@@ -228,6 +228,13 @@ func (t freshTmp) remount() error {
 				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
 			}
 			err = unix.Unmount(dir, 0)
+		}
+		if errors.Is(err, unix.EBUSY) {
+			// Still busy: a file of it is held from outside the box (sent
+			// over a unix socket the caller holds), which no collection
+			// frees. Detached, it lives on for that holder only, and the
+			// next run still gets a fresh one.
+			err = unix.Unmount(dir, unix.MNT_DETACH)
 		}
 		if err != nil {
 			return fmt.Errorf("unmount %s: %w", dir, err)

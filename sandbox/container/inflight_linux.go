@@ -61,7 +61,8 @@ func countSockets(fd int) (int, error) {
 // collectInFlight waits until no socket of the last run's network namespace
 // is left, having the kernel's collector run as often as that takes (a few
 // times at most: each run frees every cycle that was garbage when it
-// started), then once more: the files the last cycles carried are released
+// started; sockets left after busyRetries runs are held from outside the
+// box, and the reset goes on without them), then once more: the files the last cycles carried are released
 // by the kernel's worker just after the sockets, and a later collection's
 // release comes after theirs.
 func (s *initServer) collectInFlight() error {
@@ -82,7 +83,12 @@ func (s *initServer) collectInFlight() error {
 			return waitCollection()
 		}
 		if try == busyRetries {
-			return fmt.Errorf("%d unix sockets of the last run still in flight after %d collections", n, try)
+			// What no collection frees is no garbage: a message in a
+			// socket outside the box holds it (a box whose stream is a
+			// unix socket may send its own sockets over it), and only
+			// the holder can let it go. Failing the reset would not free
+			// it either, and would cost the pool a rebuild per such run.
+			return nil
 		}
 		if err := waitCollection(); err != nil {
 			return err

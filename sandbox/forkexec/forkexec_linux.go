@@ -586,7 +586,8 @@ const vforkCloneFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNE
 var clone3Missing atomic.Bool
 
 // clearSighandMissing is set once a clone3 with CLONE_CLEAR_SIGHAND failed
-// (before Linux 5.3 there is no clone3, before 5.5 no such flag): vfork
+// where a plain vfork then worked (before Linux 5.3 there is no clone3,
+// before 5.5 no such flag; a seccomp policy may refuse clone3): vfork
 // starts then reset each signal in the child.
 var clearSighandMissing atomic.Bool
 
@@ -1003,6 +1004,13 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 			runtime.UnlockOSThread()
 		}()
 	}
+	if p.apart && p.apartPid1.pid1 <= 0 {
+		// Before the pin: the apart pid 1 would keep the one CPU for
+		// good (only the program's child puts the CPUs back).
+		if err := p.apartPid1.StartApart(syscall.Signal(p.apartSig)); err != nil {
+			return 0, 0, err
+		}
+	}
 	if p.vfork {
 		if unpin := pinForVfork(p); unpin != nil {
 			defer func() {
@@ -1020,14 +1028,19 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		syscall.ForkLock.Lock()
 		pid, errno = forkChild(p, errFD, syncFD)
 		syscall.ForkLock.Unlock()
-		if (errno == unix.ENOSYS || errno == unix.E2BIG || errno == unix.EINVAL) && p.clearSighand {
-			// No clone3 or no CLONE_CLEAR_SIGHAND: a plain vfork, and
-			// the child resets every signal.
-			clearSighandMissing.Store(true)
+		if (errno == unix.ENOSYS || errno == unix.E2BIG || errno == unix.EINVAL || errno == unix.EPERM) && p.clearSighand {
+			// No clone3 or no CLONE_CLEAR_SIGHAND, or a seccomp policy
+			// that refuses clone3 (Docker's default profile did with
+			// EPERM before 20.10.10): a plain vfork, and the child
+			// resets every signal. Only when that works is clone3 given
+			// up for good: the same errno from both is the start's own.
 			p.clearSighand = false
 			syscall.ForkLock.Lock()
 			pid, errno = forkChild(p, errFD, syncFD)
 			syscall.ForkLock.Unlock()
+			if errno == 0 {
+				clearSighandMissing.Store(true)
+			}
 		}
 		if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
 			// No clone3 (before 5.3), or one without the cgroup field

@@ -565,7 +565,73 @@ func TestMain(m *testing.M) {
 		fmt.Println(pid)
 		os.Exit(0)
 	}
+	if os.Getenv(helperEnv) == "clone3-eperm" {
+		os.Exit(clone3EPERMHelper())
+	}
 	os.Exit(m.Run())
+}
+
+// TestVforkWhereClone3IsRefused: a seccomp policy that refuses clone3 with
+// EPERM (Docker's default profile did before 20.10.10, which knew no
+// clone3) must not stop vfork starts: they fall back to a plain vfork,
+// as where the kernel has no clone3.
+func TestVforkWhereClone3IsRefused(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in the helper")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("a vfork start under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "ok" {
+		t.Fatalf("helper said:\n%s", got)
+	}
+}
+
+// clone3EPERMHelper refuses clone3 with EPERM in every thread of this
+// process (a seccomp filter) and starts /bin/true with a vfork start.
+func clone3EPERMHelper() int {
+	const (
+		retAllow = 0x7fff0000
+		retErrno = 0x00050000
+	)
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.SYS_CLONE3},
+		{Code: unix.BPF_RET | unix.BPF_K, K: retErrno | uint32(unix.EPERM)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: retAllow},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		fmt.Println("no_new_privs:", err)
+		return 1
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		fmt.Println("seccomp:", e)
+		return 1
+	}
+	for range 2 {
+		r := &Runner{Args: []string{"/bin/true"}, Files: []int{-1, -1, -1}, UID: -1, GID: -1, Vfork: true}
+		pid, err := r.Start()
+		if err != nil {
+			fmt.Println("start:", err)
+			return 1
+		}
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		if ws.ExitStatus() != 0 {
+			fmt.Println("status:", ws)
+			return 1
+		}
+	}
+	fmt.Println("ok")
+	return 0
 }
 
 // TestBoxParallel starts boxes from several goroutines at once: every start

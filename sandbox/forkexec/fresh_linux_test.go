@@ -158,3 +158,36 @@ func TestReaperApartPidfdSetnsMissing(t *testing.T) {
 		t.Fatalf("status %v, output %q, want pid=2", ws, got)
 	}
 }
+
+// TestVforkApartPid1KeepsCPUs: the apart pid 1 of a vfork start (cloned
+// within the start when the caller did not start it ahead) gets the
+// caller's CPUs, not only the one the start pins the thread to while it
+// clones the program (pinForVfork): it is no child of that clone and never
+// puts them back itself.
+func TestVforkApartPid1KeepsCPUs(t *testing.T) {
+	var mine unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		t.Fatal(err)
+	}
+	if mine.Count() < 2 {
+		t.Skip("one CPU: nothing is pinned")
+	}
+	out := tempOut(t)
+	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sleep", "5")
+	defer done()
+	pid, err := r.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.Kill(pid, unix.SIGKILL)
+		wait(t, pid)
+	}()
+	var got unix.CPUSet
+	if err := unix.SchedGetaffinity(r.Reaper.pid1, &got); err != nil {
+		t.Fatalf("CPUs of the apart pid 1 (%d): %v", r.Reaper.pid1, err)
+	}
+	if got != mine {
+		t.Errorf("the apart pid 1 may run on %d CPUs, its caller on %d", got.Count(), mine.Count())
+	}
+}

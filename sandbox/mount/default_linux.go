@@ -46,6 +46,13 @@ var maskedFiles = []string{
 // exists or not by the kernel's build (no module adds one later), and a
 // mask whose target is missing still costs the child a failed mount.
 var maskedFilesHere = sync.OnceValue(func() []string {
+	// A /proc that lacks a file every kernel has shows only part of what
+	// the kernel has (subset=pid, as systemd's ProcSubset=pid mounts it
+	// for a service): a box's /proc, a procfs of its own, shows it all,
+	// so every mask stays.
+	if _, err := os.Lstat("/proc/meminfo"); err != nil {
+		return maskedFiles
+	}
 	var here []string
 	for _, p := range maskedFiles {
 		if _, err := os.Lstat(p); err == nil {

@@ -148,6 +148,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "apply" {
 		os.Exit(applyHelper())
 	}
+	if os.Getenv(helperEnv) == "pid-only-proc" {
+		os.Exit(pidOnlyProcHelper())
+	}
 	os.Exit(m.Run())
 }
 
@@ -197,4 +200,49 @@ func BenchmarkDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestMasksUnderPidOnlyProc: a supervisor whose own /proc shows only
+// processes (subset=pid, as systemd's ProcSubset=pid mounts it) cannot
+// tell which /proc files the kernel has; a box's /proc is a procfs of its
+// own, with every file, so the masks must all stay.
+func TestMasksUnderPidOnlyProc(t *testing.T) {
+	testhost.NeedRoot(t, "a mount namespace with a /proc of its own")
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in the helper")
+	}
+	if _, err := os.Lstat("/proc/keys"); err != nil {
+		t.Skip("this kernel has no /proc/keys")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=pid-only-proc")
+	// Unshareflags (not Cloneflags): the child's mounts are made private
+	// before it runs, so nothing it mounts reaches the host.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	got := strings.TrimSpace(string(out))
+	if strings.HasPrefix(got, "skip: ") {
+		t.Skip(got)
+	}
+	if !strings.Contains(" "+got+" ", " /proc/keys ") {
+		t.Errorf("under a pid-only /proc the masks are %q: /proc/keys, which a box's own /proc shows, is left unmasked", got)
+	}
+}
+
+// pidOnlyProcHelper mounts a pid-only /proc (in its private mount
+// namespace) and prints the masks a plan would take.
+func pidOnlyProcHelper() int {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		fmt.Println("make mounts private:", err)
+		return 1
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "subset=pid"); err != nil {
+		fmt.Println("skip: no pid-only procfs here:", err)
+		return 0
+	}
+	fmt.Println(strings.Join(mount.MaskedFilesHere(), " "))
+	return 0
 }

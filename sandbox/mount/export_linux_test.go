@@ -1,0 +1,4 @@
+package mount
+
+// MaskedFilesHere is maskedFilesHere, for the external tests.
+var MaskedFilesHere = maskedFilesHere
