@@ -559,7 +559,13 @@ func killProcs(procsFile string) error {
 // File helpers. cgroupfs files are small; they are read and written with
 // plain system calls to keep the per-run path short.
 
+// writeSeen, when set (by tests only), is told of every write.
+var writeSeen func(path string)
+
 func writeFile(path, value string) error {
+	if writeSeen != nil {
+		writeSeen(path)
+	}
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
