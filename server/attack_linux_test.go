@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -340,6 +341,64 @@ type failingPool struct{ *oneshot.Runner }
 
 func (failingPool) PoolStats() (int, int, uint64, error) {
 	return 1, 0, 3, errors.New("container: mount /var/secret/path: permission denied")
+}
+
+// TestHealthzLogsOncePerChange: an unhealthy pool makes /healthz log its
+// error once, not once per request (anyone may ask, as often as they
+// like); a new error, and the pool's recovery, are logged once each.
+// (Before: a warning line per request.)
+func TestHealthzLogsOncePerChange(t *testing.T) {
+	needRoot(t)
+	pool := &changingPool{Runner: &oneshot.Runner{}}
+	pool.set(errors.New("container: build: first failure"))
+	base, logs := start(t, Options{Runner: pool, Backend: "oneshot", Token: "t"})
+	ask := func(n, want int) {
+		t.Helper()
+		for range n {
+			if code, _ := get(t, base+"/healthz", ""); code != want {
+				t.Fatalf("/healthz %d, want %d", code, want)
+			}
+		}
+	}
+	ask(20, 503)
+	pool.set(errors.New("container: build: second failure"))
+	ask(20, 503)
+	pool.set(nil)
+	ask(5, 200)
+	pool.set(errors.New("container: build: second failure"))
+	ask(5, 503)
+	text := logs.String()
+	for _, c := range []struct {
+		what string
+		want int
+	}{{"first failure", 1}, {"second failure", 2}, {"ready again", 1}} {
+		if got := strings.Count(text, c.what); got != c.want {
+			t.Errorf("%q logged %d times, want %d:\n%s", c.what, got, c.want, text)
+		}
+	}
+}
+
+// changingPool reports a pool with no idle box whose last rebuild failed
+// with the error set last, or one that is ready (nil).
+type changingPool struct {
+	*oneshot.Runner
+	mu  sync.Mutex
+	err error
+}
+
+func (p *changingPool) set(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+func (p *changingPool) PoolStats() (int, int, uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		return 1, 1, 0, nil
+	}
+	return 1, 0, 3, p.err
 }
 
 // TestConnectionsBounded: with MaxConns 2, two connections that send

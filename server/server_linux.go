@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -122,6 +123,12 @@ type Server struct {
 	running  chan struct{}
 	waiting  atomic.Int64
 	draining atomic.Bool
+
+	// healthMu guards healthLogged: the pool error /healthz logged last,
+	// "" while healthy. /healthz is open to anyone, so it logs a change of
+	// health, not every request (which would let anyone grow the log).
+	healthMu     sync.Mutex
+	healthLogged string
 
 	registry *prometheus.Registry
 	runs     *prometheus.CounterVec
@@ -322,13 +329,32 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			// /healthz needs no token: the error (host paths, errno
 			// text) goes to the log only.
 			code, msg = http.StatusServiceUnavailable, "no box ready"
-			s.o.Logger.Warn("healthz", "http", code, "error", lastErr.Error())
+			s.logHealth(code, lastErr.Error())
+		} else {
+			s.logHealth(code, "")
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintln(w, msg)
 	s.requests.WithLabelValues("/healthz", strconv.Itoa(code)).Inc()
+}
+
+// logHealth logs what /healthz found about the pool when it differs from
+// what it logged last: the pool's error (poolErr), or that it is ready
+// again ("").
+func (s *Server) logHealth(code int, poolErr string) {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if poolErr == s.healthLogged {
+		return
+	}
+	s.healthLogged = poolErr
+	if poolErr == "" {
+		s.o.Logger.Info("healthz", "http", code, "pool", "ready again")
+		return
+	}
+	s.o.Logger.Warn("healthz", "http", code, "error", poolErr)
 }
 
 func (s *Server) run(w http.ResponseWriter, r *http.Request) int {

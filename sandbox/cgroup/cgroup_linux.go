@@ -270,6 +270,9 @@ type Manager struct {
 	info  Info
 	impl  managerImpl
 	stock stock // see KeepStock and Group.RemoveLater
+	// nosocket: the kernel command line turned socket buffer accounting
+	// off (see SocketMemory).
+	nosocket bool
 }
 
 type managerImpl interface {
@@ -301,7 +304,7 @@ func New() (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{info: info}
+	m := &Manager{info: info, nosocket: nosocketBoot(readString("/proc/cmdline"))}
 	switch info.Mode {
 	case V2:
 		m.impl, err = newV2(info)
@@ -320,11 +323,65 @@ func (m *Manager) Info() Info { return m.info }
 // SocketMemory reports whether a group's socket buffers count against its
 // memory limit and in its peak: nil when they do (v2 always; v1 through
 // memory.kmem.tcp.*), else ErrSocketMemory wrapped with what is missing.
+// A kernel booted with cgroup.memory=nosocket charges them to no group, v1
+// or v2, though every file is there.
 func (m *Manager) SocketMemory() error {
+	if m.nosocket {
+		return fmt.Errorf("%w: the kernel was booted with cgroup.memory=nosocket", ErrSocketMemory)
+	}
 	if v1, ok := m.impl.(*v1Manager); ok && !v1.hasTCP {
 		return fmt.Errorf("%w: %s has no %s (a kernel without v1 kernel memory accounting)", ErrSocketMemory, v1.memory, tcpLimitFile)
 	}
 	return nil
+}
+
+// nosocketBoot reports whether a kernel command line has cgroup.memory=
+// with nosocket among its comma-separated options (each occurrence counts,
+// as for the kernel). Arguments after "--" are init's, not the kernel's;
+// double quotes group a value as the kernel's parser has them.
+func nosocketBoot(cmdline string) bool {
+	for _, arg := range kernelArgs(cmdline) {
+		value, ok := strings.CutPrefix(arg, "cgroup.memory=")
+		if !ok {
+			continue
+		}
+		for _, opt := range strings.Split(value, ",") {
+			if opt == "nosocket" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// kernelArgs splits a kernel command line into its arguments, quotes
+// removed, up to a lone "--".
+func kernelArgs(cmdline string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, inArg := false, false
+	for _, r := range cmdline {
+		switch {
+		case r == '"':
+			inQuote, inArg = !inQuote, true
+		case !inQuote && (r == ' ' || r == '\t' || r == '\n'):
+			if inArg {
+				if cur.String() == "--" {
+					return args
+				}
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if inArg && cur.String() != "--" {
+		args = append(args, cur.String())
+	}
+	return args
 }
 
 // Create makes a new group with limits l. Memory is capped without swap and
@@ -559,7 +616,13 @@ func killProcs(procsFile string) error {
 // File helpers. cgroupfs files are small; they are read and written with
 // plain system calls to keep the per-run path short.
 
+// writeSeen, when set (by tests only), is told of every write.
+var writeSeen func(path string)
+
 func writeFile(path, value string) error {
+	if writeSeen != nil {
+		writeSeen(path)
+	}
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err

@@ -55,7 +55,10 @@
 // and to a counter of their own beside memory.usage_in_bytes. Create
 // writes it (the memory limit) before any process joins; past it the
 // kernel still lets each TCP socket take one packet. Without the file
-// (Manager.SocketMemory: ErrSocketMemory) socket buffers go uncounted.
+// (Manager.SocketMemory: ErrSocketMemory) socket buffers go uncounted, as
+// they do on v1 and v2 alike under cgroup.memory=nosocket on the kernel
+// command line, though every file is there (SocketMemory reads
+// /proc/cmdline for it).
 //
 // Reset for reuse: v1 writes 0 to memory.max_usage_in_bytes,
 // memory.kmem.tcp.max_usage_in_bytes and cpuacct.usage; v2 resets memory.peak through the descriptor the group keeps

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +122,45 @@ func TestSocketMemory(t *testing.T) {
 		if got := readString(tcpLimit); got != strconv.Itoa(32<<20) {
 			t.Fatalf("%s = %s after Reset, want the new memory limit %d", tcpLimit, got, 32<<20)
 		}
+	}
+}
+
+// TestNosocketBoot: cgroup.memory=nosocket on the kernel command line
+// (alone, among other options, quoted, given twice) turns socket
+// accounting off; other options, other parameters, a near miss and what
+// follows "--" (init's arguments) do not.
+func TestNosocketBoot(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    bool
+	}{
+		{"", false},
+		{"console=ttyS0 quiet\n", false},
+		{"console=ttyS0 cgroup.memory=nosocket quiet\n", true},
+		{"cgroup.memory=nokmem,nosocket", true},
+		{"cgroup.memory=nosocket,nokmem\n", true},
+		{"cgroup.memory=nokmem cgroup.memory=nosocket", true},
+		{`quiet "cgroup.memory=nosocket"`, true},
+		{`cgroup.memory="nobpf,nosocket" root=/dev/vda`, true},
+		{"cgroup.memory=nokmem", false},
+		{"cgroup.memory=nosockets", false},
+		{"xcgroup.memory=nosocket", false},
+		{"cgroup.memory=", false},
+		{`init=/bin/x "a -- b" cgroup.memory=nosocket`, true},
+		{"quiet -- cgroup.memory=nosocket", false},
+		{`quiet "--" cgroup.memory=nosocket`, false},
+	} {
+		if got := nosocketBoot(c.cmdline); got != c.want {
+			t.Errorf("nosocketBoot(%q) = %v, want %v", c.cmdline, got, c.want)
+		}
+	}
+}
+
+// TestSocketMemoryUnderNosocket: a manager on a kernel booted with
+// cgroup.memory=nosocket says ErrSocketMemory, whatever files it has.
+func TestSocketMemoryUnderNosocket(t *testing.T) {
+	m := &Manager{info: manager(t).info, impl: manager(t).impl, nosocket: true}
+	if err := m.SocketMemory(); !errors.Is(err, ErrSocketMemory) || !strings.Contains(err.Error(), "nosocket") {
+		t.Fatalf("SocketMemory() = %v, want ErrSocketMemory naming nosocket", err)
 	}
 }

@@ -150,7 +150,24 @@ type v1Group struct {
 	open          map[string]int
 	oomBase       int64 // oom_kill count at the last reset
 	pidsPeakStale bool  // pids.peak covers an earlier run
+	// The limits as last written whole, so that a Reset to the same
+	// limits (a pooled box between runs) skips the writes, each a trip
+	// through the memory controller's locks. memSet covers the memory,
+	// memory+swap and socket buffer limits together; a write that failed,
+	// or anything that may have left a limit elsewhere (reclaim, the
+	// headroom of enterThread), forgets the value, so the next set
+	// writes again.
+	memSet, pidsSet limitState
 }
+
+// limitState is a limit as last written to a group: known only once every
+// write of it succeeded.
+type limitState struct {
+	known bool
+	value string // as written: limitString's form
+}
+
+func (s limitState) is(v string) bool { return s.known && s.value == v }
 
 func (m *v1Manager) create(name string, l Limits) (groupImpl, error) {
 	g := &v1Group{m: m, name: name}
@@ -213,11 +230,13 @@ func (g *v1Group) setLimits(l Limits) error {
 	if l.Procs > 0 && g.pids == "" {
 		return fmt.Errorf("cgroup: process limit %d: no pids controller", l.Procs)
 	}
-	if g.pids != "" {
-		if err := writeFile(filepath.Join(g.pids, "pids.max"), limitString(int64(l.Procs), "max")); err != nil {
+	if v := limitString(int64(l.Procs), "max"); g.pids != "" && !g.pidsSet.is(v) {
+		g.pidsSet = limitState{}
+		if err := writeFile(filepath.Join(g.pids, "pids.max"), v); err != nil {
 			return fmt.Errorf("cgroup: set pids.max of %s: %w", g.name, err)
 		}
-		g.procs = l.Procs
+		g.procs = max(l.Procs, 0)
+		g.pidsSet = limitState{known: true, value: v}
 	}
 	return g.setCPUSet(l.CPUSet)
 }
@@ -238,10 +257,19 @@ const (
 // Socket buffers get a limit of the same value of their own (see
 // setSocketMemory).
 func (g *v1Group) setMemory(limit int64) error {
+	v := limitString(limit, "-1")
+	if g.memSet.is(v) {
+		return nil
+	}
+	g.memSet = limitState{}
 	if err := g.setSocketMemory(limit); err != nil {
 		return err
 	}
-	return g.setUserMemory(limit)
+	if err := g.setUserMemory(limit); err != nil {
+		return err
+	}
+	g.memSet = limitState{known: true, value: v}
+	return nil
 }
 
 // setSocketMemory bounds the group's socket buffers at limit. The write
@@ -336,6 +364,8 @@ func (g *v1Group) fd() int { return 0 }
 // headroom until leave.
 func (g *v1Group) enterThread() (leave func() error, err error) {
 	if g.pids != "" && g.procs > 0 {
+		// pids.max is procs+1 until leave has put it back.
+		g.pidsSet = limitState{}
 		if err := writeFile(filepath.Join(g.pids, "pids.max"), strconv.Itoa(g.procs+1)); err != nil {
 			return nil, fmt.Errorf("cgroup: pids.max headroom of %s: %w", g.name, err)
 		}
@@ -351,6 +381,8 @@ func (g *v1Group) enterThread() (leave func() error, err error) {
 		if g.pids != "" && g.procs > 0 {
 			if err := writeFile(filepath.Join(g.pids, "pids.max"), strconv.Itoa(g.procs)); err != nil {
 				errs = append(errs, fmt.Errorf("cgroup: restore pids.max of %s: %w", g.name, err))
+			} else {
+				g.pidsSet = limitState{known: true, value: strconv.Itoa(g.procs)}
 			}
 		}
 		return errors.Join(errs...)
@@ -513,6 +545,10 @@ func (g *v1Group) reclaim() error {
 	if old == "" {
 		return fmt.Errorf("cgroup: reclaim the memory of %s: no memory limit to lower", g.name)
 	}
+	// The limit is 0 until it is written back: forgotten unless that
+	// write succeeds.
+	memSet := g.memSet
+	g.memSet = limitState{}
 	err = writeFile(limit, "0")
 	if err == nil {
 		// All of it came free: the limit is 0 now.
@@ -523,6 +559,7 @@ func (g *v1Group) reclaim() error {
 	if err != nil {
 		return fmt.Errorf("cgroup: reclaim the memory of %s: %w", g.name, err)
 	}
+	g.memSet = memSet
 	return nil
 }
 

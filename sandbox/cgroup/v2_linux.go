@@ -108,6 +108,9 @@ type v2Group struct {
 	maxBase int64  // the max count of memory.events at the last reset
 	pidsOK  bool   // pids.peak exists and covers only the current run
 	cpuset  string // cpuset.cpus as last written ("" = the parent's)
+	// memory.max (with memory.swap.max) and pids.max as last written, so
+	// that a Reset to the same limits skips the writes (see v1Group).
+	memSet, pidsSet limitState
 }
 
 func (m *v2Manager) create(name string, l Limits) (groupImpl, error) {
@@ -150,15 +153,23 @@ func (m *v2Manager) create(name string, l Limits) (groupImpl, error) {
 }
 
 func (g *v2Group) setLimits(l Limits) error {
-	if err := writeFile(filepath.Join(g.dir, "memory.max"), limitString(l.Memory, "max")); err != nil {
-		return fmt.Errorf("cgroup: set memory.max of %s: %w", g.name, err)
+	if v := limitString(l.Memory, "max"); !g.memSet.is(v) {
+		g.memSet = limitState{}
+		if err := writeFile(filepath.Join(g.dir, "memory.max"), v); err != nil {
+			return fmt.Errorf("cgroup: set memory.max of %s: %w", g.name, err)
+		}
+		// No swap; the file is missing when the kernel has no swap accounting.
+		if err := writeFile(filepath.Join(g.dir, "memory.swap.max"), "0"); err != nil && err != unix.ENOENT {
+			return fmt.Errorf("cgroup: set memory.swap.max of %s: %w", g.name, err)
+		}
+		g.memSet = limitState{known: true, value: v}
 	}
-	// No swap; the file is missing when the kernel has no swap accounting.
-	if err := writeFile(filepath.Join(g.dir, "memory.swap.max"), "0"); err != nil && err != unix.ENOENT {
-		return fmt.Errorf("cgroup: set memory.swap.max of %s: %w", g.name, err)
-	}
-	if err := writeFile(filepath.Join(g.dir, "pids.max"), limitString(int64(l.Procs), "max")); err != nil {
-		return fmt.Errorf("cgroup: set pids.max of %s: %w", g.name, err)
+	if v := limitString(int64(l.Procs), "max"); !g.pidsSet.is(v) {
+		g.pidsSet = limitState{}
+		if err := writeFile(filepath.Join(g.dir, "pids.max"), v); err != nil {
+			return fmt.Errorf("cgroup: set pids.max of %s: %w", g.name, err)
+		}
+		g.pidsSet = limitState{known: true, value: v}
 	}
 	if l.CPUSet != "" && !g.m.enabled["cpuset"] {
 		return fmt.Errorf("cgroup: cpu set %q: no cpuset controller", l.CPUSet)

@@ -582,7 +582,8 @@ func highestOpenFD() int {
 // need no id maps, so no sync step.
 const vforkCloneFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP
 
-// clone3Missing is set once clone3 returned ENOSYS.
+// clone3Missing is set once clone3 returned ENOSYS or E2BIG, or EPERM where
+// a plain clone then worked: later starts place the child with SyncFunc.
 var clone3Missing atomic.Bool
 
 // clearSighandMissing is set once a clone3 with CLONE_CLEAR_SIGHAND failed
@@ -1042,14 +1043,21 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 				clearSighandMissing.Store(true)
 			}
 		}
-		if (errno == unix.ENOSYS || errno == unix.E2BIG) && p.useClone3 && r.SyncFunc != nil {
+		if (errno == unix.ENOSYS || errno == unix.E2BIG || errno == unix.EPERM) && p.useClone3 && r.SyncFunc != nil {
 			// No clone3 (before 5.3), or one without the cgroup field
-			// (before 5.7, E2BIG): SyncFunc places the child instead.
-			clone3Missing.Store(true)
+			// (before 5.7, E2BIG), or a seccomp policy that refuses
+			// clone3 with EPERM (Docker's default before 20.10.10): a
+			// plain clone, and SyncFunc places the child instead. EPERM
+			// may also be the start's own (a namespace it may not make):
+			// clone3 is given up for it only when the plain clone works.
+			refused := errno
 			p.useClone3 = false
 			syscall.ForkLock.Lock()
 			pid, errno = forkChild(p, errFD, syncFD)
 			syscall.ForkLock.Unlock()
+			if refused != unix.EPERM || errno == 0 {
+				clone3Missing.Store(true)
+			}
 		}
 		return nil
 	}

@@ -568,6 +568,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "clone3-eperm" {
 		os.Exit(clone3EPERMHelper())
 	}
+	if os.Getenv(helperEnv) == "clone3-eperm-cgroup" {
+		os.Exit(clone3EPERMCgroupHelper(os.Getenv(cgroupDirEnv)))
+	}
 	os.Exit(m.Run())
 }
 
@@ -590,9 +593,33 @@ func TestVforkWhereClone3IsRefused(t *testing.T) {
 	}
 }
 
-// clone3EPERMHelper refuses clone3 with EPERM in every thread of this
-// process (a seccomp filter) and starts /bin/true with a vfork start.
-func clone3EPERMHelper() int {
+// cgroupDirEnv names the cgroup v2 directory clone3EPERMCgroupHelper
+// starts its children in.
+const cgroupDirEnv = "GOSANDBOX_FORKEXEC_TEST_CGROUP"
+
+// TestCloneIntoCgroupWhereClone3IsRefused: a start into a cgroup v2 group
+// (CgroupFD, clone3 with CLONE_INTO_CGROUP) under a seccomp policy that
+// refuses clone3 with EPERM falls back to a plain clone that SyncFunc
+// places, as where the kernel has no clone3.
+func TestCloneIntoCgroupWhereClone3IsRefused(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in the helper")
+	}
+	cg := testCgroup2(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm-cgroup", cgroupDirEnv+"="+cg)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("a start into a cgroup under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "ok" {
+		t.Fatalf("helper said:\n%s", got)
+	}
+}
+
+// refuseClone3 makes clone3 fail with EPERM in every thread of this
+// process (a seccomp filter).
+func refuseClone3() error {
 	const (
 		retAllow = 0x7fff0000
 		retErrno = 0x00050000
@@ -605,11 +632,69 @@ func clone3EPERMHelper() int {
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		fmt.Println("no_new_privs:", err)
-		return 1
+		return fmt.Errorf("no_new_privs: %w", err)
 	}
 	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, uintptr(unsafe.Pointer(&fprog))); e != 0 {
-		fmt.Println("seccomp:", e)
+		return fmt.Errorf("seccomp: %w", e)
+	}
+	return nil
+}
+
+// clone3EPERMCgroupHelper refuses clone3 with EPERM and starts, twice,
+// /bin/sh into the cgroup v2 directory cg through CgroupFD, with a SyncFunc
+// that places it there; each must run in cg.
+func clone3EPERMCgroupHelper(cg string) int {
+	if err := refuseClone3(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fd, err := unix.Open(cg, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer unix.Close(fd)
+	for range 2 {
+		out, err := os.CreateTemp("", "gosandbox-forkexec-clone3-")
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		os.Remove(out.Name())
+		defer out.Close()
+		synced := 0
+		r := &Runner{Args: []string{"/bin/sh", "-c", "grep '^0::' /proc/self/cgroup"}, Files: []int{-1, int(out.Fd()), -1},
+			UID: -1, GID: -1, CgroupFD: fd}
+		r.SyncFunc = func(pid int) error {
+			synced = pid
+			return os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+		}
+		pid, err := r.Start()
+		if err != nil {
+			fmt.Println("start:", err)
+			return 1
+		}
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		b, _ := os.ReadFile("/proc/self/fd/" + strconv.Itoa(int(out.Fd())))
+		if want := "0::/" + filepath.Base(cg) + "\n"; ws.ExitStatus() != 0 || synced != pid || !strings.HasSuffix(string(b), want) {
+			fmt.Printf("status %v, synced %d (child %d), cgroup %q, want one ending %q\n", ws, synced, pid, b, want)
+			return 1
+		}
+	}
+	fmt.Println("ok")
+	return 0
+}
+
+// clone3EPERMHelper refuses clone3 with EPERM in every thread of this
+// process (a seccomp filter) and starts /bin/true with a vfork start.
+func clone3EPERMHelper() int {
+	if err := refuseClone3(); err != nil {
+		fmt.Println(err)
 		return 1
 	}
 	for range 2 {

@@ -381,7 +381,14 @@ func RemoveStale(root, prefix string) (int, error) {
 //
 // Files the last CopyIn placed and the program left unchanged are passed
 // over: they are the caller's input, however large (B7, R10).
+//
+// A directory that is its own tmpfs and holds nothing but its root is
+// answered from one fstatfs: most programs write nothing in /w, and a walk
+// costs the end of every run far more.
 func (d *Dir) HasFileAtLeast(size int64) bool {
+	if d.mounted && emptyTmpfs(d.fd) {
+		return false
+	}
 	return treeHasFileAtLeast(d.path, size, func(id fileID) bool {
 		_, placed := d.placed[id]
 		return placed
@@ -398,6 +405,20 @@ func TreeHasFileAtLeast(dirfd int, size int64) bool {
 	// The trailing "/." makes the walk go through the descriptor's magic
 	// link instead of taking it for a symlink to skip.
 	return treeHasFileAtLeast("/proc/self/fd/"+strconv.Itoa(dirfd)+"/.", size, nil)
+}
+
+// emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
+// but that root; false when it cannot tell (not a tmpfs, no inode count).
+func emptyTmpfs(fd int) bool {
+	if fd < 0 {
+		return false
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return false
+	}
+	// A tmpfs without an inode limit (nr_inodes=0) reports no counts.
+	return st.Files > 0 && st.Files-st.Ffree <= 1
 }
 
 func treeHasFileAtLeast(root string, size int64, skip func(fileID) bool) bool {

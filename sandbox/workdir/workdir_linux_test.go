@@ -310,6 +310,64 @@ func TestHasFileAtLeast(t *testing.T) {
 	}
 }
 
+// TestEmptyTmpfsShortcut: an empty work tmpfs is told empty from its
+// statfs counts (HasFileAtLeast then walks nothing), and anything made in
+// it, an empty directory or a file deleted again as well as a file, is
+// seen as it should be.
+func TestEmptyTmpfsShortcut(t *testing.T) {
+	d := newDir(t, Options{})
+	if !d.Tmpfs() {
+		t.Skip("not root: the work directory is no tmpfs of its own")
+	}
+	if !emptyTmpfs(d.fd) {
+		t.Fatal("a fresh work tmpfs not told empty")
+	}
+	if d.HasFileAtLeast(0) {
+		t.Error("an empty work tmpfs has a file")
+	}
+	if err := os.Mkdir(filepath.Join(d.Path(), "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if emptyTmpfs(d.fd) {
+		t.Error("a tmpfs with a directory in it told empty")
+	}
+	if err := os.WriteFile(filepath.Join(d.Path(), "sub", "f"), make([]byte, 10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !d.HasFileAtLeast(10) {
+		t.Error("missed a file of 10 bytes")
+	}
+	if err := os.RemoveAll(filepath.Join(d.Path(), "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if !emptyTmpfs(d.fd) || d.HasFileAtLeast(0) {
+		t.Error("an emptied work tmpfs not told empty")
+	}
+	other, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if emptyTmpfs(-1) || emptyTmpfs(int(other.Fd())) {
+		t.Error("no descriptor, or a directory that is no tmpfs root, told an empty tmpfs")
+	}
+}
+
+// BenchmarkHasFileAtLeastEmpty is the output-limit check at the end of a
+// run that wrote nothing in /w.
+func BenchmarkHasFileAtLeastEmpty(b *testing.B) {
+	d, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for range b.N {
+		if d.HasFileAtLeast(1 << 20) {
+			b.Fatal("found a file in an empty directory")
+		}
+	}
+}
+
 // TestCopyInIsNotOutput: a copied-in file at or over the output limit is
 // the caller's input, not output, as long as the program leaves it alone
 // (B7, R10); rewritten or grown it counts.
