@@ -439,26 +439,7 @@ func (b *box) fileAtLimit() bool {
 	if b.dir != nil {
 		return b.dir.HasFileAtLeast(b.limits.Output)
 	}
-	if emptyTmpfs(b.boxW) {
-		return false
-	}
 	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
-}
-
-// emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
-// but that root (the run's own /w, which nothing is mounted inside), from
-// one fstatfs: most programs write nothing there, and a walk of the tree
-// costs the run's end far more. false when it cannot tell.
-func emptyTmpfs(fd int) bool {
-	if fd < 0 {
-		return false
-	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
-		return false
-	}
-	// No inode limit (nr_inodes=0) reports no counts at all.
-	return st.Files > 0 && st.Files-st.Ffree <= 1
 }
 
 // tearDown undoes what prepare and run made. The box's processes are gone.

@@ -397,9 +397,10 @@ func (d *Dir) HasFileAtLeast(size int64) bool {
 
 // TreeHasFileAtLeast is HasFileAtLeast for a directory the host did not
 // make, reached through a descriptor (a box's own /w, opened through
-// /proc/PID/root while the box ran). A negative dirfd has nothing.
+// /proc/PID/root while the box ran). A negative dirfd has nothing; an
+// empty tmpfs root is answered from one fstatfs, as in HasFileAtLeast.
 func TreeHasFileAtLeast(dirfd int, size int64) bool {
-	if dirfd < 0 {
+	if dirfd < 0 || emptyTmpfs(dirfd) {
 		return false
 	}
 	// The trailing "/." makes the walk go through the descriptor's magic
