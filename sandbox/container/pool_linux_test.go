@@ -324,8 +324,44 @@ func TestInitStoppedWhileIdle(t *testing.T) {
 	b := &Builder{ReplyTimeout: 2 * time.Second}
 	p := newPool(t, PoolOptions{Size: 1, Builder: b, HealthAge: time.Nanosecond})
 	defer b.Close()
-	syscall.Kill(onlyContainer(t, p).InitPid(), syscall.SIGSTOP)
+	pid := onlyContainer(t, p).InitPid()
+	syscall.Kill(pid, syscall.SIGSTOP)
+	// kill(2) only queues the stop: an init that runs on the other CPU
+	// answered the hand-out's ping before it stopped (3 in 40 under load),
+	// and the run then went to a stopped init. What is tested is an init
+	// that is stopped when handed out.
+	waitStopped(t, pid)
 	heals(t, p)
+}
+
+// waitStopped waits until every thread of pid is in group stop.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := 0
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // a thread that ended meanwhile
+			}
+			// The state follows the command name, which ends with the last ')'.
+			if rest := stat[strings.LastIndexByte(string(stat), ')')+1:]; len(rest) > 1 && rest[1] == 'T' {
+				stopped++
+			}
+		}
+		if stopped == len(tasks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the init (pid %d) did not stop: %d of %d threads stopped", pid, stopped, len(tasks))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestSocketClosedMidRun(t *testing.T) {
