@@ -33,16 +33,21 @@ const allNamespaces = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID 
 // wait reaps pid and returns its wait status.
 func wait(t testing.TB, pid int) unix.WaitStatus {
 	t.Helper()
+	ws, err := waitStatus(pid)
+	if err != nil {
+		t.Fatalf("wait4 %d: %v", pid, err)
+	}
+	return ws
+}
+
+// waitStatus reaps pid, retrying on EINTR; for the helper processes, which
+// have no testing.T.
+func waitStatus(pid int) (unix.WaitStatus, error) {
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			return ws, err
 		}
-		if err != nil {
-			t.Fatalf("wait4 %d: %v", pid, err)
-		}
-		return ws
 	}
 }
 
@@ -674,12 +679,7 @@ func clone3EPERMCgroupHelper(cg string) int {
 			fmt.Println("start:", err)
 			return 1
 		}
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-				break
-			}
-		}
+		ws, _ := waitStatus(pid)
 		b, _ := os.ReadFile("/proc/self/fd/" + strconv.Itoa(int(out.Fd())))
 		if want := "0::/" + filepath.Base(cg) + "\n"; ws.ExitStatus() != 0 || synced != pid || !strings.HasSuffix(string(b), want) {
 			fmt.Printf("status %v, synced %d (child %d), cgroup %q, want one ending %q\n", ws, synced, pid, b, want)
@@ -704,12 +704,7 @@ func clone3EPERMHelper() int {
 			fmt.Println("start:", err)
 			return 1
 		}
-		var ws unix.WaitStatus
-		for {
-			if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
-				break
-			}
-		}
+		ws, _ := waitStatus(pid)
 		if ws.ExitStatus() != 0 {
 			fmt.Println("status:", ws)
 			return 1
