@@ -709,6 +709,16 @@ func writeInGroup(t *testing.T, g *Group, path string, size int) {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", `read x && dd if=/dev/zero of="$1" bs=64k count="$2" conv=fsync status=none`, "sh", path, strconv.Itoa(size/(64<<10)))
 	cmd.Stderr = os.Stderr
+	if err := runInGroup(t, g, cmd); err != nil {
+		t.Fatalf("write %s in the group: %v", path, err)
+	}
+}
+
+// runInGroup starts cmd, which first reads a line from its stdin, moves it
+// into g, then lets it go on and waits for it: everything it does is
+// charged to g.
+func runInGroup(t *testing.T, g *Group, cmd *exec.Cmd) error {
+	t.Helper()
 	stdin, _ := cmd.StdinPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -720,9 +730,7 @@ func writeInGroup(t *testing.T, g *Group, path string, size int) {
 	}
 	stdin.Write([]byte("go\n"))
 	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("write %s in the group: %v", path, err)
-	}
+	return cmd.Wait()
 }
 
 // TestReclaimOnlyWhenWorthIt: Reclaim leaves a charge below ReclaimMin (what

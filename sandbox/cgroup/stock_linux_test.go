@@ -106,18 +106,7 @@ func TestStockHandsOutFreshGroupsWithTheLimits(t *testing.T) {
 		t.Errorf("stocked group's usage before any process: %+v", u)
 	}
 	cmd := exec.Command("sh", "-c", "read x; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
-	stdin, _ := cmd.StdinPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.AddProc(cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal(err)
-	}
-	stdin.Write([]byte("go\n"))
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
+	if err := runInGroup(t, g, cmd); err != nil {
 		t.Fatal(err)
 	}
 	if u, err = g.Usage(); err != nil || u.CPU <= 0 || u.MemoryPeak <= 0 {
