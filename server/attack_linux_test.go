@@ -6,7 +6,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -133,14 +132,7 @@ func TestDrainNotHeldBySlowBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	base := "http://" + ln.Addr().String()
+	base, cancel, done := serveOnLoopback(t, s)
 	c := dial(t, base)
 	slowBody(t, c)
 	// A request after the slow one's headers, on another connection,

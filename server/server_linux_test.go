@@ -68,20 +68,28 @@ func start(t *testing.T, o Options) (string, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	base, cancel, done := serveOnLoopback(t, s)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String(), logs
+	return base, logs
+}
+
+// serveOnLoopback serves s on a free loopback port until cancel, and
+// returns the base URL and where Serve's error arrives.
+func serveOnLoopback(t *testing.T, s *Server) (base string, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	return "http://" + ln.Addr().String(), cancel, served
 }
 
 type syncBuffer struct {
@@ -359,14 +367,7 @@ func TestDrainFinishesRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	base, cancel, done := serveOnLoopback(t, s)
 	var wg sync.WaitGroup
 	bodies := make([]string, 2)
 	for i := range bodies {
