@@ -87,6 +87,19 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
 	r.postponeBackground()
+	if s.userNS < 0 {
+		// The slot's last rebuild failed (the host was short of
+		// something for a moment): make it again now, or every later run
+		// on it would fail.
+		r.rebuilds.Add(1)
+		err := s.rebuild()
+		r.setLastErr(err)
+		if err != nil {
+			res := verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
+			res.Backend = BackendName
+			return res, nil
+		}
+	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
 		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}

@@ -229,7 +229,9 @@ type slot struct {
 // build makes the slot's lease, user namespace and an empty network stock;
 // its mount namespace is made by the first run (it depends on the binds).
 func (s *slot) build() error {
-	s.userNS, s.mntNS = -1, -1
+	// The stock must not keep the number of a closed user namespace
+	// descriptor, which the process may have reused for anything.
+	s.userNS, s.mntNS, s.net.userNS = -1, -1, -1
 	if s.lease == nil {
 		l, err := hostid.Acquire()
 		if err != nil {
@@ -237,7 +239,7 @@ func (s *slot) build() error {
 		}
 		s.lease = l
 	}
-	fd, err := forkexec.NewUserNS(s.lease.Owner, s.lease.Owner,
+	fd, err := newUserNS(s.lease.Owner, s.lease.Owner,
 		[]forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: s.lease.UID, Size: 1}},
 		[]forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: s.lease.GID, Size: 1}})
 	if err != nil {
@@ -526,3 +528,6 @@ func closeFD(fd *int) {
 
 // noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
 var noReaperApart bool
+
+// newUserNS makes a slot's user namespace (tests make it fail).
+var newUserNS = forkexec.NewUserNS

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/forkexec"
 )
 
 func newRunner(t *testing.T, size int) *Runner {
@@ -353,6 +354,34 @@ func TestFileAtLimitInOwnWork(t *testing.T) {
 		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", c.script}, Limits: limits})
 		if res.Status != c.want {
 			t.Errorf("%q: status %s, want %s: %+v\n%s", c.script, res.Status, c.want, res, out)
+		}
+	}
+}
+
+// TestFailedRebuildIsRetried: a slot whose rebuild failed (its user
+// namespace could not be made, as when the host is short of them for a
+// moment) is rebuilt by its next run, which then runs; it is not left
+// failing every run for good.
+func TestFailedRebuildIsRetried(t *testing.T) {
+	r := newRunner(t, 1)
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	if err := r.SpoilIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	newUserNS = func(int, int, []forkexec.IDMap, []forkexec.IDMap) (int, error) {
+		return -1, errors.New("no user namespace for now (test)")
+	}
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}})
+	newUserNS = forkexec.NewUserNS
+	if res.Status != sandbox.StatusInternalError {
+		t.Fatalf("run while the slot cannot be rebuilt: %+v\n%s", res, out)
+	}
+	for i := range 2 {
+		res, out = runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
+		if res.Status != sandbox.StatusOK || out != "again\n" {
+			t.Fatalf("run %d once the slot can be rebuilt: %+v\n%q", i, res, out)
 		}
 	}
 }
