@@ -171,7 +171,7 @@ func (b *Builder) Build(ctx context.Context, shape Shape) (*Container, error) {
 var errSkeletonMissing = errors.New("mount plan skeleton missing")
 
 func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c *Container, err error) {
-	shape = shape.normal()
+	shape = shape.normal().looked()
 	n := containerSerial.Add(1)
 	c = &Container{
 		b:        b,

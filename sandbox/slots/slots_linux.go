@@ -284,31 +284,11 @@ func layoutKey(binds []sandbox.Bind, tmpfs int64) (base, run string) {
 	return base, fmt.Sprintf("%s%d", base, tmpfs)
 }
 
-// bindSources names what each bind's source is now (device and inode, as
-// the bind would take it, following links): a caller that replaced a
-// source (a new copy renamed over it) gets a mount namespace made anew,
-// not the old file or directory, which the slot's bind keeps alive
-// (U3). The kept inode cannot be freed, so its number is not reused.
-func bindSources(binds []sandbox.Bind) string {
-	var b strings.Builder
-	for _, bd := range binds {
-		var st unix.Stat_t
-		if err := unix.Stat(bd.Source, &st); err != nil {
-			fmt.Fprintf(&b, "%v\x00", err)
-			continue
-		}
-		fmt.Fprintf(&b, "%d:%d\x00", st.Dev, st.Ino)
-	}
-	return b.String()
-}
-
 // prepareMounts makes sure the slot's mount namespace and plan fit the
 // run's binds and tmpfs size.
 func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 	baseKey, runKey := layoutKey(binds, tmpfs)
-	// Before the build: a source replaced between this look and the
-	// build only costs the next run a rebuild.
-	sources := bindSources(binds)
+	sources := mount.BindSources(binds)
 	baseKey += sources
 	runKey += "\x00" + sources
 	if s.plan != nil && s.runKey == runKey && s.mntNS >= 0 {
