@@ -93,9 +93,10 @@ func TestNothingCarriesOver(t *testing.T) {
 	}
 }
 
-// TestSpoiledSlotIsRebuilt: a slot whose mount namespace descriptor no
-// longer names a namespace is rebuilt, and the run that found it runs.
-func TestSpoiledSlotIsRebuilt(t *testing.T) {
+// spoiledRunner returns a runner of one slot that ran once and whose
+// namespaces then went bad (SpoilIdle).
+func spoiledRunner(t *testing.T) *Runner {
+	t.Helper()
 	r := newRunner(t, 1)
 	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
 		t.Fatalf("first run: %+v\n%s", res, out)
@@ -103,6 +104,13 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 	if err := r.SpoilIdle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// TestSpoiledSlotIsRebuilt: a slot whose mount namespace descriptor no
+// longer names a namespace is rebuilt, and the run that found it runs.
+func TestSpoiledSlotIsRebuilt(t *testing.T) {
+	r := spoiledRunner(t)
 	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
 	if res.Status != sandbox.StatusOK || out != "again\n" {
 		t.Fatalf("run on the spoiled slot: %+v\n%q", res, out)
@@ -363,13 +371,7 @@ func TestFileAtLimitInOwnWork(t *testing.T) {
 // moment) is rebuilt by its next run, which then runs; it is not left
 // failing every run for good.
 func TestFailedRebuildIsRetried(t *testing.T) {
-	r := newRunner(t, 1)
-	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
-		t.Fatalf("first run: %+v\n%s", res, out)
-	}
-	if err := r.SpoilIdle(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	r := spoiledRunner(t)
 	newUserNS = func(int, int, []forkexec.IDMap, []forkexec.IDMap) (int, error) {
 		return -1, errors.New("no user namespace for now (test)")
 	}
