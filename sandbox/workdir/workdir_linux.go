@@ -433,7 +433,9 @@ func treeHasFileAtLeast(root int, size int64, skip func(fileID) bool) bool {
 		if err != nil {
 			continue // gone, or no longer a directory
 		}
-		dir := os.NewFile(uintptr(fd), rel)
+		// Named by its descriptor: where the file system gives no entry
+		// types, ReadDir looks at each entry by its name under this one.
+		dir := os.NewFile(uintptr(fd), "/proc/self/fd/"+strconv.Itoa(fd))
 		entries, _ := dir.ReadDir(-1)
 		found := false
 		for _, e := range entries {
