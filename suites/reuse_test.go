@@ -333,6 +333,22 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB segment the previous run left\n%s", describe(idle))
 	})
 
+	It("U7: file locks a run took on the standard input it was handed do not reach the next run", property("U7"), func() {
+		// Every backend: OFD and flock locks belong to the open file, not
+		// to a process, so they outlive the run as long as the supervisor
+		// keeps the open file it handed in (a /dev/null for a nil Stdin).
+		// The next run handed the same one would see them (a message from
+		// the run before), and runs could pile up locks for good.
+		plant := runBounded(probeSpec("reuse-locks", "plant"))
+		Expect(plant.Status).To(Equal(sandbox.StatusOK), describe(plant))
+		Expect(plant.Stdout).To(ContainSubstring("locked=64"), "the locks could not be taken, so this spec proves nothing\n"+describe(plant))
+		Expect(plant.Stdout).To(ContainSubstring("flock=ok"), describe(plant))
+		check := runBounded(probeSpec("reuse-locks", "check"))
+		Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+		Expect(check.Stdout).To(ContainSubstring("checked=2"), describe(check))
+		Expect(leaksOf(check, "lock", "flock")).To(BeEmpty(), "the run after one that locked its standard input finds the locks\n"+describe(check))
+	})
+
 	It("U7: the load average does not show the host's, which earlier runs raise", property("U7"), func() {
 		// Every backend: /proc/loadavg is host-wide, so a run would read
 		// what runs before it (or beside it) did. Its fourth field is

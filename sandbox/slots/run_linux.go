@@ -102,7 +102,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1, devNull: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		if !b.kicked {
@@ -168,6 +168,7 @@ type box struct {
 	ipcns    int // the run's IPC namespace from the stock; -1 when none
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
+	devNull  int // the run's /dev/null for nil standard streams; -1 when none
 	workTree int // detached mount of the host work directory
 	held     forkexec.Held
 
@@ -411,19 +412,25 @@ func (b *box) reaperProcs() int {
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the
-// box; a nil standard stream is /dev/null.
+// box; a nil standard stream is /dev/null, opened for this run alone: file
+// locks belong to the open file, and a run's locks on one that later runs
+// were handed too would reach them (U7) and pile up.
 func (b *box) childFiles() ([]int, error) {
 	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
 	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
 	for _, f := range std {
-		if f == nil {
-			dn, err := b.runner.devNull()
+		if f != nil {
+			fds = append(fds, int(f.Fd()))
+			continue
+		}
+		if b.devNull < 0 {
+			fd, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return nil, fmt.Errorf("slots: %w", err)
 			}
-			f = dn
+			b.devNull = fd
 		}
-		fds = append(fds, int(f.Fd()))
+		fds = append(fds, b.devNull)
 	}
 	for _, f := range b.spec.ExtraFiles {
 		if f == nil {
@@ -470,6 +477,7 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
+	closeFD(&b.devNull)
 	if b.dir != nil {
 		b.dir.Close()
 	}

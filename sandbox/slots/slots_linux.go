@@ -81,10 +81,6 @@ type Runner struct {
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
 
-	// devNull is /dev/null for the standard streams a spec leaves nil,
-	// opened once (Close closes it).
-	devNull func() (*os.File, error)
-
 	released release.Queue
 	rebuilds atomic.Int64
 	// apart: the box's pid 1 lives beside the program, not as its parent
@@ -107,7 +103,6 @@ func New(o Options) (*Runner, error) {
 	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{},
 		apart: forkexec.CanReaperApart() && !noReaperApart}
 	r.released.Defer = backgroundDefer
-	r.devNull = sync.OnceValues(func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) })
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
@@ -170,9 +165,6 @@ func (r *Runner) Close() error {
 		s.destroy()
 	}
 	r.released.Wait()
-	if dn, err := r.devNull(); err == nil {
-		dn.Close()
-	}
 	if r.cgroups != nil {
 		return r.cgroups.Close()
 	}
