@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -104,7 +103,6 @@ type Container struct {
 	// joined the cpuset hierarchy, which the init's files do not cover, so
 	// runs go back to the host moving the program (runEntry).
 	cpusetLater bool
-	devNull     *os.File
 
 	seq      uint32 // of the last message sent
 	broken   atomic.Pointer[error]
@@ -246,9 +244,6 @@ func (c *Container) Destroy() error {
 			if err := c.wd.Close(); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		if c.devNull != nil {
-			c.devNull.Close()
 		}
 		// The init was reaped above, and with it every process of the
 		// container: its host id is free.
