@@ -172,6 +172,11 @@ type box struct {
 	workTree int // detached mount of the host work directory
 	held     forkexec.Held
 
+	// kmsg marks the kernel log before the start of a kill-mode run: the
+	// slot's host id is every run's, and only this run's records name its
+	// denied call.
+	kmsg *seccomp.LogMark
+
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
 }
@@ -353,6 +358,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.mark("prepare:files")
+	if boxcfg.SyscallMode(b.spec) == sandbox.SyscallsKill {
+		b.kmsg = seccomp.MarkLog()
+	}
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
 		ReaperApart: r.apart})
 	if err != nil {
@@ -478,6 +486,7 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
 	closeFD(&b.devNull)
+	b.kmsg.Close()
 	if b.dir != nil {
 		b.dir.Close()
 	}
@@ -594,7 +603,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.slot.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.slot.lease.UID)
 			}
 			for _, w := range workdir.Watches(ctx) {
 				select {
