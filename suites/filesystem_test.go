@@ -111,6 +111,26 @@ var _ = Describe("Filesystem", area("filesystem"), func() {
 		}
 	})
 
+	It("F2: the host's look at /w after a run never follows a link the box swapped in (no verdict from host files)", property("F2"), func() {
+		// After the program ends the supervisor looks through /w for a
+		// file at the output limit while the box's other processes may
+		// still be dying. One that swaps a directory the look listed for a
+		// symlink to a host path would have the host's files decide the
+		// verdict: here a file above the limit in a root-only directory.
+		// The swap is a race, so the run is repeated (before the fix of
+		// this spec, about 7 runs in 100 were output-limit).
+		dir := hostTempDir(os.TempDir())
+		Expect(os.Chmod(dir, 0o700)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(dir, "big"), make([]byte, 64<<10), 0o600)).To(Succeed())
+		spec := probeSpec("fs-swap-links", dir)
+		spec.Limits.Output = 32 << 10
+		for i := range 60 {
+			o := runBounded(spec)
+			Expect(o.Stdout).To(ContainSubstring("started=3"), describe(o))
+			Expect(o.Status).To(Equal(sandbox.StatusOK), "run %d: the host's look at /w followed a link to a host directory\n%s", i, describe(o))
+		}
+	})
+
 	It("F2: host files outside the declared mounts are invisible", property("F2"), func() {
 		var paths []string
 		for _, parent := range []string{os.TempDir(), "/var/tmp", "/dev/shm"} {

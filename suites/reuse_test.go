@@ -144,6 +144,57 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		Expect(host).To(Equal(sandbox.DefaultHostname), "the second run (no hostname configured) sees the first run's\n"+describe(check))
 	})
 
+	It("U3: a bind shows its host path as it is at the run, also after the caller replaced it (rename over a file or a directory)", property("U3"), func() {
+		// A runner that keeps a box's mounts between runs (a slot, a pooled
+		// container) must not keep a bind source the caller has since
+		// replaced: the run would read stale data, write where the host no
+		// longer looks, and see what the previous run wrote there.
+		dir, err := os.MkdirTemp("", "gosandbox-u3-bind-")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(os.RemoveAll, dir)
+		Expect(os.Chmod(dir, 0o755)).To(Succeed())
+		// fill makes dir/NAME (a directory holding input, world-writable)
+		// and dir/NAME.txt, both saying what.
+		fill := func(name, what string) {
+			d := filepath.Join(dir, name)
+			Expect(os.Mkdir(d, 0o777)).To(Succeed())
+			Expect(os.Chmod(d, 0o777)).To(Succeed())
+			Expect(os.WriteFile(filepath.Join(d, "input"), []byte(what+"-dir\n"), 0o644)).To(Succeed())
+			Expect(os.WriteFile(d+".txt", []byte(what+"-file\n"), 0o644)).To(Succeed())
+		}
+		fill("data", "first")
+		binds := []sandbox.Bind{
+			{Source: filepath.Join(dir, "data"), Target: "/data", Writable: true},
+			{Source: filepath.Join(dir, "data.txt"), Target: "/data.txt"},
+		}
+		withBinds := func(action string, args ...string) sandbox.Spec {
+			spec := probeSpec(action, args...)
+			spec.Binds = append(spec.Binds, binds...)
+			return spec
+		}
+		first := runBounded(withBinds("fs-cat", "/data/input", "/data.txt"))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		Expect(first.Stdout).To(Equal("first-dir\nfirst-file\n"), describe(first))
+		mark := runBounded(withBinds("fs-mark", "/data/left"))
+		Expect(mark.Stdout).To(ContainSubstring("mark:/data/left=ok"), describe(mark))
+
+		// The caller replaces both sources the usual atomic way: a new copy
+		// renamed over the old name.
+		fill("data.new", "second")
+		Expect(os.Rename(filepath.Join(dir, "data"), filepath.Join(dir, "data.old"))).To(Succeed())
+		Expect(os.Rename(filepath.Join(dir, "data.new"), filepath.Join(dir, "data"))).To(Succeed())
+		Expect(os.Rename(filepath.Join(dir, "data.new.txt"), filepath.Join(dir, "data.txt"))).To(Succeed())
+
+		second := runBounded(withBinds("fs-cat", "/data/input", "/data.txt"))
+		Expect(second.Status).To(Equal(sandbox.StatusOK), describe(second))
+		Expect(second.Stdout).To(Equal("second-dir\nsecond-file\n"), "a run after the caller replaced its bind sources sees the old ones\n"+describe(second))
+		look := runBounded(withBinds("fs-exists", "/data/left"))
+		Expect(look.Stdout).To(ContainSubstring("e:/data/left=ENOENT"), "a run sees what an earlier run wrote into a bind source the caller has since replaced\n"+describe(look))
+		written := runBounded(withBinds("fs-mark", "/data/written"))
+		Expect(written.Stdout).To(ContainSubstring("mark:/data/written=ok"), describe(written))
+		Expect(filepath.Join(dir, "data", "written")).To(BeAnExistingFile(), "a run's write into a writable bind did not reach the host path as it is now")
+	})
+
 	It("U3: a run after one that used all its POSIX message queue bytes can make a queue", property("U3"), func() {
 		needsReuse()
 		// The bytes are charged to the box's host uid, which the next run
@@ -280,6 +331,22 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		idle := runBounded(probeSpec("true"))
 		Expect(idle.Status).To(Equal(sandbox.StatusOK), describe(idle))
 		Expect(idle.MemoryBytes).To(BeNumerically("<", 30*mib), "the idle run carries the 40 MiB segment the previous run left\n%s", describe(idle))
+	})
+
+	It("U7: file locks a run took on the standard input it was handed do not reach the next run", property("U7"), func() {
+		// Every backend: OFD and flock locks belong to the open file, not
+		// to a process, so they outlive the run as long as the supervisor
+		// keeps the open file it handed in (a /dev/null for a nil Stdin).
+		// The next run handed the same one would see them (a message from
+		// the run before), and runs could pile up locks for good.
+		plant := runBounded(probeSpec("reuse-locks", "plant"))
+		Expect(plant.Status).To(Equal(sandbox.StatusOK), describe(plant))
+		Expect(plant.Stdout).To(ContainSubstring("locked=64"), "the locks could not be taken, so this spec proves nothing\n"+describe(plant))
+		Expect(plant.Stdout).To(ContainSubstring("flock=ok"), describe(plant))
+		check := runBounded(probeSpec("reuse-locks", "check"))
+		Expect(check.Status).To(Equal(sandbox.StatusOK), describe(check))
+		Expect(check.Stdout).To(ContainSubstring("checked=2"), describe(check))
+		Expect(leaksOf(check, "lock", "flock")).To(BeEmpty(), "the run after one that locked its standard input finds the locks\n"+describe(check))
 	})
 
 	It("U7: the load average does not show the host's, which earlier runs raise", property("U7"), func() {

@@ -34,6 +34,23 @@ var _ = Describe("Syscalls", area("syscalls"), func() {
 			Expect(o.Stdout).NotTo(ContainSubstring("keyctl="), "keyctl returned to the program\n"+describe(o))
 			Expect(o.Message).To(Or(ContainSubstring("keyctl"), ContainSubstring("250")), "the message names the denied call\n"+describe(o))
 		})
+		It("names only a call of this run: a SIGSYS the program raised itself after a run killed for keyctl names none", func() {
+			// The name comes from the kernel's log of the kill, found by
+			// the box's host id or pid: a runner that reuses a box (and its
+			// host id) must not take the record of an earlier run's kill.
+			killed := probeSpec("sys-try", "keyctl")
+			killed.Syscalls = sandbox.SyscallsKill
+			first := runBounded(killed)
+			Expect(first.Status).To(Equal(sandbox.StatusSyscallDenied), describe(first))
+			if !strings.Contains(first.Message, "keyctl") {
+				Skip("the kill of the first run was not named (no readable kernel log?): nothing to mistake")
+			}
+			raised := probeSpec("raise", "SIGSYS")
+			raised.Syscalls = sandbox.SyscallsKill
+			second := runBounded(raised)
+			Expect(second.Stdout).To(ContainSubstring("raising=SIGSYS"), describe(second))
+			Expect(second.Message).NotTo(ContainSubstring("keyctl"), "the run names a denied call an earlier run made\n"+describe(second))
+		})
 	})
 
 	Context("S2: unknown syscalls return ENOSYS so libc falls back", property("S2"), func() {

@@ -171,7 +171,7 @@ func (b *Builder) Build(ctx context.Context, shape Shape) (*Container, error) {
 var errSkeletonMissing = errors.New("mount plan skeleton missing")
 
 func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c *Container, err error) {
-	shape = shape.normal()
+	shape = shape.normal().looked()
 	n := containerSerial.Add(1)
 	c = &Container{
 		b:        b,
@@ -188,9 +188,6 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 			c = nil
 		}
 	}()
-	if c.devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
-		return c, fmt.Errorf("container: %w", err)
-	}
 	if c.lease, err = hostid.Acquire(); err != nil {
 		return c, fmt.Errorf("container: %w", err)
 	}

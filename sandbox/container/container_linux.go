@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/workdir"
 )
@@ -34,11 +34,21 @@ var ErrBroken = errors.New("container: broken")
 type Shape struct {
 	Binds []sandbox.Bind
 	Tmpfs int64 // 0 = sandbox.DefaultLimits.Tmpfs
+	// sources is what the bind sources were when looked at (see
+	// mount.BindSources): at the run for a spec's shape, before the build
+	// for a container's.
+	sources string
 }
 
 // ShapeOf returns the shape a spec needs.
 func ShapeOf(spec sandbox.Spec) Shape {
-	return Shape{Binds: spec.Binds, Tmpfs: spec.Limits.WithDefaults().Tmpfs}
+	return Shape{Binds: spec.Binds, Tmpfs: spec.Limits.WithDefaults().Tmpfs}.looked()
+}
+
+// looked returns s with its bind sources as they are now.
+func (s Shape) looked() Shape {
+	s.sources = mount.BindSources(s.Binds)
+	return s
 }
 
 func (s Shape) normal() Shape {
@@ -51,7 +61,7 @@ func (s Shape) normal() Shape {
 // Equal reports whether two shapes build the same container.
 func (s Shape) Equal(o Shape) bool {
 	s, o = s.normal(), o.normal()
-	if s.Tmpfs != o.Tmpfs || len(s.Binds) != len(o.Binds) {
+	if s.Tmpfs != o.Tmpfs || len(s.Binds) != len(o.Binds) || s.sources != o.sources {
 		return false
 	}
 	for i := range s.Binds {
@@ -93,7 +103,6 @@ type Container struct {
 	// joined the cpuset hierarchy, which the init's files do not cover, so
 	// runs go back to the host moving the program (runEntry).
 	cpusetLater bool
-	devNull     *os.File
 
 	seq      uint32 // of the last message sent
 	broken   atomic.Pointer[error]
@@ -235,9 +244,6 @@ func (c *Container) Destroy() error {
 			if err := c.wd.Close(); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		if c.devNull != nil {
-			c.devNull.Close()
 		}
 		// The init was reaped above, and with it every process of the
 		// container: its host id is free.

@@ -453,7 +453,6 @@ func fakeContainer(t *testing.T, b *Builder) (*Container, *unixsocket.Conn) {
 		in: make(chan protocol.Message), dead: make(chan struct{}), closing: make(chan struct{}), initDone: make(chan struct{}),
 		conn: conn, link: protocol.NewLink(conn, false),
 	}
-	c.devNull, _ = os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if c.wd, err = workdir.New(workdir.Options{Name: "container-fake"}); err != nil {
 		t.Fatal(err)
 	}

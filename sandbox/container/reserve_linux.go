@@ -42,7 +42,7 @@ func (p *Pool) Reserve(ctx context.Context, n int) ([]sandbox.Runner, func(), er
 	err := func() error {
 		defer func() { <-p.reserving }()
 		for len(held) < min(n, cap(p.ready)) {
-			c, err := p.get(ctx, p.shape)
+			c, err := p.get(ctx, p.shape.looked())
 			if err != nil {
 				return err
 			}

@@ -49,6 +49,19 @@ func (c *Container) runOnce(ctx context.Context, spec sandbox.Spec) (res sandbox
 		limits: limits,
 		facts:  verdict.Facts{Limits: limits, Syscalls: boxcfg.SyscallMode(spec)},
 	}
+	if spec.Stdin == nil || spec.Stdout == nil || spec.Stderr == nil {
+		// A /dev/null of the run's own: file locks belong to the open
+		// file, and a run's locks on one that later runs were handed too
+		// would reach them (U7) and pile up.
+		dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			res = r.internal(fmt.Errorf("container: %w", err))
+			res.Backend = BackendName
+			return res, false
+		}
+		defer dn.Close()
+		r.devNull = dn
+	}
 	res = r.execute(ctx)
 	if len(spec.CopyOut) > 0 && res.Status != sandbox.StatusInternalError {
 		res.Files, res.FileErrors = c.wd.CopyOut(spec.CopyOut, limits.Output)
@@ -87,6 +100,8 @@ type runState struct {
 	// mayHaveRun: the run got far enough that the program may have run, so
 	// it must not be retried on another container.
 	mayHaveRun bool
+	// devNull is the run's /dev/null for nil standard streams.
+	devNull *os.File
 }
 
 func (r *runState) decide() sandbox.Result {
@@ -205,7 +220,7 @@ func (r *runState) execRequest() (protocol.Exec, []int) {
 			fds = append(fds, int(f.Fd()))
 			x.Files = append(x.Files, true)
 		case i < 3:
-			fds = append(fds, int(r.c.devNull.Fd()))
+			fds = append(fds, int(r.devNull.Fd()))
 			x.Files = append(x.Files, true)
 		default:
 			x.Files = append(x.Files, false)

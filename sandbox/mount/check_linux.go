@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"gosandbox/sandbox"
 )
 
@@ -52,3 +54,23 @@ var checked = struct {
 	mu sync.Mutex
 	ok map[string]struct{}
 }{ok: map[string]struct{}{}}
+
+// BindSources names what each bind's source is now (device and inode, as a
+// bind takes it, following links), for runners that keep a box's binds
+// between runs (slots, pooled containers): a caller that replaced a source
+// (a new copy renamed over it) must get a box made anew, not the old file
+// or directory, which the kept bind holds alive (U3). Take it before the
+// binds are made: a source replaced in between then only costs one more
+// rebuild. The kept inode cannot be freed, so its number is not reused.
+func BindSources(binds []sandbox.Bind) string {
+	var b strings.Builder
+	for _, bd := range binds {
+		var st unix.Stat_t
+		if err := unix.Stat(bd.Source, &st); err != nil {
+			fmt.Fprintf(&b, "%v\x00", err)
+			continue
+		}
+		fmt.Fprintf(&b, "%d:%d\x00", st.Dev, st.Ino)
+	}
+	return b.String()
+}

@@ -35,6 +35,50 @@ func deniedSyscallMatching(want []byte) string {
 		return ""
 	}
 	defer unix.Close(fd)
+	return readDenied(fd, want)
+}
+
+// LogMark is a place in the kernel log, taken before a run starts: the
+// records after it are the run's. A runner that gives a box's host id to
+// run after run (slots) must look there only, or a run that died of a
+// SIGSYS it raised itself would be named the call an earlier run was
+// killed for.
+type LogMark struct{ fd int }
+
+// MarkLog marks the end of the kernel log as it is now; nil when the log
+// cannot be read (DeniedSyscallOfUID then finds nothing, as it would).
+func MarkLog() *LogMark {
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	if _, err := unix.Seek(fd, 0, unix.SEEK_END); err != nil {
+		unix.Close(fd)
+		return nil
+	}
+	return &LogMark{fd: fd}
+}
+
+// DeniedSyscallOfUID is DeniedSyscallOfUID over the records logged since
+// the mark.
+func (m *LogMark) DeniedSyscallOfUID(uid int) string {
+	if m == nil || m.fd < 0 {
+		return ""
+	}
+	return readDenied(m.fd, []byte(" uid="+strconv.Itoa(uid)+" "))
+}
+
+// Close releases the mark; a nil mark is none.
+func (m *LogMark) Close() {
+	if m != nil && m.fd >= 0 {
+		unix.Close(m.fd)
+		m.fd = -1
+	}
+}
+
+// readDenied reads the log from fd's place on and describes the last
+// seccomp record that contains want.
+func readDenied(fd int, want []byte) string {
 	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
 	var last []byte
 	// Without an audit daemon the kernel's kauditd thread prints the

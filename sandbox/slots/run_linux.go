@@ -87,9 +87,22 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
 	r.postponeBackground()
+	if s.userNS < 0 {
+		// The slot's last rebuild failed (the host was short of
+		// something for a moment): make it again now, or every later run
+		// on it would fail.
+		r.rebuilds.Add(1)
+		err := s.rebuild()
+		r.setLastErr(err)
+		if err != nil {
+			res := verdict.Decide(verdict.Facts{Limits: limits, StartErr: fmt.Errorf("slots: rebuild slot %d: %w", s.id, err)})
+			res.Backend = BackendName
+			return res, nil
+		}
+	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1, devNull: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		if !b.kicked {
@@ -155,8 +168,14 @@ type box struct {
 	ipcns    int // the run's IPC namespace from the stock; -1 when none
 	mntns    int // the run's mount copy, held so its teardown happens after the result
 	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
+	devNull  int // the run's /dev/null for nil standard streams; -1 when none
 	workTree int // detached mount of the host work directory
 	held     forkexec.Held
+
+	// kmsg marks the kernel log before the start of a kill-mode run: the
+	// slot's host id is every run's, and only this run's records name its
+	// denied call.
+	kmsg *seccomp.LogMark
 
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
@@ -339,6 +358,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.mark("prepare:files")
+	if boxcfg.SyscallMode(b.spec) == sandbox.SyscallsKill {
+		b.kmsg = seccomp.MarkLog()
+	}
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: b.reaped, Cgroup: b.group != nil,
 		ReaperApart: r.apart})
 	if err != nil {
@@ -398,19 +420,25 @@ func (b *box) reaperProcs() int {
 }
 
 // childFiles returns the host descriptors that become 0, 1, 2, ... in the
-// box; a nil standard stream is /dev/null.
+// box; a nil standard stream is /dev/null, opened for this run alone: file
+// locks belong to the open file, and a run's locks on one that later runs
+// were handed too would reach them (U7) and pile up.
 func (b *box) childFiles() ([]int, error) {
 	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
 	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
 	for _, f := range std {
-		if f == nil {
-			dn, err := b.runner.devNull()
+		if f != nil {
+			fds = append(fds, int(f.Fd()))
+			continue
+		}
+		if b.devNull < 0 {
+			fd, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return nil, fmt.Errorf("slots: %w", err)
 			}
-			f = dn
+			b.devNull = fd
 		}
-		fds = append(fds, int(f.Fd()))
+		fds = append(fds, b.devNull)
 	}
 	for _, f := range b.spec.ExtraFiles {
 		if f == nil {
@@ -457,6 +485,8 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
+	closeFD(&b.devNull)
+	b.kmsg.Close()
 	if b.dir != nil {
 		b.dir.Close()
 	}
@@ -573,7 +603,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.slot.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.slot.lease.UID)
 			}
 			for _, w := range workdir.Watches(ctx) {
 				select {

@@ -81,10 +81,6 @@ type Runner struct {
 	plansMu sync.Mutex
 	checked map[string]error // spec mount layouts already validated
 
-	// devNull is /dev/null for the standard streams a spec leaves nil,
-	// opened once (Close closes it).
-	devNull func() (*os.File, error)
-
 	released release.Queue
 	rebuilds atomic.Int64
 	// apart: the box's pid 1 lives beside the program, not as its parent
@@ -107,7 +103,6 @@ func New(o Options) (*Runner, error) {
 	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{},
 		apart: forkexec.CanReaperApart() && !noReaperApart}
 	r.released.Defer = backgroundDefer
-	r.devNull = sync.OnceValues(func() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_RDWR, 0) })
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
 		r.cgErr = errors.New("disabled by the caller")
@@ -170,9 +165,6 @@ func (r *Runner) Close() error {
 		s.destroy()
 	}
 	r.released.Wait()
-	if dn, err := r.devNull(); err == nil {
-		dn.Close()
-	}
 	if r.cgroups != nil {
 		return r.cgroups.Close()
 	}
@@ -229,7 +221,9 @@ type slot struct {
 // build makes the slot's lease, user namespace and an empty network stock;
 // its mount namespace is made by the first run (it depends on the binds).
 func (s *slot) build() error {
-	s.userNS, s.mntNS = -1, -1
+	// The stock must not keep the number of a closed user namespace
+	// descriptor, which the process may have reused for anything.
+	s.userNS, s.mntNS, s.net.userNS = -1, -1, -1
 	if s.lease == nil {
 		l, err := hostid.Acquire()
 		if err != nil {
@@ -237,7 +231,7 @@ func (s *slot) build() error {
 		}
 		s.lease = l
 	}
-	fd, err := forkexec.NewUserNS(s.lease.Owner, s.lease.Owner,
+	fd, err := newUserNS(s.lease.Owner, s.lease.Owner,
 		[]forkexec.IDMap{{Inside: sandbox.BoxUID, Outside: s.lease.UID, Size: 1}},
 		[]forkexec.IDMap{{Inside: sandbox.BoxGID, Outside: s.lease.GID, Size: 1}})
 	if err != nil {
@@ -286,6 +280,9 @@ func layoutKey(binds []sandbox.Bind, tmpfs int64) (base, run string) {
 // run's binds and tmpfs size.
 func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 	baseKey, runKey := layoutKey(binds, tmpfs)
+	sources := mount.BindSources(binds)
+	baseKey += sources
+	runKey += "\x00" + sources
 	if s.plan != nil && s.runKey == runKey && s.mntNS >= 0 {
 		return nil
 	}
@@ -503,3 +500,6 @@ func closeFD(fd *int) {
 
 // noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
 var noReaperApart bool
+
+// newUserNS makes a slot's user namespace (tests make it fail).
+var newUserNS = forkexec.NewUserNS

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/forkexec"
 )
 
 func newRunner(t *testing.T, size int) *Runner {
@@ -92,9 +93,10 @@ func TestNothingCarriesOver(t *testing.T) {
 	}
 }
 
-// TestSpoiledSlotIsRebuilt: a slot whose mount namespace descriptor no
-// longer names a namespace is rebuilt, and the run that found it runs.
-func TestSpoiledSlotIsRebuilt(t *testing.T) {
+// spoiledRunner returns a runner of one slot that ran once and whose
+// namespaces then went bad (SpoilIdle).
+func spoiledRunner(t *testing.T) *Runner {
+	t.Helper()
 	r := newRunner(t, 1)
 	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
 		t.Fatalf("first run: %+v\n%s", res, out)
@@ -102,6 +104,13 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 	if err := r.SpoilIdle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// TestSpoiledSlotIsRebuilt: a slot whose mount namespace descriptor no
+// longer names a namespace is rebuilt, and the run that found it runs.
+func TestSpoiledSlotIsRebuilt(t *testing.T) {
+	r := spoiledRunner(t)
 	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
 	if res.Status != sandbox.StatusOK || out != "again\n" {
 		t.Fatalf("run on the spoiled slot: %+v\n%q", res, out)
@@ -353,6 +362,28 @@ func TestFileAtLimitInOwnWork(t *testing.T) {
 		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sh", "-c", c.script}, Limits: limits})
 		if res.Status != c.want {
 			t.Errorf("%q: status %s, want %s: %+v\n%s", c.script, res.Status, c.want, res, out)
+		}
+	}
+}
+
+// TestFailedRebuildIsRetried: a slot whose rebuild failed (its user
+// namespace could not be made, as when the host is short of them for a
+// moment) is rebuilt by its next run, which then runs; it is not left
+// failing every run for good.
+func TestFailedRebuildIsRetried(t *testing.T) {
+	r := spoiledRunner(t)
+	newUserNS = func(int, int, []forkexec.IDMap, []forkexec.IDMap) (int, error) {
+		return -1, errors.New("no user namespace for now (test)")
+	}
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}})
+	newUserNS = forkexec.NewUserNS
+	if res.Status != sandbox.StatusInternalError {
+		t.Fatalf("run while the slot cannot be rebuilt: %+v\n%s", res, out)
+	}
+	for i := range 2 {
+		res, out = runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
+		if res.Status != sandbox.StatusOK || out != "again\n" {
+			t.Fatalf("run %d once the slot can be rebuilt: %+v\n%q", i, res, out)
 		}
 	}
 }

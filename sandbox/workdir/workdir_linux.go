@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -296,8 +294,8 @@ func (d *Dir) copyIn(c sandbox.CopyIn) (fileID, error) {
 	// Taken last, once nothing more changes the file. On file systems
 	// with coarse timestamps this stat also asks for a fine one on the
 	// next change (multigrain timestamps), so a quick rewrite still shows.
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return fileID{}, err
 	}
 	return idOf(&st), nil
@@ -389,7 +387,7 @@ func (d *Dir) HasFileAtLeast(size int64) bool {
 	if d.mounted && emptyTmpfs(d.fd) {
 		return false
 	}
-	return treeHasFileAtLeast(d.path, size, func(id fileID) bool {
+	return treeHasFileAtLeast(d.fd, size, func(id fileID) bool {
 		_, placed := d.placed[id]
 		return placed
 	})
@@ -403,9 +401,7 @@ func TreeHasFileAtLeast(dirfd int, size int64) bool {
 	if dirfd < 0 || emptyTmpfs(dirfd) {
 		return false
 	}
-	// The trailing "/." makes the walk go through the descriptor's magic
-	// link instead of taking it for a symlink to skip.
-	return treeHasFileAtLeast("/proc/self/fd/"+strconv.Itoa(dirfd)+"/.", size, nil)
+	return treeHasFileAtLeast(dirfd, size, nil)
 }
 
 // emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
@@ -422,23 +418,51 @@ func emptyTmpfs(fd int) bool {
 	return st.Files > 0 && st.Files-st.Ffree <= 1
 }
 
-func treeHasFileAtLeast(root string, size int64, skip func(fileID) bool) bool {
-	found := false
-	filepath.WalkDir(root, func(_ string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return nil
+// treeHasFileAtLeast walks the tree below root (a directory descriptor)
+// by descriptors, one open directory at a time, and never follows a
+// symlink: a box's processes may still be dying while it looks, and one of
+// them could swap a directory the walk listed for a link to a host path,
+// whose files would then decide the verdict (and a link to / would have the
+// host walk its whole tree).
+func treeHasFileAtLeast(root int, size int64, skip func(fileID) bool) bool {
+	pending := []string{"."}
+	for len(pending) > 0 {
+		rel := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		fd, err := openBeneath(root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+		if err != nil {
+			continue // gone, or no longer a directory
 		}
-		fi, err := e.Info()
-		if err != nil || fi.Size() < size {
-			return nil
+		// Named by its descriptor: where the file system gives no entry
+		// types, ReadDir looks at each entry by its name under this one.
+		dir := os.NewFile(uintptr(fd), "/proc/self/fd/"+strconv.Itoa(fd))
+		entries, _ := dir.ReadDir(-1)
+		found := false
+		for _, e := range entries {
+			switch {
+			case e.IsDir():
+				pending = append(pending, rel+"/"+e.Name())
+			case e.Type().IsRegular():
+				var st unix.Stat_t
+				if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+					st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < size {
+					continue
+				}
+				if skip != nil && skip(idOf(&st)) {
+					continue
+				}
+				found = true
+			}
+			if found {
+				break
+			}
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && skip != nil && skip(idOf(st)) {
-			return nil
+		dir.Close()
+		if found {
+			return true
 		}
-		found = true
-		return filepath.SkipAll
-	})
-	return found
+	}
+	return false
 }
 
 // StreamAtLimit reports whether one of files (a program's stdout and
@@ -465,7 +489,7 @@ type fileID struct {
 	mtime, ctime unix.Timespec
 }
 
-func idOf(st *syscall.Stat_t) fileID {
+func idOf(st *unix.Stat_t) fileID {
 	return fileID{
 		dev: st.Dev, ino: st.Ino, size: st.Size,
 		mtime: unix.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},

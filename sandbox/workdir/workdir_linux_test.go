@@ -572,3 +572,53 @@ func TestDefaultNameCarriesPid(t *testing.T) {
 		t.Errorf("a live owner's directory is gone: %v", err)
 	}
 }
+
+// TestTreeWalkNeverFollowsASwappedLink: the output-limit look runs while a
+// box's processes may still be dying, and one of them can swap a directory
+// the walk has listed for a symlink to a host path before the walk goes
+// in. The walk must never follow it: the host's files (here a big one in a
+// root-only directory) would decide the verdict, an oracle of their sizes,
+// and a link to / would have root walk the host's whole tree. The swap is
+// a race, run many times over (the look it catches is cheap).
+func TestTreeWalkNeverFollowsASwappedLink(t *testing.T) {
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "big"), make([]byte, 1<<16), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const dirs = 16
+	for i := range dirs {
+		os.MkdirAll(filepath.Join(dir, "d", fmt.Sprint(i)), 0o755)
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		aside := filepath.Join(dir, "aside")
+		for i := 0; ; i = (i + 1) % dirs {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := filepath.Join(dir, "d", fmt.Sprint(i))
+			if os.Rename(p, aside) != nil {
+				continue
+			}
+			os.Symlink(host, p)
+			os.Remove(p)
+			os.Rename(aside, p)
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	for i := range 20000 {
+		if TreeHasFileAtLeast(fd, 1<<16) {
+			t.Fatalf("look %d followed a symlink swapped in for a listed directory to a host file", i)
+		}
+	}
+}

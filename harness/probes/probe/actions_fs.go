@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +30,53 @@ func init() {
 	register("fs-plant", fsPlant)
 	register("fs-tamper", fsTamper)
 	register("fs-cgroup", fsCgroup)
+	register("fs-swap-links", fsSwapLinks)
+}
+
+// fs-swap-links TARGET: makes directories /w/d/0..199 and leaves three
+// processes swapping them for symlinks to TARGET (a host path) and back,
+// then exits: the host's look at /w after the run (for a file at the
+// output limit) must never follow one into the host. Prints started=N.
+// With a second argument "swap" it is one of the swapping processes.
+func fsSwapLinks(args []string) int {
+	mustBeBoxed()
+	const dirs, swappers = 200, 3
+	if len(args) == 3 && args[1] == "swap" {
+		k, _ := strconv.Atoi(args[2])
+		aside := fmt.Sprintf("/w/aside%d", k)
+		for {
+			for i := k; i < dirs; i += swappers {
+				p := fmt.Sprintf("/w/d/%d", i)
+				if os.Rename(p, aside) != nil {
+					continue
+				}
+				// The link stays a while: the host's look must find it.
+				os.Symlink(args[0], p)
+				time.Sleep(20 * time.Microsecond)
+				os.Remove(p)
+				os.Rename(aside, p)
+			}
+		}
+	}
+	if len(args) != 1 {
+		return 2
+	}
+	for i := range dirs {
+		if err := os.MkdirAll(fmt.Sprintf("/w/d/%d", i), 0o755); err != nil {
+			fmt.Printf("error=%s\n", errText(err))
+			return 1
+		}
+	}
+	started := 0
+	for k := range swappers {
+		cmd := exec.Command(os.Args[0], "fs-swap-links", args[0], "swap", strconv.Itoa(k))
+		if cmd.Start() == nil {
+			started++
+		}
+	}
+	fmt.Printf("started=%d\n", started)
+	time.Sleep(50 * time.Millisecond)
+	return 0
 }
 
 // fs-writable DIR...: tries to create a file in each directory (and removes
