@@ -21,6 +21,7 @@ import (
 	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/tty"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
@@ -85,6 +86,9 @@ type Runner struct {
 	stockOn bool // the cgroup stock is kept (armStock); Close turns it off
 	// stockPrefix names this Runner's stocked groups: oneshot-PID-sN-.
 	stockPrefix string
+	// id tells this Runner's work directories from those of the other
+	// Runners of the process (their slot numbers all start at 0).
+	id uint64
 }
 
 var _ sandbox.Runner = (*Runner)(nil)
@@ -92,6 +96,7 @@ var _ sandbox.Runner = (*Runner)(nil)
 func (r *Runner) init() {
 	r.initOnce.Do(func() {
 		r.plans = map[string]*mount.Plan{}
+		r.id = runnerSeq.Add(1)
 		// Work directories of supervisors that were killed (B4 kills their
 		// boxes, but nobody unmounts what they had made).
 		workdir.RemoveStale(r.WorkRoot, workDirPrefix)
@@ -124,8 +129,9 @@ const cgroupPrefix = "oneshot-"
 const cgroupStock = 2
 
 // groupSeq numbers the cgroups of every Runner of the process (names must
-// not collide between Runners), stockSeq the Runners' stocks.
-var groupSeq, stockSeq atomic.Uint64
+// not collide between Runners), stockSeq the Runners' stocks, runnerSeq
+// the Runners (in their work directories' names).
+var groupSeq, stockSeq, runnerSeq atomic.Uint64
 
 var staleCgroupsOnce sync.Once
 
@@ -251,6 +257,10 @@ type box struct {
 	netns  int // descriptor of the box's network namespace made ahead; -1 when none
 	mntns  int // descriptor holding the box's mount namespace; -1 when none
 	boxW   int // O_PATH descriptor of the box's own /w (no host work directory); -1 when none
+	// kmsg marks the kernel log before a kill-mode run starts: host ids
+	// are reused by later runs, and only records after the mark are this
+	// run's.
+	kmsg *seccomp.LogMark
 
 	lastMark time.Time // see mark
 }
@@ -423,7 +433,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		dir, err := workdir.New(workdir.Options{
 			Root: r.WorkRoot,
 			Size: b.limits.Tmpfs,
-			Name: fmt.Sprintf("%s%d-%d", workDirPrefix, os.Getpid(), b.slot),
+			Name: fmt.Sprintf("%s%d-r%d-%d", workDirPrefix, os.Getpid(), r.id, b.slot),
 			UID:  lease.UID,
 			GID:  lease.GID,
 		})
@@ -464,6 +474,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, fmt.Errorf("oneshot: %w", err)
 	}
 	b.reaped = reaped
+	if b.syscallMode() == sandbox.SyscallsKill {
+		b.kmsg = seccomp.MarkLog()
+	}
 	fe, err := boxcfg.Child(boxcfg.Input{Spec: b.spec, Limits: b.limits, Files: files, Reaped: reaped, Cgroup: b.group != nil,
 		ReaperApart: b.prep != nil})
 	if err != nil {
@@ -635,6 +648,7 @@ func (b *box) tearDown() {
 	if b.pidfd >= 0 {
 		unix.Close(b.pidfd)
 	}
+	b.kmsg.Close()
 	if b.netns >= 0 {
 		unix.Close(b.netns)
 	}
