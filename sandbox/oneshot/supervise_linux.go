@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"gosandbox/sandbox/rlimit"
-	"gosandbox/sandbox/seccomp"
 	"os"
 	"strconv"
 	"strings"
@@ -87,7 +86,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.lease.UID)
 			}
 			// A capture that overflowed closed its pipe: the program may
 			// have died of SIGPIPE before the overflow was seen above.

@@ -27,8 +27,10 @@ import (
 	"gosandbox/sandbox/workdir"
 )
 
-// groupSeq numbers the cgroups of every Runner of the process.
-var groupSeq atomic.Uint64
+// groupSeq numbers the cgroups of every Runner of the process, runnerSeq
+// the Runners (their slot numbers all start at 0: a work directory's name
+// carries both).
+var groupSeq, runnerSeq atomic.Uint64
 
 // Run runs spec on a free slot (waiting for one) and returns its result.
 // It returns an error only when the spec is invalid (nothing ran), the
@@ -321,7 +323,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		dir, err := workdir.New(workdir.Options{
 			Root: r.opts.WorkRoot,
 			Size: b.limits.Tmpfs,
-			Name: fmt.Sprintf("%s%d-%d", namePrefix, os.Getpid(), s.id),
+			Name: fmt.Sprintf("%s%d-r%d-%d", namePrefix, os.Getpid(), r.id, s.id),
 			UID:  s.lease.UID,
 			GID:  s.lease.GID,
 		})

@@ -86,6 +86,9 @@ type Runner struct {
 	// apart: the box's pid 1 lives beside the program, not as its parent
 	// (forkexec.Runner.ReaperApart), where that works.
 	apart bool
+	// id tells this Runner's work directories and stocked cgroups from
+	// those of the process's other Runners.
+	id uint64
 }
 
 var _ sandbox.Runner = (*Runner)(nil)
@@ -101,7 +104,7 @@ func New(o Options) (*Runner, error) {
 		return nil, errors.New("slots: needs root: the run's child enters the slot's namespaces as host root")
 	}
 	r := &Runner{opts: o, free: make(chan *slot, o.Size), reserving: make(chan struct{}, 1), checked: map[string]error{},
-		apart: forkexec.CanReaperApart() && !noReaperApart}
+		apart: forkexec.CanReaperApart() && !noReaperApart, id: runnerSeq.Add(1)}
 	r.released.Defer = backgroundDefer
 	workdir.RemoveStale(o.WorkRoot, namePrefix)
 	if o.NoCgroups {
@@ -115,7 +118,7 @@ func New(o Options) (*Runner, error) {
 			r.cgErr = err
 		} else {
 			r.cgroups, r.cgInfo = m, info
-			m.KeepStock(fmt.Sprintf("%s%d-s-", namePrefix, os.Getpid()), 2)
+			m.KeepStock(fmt.Sprintf("%s%d-r%d-s-", namePrefix, os.Getpid(), r.id), 2)
 			m.DeferStockWork(backgroundDefer)
 		}
 	}

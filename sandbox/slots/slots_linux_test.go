@@ -18,10 +18,15 @@ import (
 
 func newRunner(t *testing.T, size int) *Runner {
 	t.Helper()
+	return newRunnerWith(t, Options{Size: size})
+}
+
+func newRunnerWith(t *testing.T, o Options) *Runner {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("slots need root")
 	}
-	r, err := New(Options{Size: size})
+	r, err := New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
