@@ -95,6 +95,14 @@ type Container struct {
 	cpusetLater bool
 	devNull     *os.File
 
+	// rlimits is the last run's resource limits as sent to the init, and
+	// the limits they were worked out from (see rlimitConf).
+	rlimits struct {
+		limits  sandbox.Limits
+		cgroups bool
+		conf    []protocol.RLimitConf
+	}
+
 	seq      uint32 // of the last message sent
 	broken   atomic.Pointer[error]
 	lastUsed time.Time

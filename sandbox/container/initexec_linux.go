@@ -81,7 +81,7 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 			return s.execFailed(seq, err)
 		}
 	}
-	fe.NetNSFD = s.nextNet
+	fe.NetNSFD, fe.HomeNetNSFD = s.nextNet, s.homeNet
 	var syncErr error // a protocol failure during the sync ends the init
 	// EntryNone sets nothing: the program stays in the init's cgroup
 	// namespace.

@@ -122,6 +122,12 @@ type Runner struct {
 	// ahead of time takes its creation, the costliest part of a
 	// CLONE_NEWNET start, off the start.
 	NetNSFD int
+	// HomeNetNSFD, with NetNSFD, is a descriptor of the network namespace
+	// the starting thread is in (the process's), to return to after the
+	// clone; 0 opens /proc/thread-self/ns/net for each start. A caller
+	// that starts many children and keeps one open spares each start an
+	// open and a close.
+	HomeNetNSFD int
 	// CloneHook, when set, runs on the thread that clones the child, right
 	// before the clone, with that thread locked to its goroutine; the
 	// function it returns runs on that thread right after the clone. A child
@@ -977,19 +983,24 @@ func (r *Runner) fork(p *prepared, errFD, syncFD int) (pid int, errno syscall.Er
 		// runtime starts meanwhile come from its template thread, not
 		// from this one.
 		runtime.LockOSThread()
-		home, openErr := ownNetNS()
-		if openErr != nil {
-			runtime.UnlockOSThread()
-			return 0, 0, fmt.Errorf("forkexec: open own network namespace: %w", openErr)
+		home := r.HomeNetNSFD
+		closeHome := func() {}
+		if home <= 0 {
+			var openErr error
+			if home, openErr = ownNetNS(); openErr != nil {
+				runtime.UnlockOSThread()
+				return 0, 0, fmt.Errorf("forkexec: open own network namespace: %w", openErr)
+			}
+			closeHome = func() { unix.Close(home) }
 		}
 		if nsErr := setns(r.NetNSFD, unix.CLONE_NEWNET); nsErr != nil {
-			unix.Close(home)
+			closeHome()
 			runtime.UnlockOSThread()
 			return 0, 0, fmt.Errorf("forkexec: enter network namespace: %w", nsErr)
 		}
 		defer func() {
 			rerr := setns(home, unix.CLONE_NEWNET)
-			unix.Close(home)
+			closeHome()
 			if rerr != nil {
 				// The thread stays locked, so the goroutine's end ends
 				// it and no other code runs in the wrong namespace; the
