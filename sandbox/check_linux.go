@@ -107,12 +107,32 @@ func maxOpenFiles() int64 {
 		return 0
 	}
 	max := int64(rl.Max)
-	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
-			max = min(max, n)
-		}
+	if n := nrOpen(); n > 0 {
+		max = min(max, n)
 	}
 	return max
+}
+
+// nrOpen is fs.nr_open, or 0 when it cannot be read. Every spec's check
+// reads it, so with plain system calls: through package os, which
+// registers a /proc file with its poller and back, the read took nine (of
+// some 5 µs each on a paravirtualised host) instead of three.
+func nrOpen() int64 {
+	fd, err := unix.Open("/proc/sys/fs/nr_open", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil || n <= 0 {
+		return 0
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(buf[:n])), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // CheckStream accepts a descriptor that may be handed to a box (H3): nil

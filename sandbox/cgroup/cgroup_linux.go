@@ -441,6 +441,21 @@ func (g *Group) do(f func() error) error {
 	return f()
 }
 
+// Preopen opens ahead, and keeps with the group, the files each run reads
+// (its counters) and each Reset writes, for a group that serves many runs
+// (a pooled container): a run then pays one system call for each instead
+// of an open, the I/O and a close, which cost some 5 µs apiece on a
+// paravirtualised host. Stocked groups come with them open already (see
+// KeepStock). It does nothing where the hierarchy has no such files.
+func (g *Group) Preopen() {
+	g.do(func() error {
+		if p, ok := g.impl.(interface{ preopen() }); ok {
+			p.preopen()
+		}
+		return nil
+	})
+}
+
 // AddProc moves process pid (all its threads) into the group.
 func (g *Group) AddProc(pid int) error {
 	return g.do(func() error { return g.impl.addProc(pid) })
@@ -639,6 +654,26 @@ func readFile(path string) ([]byte, error) {
 	}
 	defer unix.Close(fd)
 	return readAll(fd, 0)
+}
+
+// readSmall reads a file of a few lines (a counter, a keyed list) through
+// a descriptor held open: one pread when it all fits, as a cgroup file's
+// text does, which the kernel makes whole on each read from offset 0.
+func readSmall(fd int) ([]byte, error) {
+	buf := make([]byte, 512)
+	for {
+		n, err := unix.Pread(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < len(buf) {
+			return buf[:n], nil
+		}
+		return readAll(fd, 0)
+	}
 }
 
 // readAll reads fd from offset off to the end with pread.

@@ -201,6 +201,9 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		if err != nil {
 			return c, fmt.Errorf("container: %w", err)
 		}
+		// Every run reads the group's counters and every reset zeroes
+		// them: through descriptors opened here, off the runs' path.
+		c.group.Preopen()
 	}
 	timeout := b.BuildTimeout
 	if timeout <= 0 {

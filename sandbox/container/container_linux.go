@@ -104,6 +104,14 @@ type Container struct {
 	// runs go back to the host moving the program (runEntry).
 	cpusetLater bool
 
+	// rlimits is the last run's resource limits as sent to the init, and
+	// the limits they were worked out from (see rlimitConf).
+	rlimits struct {
+		limits  sandbox.Limits
+		cgroups bool
+		conf    []protocol.RLimitConf
+	}
+
 	seq      uint32 // of the last message sent
 	broken   atomic.Pointer[error]
 	lastUsed time.Time

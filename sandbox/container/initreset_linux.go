@@ -4,9 +4,10 @@ package container
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // reset makes the container as it was after build: no process but the
@@ -145,22 +146,35 @@ func checkNoOthers() error {
 	return nil
 }
 
-// otherProcesses lists the pids in the container other than the init.
+// otherProcesses lists the pids in the container other than the init. The
+// listing is read with plain system calls: through package os, which
+// registers the directory with its poller and back, it took ten instead of
+// four, each a trip through a costly system call entry on a paravirtualised
+// host, on the path of every reset.
 func otherProcesses() ([]int, error) {
-	f, err := os.Open("/proc")
+	fd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open /proc: %w", err)
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
+	defer unix.Close(fd)
 	var pids []int
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil && pid != 1 {
-			pids = append(pids, pid)
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list /proc: %w", err)
+		}
+		if n <= 0 {
+			return pids, nil
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
+				pids = append(pids, pid)
+			}
 		}
 	}
-	return pids, nil
 }

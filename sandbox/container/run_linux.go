@@ -177,6 +177,27 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 	return r.supervise(ctx)
 }
 
+// rlimitConf is what the init sets for a run of these limits. Raises
+// nothing the init's start did not (the same defaults), but lowers
+// RLIMIT_CORE as the init's start found it must; a limit that cannot be
+// raised is named by the init's setrlimit. The last answer is kept: working
+// it out reads each of this process's limits (nine system calls, some 45 µs
+// before every exec on a paravirtualised host), and the init's own limits,
+// which bound the program's, were fixed when it started.
+func (c *Container) rlimitConf(limits sandbox.Limits) []protocol.RLimitConf {
+	cgroups := c.group != nil
+	if c.rlimits.conf != nil && c.rlimits.limits == limits && c.rlimits.cgroups == cgroups {
+		return c.rlimits.conf
+	}
+	rlimits, _ := boxcfg.RLimits(limits, cgroups)
+	conf := make([]protocol.RLimitConf, 0, len(rlimits))
+	for _, rl := range rlimits {
+		conf = append(conf, protocol.RLimitConf{Resource: int32(rl.Resource), Cur: rl.Limit.Cur, Max: rl.Limit.Max})
+	}
+	c.rlimits.limits, c.rlimits.cgroups, c.rlimits.conf = limits, cgroups, conf
+	return conf
+}
+
 // maxArgBytes is the most argv and environment execve accepts with any
 // stack limit: three quarters of the kernel's 8 MiB cap on the stack rlimit
 // it takes into account (fs/exec.c).
@@ -204,13 +225,7 @@ func (r *runState) execRequest() (protocol.Exec, []int) {
 		Hostname: boxcfg.Hostname(spec),
 		Syscalls: string(boxcfg.SyscallMode(spec)),
 	}
-	// Raises nothing the init's start did not (the same defaults), but
-	// lowers RLIMIT_CORE as the init's start found it must; a limit that
-	// cannot be raised is named by the init's setrlimit.
-	rlimits, _ := boxcfg.RLimits(r.limits, r.c.group != nil)
-	for _, rl := range rlimits {
-		x.RLimits = append(x.RLimits, protocol.RLimitConf{Resource: int32(rl.Resource), Cur: rl.Limit.Cur, Max: rl.Limit.Max})
-	}
+	x.RLimits = r.c.rlimitConf(r.limits)
 	var fds []int
 	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {
 		switch {

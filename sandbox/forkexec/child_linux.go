@@ -464,7 +464,7 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 	// Capabilities and credentials. The bounding set can only be dropped
 	// while CAP_SETPCAP is held, setgroups/setresgid/setresuid need
 	// CAP_SETGID/CAP_SETUID; the other sets are emptied last.
-	if p.dropCaps {
+	if p.dropBounding {
 		step = StepDropBounding
 		for r2 = 0; r2 <= p.lastCap; r2++ {
 			if _, _, err1 = syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_CAPBSET_DROP, r2, 0, 0, 0, 0); err1 != 0 && err1 != syscall.EINVAL {

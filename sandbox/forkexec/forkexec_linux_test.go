@@ -273,19 +273,11 @@ func TestBoxIdentity(t *testing.T) {
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c",
 		`grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; hostname; id -un; echo pid=$$`)
 	ws, s := runOut(t, r, out)
-	if ws.ExitStatus() != 0 {
-		t.Fatalf("status %v, output:\n%s", ws, s)
-	}
-	for _, want := range []string{
+	wantOutput(t, ws, s,
 		"Uid:\t1000\t1000\t1000\t1000", "Gid:\t1000\t1000\t1000\t1000", "Groups:\t \n",
 		"CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000",
 		"CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000", "NoNewPrivs:\t1",
-		"box-test\n", "box\n", "pid=1\n",
-	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q:\n%s", want, s)
-		}
-	}
+		"box-test\n", "box\n", "pid=1\n")
 }
 
 func TestBoxFilesystem(t *testing.T) {
@@ -854,4 +846,86 @@ func TestVforkKeepsCPUs(t *testing.T) {
 			t.Fatalf("the starting thread's CPUs are %v after the start, were %v", after, mine)
 		}
 	}
+}
+
+// startFromDroppedThread starts r from a thread whose bounding set a
+// CloneHook empties (DropThreadBoundingSet), as a container's init does,
+// and returns the program's output. The thread stays locked and ends with
+// its goroutine: no thread of the test process keeps an empty bounding set.
+func startFromDroppedThread(t *testing.T, r *Runner, out *os.File) (unix.WaitStatus, string) {
+	t.Helper()
+	r.CloneHook = func() (func() error, error) {
+		if err := DropThreadBoundingSet(); err != nil {
+			return nil, err
+		}
+		// A second call finds the set empty already.
+		if err := DropThreadBoundingSet(); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
+	}
+	r.BoundingSetDropped = true
+	type result struct {
+		ws  unix.WaitStatus
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, once the
+		// child (whose parent-death signal it would fire) is reaped.
+		runtime.LockOSThread()
+		pid, err := r.Start()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{ws: wait(t, pid)}
+	}()
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("start %q: %v", r.Args, res.err)
+	}
+	ws := res.ws
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws, string(b)
+}
+
+// TestBoundingSetDroppedByThread: a child started from a thread whose
+// bounding set is empty skips its own drops and still has none.
+func TestBoundingSetDroppedByThread(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	out := tempOut(t)
+	r := boxRunner(t, nil, out, "/bin/sh", "-c", `grep -E '^(CapBnd|CapEff|CapPrm):' /proc/self/status`)
+	r.CloneFlags, r.UIDMap, r.GIDMap, r.Mount, r.Dir, r.Hostname = 0, nil, nil, nil, "/", ""
+	ws, s := startFromDroppedThread(t, r, out)
+	wantOutput(t, ws, s, "CapBnd:\t0000000000000000", "CapEff:\t0000000000000000", "CapPrm:\t0000000000000000")
+}
+
+// wantOutput checks that a program exited 0 and printed each of want.
+func wantOutput(t *testing.T, ws unix.WaitStatus, s string, want ...string) {
+	t.Helper()
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("status %v, output:\n%s", ws, s)
+	}
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			t.Errorf("output lacks %q:\n%s", w, s)
+		}
+	}
+}
+
+// TestBoundingSetDroppedNewUser: a child in a new user namespace gets a
+// full bounding set from the kernel whatever its parent's was, so
+// BoundingSetDropped must not spare it the drops.
+func TestBoundingSetDroppedNewUser(t *testing.T) {
+	requireUserns(t)
+	checkNoLeaks(t)
+	out := tempOut(t)
+	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^CapBnd:' /proc/self/status`)
+	ws, s := startFromDroppedThread(t, r, out)
+	wantOutput(t, ws, s, "CapBnd:\t0000000000000000")
 }
