@@ -97,6 +97,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		}
 		b.tearDown()
 		b.mark("teardown:rest")
+		s.net.topUpLater()
 		if !slotBad {
 			break
 		}
@@ -281,12 +282,18 @@ func (r *Runner) postponeBackground() {
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r, s := b.runner, b.slot
 	var err error
-	if b.reaped, err = forkexec.NewReaped(); err != nil {
-		return nil, fmt.Errorf("slots: %w", err)
+	if r.apart {
+		b.reaped = s.net.takePid1() // started ahead, while the slot was idle
+	}
+	if b.reaped == nil {
+		if b.reaped, err = forkexec.NewReaped(); err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
 	}
 	if r.apart {
 		// Pid 1 first: its exec runs while the rest is prepared, instead
-		// of beside the child's start.
+		// of beside the child's start. (Nothing to do for one started
+		// ahead.)
 		if err := b.reaped.StartApart(syscall.SIGKILL); err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
