@@ -159,6 +159,11 @@ type box struct {
 	workTree int // detached mount of the host work directory
 	held     forkexec.Held
 
+	// pid1Gone is closed once supervise's waiter reaped the apart pid 1,
+	// when pid1Reaping says it does so.
+	pid1Gone    chan struct{}
+	pid1Reaping bool
+
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
 }
@@ -474,7 +479,11 @@ func (b *box) tearDown() {
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
 	b.mark("teardown:closes")
-	b.reaped.Close()
+	if b.pid1Reaping {
+		<-b.pid1Gone
+	} else {
+		b.reaped.Close()
+	}
 	b.mark("teardown:reap-pid1")
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).
@@ -518,12 +527,16 @@ type exit struct {
 	rusage unix.Rusage
 	err    error
 	at     time.Time
+	// pid1Reaping: the waiter killed the apart pid 1 and reaps it (see
+	// box.pid1Gone).
+	pid1Reaping bool
 }
 
 // supervise enforces the wall and CPU limits and the caller's output and
 // context while the program runs, and reaps the box's pid 1.
 func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
 	exited := make(chan exit, 1)
+	b.pid1Gone = make(chan struct{})
 	go func() {
 		var e exit
 		for {
@@ -534,13 +547,20 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 		}
 		e.at = time.Now()
-		if e.err == nil && b.runner.apart {
-			// The apart pid 1 goes as soon as the program is gone: its
-			// death runs while this result is made, and Run waits for it
-			// at the end (tearDown).
-			b.reaped.Kill()
+		if e.err != nil || !b.runner.apart {
+			exited <- e
+			return
 		}
+		// The apart pid 1 goes as soon as the program is gone, and is
+		// reaped here while the supervisor makes the result (cgroup
+		// reads) instead of after it; Run waits for it at the end
+		// (tearDown). From the send on, only this goroutine touches
+		// b.reaped.
+		b.reaped.Kill()
+		e.pid1Reaping = true
 		exited <- e
+		b.reaped.Close()
+		close(b.pid1Gone)
 	}()
 	wall := time.NewTimer(b.limits.Wall - time.Since(start))
 	defer wall.Stop()
@@ -571,13 +591,16 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				b.killBox(pid)
 			}
 			facts.Status = e.status
-			// An apart pid 1 goes now, and with it whatever the program
-			// left in the box's pid namespace.
-			b.reaped.Kill()
-			b.mark("kill-pid1")
-			if st, ok := b.reaped.Status(); ok && e.err == nil {
-				facts.Status = syscall.WaitStatus(st)
+			b.pid1Reaping = e.pid1Reaping
+			if !e.pid1Reaping {
+				// Pid 1 goes now, and with it whatever the program left
+				// in the box's pid namespace.
+				b.reaped.Kill()
+				if st, ok := b.reaped.Status(); ok && e.err == nil {
+					facts.Status = syscall.WaitStatus(st)
+				}
 			}
+			b.mark("kill-pid1")
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
 				facts.DeniedSyscall = seccomp.DeniedSyscallOfUID(b.slot.lease.UID)
