@@ -641,6 +641,29 @@ func readFile(path string) ([]byte, error) {
 	return readAll(fd, 0)
 }
 
+// readCounter reads a cgroup control file that holds one value or a few
+// lines (memory.peak, cpuacct.usage, memory.oom_control), opened ahead:
+// the kernel makes such a file whole at the first read (one seq_file
+// record), so a read shorter than asked is all of it, and the pread that
+// would only find the end (making the file again) is saved: a run reads
+// up to eight of these after its program ended, before its result.
+func readCounter(fd int) ([]byte, error) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Pread(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < len(buf) {
+			return buf[:n], nil
+		}
+		return readAll(fd, 0)
+	}
+}
+
 // readAll reads fd from offset off to the end with pread.
 func readAll(fd int, off int64) ([]byte, error) {
 	buf := make([]byte, 0, 512)

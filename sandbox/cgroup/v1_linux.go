@@ -635,7 +635,7 @@ func (g *v1Group) joinFDs() ([]int, error) {
 // ahead if there is one.
 func (g *v1Group) readFile(path string) ([]byte, error) {
 	if fd, ok := g.open[path]; ok {
-		return readAll(fd, 0)
+		return readCounter(fd)
 	}
 	return readFile(path)
 }
