@@ -656,11 +656,15 @@ func readFile(path string) ([]byte, error) {
 	return readAll(fd, 0)
 }
 
-// readSmall reads a file of a few lines (a counter, a keyed list) through
-// a descriptor held open: one pread when it all fits, as a cgroup file's
-// text does, which the kernel makes whole on each read from offset 0.
-func readSmall(fd int) ([]byte, error) {
-	buf := make([]byte, 512)
+// readCounter reads a cgroup control file that holds one value or a few
+// lines (memory.peak, cpuacct.usage, memory.oom_control, a keyed list),
+// opened ahead: the kernel makes such a file whole at the first read (one
+// seq_file record), so a read shorter than asked is all of it, and the
+// pread that would only find the end (making the file again) is saved: a
+// run reads up to eight of these after its program ended, before its
+// result.
+func readCounter(fd int) ([]byte, error) {
+	buf := make([]byte, 4096)
 	for {
 		n, err := unix.Pread(fd, buf, 0)
 		if err == unix.EINTR {

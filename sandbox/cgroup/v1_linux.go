@@ -664,7 +664,7 @@ func (g *v1Group) joinFDs() ([]int, error) {
 // ahead if there is one.
 func (g *v1Group) readFile(path string) ([]byte, error) {
 	if fd, ok := g.open[path]; ok {
-		return readSmall(fd)
+		return readCounter(fd)
 	}
 	return readFile(path)
 }

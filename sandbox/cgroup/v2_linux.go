@@ -240,7 +240,7 @@ func (g *v2Group) usage() (Usage, error) {
 		return u, err
 	}
 	if g.peakOK {
-		b, err := readAll(g.peakFD, 0)
+		b, err := readCounter(g.peakFD)
 		if err != nil {
 			return u, fmt.Errorf("cgroup: memory.peak of %s: %w", g.name, err)
 		}

@@ -66,6 +66,23 @@ func (r *Reaped) Kill() {
 	}
 }
 
+// Apart reports whether an apart pid 1 was started (StartApart) and has
+// not ended: a pid 1 made ahead of its run (a runner's stock) may have
+// been killed meanwhile, and a run must not be started into its dead
+// namespace. Without a pidfd it cannot tell, and says true.
+func (r *Reaped) Apart() bool {
+	if r == nil || r.pid1 <= 0 {
+		return false
+	}
+	if r.pidfd < 0 {
+		return true
+	}
+	// A pidfd polls readable once its process has exited.
+	fds := []unix.PollFd{{Fd: int32(r.pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n == 0
+}
+
 // setPid1 records the apart pid 1. (A pidfd is close-on-exec from the
 // start.)
 func (r *Reaped) setPid1(pid int) {

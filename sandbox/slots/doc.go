@@ -5,8 +5,9 @@
 // A slot is a user namespace (its own host ids, from sandbox/hostid, never
 // shared with another slot or box), a mount namespace holding the box's
 // read-only tree (sandbox/mount's slot plan, applied once), and a stock of
-// one fresh network namespace with its loopback up, made ahead inside the
-// slot's user namespace. Each run takes the slot, and its child (the
+// fresh network namespaces with their loopback up (two), made ahead inside
+// the slot's user namespace while the slot is idle (a run refills it
+// itself only when it took the last one). Each run takes the slot, and its child (the
 // raw-syscall child of sandbox/forkexec, started with CLONE_VM|CLONE_VFORK,
 // so no page tables are copied) is cloned into fresh pid, IPC and UTS
 // namespaces, joins the run's cgroup, enters the slot's mount namespace and
@@ -16,7 +17,8 @@
 // (sandbox/boxcfg): box uid and gid, no_new_privs, no capabilities,
 // rlimits, seccomp. The box's pid 1 is a tiny reaper beside the program, a
 // second child of the supervisor made first (forkexec.Runner.ReaperApart),
-// so the program's end reaches the supervisor directly; pid 1 is killed
+// while the slot is idle before the run where it can be, so the program's
+// end reaches the supervisor directly; pid 1 is killed
 // then and reaped after the result (Runner.Close waits for it). Nothing of a run outlives it but
 // the read-only tree: its processes die with its pid namespace, its mounts
 // with its mount copy, its sockets with its network namespace.

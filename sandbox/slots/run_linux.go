@@ -112,6 +112,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		}
 		b.tearDown()
 		b.mark("teardown:rest")
+		s.net.topUpLater()
 		if !slotBad {
 			break
 		}
@@ -178,6 +179,10 @@ type box struct {
 	// slot's host id is every run's, and only this run's records name its
 	// denied call.
 	kmsg *seccomp.LogMark
+	// pid1Gone is closed once supervise's waiter reaped the apart pid 1,
+	// when pid1Reaping says it does so.
+	pid1Gone    chan struct{}
+	pid1Reaping bool
 
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
@@ -302,12 +307,18 @@ func (r *Runner) postponeBackground() {
 func (b *box) prepare() (*forkexec.Runner, error) {
 	r, s := b.runner, b.slot
 	var err error
-	if b.reaped, err = forkexec.NewReaped(); err != nil {
-		return nil, fmt.Errorf("slots: %w", err)
+	if r.apart {
+		b.reaped = s.net.takePid1() // started ahead, while the slot was idle
+	}
+	if b.reaped == nil {
+		if b.reaped, err = forkexec.NewReaped(); err != nil {
+			return nil, fmt.Errorf("slots: %w", err)
+		}
 	}
 	if r.apart {
 		// Pid 1 first: its exec runs while the rest is prepared, instead
-		// of beside the child's start.
+		// of beside the child's start. (Nothing to do for one started
+		// ahead.)
 		if err := b.reaped.StartApart(syscall.SIGKILL); err != nil {
 			return nil, fmt.Errorf("slots: %w", err)
 		}
@@ -483,7 +494,6 @@ func (b *box) tearDown() {
 	// The run's network namespace and mount copy die with their last
 	// descriptor: after the result, off the run's path.
 	b.runner.released.CloseLater(b.netns)
-	b.runner.released.CloseLater(b.ipcns)
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
@@ -499,8 +509,20 @@ func (b *box) tearDown() {
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
 	b.mark("teardown:closes")
-	b.reaped.Close()
+	if b.pid1Reaping {
+		<-b.pid1Gone
+	} else {
+		b.reaped.Close()
+	}
 	b.mark("teardown:reap-pid1")
+	// The box's processes are all gone with pid 1, so this is the IPC
+	// namespace's last reference: its message queues go with it, and
+	// with them the bytes charged to the slot's host uid, which the next
+	// run keeps (U3). The kernel frees it in a work item after an RCU
+	// grace period; closing here, not in the release queue (2 ms later,
+	// or at the next run's start), starts that at once. The close itself
+	// only queues the work.
+	closeFD(&b.ipcns)
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).
 	unixsocket.CollectGarbage()
@@ -543,12 +565,16 @@ type exit struct {
 	rusage unix.Rusage
 	err    error
 	at     time.Time
+	// pid1Reaping: the waiter killed the apart pid 1 and reaps it (see
+	// box.pid1Gone).
+	pid1Reaping bool
 }
 
 // supervise enforces the wall and CPU limits and the caller's output and
 // context while the program runs, and reaps the box's pid 1.
 func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
 	exited := make(chan exit, 1)
+	b.pid1Gone = make(chan struct{})
 	go func() {
 		var e exit
 		for {
@@ -559,13 +585,20 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 		}
 		e.at = time.Now()
-		if e.err == nil && b.runner.apart {
-			// The apart pid 1 goes as soon as the program is gone: its
-			// death runs while this result is made, and Run waits for it
-			// at the end (tearDown).
-			b.reaped.Kill()
+		if e.err != nil || !b.runner.apart {
+			exited <- e
+			return
 		}
+		// The apart pid 1 goes as soon as the program is gone, and is
+		// reaped here while the supervisor makes the result (cgroup
+		// reads) instead of after it; Run waits for it at the end
+		// (tearDown). From the send on, only this goroutine touches
+		// b.reaped.
+		b.reaped.Kill()
+		e.pid1Reaping = true
 		exited <- e
+		b.reaped.Close()
+		close(b.pid1Gone)
 	}()
 	wall := time.NewTimer(b.limits.Wall - time.Since(start))
 	defer wall.Stop()
@@ -596,13 +629,16 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 				b.killBox(pid)
 			}
 			facts.Status = e.status
-			// An apart pid 1 goes now, and with it whatever the program
-			// left in the box's pid namespace.
-			b.reaped.Kill()
-			b.mark("kill-pid1")
-			if st, ok := b.reaped.Status(); ok && e.err == nil {
-				facts.Status = syscall.WaitStatus(st)
+			b.pid1Reaping = e.pid1Reaping
+			if !e.pid1Reaping {
+				// Pid 1 goes now, and with it whatever the program left
+				// in the box's pid namespace.
+				b.reaped.Kill()
+				if st, ok := b.reaped.Status(); ok && e.err == nil {
+					facts.Status = syscall.WaitStatus(st)
+				}
 			}
+			b.mark("kill-pid1")
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
 				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.slot.lease.UID)

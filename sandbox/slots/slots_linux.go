@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -124,6 +125,7 @@ func New(o Options) (*Runner, error) {
 	}
 	for i := range o.Size {
 		s := &slot{id: i}
+		s.net.apart = r.apart
 		if err := s.build(); err != nil {
 			s.destroy()
 			r.Close()
@@ -390,20 +392,41 @@ func buildMountNSHere(host int, base *mount.Plan) (res mountResult, stuck error)
 	return mountResult{fd, nil}, nil
 }
 
-// netStock keeps one fresh network namespace ready for the slot's next run,
+// netStock keeps fresh network namespaces ready for the slot's next runs,
 // made inside the slot's user namespace: a run never sees the sockets,
-// counters or ports of the one before. Beside it a fresh IPC namespace
+// counters or ports of the one before. Beside each a fresh IPC namespace
 // (owned by the host's user namespace, as a clone would make it), made by
 // the same child: its making (a message queue file system, sysctl tables)
 // is then no part of the run's start.
+//
+// The stock holds up to netStockDepth sets. Making one (a child that
+// unshares, brings loopback up) sets the kernel to work on both CPUs of a
+// small machine (softirqs, workqueues), so it is made while the slot is
+// idle, backgroundDefer after its last run (topUpLater), not while a
+// program runs: a program started 20 ms after the last run then has both
+// CPUs to itself. Only a run that finds the stock empty after its take (runs
+// back to back) refills it while its program runs (fillLater), so that the
+// next run does not wait for a namespace.
 type netStock struct {
 	mu      sync.Mutex
 	userNS  int
-	ready   runNS // net <= 0 when empty (0 is never a namespace of ours)
+	ready   []runNS // each with net > 0 (0 is never a namespace of ours)
 	filling bool
 	idle    *sync.Cond
-	err     error // why the last fill failed
+	topUp   *time.Timer // armed while a deferred top-up waits
+	err     error       // why the last fill failed
+
+	// apart: the slot's runs have their pid 1 apart (Runner.apart); the
+	// deferred top-up then also starts the next run's pid 1 ahead (pid1),
+	// in its fresh pid namespace, idle until the run's program joins it:
+	// its clone and exec are then no part of the run's preparation.
+	apart    bool
+	pid1     *forkexec.Reaped
+	starting bool // a pid 1 is being started outside mu
 }
+
+// netStockDepth is how many sets of run namespaces a slot keeps ready.
+const netStockDepth = 2
 
 // runNS are the namespaces a run takes from the stock.
 type runNS struct{ net, ipc int }
@@ -422,15 +445,24 @@ func makeRunNS(userNS int) (runNS, error) {
 	return runNS{net, ipc}, err
 }
 
-// take returns the stocked namespaces, or makes them when there are none.
-// The runner refills the stock (fillLater) once the run's program started.
+// take returns stocked namespaces, or makes them when there are none. The
+// runner refills the stock (fillLater, topUpLater).
 func (n *netStock) take() (runNS, error) {
 	n.mu.Lock()
-	for n.filling && n.ready.net <= 0 {
+	if n.idle == nil {
+		n.idle = sync.NewCond(&n.mu)
+	}
+	if n.topUp != nil {
+		n.topUp.Stop() // this run kicks or rearms it
+	}
+	for n.filling && len(n.ready) == 0 {
 		n.idle.Wait() // a fill under way finishes sooner than a new one
 	}
-	ns := n.ready
-	n.ready = runNS{}
+	var ns runNS
+	if k := len(n.ready); k > 0 {
+		ns = n.ready[k-1]
+		n.ready = n.ready[:k-1]
+	}
 	userNS := n.userNS
 	n.mu.Unlock()
 	if ns.net <= 0 {
@@ -442,56 +474,165 @@ func (n *netStock) take() (runNS, error) {
 	return ns, nil
 }
 
+// fillLater refills an empty stock in the background at once (a run's
+// program runs; runs come back to back). A stock with namespaces left
+// waits for topUpLater.
 func (n *netStock) fillLater() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.filling || n.ready.net > 0 {
+	if len(n.ready) == 0 {
+		n.startFillLocked()
+	}
+}
+
+// topUpLater fills the stock up backgroundDefer from now (the end of a
+// run), unless a run takes from it first.
+func (n *netStock) topUpLater() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.ready) >= netStockDepth && (!n.apart || n.pid1 != nil) {
+		return
+	}
+	if n.topUp == nil {
+		n.topUp = time.AfterFunc(backgroundDefer, n.topUpNow)
+		return
+	}
+	n.topUp.Reset(backgroundDefer)
+}
+
+// topUpNow starts the fill of the network stock and, where pid 1 lives
+// apart, starts the next run's pid 1 here: at the runs' priority (a niced
+// pid 1 would die slower when a run ends, and Run waits for that), on a
+// thread that stays (its end would kill pid 1 through its parent-death
+// signal; the timer's goroutine locks none).
+func (n *netStock) topUpNow() {
+	n.mu.Lock()
+	if n.idle == nil {
+		n.idle = sync.NewCond(&n.mu)
+	}
+	n.startFillLocked()
+	start := n.apart && n.pid1 == nil && n.userNS >= 0 && !n.starting
+	n.starting = n.starting || start
+	n.mu.Unlock()
+	if !start {
+		return
+	}
+	// Outside the lock: a run that takes from the stock meanwhile starts
+	// its own pid 1, and this one waits for the next run.
+	rp, err := forkexec.NewReaped()
+	if err == nil {
+		if err = rp.StartApart(syscall.SIGKILL); err != nil {
+			rp.Close()
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.starting = false
+	if n.idle != nil {
+		n.idle.Broadcast()
+	}
+	if err != nil {
+		return // each run starts its own
+	}
+	if n.pid1 != nil || n.userNS < 0 { // drained meanwhile
+		rp.Close()
+		return
+	}
+	n.pid1 = rp
+}
+
+// takePid1 returns the pid 1 started ahead for the next run, nil when
+// there is none (or it was killed meanwhile).
+func (n *netStock) takePid1() *forkexec.Reaped {
+	n.mu.Lock()
+	rp := n.pid1
+	n.pid1 = nil
+	n.mu.Unlock()
+	if rp != nil && !rp.Apart() {
+		rp.Close()
+		return nil
+	}
+	return rp
+}
+
+// startFillLocked starts a background fill up to netStockDepth unless one
+// is under way.
+func (n *netStock) startFillLocked() {
+	if n.filling || len(n.ready) >= netStockDepth || n.userNS < 0 {
 		return
 	}
 	if n.idle == nil {
 		n.idle = sync.NewCond(&n.mu)
 	}
 	n.filling = true
+	userNS := n.userNS
 	// At a lower priority than the runs.
 	release.Go(func() {
-		ns, err := makeRunNS(n.userNS)
 		n.mu.Lock()
 		defer n.mu.Unlock()
+		for len(n.ready) < netStockDepth {
+			n.mu.Unlock()
+			ns, err := makeRunNS(userNS)
+			n.mu.Lock()
+			if err != nil {
+				n.err = err
+				break
+			}
+			n.ready = append(n.ready, ns)
+		}
 		n.filling = false
 		n.idle.Broadcast()
-		if err != nil {
-			n.err = err
-			return
-		}
-		if n.ready.net > 0 {
-			ns.close()
-			return
-		}
-		n.ready = ns
 	})
 }
 
-// fill stocks namespaces now (when the slot is built).
+// fill stocks one set now (when the slot is built) and the rest later.
 func (n *netStock) fill() {
 	ns, err := makeRunNS(n.userNS)
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if err != nil {
 		n.err = err
+		n.mu.Unlock()
 		return
 	}
-	n.ready = ns
+	n.ready = append(n.ready, ns)
+	n.mu.Unlock()
+	n.topUpLater()
+}
+
+// settle starts a deferred top-up now and waits until no fill is under way
+// (tests that count descriptors).
+func (n *netStock) settle() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.topUp != nil && n.topUp.Stop() {
+		n.mu.Unlock()
+		n.topUpNow()
+		n.mu.Lock()
+	}
+	for n.filling || n.starting {
+		n.idle.Wait()
+	}
 }
 
 // drain waits for a fill under way and closes the stock.
 func (n *netStock) drain() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for n.filling {
+	if n.topUp != nil {
+		n.topUp.Stop()
+	}
+	for n.filling || n.starting {
 		n.idle.Wait()
 	}
-	n.ready.close()
-	n.ready = runNS{}
+	for _, ns := range n.ready {
+		ns.close()
+	}
+	n.ready = nil
+	if n.pid1 != nil {
+		n.pid1.Close()
+		n.pid1 = nil
+	}
+	n.userNS = -1 // closed by the slot; build sets the next one
 }
 
 func closeFD(fd *int) {

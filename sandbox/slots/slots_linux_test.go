@@ -125,6 +125,38 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 	}
 }
 
+// TestKilledPid1AheadIsReplaced: the pid 1 a slot starts ahead for its
+// next run (while idle) may be killed before that run, by anyone who may
+// signal it; the run then starts a pid 1 of its own instead of cloning
+// its program into the dead one's namespace.
+func TestKilledPid1AheadIsReplaced(t *testing.T) {
+	r := newRunner(t, 1)
+	if !r.apart {
+		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
+	}
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	s := r.all[0]
+	s.net.settle() // the deferred top-up now: pid 1 for the next run
+	s.net.mu.Lock()
+	rp := s.net.pid1
+	s.net.mu.Unlock()
+	if rp == nil {
+		t.Fatal("no pid 1 started ahead after the top-up")
+	}
+	rp.Kill()
+	for deadline := time.Now().Add(10 * time.Second); rp.Apart(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed pid 1 did not end")
+		}
+	}
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
+	if res.Status != sandbox.StatusOK || out != "again\n" {
+		t.Fatalf("run after its pid 1 was killed ahead: %+v\n%q", res, out)
+	}
+}
+
 // TestBindsAndCopies: binds change between runs (the slot's mount
 // namespace is made again), a copy-in reaches /w through the host's work
 // directory (a detached mount moved in) and a copy-out comes back.
@@ -194,11 +226,7 @@ func settle(r *Runner) {
 		r.cgroups.FlushStock()
 	}
 	for _, s := range r.all {
-		s.net.mu.Lock()
-		for s.net.filling {
-			s.net.idle.Wait()
-		}
-		s.net.mu.Unlock()
+		s.net.settle()
 	}
 }
 
