@@ -31,9 +31,10 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return s[int(q*float64(len(s)-1))]
 }
 
-// BenchmarkSlotsVsFloor interleaves /bin/true on one slot, on one slot
-// whose pid 1 is the program's parent (no ReaperApart), on the one-shot
-// runner and the floor (floor, slots, nested, oneshot, floor, ...), back to back
+// BenchmarkSlotsVsFloor interleaves /bin/true on one slot, on one slot of
+// a warm Runner (Options.Warm), on one slot whose pid 1 is the program's
+// parent (no ReaperApart), on the one-shot runner and the floor (floor,
+// slots, warm, nested, oneshot, floor, ...), back to back
 // and with 20 ms of idleness before each run (what a judge sees when runs
 // arrive apart: work the kernel defers to an RCU grace period is then not
 // hidden by the next run), and reports p50 and p90 of each as ratios to
@@ -47,6 +48,11 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	warm, err := New(Options{Size: 1, Warm: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer warm.Close()
 	// The same with the box's pid 1 as the program's parent, as before
 	// forkexec.Runner.ReaperApart.
 	noReaperApart = true
@@ -62,11 +68,12 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 		b.Run(fmt.Sprintf("gap=%v", gap), func(b *testing.B) {
 			for range 5 {
 				boxedTrue(b, r)
+				boxedTrue(b, warm)
 				boxedTrue(b, nested)
 				boxedTrue(b, one)
 				testhost.FloorTrue(b)
 			}
-			var floor, slot, nest, shot []time.Duration
+			var floor, slot, hot, nest, shot []time.Duration
 			timed := func(dst *[]time.Duration, f func()) {
 				if gap > 0 {
 					time.Sleep(gap)
@@ -78,6 +85,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 			for b.Loop() {
 				timed(&floor, func() { testhost.FloorTrue(b) })
 				timed(&slot, func() { boxedTrue(b, r) })
+				timed(&hot, func() { boxedTrue(b, warm) })
 				timed(&nest, func() { boxedTrue(b, nested) })
 				timed(&shot, func() { boxedTrue(b, one) })
 			}
@@ -86,6 +94,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				name := fmt.Sprintf("p%d", int(q*100))
 				b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
 				b.ReportMetric(float64(quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
+				b.ReportMetric(float64(quantile(hot, q))/float64(f), "slots-warm-"+name+"-ratio")
 				b.ReportMetric(float64(quantile(nest, q))/float64(f), "slots-nested-reaper-"+name+"-ratio")
 				b.ReportMetric(float64(quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
 			}

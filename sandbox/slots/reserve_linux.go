@@ -49,7 +49,7 @@ func (r *Runner) Reserve(ctx context.Context, n int) ([]sandbox.Runner, func(), 
 		}
 		for len(held) < n {
 			s := &slot{id: r.opts.Size + int(r.extraSlots.Add(1)) - 1}
-			s.net.apart = r.apart
+			r.setStock(s)
 			if err := s.build(); err != nil {
 				s.destroy()
 				return err

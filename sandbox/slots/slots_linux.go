@@ -56,6 +56,14 @@ type Options struct {
 	NoCgroups bool
 	// CPUPoll is the period of the CPU-limit check; 0 means DefaultCPUPoll.
 	CPUPoll time.Duration
+	// Warm keeps more ready in each idle slot: two sets of run namespaces
+	// (network and IPC) instead of one, and, where pid 1 lives apart, the
+	// next run's pid 1 started ahead, asleep in its fresh pid namespace.
+	// Runs that arrive apart then start nothing beside their program and
+	// skip pid 1's start (some 70 us here); an idle slot costs a sleeping
+	// process and about 0.2 MiB more kernel memory, and is no longer
+	// process-free.
+	Warm bool
 }
 
 // Runner runs specs on its slots. Make it with New; it is safe for
@@ -125,7 +133,7 @@ func New(o Options) (*Runner, error) {
 	}
 	for i := range o.Size {
 		s := &slot{id: i}
-		s.net.apart = r.apart
+		r.setStock(s)
 		if err := s.build(); err != nil {
 			s.destroy()
 			r.Close()
@@ -399,14 +407,15 @@ func buildMountNSHere(host int, base *mount.Plan) (res mountResult, stuck error)
 // the same child: its making (a message queue file system, sysctl tables)
 // is then no part of the run's start.
 //
-// The stock holds up to netStockDepth sets. Making one (a child that
-// unshares, brings loopback up) sets the kernel to work on both CPUs of a
-// small machine (softirqs, workqueues), so it is made while the slot is
-// idle, backgroundDefer after its last run (topUpLater), not while a
-// program runs: a program started 20 ms after the last run then has both
-// CPUs to itself. Only a run that finds the stock empty after its take (runs
-// back to back) refills it while its program runs (fillLater), so that the
-// next run does not wait for a namespace.
+// The stock holds up to depth sets: one, or two for a warm Runner. Making
+// one (a child that unshares, brings loopback up) sets the kernel to work
+// on both CPUs of a small machine (softirqs, workqueues). A run that leaves
+// the stock empty (every run of a lean Runner, runs back to back on a warm
+// one) refills it while its program runs (fillLater), so that the next run
+// does not wait for a namespace; a warm stock with a set left is topped up
+// while the slot is idle, backgroundDefer after its last run (topUpLater),
+// so that a program started 20 ms after the last run has both CPUs to
+// itself.
 type netStock struct {
 	mu      sync.Mutex
 	userNS  int
@@ -416,8 +425,11 @@ type netStock struct {
 	topUp   *time.Timer // armed while a deferred top-up waits
 	err     error       // why the last fill failed
 
-	// apart: the slot's runs have their pid 1 apart (Runner.apart); the
-	// deferred top-up then also starts the next run's pid 1 ahead (pid1),
+	// depth is how many sets the stock holds (Options.Warm).
+	depth int
+	// apart: the slot's runs have their pid 1 apart (Runner.apart) and the
+	// Runner is warm; the deferred top-up then also starts the next run's
+	// pid 1 ahead (pid1),
 	// in its fresh pid namespace, idle until the run's program joins it:
 	// its clone and exec are then no part of the run's preparation.
 	apart    bool
@@ -425,8 +437,14 @@ type netStock struct {
 	starting bool // a pid 1 is being started outside mu
 }
 
-// netStockDepth is how many sets of run namespaces a slot keeps ready.
-const netStockDepth = 2
+// setStock says how much slot s keeps ready while idle (Options.Warm).
+func (r *Runner) setStock(s *slot) {
+	s.net.apart = r.apart && r.opts.Warm
+	s.net.depth = 1
+	if r.opts.Warm {
+		s.net.depth = 2
+	}
+}
 
 // runNS are the namespaces a run takes from the stock.
 type runNS struct{ net, ipc int }
@@ -490,7 +508,7 @@ func (n *netStock) fillLater() {
 func (n *netStock) topUpLater() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.ready) >= netStockDepth && (!n.apart || n.pid1 != nil) {
+	if len(n.ready) >= n.depth && (!n.apart || n.pid1 != nil) {
 		return
 	}
 	if n.topUp == nil {
@@ -555,10 +573,10 @@ func (n *netStock) takePid1() *forkexec.Reaped {
 	return rp
 }
 
-// startFillLocked starts a background fill up to netStockDepth unless one
+// startFillLocked starts a background fill up to n.depth unless one
 // is under way.
 func (n *netStock) startFillLocked() {
-	if n.filling || len(n.ready) >= netStockDepth || n.userNS < 0 {
+	if n.filling || len(n.ready) >= n.depth || n.userNS < 0 {
 		return
 	}
 	if n.idle == nil {
@@ -570,7 +588,7 @@ func (n *netStock) startFillLocked() {
 	release.Go(func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		for len(n.ready) < netStockDepth {
+		for len(n.ready) < n.depth {
 			n.mu.Unlock()
 			ns, err := makeRunNS(userNS)
 			n.mu.Lock()

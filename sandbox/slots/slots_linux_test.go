@@ -130,7 +130,7 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 // signal it; the run then starts a pid 1 of its own instead of cloning
 // its program into the dead one's namespace.
 func TestKilledPid1AheadIsReplaced(t *testing.T) {
-	r := newRunner(t, 1)
+	r := newRunnerWith(t, Options{Size: 1, Warm: true})
 	if !r.apart {
 		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
 	}
@@ -419,4 +419,47 @@ func TestFailedRebuildIsRetried(t *testing.T) {
 			t.Fatalf("run %d once the slot can be rebuilt: %+v\n%q", i, res, out)
 		}
 	}
+}
+
+// TestIdleSlotKeepsNoProcess: a slot at rest is namespaces held by
+// descriptors and nothing else, unless the Runner was asked to keep slots
+// warm (Options.Warm: the next run's pid 1 started ahead, two sets of run
+// namespaces).
+func TestIdleSlotKeepsNoProcess(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		r := newRunnerWith(t, Options{Size: 1, Warm: warm})
+		for range 2 {
+			if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+				t.Fatalf("warm=%v: %+v\n%s", warm, res, out)
+			}
+		}
+		// Past the deferred top-up and teardowns.
+		time.Sleep(20 * backgroundDefer)
+		s := r.all[0]
+		s.net.mu.Lock()
+		pid1, sets := s.net.pid1 != nil, len(s.net.ready)
+		s.net.mu.Unlock()
+		children := childrenOfThisProcess(t)
+		if !warm && (pid1 || sets > 1 || len(children) > 0) {
+			t.Errorf("an idle slot keeps a pid 1 ahead: %v, %d sets of run namespaces (want at most 1), this process's children %v", pid1, sets, children)
+		}
+		if warm && r.apart && (!pid1 || sets != 2) {
+			t.Errorf("a warm idle slot keeps a pid 1 ahead: %v, %d sets of run namespaces; want true, 2", pid1, sets)
+		}
+		r.Close()
+	}
+}
+
+// childrenOfThisProcess lists the pids of the test process's children.
+func childrenOfThisProcess(t *testing.T) []string {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, task := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids
 }
