@@ -582,15 +582,23 @@ func TestVforkWhereClone3IsRefused(t *testing.T) {
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("in the helper")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("a vfork start under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "ok" {
+	if got := helperSays(t, "a vfork start under a policy that refuses clone3 with EPERM", helperEnv+"=clone3-eperm"); got != "ok" {
 		t.Fatalf("helper said:\n%s", got)
 	}
+}
+
+// helperSays runs this test binary as the helper env names and returns
+// what it printed; it fails the test, saying what the helper did, when the
+// helper fails.
+func helperSays(t *testing.T, what string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // cgroupDirEnv names the cgroup v2 directory clone3EPERMCgroupHelper
@@ -606,13 +614,8 @@ func TestCloneIntoCgroupWhereClone3IsRefused(t *testing.T) {
 		t.Skip("in the helper")
 	}
 	cg := testCgroup2(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm-cgroup", cgroupDirEnv+"="+cg)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("a start into a cgroup under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "ok" {
+	if got := helperSays(t, "a start into a cgroup under a policy that refuses clone3 with EPERM",
+		helperEnv+"=clone3-eperm-cgroup", cgroupDirEnv+"="+cg); got != "ok" {
 		t.Fatalf("helper said:\n%s", got)
 	}
 }
@@ -945,13 +948,7 @@ func TestDropThreadBoundingSetPartialStart(t *testing.T) {
 	if r, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_READ, lastCapability(), 0); e != 0 || r != 1 {
 		t.Skip("the last capability is not in this process's bounding set")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=bset-partial-exec")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helper: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "CapBnd:\t0000000000000000" {
+	if got := helperSays(t, "a thread's drops in a process started without the last capability", helperEnv+"=bset-partial-exec"); got != "CapBnd:\t0000000000000000" {
 		t.Fatalf("a thread emptied by DropThreadBoundingSet in a process started without the last capability has\n%s", got)
 	}
 }
