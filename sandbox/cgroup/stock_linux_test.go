@@ -433,3 +433,28 @@ func groupPids(t *testing.T, g *Group) []int {
 	}
 	return pids
 }
+
+// TestPreopenTwice: a group opened ahead a second time (a group from the
+// stock comes opened ahead, and Preopen is exported) keeps one descriptor
+// per file, and its removal leaves none.
+func TestPreopenTwice(t *testing.T) {
+	m := stockManager(t)
+	before := countFDs(t)
+	g, err := m.Create(testPrefix()+"preopen", Limits{Procs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Preopen()
+	once := countFDs(t)
+	g.Preopen()
+	twice := countFDs(t)
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if twice != once {
+		t.Errorf("descriptors: %d after one Preopen, %d after a second", once, twice)
+	}
+	if after := countFDs(t); after != before {
+		t.Errorf("descriptors: %d before the group, %d after its removal", before, after)
+	}
+}

@@ -602,6 +602,9 @@ func (g *v1Group) preopen() {
 		files = append(files, filepath.Join(g.pids, "pids.peak"))
 	}
 	for _, f := range files {
+		if _, ok := g.open[f]; ok {
+			continue // opened ahead already (a group from the stock)
+		}
 		// Read and write: the counters a run reads are the ones the
 		// reset after it zeroes (see writeFile).
 		fd, err := unix.Open(f, unix.O_RDWR|unix.O_CLOEXEC, 0)

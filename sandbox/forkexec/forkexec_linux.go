@@ -555,16 +555,22 @@ var (
 // DropThreadBoundingSet empties the capability bounding set of the calling
 // thread, which the caller has locked to its goroutine (a CloneHook's
 // thread): children cloned from it inherit the empty set, so a Runner with
-// BoundingSetDropped spares them the drops. The set only ever shrinks: a
-// thread whose last capability is gone from it was emptied by an earlier
-// call (the drops go in order, the last one last), which one read tells.
-// The thread keeps its effective capabilities; it only can no longer gain
-// any through an exec or pass them on as inheritable ones. It needs
-// CAP_SETPCAP.
+// BoundingSetDropped spares them the drops. The set only ever shrinks: in
+// a process whose threads started with the last capability (one in a new
+// user namespace: a full set), a thread without it was emptied by an
+// earlier call (the drops go in order, the last one last), which one read
+// tells. Where they started without it (a service manager's or container
+// runtime's set: Docker's default lacks it), that read tells nothing, and
+// every call drops the whole set. The thread keeps its effective
+// capabilities; it only can no longer gain any through an exec or pass
+// them on as inheritable ones. It needs CAP_SETPCAP, and no other code of
+// the process may drop the last capability from a thread's set.
 func DropThreadBoundingSet() error {
 	last := lastCapability()
-	if r, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_READ, last, 0); e == 0 && r == 0 {
-		return nil
+	if startedWithLastCap() {
+		if r, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_READ, last, 0); e == 0 && r == 0 {
+			return nil
+		}
 	}
 	for c := uintptr(0); c <= last; c++ {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_DROP, c, 0); e != 0 && e != syscall.EINVAL {
@@ -573,6 +579,14 @@ func DropThreadBoundingSet() error {
 	}
 	return nil
 }
+
+// startedWithLastCap tells whether the process's threads started with the
+// last capability in their bounding set: read once, on the thread of the
+// first DropThreadBoundingSet, before any call dropped anything.
+var startedWithLastCap = sync.OnceValue(func() bool {
+	r, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_READ, lastCapability(), 0)
+	return e == 0 && r == 1
+})
 
 // lastCapability returns the highest capability number this kernel knows.
 func lastCapability() uintptr {

@@ -565,6 +565,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "clone3-eperm" {
 		os.Exit(clone3EPERMHelper())
 	}
+	if h := os.Getenv(helperEnv); h == "bset-partial-exec" || h == "bset-partial" {
+		os.Exit(boundingSetPartialHelper(h))
+	}
 	if os.Getenv(helperEnv) == "clone3-eperm-cgroup" {
 		os.Exit(clone3EPERMCgroupHelper(os.Getenv(cgroupDirEnv)))
 	}
@@ -579,15 +582,23 @@ func TestVforkWhereClone3IsRefused(t *testing.T) {
 	if os.Getenv(helperEnv) != "" {
 		t.Skip("in the helper")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("a vfork start under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "ok" {
+	if got := helperSays(t, "a vfork start under a policy that refuses clone3 with EPERM", helperEnv+"=clone3-eperm"); got != "ok" {
 		t.Fatalf("helper said:\n%s", got)
 	}
+}
+
+// helperSays runs this test binary as the helper env names and returns
+// what it printed; it fails the test, saying what the helper did, when the
+// helper fails.
+func helperSays(t *testing.T, what string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // cgroupDirEnv names the cgroup v2 directory clone3EPERMCgroupHelper
@@ -603,13 +614,8 @@ func TestCloneIntoCgroupWhereClone3IsRefused(t *testing.T) {
 		t.Skip("in the helper")
 	}
 	cg := testCgroup2(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=clone3-eperm-cgroup", cgroupDirEnv+"="+cg)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("a start into a cgroup under a policy that refuses clone3 with EPERM: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "ok" {
+	if got := helperSays(t, "a start into a cgroup under a policy that refuses clone3 with EPERM",
+		helperEnv+"=clone3-eperm-cgroup", cgroupDirEnv+"="+cg); got != "ok" {
 		t.Fatalf("helper said:\n%s", got)
 	}
 }
@@ -928,4 +934,64 @@ func TestBoundingSetDroppedNewUser(t *testing.T) {
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^CapBnd:' /proc/self/status`)
 	ws, s := startFromDroppedThread(t, r, out)
 	wantOutput(t, ws, s, "CapBnd:\t0000000000000000")
+}
+
+// TestDropThreadBoundingSetPartialStart: a process whose threads started
+// without the last capability in their bounding set (a service manager or
+// a container runtime dropped it, as Docker's default set does) must still
+// get a thread emptied: the missing last capability says nothing about
+// the others.
+func TestDropThreadBoundingSetPartialStart(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("in the helper")
+	}
+	if r, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_READ, lastCapability(), 0); e != 0 || r != 1 {
+		t.Skip("the last capability is not in this process's bounding set")
+	}
+	if got := helperSays(t, "a thread's drops in a process started without the last capability", helperEnv+"=bset-partial-exec"); got != "CapBnd:\t0000000000000000" {
+		t.Fatalf("a thread emptied by DropThreadBoundingSet in a process started without the last capability has\n%s", got)
+	}
+}
+
+// boundingSetPartialHelper: at stage "bset-partial-exec" it drops the last
+// capability from its thread's bounding set and execs itself from that
+// thread, so that the new image starts without it; at "bset-partial" it
+// empties a thread's set with DropThreadBoundingSet and prints the
+// thread's CapBnd line.
+func boundingSetPartialHelper(stage string) int {
+	runtime.LockOSThread() // never unlocked: the thread ends with the process
+	if stage == "bset-partial-exec" {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_CAPBSET_DROP, lastCapability(), 0); e != 0 {
+			fmt.Fprintln(os.Stderr, "drop the last capability:", e)
+			return 2
+		}
+		// The first of two settings of a name wins: replace it.
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, helperEnv+"=") {
+				env = append(env, kv)
+			}
+		}
+		env = append(env, helperEnv+"=bset-partial")
+		err := syscall.Exec("/proc/self/exe", []string{os.Args[0], "-test.run=^$"}, env)
+		fmt.Fprintln(os.Stderr, "exec:", err)
+		return 2
+	}
+	if err := DropThreadBoundingSet(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	b, err := os.ReadFile("/proc/thread-self/status")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "CapBnd:") {
+			fmt.Println(l)
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "no CapBnd line")
+	return 2
 }

@@ -97,7 +97,9 @@ func readDenied(fd int, want []byte) string {
 				break
 			}
 			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			if n, _ := unix.Poll(fds, int(left.Milliseconds())+1); n > 0 {
+			// A signal (the runtime's preemption, on a busy machine)
+			// ends a poll early with EINTR: the wait goes on.
+			if n, perr := unix.Poll(fds, int(left.Milliseconds())+1); n > 0 || perr == unix.EINTR {
 				continue
 			}
 			break

@@ -2,7 +2,13 @@ package seccomp
 
 // Tests of reading the denied syscall from an audit record.
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 func TestDescribeAuditRecord(t *testing.T) {
 	for rec, want := range map[string]string{
@@ -15,5 +21,41 @@ func TestDescribeAuditRecord(t *testing.T) {
 		if got := describeAuditRecord([]byte(rec)); got != want {
 			t.Errorf("%s:\ngot %q, want %q", rec, got, want)
 		}
+	}
+}
+
+// TestReadDeniedWaitsThroughSignals: the wait for the kernel's record of a
+// kill goes on when a signal interrupts it (the Go runtime's preemption
+// signal, SIGURG, comes often on a busy machine): the record logged after
+// the signal still names the call.
+func TestReadDeniedWaitsThroughSignals(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	tid := make(chan int)
+	got := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		got <- readDenied(p[0], []byte(" uid=1000 "))
+	}()
+	reader := <-tid
+	// The signal comes while the reader waits (recordWait is far longer),
+	// the record after it.
+	time.Sleep(recordWait / 10)
+	if err := unix.Tgkill(unix.Getpid(), reader, unix.SIGURG); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(recordWait / 10)
+	rec := "audit: type=1326 uid=1000 pid=7 sig=31 arch=c000003e syscall=250 compat=0"
+	if _, err := unix.Write(p[1], []byte(rec)); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "keyctl (250, x86_64)" {
+		t.Errorf("a signal during the wait: got %q, want the record's call", s)
 	}
 }

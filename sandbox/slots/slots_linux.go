@@ -236,7 +236,8 @@ type slot struct {
 func (s *slot) build() error {
 	// The stock must not keep the number of a closed user namespace
 	// descriptor, which the process may have reused for anything.
-	s.userNS, s.mntNS, s.net.userNS = -1, -1, -1
+	s.userNS, s.mntNS = -1, -1
+	s.net.setUserNS(-1)
 	if s.lease == nil {
 		l, err := hostid.Acquire()
 		if err != nil {
@@ -251,7 +252,7 @@ func (s *slot) build() error {
 		return fmt.Errorf("slots: slot %d: %w", s.id, err)
 	}
 	s.userNS = fd
-	s.net.userNS = fd
+	s.net.setUserNS(fd)
 	s.net.fill()
 	return nil
 }
@@ -603,9 +604,21 @@ func (n *netStock) startFillLocked() {
 	})
 }
 
+// setUserNS sets the user namespace the stock's namespaces are made in:
+// under the lock, since a deferred top-up of the slot's last life may still
+// be about to look at it (drain stops its timer, but not one that fired).
+func (n *netStock) setUserNS(fd int) {
+	n.mu.Lock()
+	n.userNS = fd
+	n.mu.Unlock()
+}
+
 // fill stocks one set now (when the slot is built) and the rest later.
 func (n *netStock) fill() {
-	ns, err := makeRunNS(n.userNS)
+	n.mu.Lock()
+	userNS := n.userNS
+	n.mu.Unlock()
+	ns, err := makeRunNS(userNS)
 	n.mu.Lock()
 	if err != nil {
 		n.err = err

@@ -463,3 +463,25 @@ func childrenOfThisProcess(t *testing.T) []string {
 	}
 	return pids
 }
+
+// TestRebuildBesideTopUp: a warm slot rebuilt while the deferred top-up of
+// its last life fires (its timer went off before the drain stopped it)
+// hands the stock its new user namespace under the stock's lock (go test
+// -race tells).
+func TestRebuildBesideTopUp(t *testing.T) {
+	r := newRunnerWith(t, Options{Size: 1, Warm: true})
+	s, err := r.take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.put(s)
+	for i := range 60 {
+		// build arms the top-up backgroundDefer ahead; the next rebuild
+		// comes about when it fires.
+		time.Sleep(backgroundDefer + time.Duration(i%5)*backgroundDefer/10)
+		if err := s.rebuild(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.net.settle()
+}

@@ -419,46 +419,87 @@ func emptyTmpfs(fd int) bool {
 }
 
 // treeHasFileAtLeast walks the tree below root (a directory descriptor)
-// by descriptors, one open directory at a time, and never follows a
-// symlink: a box's processes may still be dying while it looks, and one of
-// them could swap a directory the walk listed for a link to a host path,
-// whose files would then decide the verdict (and a link to / would have the
-// host walk its whole tree).
+// by descriptors and never follows a symlink: a box's processes may still
+// be dying while it looks, and one of them could swap a directory the walk
+// listed for a link to a host path, whose files would then decide the
+// verdict (and a link to / would have the host walk its whole tree). Each
+// directory is opened by its path from a base, the root or a directory the
+// walk holds open; a path that grows long makes its directory the base of
+// its entries, so that a tree deeper than PATH_MAX is looked at whole (a
+// box makes one a directory at a time).
 func treeHasFileAtLeast(root int, size int64, skip func(fileID) bool) bool {
-	pending := []string{"."}
+	type base struct{ fd, refs int }
+	type item struct {
+		base *base
+		rel  string
+	}
+	rootBase := &base{fd: root, refs: 1}
+	pending := []item{{rootBase, "."}}
+	done := func(b *base) {
+		if b.refs--; b.refs == 0 && b != rootBase {
+			unix.Close(b.fd)
+		}
+	}
+	defer func() {
+		for _, it := range pending {
+			done(it.base)
+		}
+	}()
 	for len(pending) > 0 {
-		rel := pending[len(pending)-1]
+		it := pending[len(pending)-1]
 		pending = pending[:len(pending)-1]
-		fd, err := openBeneath(root, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
-		if err != nil {
-			continue // gone, or no longer a directory
-		}
-		// Named by its descriptor: where the file system gives no entry
-		// types, ReadDir looks at each entry by its name under this one.
-		dir := os.NewFile(uintptr(fd), "/proc/self/fd/"+strconv.Itoa(fd))
-		entries, _ := dir.ReadDir(-1)
-		found := false
-		for _, e := range entries {
-			switch {
-			case e.IsDir():
-				pending = append(pending, rel+"/"+e.Name())
-			case e.Type().IsRegular():
-				var st unix.Stat_t
-				if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil ||
-					st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < size {
-					continue
-				}
-				if skip != nil && skip(idOf(&st)) {
-					continue
-				}
-				found = true
+		found := lookDir(it.base.fd, it.rel, size, skip, func(fd int, name string) {
+			rel := it.rel + "/" + name
+			if len(it.rel) < maxWalkPath {
+				it.base.refs++
+				pending = append(pending, item{it.base, rel})
+				return
 			}
-			if found {
-				break
+			// A base of its own, opened beneath this one.
+			sub, err := openBeneath(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+			if err != nil {
+				return
 			}
-		}
-		dir.Close()
+			pending = append(pending, item{&base{fd: sub, refs: 1}, "."})
+		})
+		done(it.base)
 		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// maxWalkPath is how long a path from its base the walk lets grow: well
+// within PATH_MAX with one more name (255 bytes) added.
+const maxWalkPath = 2048
+
+// lookDir lists the directory at rel beneath dirfd: it reports whether it
+// holds a regular file of at least size bytes (skip aside), and hands each
+// subdirectory to sub, with the listed directory's descriptor.
+func lookDir(dirfd int, rel string, size int64, skip func(fileID) bool, sub func(fd int, name string)) bool {
+	fd, err := openBeneath(dirfd, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	if err != nil {
+		return false // gone, or no longer a directory
+	}
+	// Named by its descriptor: where the file system gives no entry
+	// types, ReadDir looks at each entry by its name under this one.
+	dir := os.NewFile(uintptr(fd), "/proc/self/fd/"+strconv.Itoa(fd))
+	defer dir.Close()
+	entries, _ := dir.ReadDir(-1)
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			sub(fd, e.Name())
+		case e.Type().IsRegular():
+			var st unix.Stat_t
+			if unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+				st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < size {
+				continue
+			}
+			if skip != nil && skip(idOf(&st)) {
+				continue
+			}
 			return true
 		}
 	}

@@ -622,3 +622,53 @@ func TestTreeWalkNeverFollowsASwappedLink(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeHasFileAtLeastDeep: a file at the output limit below a chain of
+// directories whose path from the work directory is longer than PATH_MAX
+// still counts (a box can make one, a directory at a time, and its program
+// write there until RLIMIT_FSIZE stops it).
+func TestTreeHasFileAtLeastDeep(t *testing.T) {
+	root := t.TempDir()
+	rootFD, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rootFD)
+	name := strings.Repeat("d", 250)
+	cur, err := unix.Dup(rootFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 { // some 10 KB of path
+		if err := unix.Mkdirat(cur, name, 0o755); err != nil {
+			unix.Close(cur)
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(cur, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = next
+	}
+	f, err := unix.Openat(cur, "big", unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	unix.Close(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Ftruncate(f, 1<<20)
+	unix.Close(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir("/proc/self/fd")
+	if !TreeHasFileAtLeast(rootFD, 1<<20) {
+		t.Error("a file at the limit 40 directories of 250 bytes down was not seen")
+	}
+	if TreeHasFileAtLeast(rootFD, 1<<21) {
+		t.Error("a file under the limit counted")
+	}
+	if after, _ := os.ReadDir("/proc/self/fd"); len(after) != len(before) {
+		t.Errorf("descriptors: %d before the looks, %d after", len(before), len(after))
+	}
+}
