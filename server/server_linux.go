@@ -301,16 +301,50 @@ type handler func(w http.ResponseWriter, r *http.Request) (code int)
 // authorized wraps h with the bearer-token check and the request counter.
 func (s *Server) authorized(route string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w, count: func(code int) {
+			s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		}}
 		code := 0
 		if s.o.Token != "" && !s.tokenOK(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gosandbox"`)
-			code = writeError(w, http.StatusUnauthorized, nil, "missing or wrong bearer token")
+			cw.Header().Set("WWW-Authenticate", `Bearer realm="gosandbox"`)
+			code = writeError(cw, http.StatusUnauthorized, nil, "missing or wrong bearer token")
 		} else {
-			code = h(w, r)
+			code = h(cw, r)
 		}
-		s.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		if !cw.counted {
+			cw.counted = true
+			cw.count(code)
+		}
 	}
 }
+
+// countingWriter counts a request when its status line is written, before
+// any of the answer can reach the client: a client that reads /metrics
+// right after its answer finds its request counted.
+type countingWriter struct {
+	http.ResponseWriter
+	count   func(code int)
+	counted bool
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if !w.counted && code >= 200 {
+		w.counted = true
+		w.count(code)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	if !w.counted {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines
+// and flush.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // tokenOK checks "Authorization: Bearer TOKEN"; the scheme's name is
 // case-insensitive (RFC 9110 11.1), the token is compared in constant time.
