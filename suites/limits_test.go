@@ -229,6 +229,15 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 			Expect(len(o.Stdout)).To(BeNumerically("<=", mib+64<<10), "bytes on the host: "+sizeText(int64(len(o.Stdout))))
 			Expect(len(o.Stdout)).To(BeNumerically(">", 0), describe(o))
 		})
+		It("finds a file at the limit deeper below /w than PATH_MAX", func() {
+			// The host looks through /w for a file at the output limit
+			// after the run; a look by path stops at PATH_MAX, and a box
+			// could hide its output at the bottom of a deep chain and end
+			// ok (40 directories of 250-byte names: a 10 KB path).
+			o := runBounded(limitedProbe(limit, "fs-deep-file", "40", "2MiB"))
+			Expect(o.Stdout).To(ContainSubstring("depth=40"), describe(o))
+			Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
+		})
 	})
 
 	Context("R11: rlimits are exact and hard limits cannot be raised", property("R11"), func() {

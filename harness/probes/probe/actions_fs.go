@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
 )
 
 func init() {
@@ -31,6 +33,49 @@ func init() {
 	register("fs-tamper", fsTamper)
 	register("fs-cgroup", fsCgroup)
 	register("fs-swap-links", fsSwapLinks)
+	register("fs-deep-file", fsDeepFile)
+}
+
+// fs-deep-file DEPTH SIZE: makes a chain of DEPTH directories with
+// 250-byte names below /w (past PATH_MAX from 17 on), moving into each, and
+// writes SIZE bytes to a file at its bottom (SIGXFSZ ignored: a write past
+// the file-size limit fails instead), then exits 0: the host's look for a
+// file at the output limit must reach it. Prints depth=N written=N.
+func fsDeepFile(args []string) int {
+	mustBeBoxed()
+	if len(args) != 2 {
+		return 2
+	}
+	depth, err1 := strconv.Atoi(args[0])
+	size, err2 := sandbox.ParseSize(args[1])
+	if err1 != nil || err2 != nil || depth < 1 || size > 1<<30 {
+		return 2
+	}
+	signal.Ignore(unix.SIGXFSZ)
+	name := strings.Repeat("d", 250)
+	if err := os.Chdir("/w"); err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	for i := range depth {
+		if err := os.Mkdir(name, 0o755); err != nil {
+			fmt.Printf("error=mkdir at depth %d: %v\n", i, err)
+			return 1
+		}
+		if err := os.Chdir(name); err != nil {
+			fmt.Printf("error=chdir at depth %d: %v\n", i, err)
+			return 1
+		}
+	}
+	f, err := os.Create("file")
+	if err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	n, _ := f.Write(make([]byte, size))
+	f.Close()
+	fmt.Printf("depth=%d written=%d\n", depth, n)
+	return 0
 }
 
 // fs-swap-links TARGET: makes directories /w/d/0..199 and leaves three
