@@ -125,6 +125,12 @@ start)
 			exit 2
 		}
 	done
+	# libvirt's network for the machines runs dnsmasq, which the daemons
+	# only recommend.
+	command -v dnsmasq >/dev/null 2>&1 || {
+		echo "libvirt.sh: dnsmasq is missing (apt-get install dnsmasq-base)" >&2
+		exit 2
+	}
 	mkdir -p "$state"
 	for ipt in iptables ip6tables; do
 		rm -f "$state/$ipt.fresh"

@@ -40,7 +40,7 @@ func TestVagrantBootsOneMachine(t *testing.T) {
 	testhost.NeedRoot(t, "building a box needs a loop device and chroot; libvirt's system daemon")
 	for _, tool := range []struct{ name, pkg string }{
 		{"vagrant", "vagrant"}, {"virsh", "libvirt-clients"}, {"libvirtd", "libvirt-daemon-system"},
-		{"virtlogd", "libvirt-daemon-system"}, {"qemu-system-x86_64", "qemu-system-x86"},
+		{"virtlogd", "libvirt-daemon-system"}, {"dnsmasq", "dnsmasq-base"}, {"qemu-system-x86_64", "qemu-system-x86"},
 		{"qemu-img", "qemu-utils"}, {"mmdebstrap", "mmdebstrap"}, {"sfdisk", "fdisk"},
 		{"partx", "util-linux"}, {"mkfs.ext4", "e2fsprogs"}, {"ssh", "openssh-client"}, {"rsync", "rsync"},
 	} {
