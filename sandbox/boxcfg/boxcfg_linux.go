@@ -114,3 +114,34 @@ func Child(in Input) (*forkexec.Runner, error) {
 	Confine(r)
 	return r, nil
 }
+
+// ChildFiles returns the host descriptors that become the program's 0, 1,
+// 2... (Input.Files): the spec's standard streams and extra files, -1 for a
+// nil extra file. A nil standard stream gets a /dev/null opened for this
+// run alone, returned for the caller to close after the run (nil when none
+// was needed): file locks belong to the open file, and a run's locks on a
+// /dev/null that later runs were handed too would reach them (U7).
+func ChildFiles(spec sandbox.Spec) (fds []int, devNull *os.File, err error) {
+	fds = make([]int, 0, 3+len(spec.ExtraFiles))
+	for _, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
+		if f == nil {
+			if devNull == nil {
+				if devNull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return nil, nil, fmt.Errorf("open /dev/null for the standard streams: %w", err)
+				}
+			}
+			f = devNull
+		}
+		// Fd puts the descriptor in blocking mode, which is what a program
+		// expects of its standard streams.
+		fds = append(fds, int(f.Fd()))
+	}
+	for _, f := range spec.ExtraFiles {
+		if f == nil {
+			fds = append(fds, -1)
+			continue
+		}
+		fds = append(fds, int(f.Fd()))
+	}
+	return fds, devNull, nil
+}

@@ -464,10 +464,11 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.mark("mount plan")
-	files, err := b.childFiles()
+	files, devNull, err := boxcfg.ChildFiles(b.spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oneshot: %w", err)
 	}
+	b.devnul = devNull
 
 	reaped, err := forkexec.NewReaped()
 	if err != nil {
@@ -569,36 +570,6 @@ func (b *box) reaperProcs() int {
 		return 0
 	}
 	return 1
-}
-
-// childFiles returns the host descriptors that become 0, 1, 2, ... in the
-// box; a nil standard stream is /dev/null.
-func (b *box) childFiles() ([]int, error) {
-	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
-	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
-	for _, f := range std {
-		if f == nil {
-			if b.devnul == nil {
-				dn, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("oneshot: %w", err)
-				}
-				b.devnul = dn
-			}
-			f = b.devnul
-		}
-		// Fd puts the descriptor in blocking mode, which is what a program
-		// expects of its standard streams.
-		fds = append(fds, int(f.Fd()))
-	}
-	for _, f := range b.spec.ExtraFiles {
-		if f == nil {
-			fds = append(fds, -1)
-			continue
-		}
-		fds = append(fds, int(f.Fd()))
-	}
-	return fds, nil
 }
 
 // plan returns the compiled mount plan for a work directory, tmpfs size and

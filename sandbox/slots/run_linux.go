@@ -104,7 +104,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1, devNull: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		if !b.kicked {
@@ -168,11 +168,11 @@ type box struct {
 	joins    []*os.File
 	pidfd    int
 	netns    int
-	ipcns    int // the run's IPC namespace from the stock; -1 when none
-	mntns    int // the run's mount copy, held so its teardown happens after the result
-	boxW     int // O_PATH of the run's own /w (tmpfs), for the output check
-	devNull  int // the run's /dev/null for nil standard streams; -1 when none
-	workTree int // detached mount of the host work directory
+	ipcns    int      // the run's IPC namespace from the stock; -1 when none
+	mntns    int      // the run's mount copy, held so its teardown happens after the result
+	boxW     int      // O_PATH of the run's own /w (tmpfs), for the output check
+	devNull  *os.File // the run's /dev/null for nil standard streams; nil when none
+	workTree int      // detached mount of the host work directory
 	held     forkexec.Held
 
 	// kmsg marks the kernel log before the start of a kill-mode run: the
@@ -366,10 +366,11 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		b.group = g
 	}
 	b.mark("prepare:cgroup")
-	files, err := b.childFiles()
+	files, devNull, err := boxcfg.ChildFiles(b.spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("slots: %w", err)
 	}
+	b.devNull = devNull
 	b.mark("prepare:files")
 	if boxcfg.SyscallMode(b.spec) == sandbox.SyscallsKill {
 		b.kmsg = seccomp.MarkLog()
@@ -432,37 +433,6 @@ func (b *box) reaperProcs() int {
 	return 1
 }
 
-// childFiles returns the host descriptors that become 0, 1, 2, ... in the
-// box; a nil standard stream is /dev/null, opened for this run alone: file
-// locks belong to the open file, and a run's locks on one that later runs
-// were handed too would reach them (U7) and pile up.
-func (b *box) childFiles() ([]int, error) {
-	std := []*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}
-	fds := make([]int, 0, 3+len(b.spec.ExtraFiles))
-	for _, f := range std {
-		if f != nil {
-			fds = append(fds, int(f.Fd()))
-			continue
-		}
-		if b.devNull < 0 {
-			fd, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return nil, fmt.Errorf("slots: %w", err)
-			}
-			b.devNull = fd
-		}
-		fds = append(fds, b.devNull)
-	}
-	for _, f := range b.spec.ExtraFiles {
-		if f == nil {
-			fds = append(fds, -1)
-			continue
-		}
-		fds = append(fds, int(f.Fd()))
-	}
-	return fds, nil
-}
-
 func (b *box) decide(f verdict.Facts) sandbox.Result {
 	res := verdict.Decide(f)
 	if f.Cgroup == nil && b.group != nil {
@@ -497,7 +467,9 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
 	closeFD(&b.workTree)
-	closeFD(&b.devNull)
+	if b.devNull != nil {
+		b.devNull.Close()
+	}
 	b.kmsg.Close()
 	if b.dir != nil {
 		b.dir.Close()
