@@ -316,19 +316,8 @@ func startToucher(t *testing.T, g *Group, mib int) (*exec.Cmd, io.WriteCloser, *
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envChild+"=touch", fmt.Sprintf("%s=%d", envMiB, mib))
 	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.AddProc(cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal(err)
-	}
-	if _, err := stdin.Write([]byte("go\n")); err != nil {
-		t.Fatal(err)
-	}
+	stdin := startInGroup(t, g, cmd)
 	return cmd, stdin, bufio.NewReader(stdout)
 }
 
@@ -719,6 +708,14 @@ func writeInGroup(t *testing.T, g *Group, path string, size int) {
 // charged to g.
 func runInGroup(t *testing.T, g *Group, cmd *exec.Cmd) error {
 	t.Helper()
+	startInGroup(t, g, cmd).Close()
+	return cmd.Wait()
+}
+
+// startInGroup starts cmd, which first reads a line from its stdin, moves
+// it into g and lets it go on; it returns cmd's stdin.
+func startInGroup(t *testing.T, g *Group, cmd *exec.Cmd) io.WriteCloser {
+	t.Helper()
 	stdin, _ := cmd.StdinPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -728,9 +725,10 @@ func runInGroup(t *testing.T, g *Group, cmd *exec.Cmd) error {
 		cmd.Wait()
 		t.Fatal(err)
 	}
-	stdin.Write([]byte("go\n"))
-	stdin.Close()
-	return cmd.Wait()
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	return stdin
 }
 
 // TestReclaimOnlyWhenWorthIt: Reclaim leaves a charge below ReclaimMin (what
