@@ -13,7 +13,6 @@ Wall-clock splits (BenchmarkIngredients, BenchmarkNamespacesSteps) count a
 child's waits; this one does not, so it tells "the program ran longer" from
 "the program waited".
 """
-import re,sys,collections,statistics
 import collections
 import re
 import statistics
