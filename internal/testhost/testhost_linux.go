@@ -4,9 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,4 +110,12 @@ func RunAsNobody(t testing.TB, test string, env ...string) ([]byte, error) {
 		bin, "-test.run=^"+test+"$", "-test.v")
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "TMPDIR=" + tmp}, env...)
 	return cmd.CombinedOutput()
+}
+
+// Quantile returns the q-quantile (0 <= q <= 1) of the durations d, which
+// it leaves unsorted: the benchmarks' p50 and p90 beside the floor.
+func Quantile(d []time.Duration, q float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
 }

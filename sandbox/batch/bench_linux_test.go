@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,11 +89,7 @@ func BenchmarkBatchVsFloor(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	median := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	median := func(d []time.Duration) time.Duration { return testhost.Quantile(d, 0.5) }
 	floor := median(perJob["floor"])
 	b.ReportMetric(float64(floor.Microseconds()), "floor-us/job")
 	for _, r := range runners {

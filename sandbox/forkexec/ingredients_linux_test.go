@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/mount"
@@ -160,9 +161,7 @@ func BenchmarkIngredients(b *testing.B) {
 		}
 	}
 	q := func(d []time.Duration, p int) float64 {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return float64(s[len(s)*p/100].Nanoseconds()) / 1e3
+		return float64(testhost.Quantile(d, float64(p)/100).Nanoseconds()) / 1e3
 	}
 	fs10, fs50, fr10, fr50 := q(starts[0], 10), q(starts[0], 50), q(runs[0], 10), q(runs[0], 50)
 	for i, v := range variants {

@@ -4,7 +4,6 @@ package oneshot
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,13 +80,7 @@ func BenchmarkOneshotPhases(b *testing.B) {
 	}
 }
 
-func p50(d []time.Duration) time.Duration { return quantile(d, 0.5) }
-
-func quantile(d []time.Duration, q float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[int(q*float64(len(s)-1))]
-}
+func p50(d []time.Duration) time.Duration { return testhost.Quantile(d, 0.5) }
 
 // BenchmarkOneshotVariants interleaves the floor with boxed runs of runners
 // that lack one start-path optimisation each, so that what each one saves
@@ -150,12 +143,12 @@ func BenchmarkOneshotVariants(b *testing.B) {
 	b.ReportMetric(float64(full.hits)/float64(full.hits+full.misses), "box-stock-hit-rate")
 	cl := &variants[1].r.netns
 	b.ReportMetric(float64(cl.hits)/float64(cl.hits+cl.misses), "netns-stock-hit-rate")
-	pf, pf10 := p50(fl), quantile(fl, 0.1)
+	pf, pf10 := p50(fl), testhost.Quantile(fl, 0.1)
 	b.ReportMetric(float64(pf.Microseconds()), "floor-p50-us")
 	for i, v := range variants {
 		b.ReportMetric(float64(p50(times[i]))/float64(pf), v.name+"-ratio-p50")
 		// On a saturated machine the low quantile says more about the
 		// work itself than the median does.
-		b.ReportMetric(float64(quantile(times[i], 0.1))/float64(pf10), v.name+"-ratio-p10")
+		b.ReportMetric(float64(testhost.Quantile(times[i], 0.1))/float64(pf10), v.name+"-ratio-p10")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +22,6 @@ func boxedTrue(b *testing.B, r sandbox.Runner) {
 	if err != nil || res.Status != sandbox.StatusOK {
 		b.Fatalf("%v %s %s", err, res.Status, res.Message)
 	}
-}
-
-func quantile(d []time.Duration, q float64) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[int(q*float64(len(s)-1))]
 }
 
 // BenchmarkSlotsVsFloor interleaves /bin/true on one slot, on one slot of
@@ -90,13 +83,13 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				timed(&shot, func() { boxedTrue(b, one) })
 			}
 			for _, q := range []float64{0.5, 0.9} {
-				f := quantile(floor, q)
+				f := testhost.Quantile(floor, q)
 				name := fmt.Sprintf("p%d", int(q*100))
 				b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
-				b.ReportMetric(float64(quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
-				b.ReportMetric(float64(quantile(hot, q))/float64(f), "slots-warm-"+name+"-ratio")
-				b.ReportMetric(float64(quantile(nest, q))/float64(f), "slots-nested-reaper-"+name+"-ratio")
-				b.ReportMetric(float64(quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
+				b.ReportMetric(float64(testhost.Quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
+				b.ReportMetric(float64(testhost.Quantile(hot, q))/float64(f), "slots-warm-"+name+"-ratio")
+				b.ReportMetric(float64(testhost.Quantile(nest, q))/float64(f), "slots-nested-reaper-"+name+"-ratio")
+				b.ReportMetric(float64(testhost.Quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
 			}
 		})
 	}
@@ -127,7 +120,7 @@ func BenchmarkSlotsPhases(b *testing.B) {
 		floor = append(floor, time.Since(t0))
 	}
 	for p, d := range phases {
-		b.ReportMetric(float64(quantile(d, 0.5).Microseconds()), strings.NewReplacer("+", "-", ":", "-").Replace(p)+"-p50-us")
+		b.ReportMetric(float64(testhost.Quantile(d, 0.5).Microseconds()), strings.NewReplacer("+", "-", ":", "-").Replace(p)+"-p50-us")
 	}
-	b.ReportMetric(float64(quantile(floor, 0.5).Microseconds()), "floor-p50-us")
+	b.ReportMetric(float64(testhost.Quantile(floor, 0.5).Microseconds()), "floor-p50-us")
 }
