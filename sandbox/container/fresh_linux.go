@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -256,31 +257,124 @@ func (t freshTmp) remount() error {
 // initialisers, the mount plan, the seccomp compiler) would otherwise stay
 // counted in the idle container's PSS. The pages stay in the page cache,
 // shared with the host process; what a run needs again is mapped back by
-// its first touch. Writable mappings are left alone: their pages may be
-// private copies, which would be lost.
+// its first touch. A mapping that holds private copies is left alone, as
+// they would be lost: every writable one, and a read-only one with anonymous
+// pages, which in a program linked with the C library is the dynamic
+// loader's relocated data made read-only after (RELRO: the C library's GOT,
+// the loader's own globals), read back unrelocated it would crash the init
+// at its next thread start or late-bound call. /proc/self/smaps tells those
+// (Anonymous), which /proc/self/maps does not. It is some 1,500 lines, read
+// and parsed without allocating: what a parse left in the heap would stay
+// resident in the idle init (0.26-0.5 MiB PSS per slot, measured).
 func dropCleanFilePages() {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
+	r, _, e := unix.Syscall6(unix.SYS_OPENAT, ^uintptr(99) /* AT_FDCWD, -100 */, uintptr(unsafe.Pointer(&smapsPath[0])),
+		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
 		return
 	}
-	for _, line := range bytes.Split(maps, []byte{'\n'}) {
-		// start-end perms offset dev inode path
-		f := bytes.Fields(line)
-		if len(f) < 6 || len(f[1]) < 4 || f[1][1] == 'w' || f[1][3] != 'p' || f[4][0] == '0' && len(f[4]) == 1 {
+	fd := int(r)
+	defer unix.Close(fd)
+	var start, end uint64
+	candidate := false
+	eachLine(fd, func(line []byte) {
+		f := splitFields(line)
+		if len(f) == 0 {
+			return
+		}
+		if s, e, ok := mappingSpan(f[0]); ok {
+			// start-end perms offset dev inode path
+			start, end = s, e
+			candidate = len(f) >= 6 && len(f[1]) >= 4 && f[1][1] != 'w' && f[1][3] == 'p' &&
+				string(f[4]) != "0" && f[5][0] == '/' // not [vdso], [vvar] and the like
+			return
+		}
+		if candidate && len(f) >= 2 && string(f[0]) == "Anonymous:" {
+			if string(f[1]) == "0" {
+				unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+			}
+			candidate = false
+		}
+	})
+}
+
+// smapsBuf and fieldsBuf are dropCleanFilePages' buffers, package variables
+// so that it allocates nothing (only the init calls it, from one goroutine
+// at a time); smapsPath is the file's name as the kernel takes it
+// (unix.Open would allocate that copy).
+var (
+	smapsBuf  [8192]byte
+	fieldsBuf [8][]byte
+	smapsPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 's', 'e', 'l', 'f', '/', 's', 'm', 'a', 'p', 's', 0}
+)
+
+// eachLine calls f with each line read from fd, without its newline; a
+// line longer than smapsBuf comes cut in pieces.
+func eachLine(fd int, f func([]byte)) {
+	have := 0
+	for {
+		n, err := unix.Read(fd, smapsBuf[have:])
+		if err == unix.EINTR {
 			continue
 		}
-		if f[5][0] != '/' {
-			continue // [vdso], [vvar] and the like
+		if err != nil || n <= 0 {
+			if have > 0 {
+				f(smapsBuf[:have])
+			}
+			return
 		}
-		span := bytes.SplitN(f[0], []byte{'-'}, 2)
-		if len(span) != 2 {
-			continue
+		have += n
+		from := 0
+		for i := from; i < have; i++ {
+			if smapsBuf[i] == '\n' {
+				f(smapsBuf[from:i])
+				from = i + 1
+			}
 		}
-		start, err1 := strconv.ParseUint(string(span[0]), 16, 64)
-		end, err2 := strconv.ParseUint(string(span[1]), 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
+		if from == 0 && have == len(smapsBuf) {
+			f(smapsBuf[:have])
+			from = have
 		}
-		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+		have = copy(smapsBuf[:], smapsBuf[from:have])
 	}
+}
+
+// splitFields splits line at spaces into at most len(fieldsBuf) fields
+// (the path of a mapping, the sixth, may have more), in fieldsBuf.
+func splitFields(line []byte) [][]byte {
+	f := fieldsBuf[:0]
+	for i := 0; i < len(line) && len(f) < cap(f); {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		if j > i {
+			f = append(f, line[i:j])
+		}
+		i = j
+	}
+	return f
+}
+
+// mappingSpan parses the start-end field of a mapping's first line in
+// /proc/PID/smaps (a field line starts with its name and a colon), without
+// allocating.
+func mappingSpan(field []byte) (start, end uint64, ok bool) {
+	var v [2]uint64
+	k := 0
+	for _, c := range field {
+		switch {
+		case c == '-' && k == 0:
+			k = 1
+		case c >= '0' && c <= '9':
+			v[k] = v[k]<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v[k] = v[k]<<4 | uint64(c-'a'+10)
+		default:
+			return 0, 0, false
+		}
+	}
+	return v[0], v[1], k == 1 && v[1] > v[0]
 }
