@@ -424,6 +424,16 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	return fe, nil
 }
 
+// programPid is the program's host pid given the pid supervise waits
+// for: that is the program itself when pid 1 lives apart, else pid 1, whose
+// child's pid the supervisor does not learn (0).
+func (b *box) programPid(waited int) int {
+	if b.runner.apart {
+		return waited
+	}
+	return 0
+}
+
 // reaperProcs is how many processes of the box's cgroup are not the
 // program's: its pid 1, unless that lives apart (forkexec.Runner.ReaperApart).
 func (b *box) reaperProcs() int {
@@ -613,7 +623,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			b.mark("kill-pid1")
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.slot.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOf(b.programPid(pid), b.slot.lease.UID)
 			}
 			for _, w := range workdir.Watches(ctx) {
 				select {
