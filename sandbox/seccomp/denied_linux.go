@@ -12,19 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DeniedSyscall finds the audit record (type 1326, SECCOMP) the kernel
-// logged when the syscall filter killed process pid, and names the call:
-// "keyctl (250, x86_64)". It returns "" when the record is not there (no
-// access to /dev/kmsg, an audit daemon that takes the records, or rate
-// limiting). Only called after a SIGSYS death in kill mode, so reading the
-// whole log buffer costs nothing on the common path.
-func DeniedSyscall(pid int) string {
-	return deniedSyscallMatching([]byte(" pid=" + strconv.Itoa(pid) + " "))
-}
-
-// DeniedSyscallOfUID is DeniedSyscall for the process that ran as host uid
-// uid: a box whose host id is its own (sandbox/hostid) is found by it even
-// when the supervisor does not know the program's pid.
+// DeniedSyscallOfUID finds the audit record (type 1326, SECCOMP) the
+// kernel logged when the syscall filter killed a process that ran as host
+// uid uid, and names the call: "keyctl (250, x86_64)". It returns "" when
+// the record is not there (no access to /dev/kmsg, an audit daemon that
+// takes the records, or rate limiting). Only called after a SIGSYS death
+// in kill mode, so reading the whole log buffer costs nothing on the
+// common path. A box whose host id is its own (sandbox/hostid) is found by
+// it even when the supervisor does not know the program's pid; a runner
+// that gives a host id to run after run uses a LogMark.
 func DeniedSyscallOfUID(uid int) string {
 	return deniedSyscallMatching([]byte(" uid=" + strconv.Itoa(uid) + " "))
 }
