@@ -3,6 +3,7 @@ package memfd
 // Tests of memory files: content, read-only reopen, bounded reads.
 
 import (
+	"fmt"
 	"os"
 	"testing"
 )
@@ -42,4 +43,32 @@ func TestNewIsEmpty(t *testing.T) {
 		t.Fatalf("stat %v %v", st, err)
 	}
 	_ = os.DevNull
+}
+
+// TestReadOnlyCannotBeReopenedForWriting: whoever holds the read-only
+// descriptor (a box, as its stdin) can open it again through
+// /proc/self/fd with other flags; a memfd's mode is 0777, so the reopen
+// for writing passes the permission check even for a box's user. The
+// content must still not change.
+func TestReadOnlyCannotBeReopenedForWriting(t *testing.T) {
+	f, err := WithContent("t", []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ro, err := ReadOnly(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", ro.Fd()), os.O_WRONLY, 0); err == nil {
+		w.Write([]byte("HELLO"))
+		w.Close()
+	}
+	if w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", ro.Fd()), os.O_WRONLY|os.O_TRUNC, 0); err == nil {
+		w.Close()
+	}
+	if got, _, err := ReadBounded(ro, 100); err != nil || string(got) != "hello" {
+		t.Fatalf("the content after a reopen of the read-only descriptor for writing: %q, %v; want \"hello\"", got, err)
+	}
 }
