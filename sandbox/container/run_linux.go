@@ -440,7 +440,7 @@ func (r *runState) exited(ctx context.Context, x protocol.Exited) {
 		Nivcsw: x.ForcedSwitches,
 	}
 	facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, r.spec.Stdout, r.spec.Stderr) ||
-		c.wd.HasFileAtLeast(facts.Limits.Output)
+		c.wd.HasFileAtLeast(facts.Limits.Output) || x.ScratchAtLimit
 	if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && r.programPid > 0 {
 		facts.DeniedSyscall = r.kmsg.DeniedSyscallOf(r.programPid, -1)
 	}

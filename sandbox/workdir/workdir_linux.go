@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -402,6 +403,40 @@ func TreeHasFileAtLeast(dirfd int, size int64) bool {
 		return false
 	}
 	return treeHasFileAtLeast(dirfd, size, nil)
+}
+
+// ScratchHasFileAtLeast is TreeHasFileAtLeast for a box's other writable
+// directories, /tmp and /dev/shm, reached from an O_PATH descriptor of the
+// box's /w (the root of its mount, a child of the box's root): the output
+// limit is the largest file a program may write anywhere, and a write past
+// it there fails as in /w. The box's root is read-only and both are mount
+// points, so neither name can be swapped for a link; the look follows none
+// anyway. The two may be one tmpfs (a bind), looked at once. A negative
+// boxW has nothing.
+func ScratchHasFileAtLeast(boxW int, size int64) bool {
+	if boxW < 0 {
+		return false
+	}
+	var seen []uint64
+	for _, rel := range []string{"../tmp", "../dev/shm"} {
+		fd, err := unix.Openat2(boxW, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || slices.Contains(seen, st.Dev) {
+			unix.Close(fd)
+			continue
+		}
+		seen = append(seen, st.Dev)
+		found := TreeHasFileAtLeast(fd, size)
+		unix.Close(fd)
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
