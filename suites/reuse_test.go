@@ -402,13 +402,14 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
-	It("U7: host-wide event counters (vmstat, interrupts, softirqs, diskstats, file-nr, inode-nr) are not the host's", property("U7"), func() {
+	It("U7: host-wide event counters (vmstat, zoneinfo, interrupts, softirqs, diskstats, file-nr, inode-nr, dentry-state) are not the host's", property("U7"), func() {
 		// Every backend: each counts events of the whole host since boot,
 		// which every run before this one (and beside it) raised: page
 		// faults, interrupts, open files. A run reading them learns what
 		// others did, and two runs at once have a channel that costs
 		// neither any CPU time. A box sees them empty (or all zero).
-		files := []string{"/proc/vmstat", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats", "/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr"}
+		files := []string{"/proc/vmstat", "/proc/zoneinfo", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+			"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr", "/proc/sys/fs/dentry-state"}
 		spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", `for f in "$@"; do echo "== $f"; cat "$f" 2>/dev/null; done; echo "== end"`, "sh"}, Limits: sandbox.Limits{Procs: 16}}
 		spec.Args = append(spec.Args, files...)
 		o := runBounded(spec)

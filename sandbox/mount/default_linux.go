@@ -35,18 +35,21 @@ var boxDevices = []string{"null", "zero", "full", "random", "urandom"}
 
 // maskedFiles are /proc files hidden behind /dev/null: the world-readable
 // ones that tell about the host (the list container runtimes use), and the
-// host-wide event counters (U7): page faults and allocations, interrupts,
-// softirqs, disk I/O, open files and inodes, counted since boot for every
+// host-wide event counters (U7): page faults and allocations (vmstat, and
+// zoneinfo per zone), interrupts, softirqs, disk I/O, open files, inodes
+// and dentries, counted since boot for every
 // process on the host, so that a run reads in them what runs before it or
 // beside it did (a channel between two boxes at once that costs neither
 // any CPU). Files only root may read (kmsg, kpage*, vmallocinfo) stay
 // closed to the box user anyway. Each costs the child one mount, so the
-// list is short. (/proc/meminfo stays: programs size themselves by it.)
+// list is short. (/proc/meminfo stays: programs size themselves by it;
+// /proc/buddyinfo tells no more than it. /proc/cgroups stays: runtimes
+// read it to find their memory limit.)
 var maskedFiles = []string{
 	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 	"/proc/timer_stats", "/proc/sched_debug",
-	"/proc/vmstat", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
-	"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr",
+	"/proc/vmstat", "/proc/zoneinfo", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+	"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr", "/proc/sys/fs/dentry-state",
 }
 
 // maskedFilesHere and maskedDirsHere are maskedFiles and maskedDirs
