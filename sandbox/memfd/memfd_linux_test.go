@@ -8,17 +8,23 @@ import (
 	"testing"
 )
 
+// readOnlyOf is WithContent and ReadOnly, both closed when t ends.
+func readOnlyOf(t *testing.T, content string) (f, ro *os.File) {
+	t.Helper()
+	f, err := WithContent("t", []byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if ro, err = ReadOnly(f); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	return f, ro
+}
+
 func TestContentReadOnlyAndBoundedRead(t *testing.T) {
-	f, err := WithContent("t", []byte("hello world"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ro, err := ReadOnly(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	f, ro := readOnlyOf(t, "hello world")
 	if _, err := ro.Write([]byte("x")); err == nil {
 		t.Fatal("wrote through the read-only descriptor")
 	}
@@ -51,16 +57,7 @@ func TestNewIsEmpty(t *testing.T) {
 // for writing passes the permission check even for a box's user. The
 // content must still not change.
 func TestReadOnlyCannotBeReopenedForWriting(t *testing.T) {
-	f, err := WithContent("t", []byte("hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ro, err := ReadOnly(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	_, ro := readOnlyOf(t, "hello")
 	if w, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", ro.Fd()), os.O_WRONLY, 0); err == nil {
 		w.Write([]byte("HELLO"))
 		w.Close()

@@ -133,21 +133,7 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 // signal it; the run then starts a pid 1 of its own instead of cloning
 // its program into the dead one's namespace.
 func TestKilledPid1AheadIsReplaced(t *testing.T) {
-	r := newRunnerWith(t, Options{Size: 1, Warm: true})
-	if !r.apart {
-		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
-	}
-	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
-		t.Fatalf("first run: %+v\n%s", res, out)
-	}
-	s := r.all[0]
-	s.net.settle() // the deferred top-up now: pid 1 for the next run
-	s.net.mu.Lock()
-	rp := s.net.pid1
-	s.net.mu.Unlock()
-	if rp == nil {
-		t.Fatal("no pid 1 started ahead after the top-up")
-	}
+	r, rp := warmPid1Ahead(t, func(settle func()) { settle() })
 	rp.Kill()
 	for deadline := time.Now().Add(10 * time.Second); rp.Apart(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -158,6 +144,29 @@ func TestKilledPid1AheadIsReplaced(t *testing.T) {
 	if res.Status != sandbox.StatusOK || out != "again\n" {
 		t.Fatalf("run after its pid 1 was killed ahead: %+v\n%q", res, out)
 	}
+}
+
+// warmPid1Ahead makes a warm Runner of one slot, runs once on it and has
+// topUp call settle, which runs the deferred top-up now: it returns the
+// Runner and the pid 1 started ahead for the next run.
+func warmPid1Ahead(t *testing.T, topUp func(settle func())) (*Runner, *forkexec.Reaped) {
+	t.Helper()
+	r := newRunnerWith(t, Options{Size: 1, Warm: true})
+	if !r.apart {
+		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
+	}
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	s := r.all[0]
+	topUp(s.net.settle)
+	s.net.mu.Lock()
+	rp := s.net.pid1
+	s.net.mu.Unlock()
+	if rp == nil {
+		t.Fatal("no pid 1 started ahead after the top-up")
+	}
+	return r, rp
 }
 
 // TestBindsAndCopies: binds change between runs (the slot's mount
@@ -496,27 +505,15 @@ func TestRebuildBesideTopUp(t *testing.T) {
 // depend on which thread happened to run the top-up: it stays until its
 // run, and that run is ok.
 func TestPid1AheadOutlivesItsStarter(t *testing.T) {
-	r := newRunnerWith(t, Options{Size: 1, Warm: true})
-	if !r.apart {
-		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
-	}
-	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
-		t.Fatalf("first run: %+v\n%s", res, out)
-	}
-	s := r.all[0]
 	// The deferred top-up (pid 1 for the next run) runs now, on a thread
 	// that ends after it: its goroutine ends locked to it.
 	var tid int
-	forkexec.OnOwnThread(func() {
-		tid = unix.Gettid()
-		s.net.settle()
+	r, rp := warmPid1Ahead(t, func(settle func()) {
+		forkexec.OnOwnThread(func() {
+			tid = unix.Gettid()
+			settle()
+		})
 	})
-	s.net.mu.Lock()
-	rp := s.net.pid1
-	s.net.mu.Unlock()
-	if rp == nil {
-		t.Fatal("no pid 1 started ahead after the top-up")
-	}
 	// The thread sends its children's parent-death signals as it exits,
 	// before it leaves /proc.
 	task := "/proc/self/task/" + strconv.Itoa(tid)
