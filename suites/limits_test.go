@@ -238,6 +238,20 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 			Expect(o.Stdout).To(ContainSubstring("depth=40"), describe(o))
 			Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
 		})
+		for _, dir := range []string{"/w", "/tmp", "/dev/shm"} {
+			It("gives output-limit for a write past the limit in "+dir+" that the program survived", func() {
+				// The output limit is the largest file the program may
+				// write, wherever: a write past it fails (EFBIG, SIGXFSZ
+				// ignored) or is cut short in /tmp as in /w, and the run
+				// must not end ok because the file lies outside /w.
+				o := runBounded(limitedProbe(limit, "fs-big-file", dir, "2MiB"))
+				if strings.Contains(o.Stdout, "error=") {
+					Skip(dir + " is not writable in this box: " + o.Stdout)
+				}
+				Expect(o.Stdout).To(ContainSubstring("dir="+dir+" written="+strconv.FormatInt(mib, 10)), "the write was not stopped at the limit\n"+describe(o))
+				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
+			})
+		}
 	})
 
 	Context("R11: rlimits are exact and hard limits cannot be raised", property("R11"), func() {

@@ -402,6 +402,33 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
+	It("U7: host-wide event counters (vmstat, zoneinfo, interrupts, softirqs, diskstats, file-nr, inode-nr, dentry-state) are not the host's", property("U7"), func() {
+		// Every backend: each counts events of the whole host since boot,
+		// which every run before this one (and beside it) raised: page
+		// faults, interrupts, open files. A run reading them learns what
+		// others did, and two runs at once have a channel that costs
+		// neither any CPU time. A box sees them empty (or all zero).
+		files := []string{"/proc/vmstat", "/proc/zoneinfo", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+			"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr", "/proc/sys/fs/dentry-state"}
+		spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", `for f in "$@"; do echo "== $f"; cat "$f" 2>/dev/null; done; echo "== end"`, "sh"}, Limits: sandbox.Limits{Procs: 16}}
+		spec.Args = append(spec.Args, files...)
+		o := runBounded(spec)
+		Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+		Expect(o.Stdout).To(HaveSuffix("== end\n"), describe(o))
+		file := ""
+		for _, line := range strings.Split(o.Stdout, "\n") {
+			if name, ok := strings.CutPrefix(line, "== "); ok {
+				file = name
+				continue
+			}
+			for _, field := range strings.Fields(line) {
+				if n, err := strconv.ParseUint(field, 10, 64); err == nil && n != 0 {
+					Fail(fmt.Sprintf("%s counts %d (%q): the host's, which earlier runs raise\n%s", file, n, line, describe(o)))
+				}
+			}
+		}
+	})
+
 	It("U7: pid numbers and the pid counter do not tell a run how many processes the previous one made", property("U7"), func() {
 		needsReuse()
 		const forks = 200

@@ -5,6 +5,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,7 @@ import (
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/seccomp"
+	"gosandbox/sandbox/workdir"
 )
 
 // perRunNamespaces are made fresh for every program: a new UTS namespace
@@ -50,8 +52,12 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 		execFD = fds[next]
 	}
 	rl := make([]rlimit.RLimit, len(x.RLimits))
+	outputLimit := int64(-1)
 	for i, r := range x.RLimits {
 		rl[i] = rlimit.RLimit{Resource: int(r.Resource), Limit: unix.Rlimit{Cur: r.Cur, Max: r.Max}}
+		if r.Resource == unix.RLIMIT_FSIZE && r.Cur <= math.MaxInt64 {
+			outputLimit = int64(r.Cur)
+		}
 	}
 	fe := &forkexec.Runner{
 		Args:          x.Args,
@@ -142,8 +148,26 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 			return err
 		}
 	}
-	go func() { s.exited <- waitBox(pid) }()
+	go func() {
+		x := waitBox(pid)
+		// With every box process gone, before the tidy-up's fresh /tmp.
+		x.ScratchAtLimit = outputLimit >= 0 && tmpHasFileAtLeast(outputLimit)
+		s.exited <- x
+	}()
 	return nil
+}
+
+// tmpHasFileAtLeast reports whether a regular file in the container's /tmp
+// (also its /dev/shm) is at least size bytes long: the output limit is the
+// largest file a program may write anywhere, not only in /w. An empty
+// tmpfs is answered from one fstatfs.
+func tmpHasFileAtLeast(size int64) bool {
+	fd, err := unix.Open(tmpDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return workdir.TreeHasFileAtLeast(fd, size)
 }
 
 // entry is how the program of x enters the container's cgroup, as the conf

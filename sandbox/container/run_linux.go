@@ -97,6 +97,10 @@ type runState struct {
 	// its started message: it names a denied syscall, and without cgroups
 	// gives the program's CPU.
 	programPid int
+	// kmsg marks the kernel log before a kill-mode run starts: a record
+	// from before it with the program's pid is another process's (pids
+	// wrap).
+	kmsg *seccomp.LogMark
 	// mayHaveRun: the run got far enough that the program may have run, so
 	// it must not be retried on another container.
 	mayHaveRun bool
@@ -163,6 +167,10 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 	}
 	if len(x.Hostname) > protocol.MaxHostname {
 		return r.internal(fmt.Errorf("container: hostname %q: longer than %d bytes", x.Hostname, protocol.MaxHostname))
+	}
+	if r.facts.Syscalls == sandbox.SyscallsKill {
+		r.kmsg = seccomp.MarkLog()
+		defer r.kmsg.Close()
 	}
 	r.start = time.Now() // monotonic (R13)
 	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)
@@ -432,9 +440,9 @@ func (r *runState) exited(ctx context.Context, x protocol.Exited) {
 		Nivcsw: x.ForcedSwitches,
 	}
 	facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, r.spec.Stdout, r.spec.Stderr) ||
-		c.wd.HasFileAtLeast(facts.Limits.Output)
+		c.wd.HasFileAtLeast(facts.Limits.Output) || x.ScratchAtLimit
 	if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && r.programPid > 0 {
-		facts.DeniedSyscall = seccomp.DeniedSyscall(r.programPid)
+		facts.DeniedSyscall = r.kmsg.DeniedSyscallOf(r.programPid, -1)
 	}
 	// A capture that overflowed stops reading: the program may have died
 	// of SIGPIPE before the overflow reached supervise's select.

@@ -1201,20 +1201,72 @@ var hostPidNS = sync.OnceValues(func() (int, error) {
 // Pdeathsig. Start clones the child into that namespace; Close ends pid 1
 // if the run never starts. It does nothing when pid 1 runs already.
 func (r *Reaped) StartApart(pdeathsig syscall.Signal) error {
+	_, err := r.startApart(pdeathsig)
+	return err
+}
+
+// StartApartAhead is StartApart for a pid 1 that waits for a run not yet
+// asked for: it is cloned from a thread kept for the life of the process.
+// A pid 1's parent-death signal fires when the thread that cloned it ends,
+// not the process, and any thread the caller runs on may end once some
+// goroutine ends locked to it (a warm slot's pid 1 then died while idle,
+// or worse between its take and the run's clone).
+func (r *Reaped) StartApartAhead(pdeathsig syscall.Signal) error {
+	done := make(chan error, 1)
+	keeper.once.Do(startKeeper)
+	keeper.reqs <- func() bool {
+		spoiled, err := r.startApart(pdeathsig)
+		done <- err
+		return spoiled
+	}
+	return <-done
+}
+
+// keeper is the thread StartApartAhead clones from; it leaves its
+// goroutine only when a start left it in the wrong pid namespace, and a
+// new one takes its place.
+var keeper struct {
+	once sync.Once
+	reqs chan func() (spoiled bool)
+}
+
+func startKeeper() {
+	keeper.reqs = make(chan func() bool)
+	go keepThread()
+}
+
+func keepThread() {
+	OnOwnThread(func() {
+		for req := range keeper.reqs {
+			if req() {
+				// The thread ends with this goroutine and the pid 1s it
+				// started with it; the ones to come need a thread that
+				// stays.
+				go keepThread()
+				return
+			}
+		}
+	})
+}
+
+// startApart is StartApart; spoiled reports that the calling thread could
+// not return to the host pid namespace (it stays locked, to end with its
+// goroutine).
+func (r *Reaped) startApart(pdeathsig syscall.Signal) (spoiled bool, err error) {
 	if r.pid1 > 0 {
-		return nil
+		return false, nil
 	}
 	if !CanReaperApart() {
-		return errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
+		return false, errors.New("forkexec: ReaperApart: the idle reaper program cannot be made here")
 	}
 	home, err := hostPidNS()
 	if err != nil {
-		return err
+		return false, err
 	}
 	runtime.LockOSThread()
 	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("forkexec: unshare pid namespace: %w", err)
+		return false, fmt.Errorf("forkexec: unshare pid namespace: %w", err)
 	}
 	syscall.ForkLock.Lock()
 	pid1, e1 := startIdleReaper(idleReaperExec(), uintptr(pdeathsig))
@@ -1226,13 +1278,13 @@ func (r *Reaped) StartApart(pdeathsig syscall.Signal) error {
 		// The thread stays locked, so it ends with its goroutine and
 		// starts nothing more in that pid namespace.
 		r.endPid1()
-		return fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
+		return true, fmt.Errorf("forkexec: return to the host pid namespace: %w", rerr)
 	}
 	runtime.UnlockOSThread()
 	if e1 != 0 {
-		return fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
+		return false, fmt.Errorf("forkexec: clone the box's pid 1: %w", e1)
 	}
-	return nil
+	return false, nil
 }
 
 // startIdleReaper clones the apart pid 1 with every signal blocked: it runs

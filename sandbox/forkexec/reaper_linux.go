@@ -83,6 +83,14 @@ func (r *Reaped) Apart() bool {
 	return err == nil && n == 0
 }
 
+// Pid1 is the host pid of the apart pid 1, 0 when there is none.
+func (r *Reaped) Pid1() int {
+	if r == nil {
+		return 0
+	}
+	return r.pid1
+}
+
 // setPid1 records the apart pid 1. (A pidfd is close-on-exec from the
 // start.)
 func (r *Reaped) setPid1(pid int) {

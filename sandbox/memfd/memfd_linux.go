@@ -11,9 +11,10 @@ import (
 )
 
 // New returns an empty memfd, read-write and close-on-exec. name shows in
-// /proc/PID/fd as "/memfd:name" and means nothing else.
+// /proc/PID/fd as "/memfd:name" and means nothing else. It may be sealed
+// (ReadOnly does).
 func New(name string) (*os.File, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd: create %q: %w", name, err)
 	}
@@ -37,10 +38,16 @@ func WithContent(name string, b []byte) (*os.File, error) {
 	return f, nil
 }
 
-// ReadOnly opens a second, read-only descriptor of f (through /proc/self/fd),
+// ReadOnly seals f's content (f must come from New or WithContent) and
+// opens a second, read-only descriptor of it (through /proc/self/fd),
 // positioned at the start: what a program gets as stdin so that it cannot
-// change the content for anyone else holding f.
+// change the content for anyone else holding f. The read-only open alone
+// would not do: the holder can open /proc/self/fd/N again for writing, and
+// a memfd's mode (0777) lets anyone.
 func ReadOnly(f *os.File) (*os.File, error) {
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		return nil, fmt.Errorf("memfd: seal %s: %w", f.Name(), err)
+	}
 	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("memfd: reopen %s read-only: %w", f.Name(), err)

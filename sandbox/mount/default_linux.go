@@ -34,33 +34,49 @@ type Options struct {
 var boxDevices = []string{"null", "zero", "full", "random", "urandom"}
 
 // maskedFiles are /proc files hidden behind /dev/null: the world-readable
-// ones that tell about the host (the list container runtimes use). Files only
-// root may read (kmsg, kpage*, vmallocinfo) stay closed to the box user
-// anyway. Each costs the child one mount, so the list is short.
+// ones that tell about the host (the list container runtimes use), and the
+// host-wide event counters (U7): page faults and allocations (vmstat, and
+// zoneinfo per zone), interrupts, softirqs, disk I/O, open files, inodes
+// and dentries, counted since boot for every
+// process on the host, so that a run reads in them what runs before it or
+// beside it did (a channel between two boxes at once that costs neither
+// any CPU). Files only root may read (kmsg, kpage*, vmallocinfo) stay
+// closed to the box user anyway. Each costs the child one mount, so the
+// list is short. (/proc/meminfo stays: programs size themselves by it;
+// /proc/buddyinfo tells no more than it. /proc/cgroups stays: runtimes
+// read it to find their memory limit.)
 var maskedFiles = []string{
 	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 	"/proc/timer_stats", "/proc/sched_debug",
+	"/proc/vmstat", "/proc/zoneinfo", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
+	"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr", "/proc/sys/fs/dentry-state",
 }
 
-// maskedFilesHere is maskedFiles without the ones this kernel lacks: each
-// exists or not by the kernel's build (no module adds one later), and a
-// mask whose target is missing still costs the child a failed mount.
-var maskedFilesHere = sync.OnceValue(func() []string {
+// maskedFilesHere and maskedDirsHere are maskedFiles and maskedDirs
+// without the ones this kernel lacks: each exists or not by the kernel's
+// build (no module adds one later), and a mask whose target is missing
+// still costs the child a failed mount.
+var (
+	maskedFilesHere = sync.OnceValue(func() []string { return presentInProc(maskedFiles) })
+	maskedDirsHere  = sync.OnceValue(func() []string { return presentInProc(maskedDirs) })
+)
+
+func presentInProc(paths []string) []string {
 	// A /proc that lacks a file every kernel has shows only part of what
 	// the kernel has (subset=pid, as systemd's ProcSubset=pid mounts it
 	// for a service): a box's /proc, a procfs of its own, shows it all,
 	// so every mask stays.
 	if _, err := os.Lstat("/proc/meminfo"); err != nil {
-		return maskedFiles
+		return paths
 	}
 	var here []string
-	for _, p := range maskedFiles {
+	for _, p := range paths {
 		if _, err := os.Lstat(p); err == nil {
 			here = append(here, p)
 		}
 	}
 	return here
-})
+}
 
 // faked are /proc files that programs read but whose real content is the
 // host's, shared by every box, so that one run could learn from it what the
@@ -83,7 +99,7 @@ func maskProc(b *Builder) {
 	for _, p := range maskedFilesHere() {
 		b.MaskFile(p)
 	}
-	for _, p := range maskedDirs {
+	for _, p := range maskedDirsHere() {
 		b.MaskDir(p)
 	}
 	for _, p := range sortedKeys(faked) {

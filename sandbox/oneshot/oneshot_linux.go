@@ -256,7 +256,7 @@ type box struct {
 	slot   int // -1 when none was taken
 	netns  int // descriptor of the box's network namespace made ahead; -1 when none
 	mntns  int // descriptor holding the box's mount namespace; -1 when none
-	boxW   int // O_PATH descriptor of the box's own /w (no host work directory); -1 when none
+	boxW   int // O_PATH descriptor of the box's /w (its own, or the host work directory's bind): the way to /tmp and /dev/shm; -1 when none
 	// kmsg marks the kernel log before a kill-mode run starts: host ids
 	// are reused by later runs, and only records after the mark are this
 	// run's.
@@ -309,15 +309,11 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	if b.prep != nil {
 		// The child left the holds (the program may be gone already).
 		b.mntns, b.boxW = b.held.MountNS, b.held.WorkDir
-		if b.dir != nil && b.boxW >= 0 {
-			unix.Close(b.boxW)
-			b.boxW = -1
-		}
 	}
 	if b.mntns < 0 && !b.runner.noHoldMountNS {
 		b.mntns = holdMountNS(pid)
 	}
-	if b.dir == nil && b.boxW < 0 {
+	if b.boxW < 0 {
 		b.boxW = openBoxWorkDir(pid)
 	}
 	b.supervise(ctx, pid, start, &facts)
@@ -390,9 +386,13 @@ func (b *box) fileAtLimit() bool {
 		return true
 	}
 	if b.dir != nil {
-		return b.dir.HasFileAtLeast(b.limits.Output)
+		if b.dir.HasFileAtLeast(b.limits.Output) {
+			return true
+		}
+	} else if workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output) {
+		return true
 	}
-	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
+	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output)
 }
 
 func (b *box) decide(f verdict.Facts) sandbox.Result {

@@ -26,6 +26,16 @@ type exit struct {
 	at     time.Time
 }
 
+// programPid is the program's host pid given the pid supervise waits
+// for: that is the program itself when pid 1 lives apart (the vfork
+// start), else pid 1, whose child's pid the supervisor does not learn (0).
+func (b *box) programPid(waited int) int {
+	if b.prep != nil {
+		return waited
+	}
+	return 0
+}
+
 // supervise enforces the wall and CPU limits and the caller's output and
 // context while the program runs, and reaps it. pid is the box's reaper
 // (pid 1 of its pid namespace, so the last of the box's processes to go);
@@ -86,7 +96,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			}
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOf(b.programPid(pid), b.lease.UID)
 			}
 			// A capture that overflowed closed its pipe: the program may
 			// have died of SIGPIPE before the overflow was seen above.

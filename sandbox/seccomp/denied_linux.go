@@ -12,19 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DeniedSyscall finds the audit record (type 1326, SECCOMP) the kernel
-// logged when the syscall filter killed process pid, and names the call:
-// "keyctl (250, x86_64)". It returns "" when the record is not there (no
-// access to /dev/kmsg, an audit daemon that takes the records, or rate
-// limiting). Only called after a SIGSYS death in kill mode, so reading the
-// whole log buffer costs nothing on the common path.
-func DeniedSyscall(pid int) string {
-	return deniedSyscallMatching([]byte(" pid=" + strconv.Itoa(pid) + " "))
-}
-
-// DeniedSyscallOfUID is DeniedSyscall for the process that ran as host uid
-// uid: a box whose host id is its own (sandbox/hostid) is found by it even
-// when the supervisor does not know the program's pid.
+// DeniedSyscallOfUID finds the audit record (type 1326, SECCOMP) the
+// kernel logged when the syscall filter killed a process that ran as host
+// uid uid, and names the call: "keyctl (250, x86_64)". It returns "" when
+// the record is not there (no access to /dev/kmsg, an audit daemon that
+// takes the records, or rate limiting). Only called after a SIGSYS death
+// in kill mode, so reading the whole log buffer costs nothing on the
+// common path. A box whose host id is its own (sandbox/hostid) is found by
+// it even when the supervisor does not know the program's pid; a runner
+// that gives a host id to run after run uses a LogMark.
 func DeniedSyscallOfUID(uid int) string {
 	return deniedSyscallMatching([]byte(" uid=" + strconv.Itoa(uid) + " "))
 }
@@ -59,13 +55,31 @@ func MarkLog() *LogMark {
 	return &LogMark{fd: fd}
 }
 
-// DeniedSyscallOfUID is DeniedSyscallOfUID over the records logged since
-// the mark.
-func (m *LogMark) DeniedSyscallOfUID(uid int) string {
+// DeniedSyscallOf is DeniedSyscall over the records logged since the mark,
+// for the process pid that ran as host uid uid; pid <= 0 or uid < 0 when
+// the caller does not know it. A record printed after the mark may still
+// be an earlier run's (the kernel's kauditd prints it some time after the
+// kill, and a box's host uid is given to run after run), so the pid is
+// matched wherever the supervisor knows it; and a pid alone may be an
+// earlier process's (pids wrap), so records from before the mark are
+// never read.
+func (m *LogMark) DeniedSyscallOf(pid, uid int) string {
 	if m == nil || m.fd < 0 {
 		return ""
 	}
-	return readDenied(m.fd, []byte(" uid="+strconv.Itoa(uid)+" "))
+	return readDenied(m.fd, recordOf(pid, uid)...)
+}
+
+// recordOf is what a record of process pid, host uid uid, contains.
+func recordOf(pid, uid int) [][]byte {
+	var want [][]byte
+	if pid > 0 {
+		want = append(want, []byte(" pid="+strconv.Itoa(pid)+" "))
+	}
+	if uid >= 0 {
+		want = append(want, []byte(" uid="+strconv.Itoa(uid)+" "))
+	}
+	return want
 }
 
 // Close releases the mark; a nil mark is none.
@@ -77,8 +91,8 @@ func (m *LogMark) Close() {
 }
 
 // readDenied reads the log from fd's place on and describes the last
-// seccomp record that contains want.
-func readDenied(fd int, want []byte) string {
+// seccomp record that contains every one of want.
+func readDenied(fd int, want ...[]byte) string {
 	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
 	var last []byte
 	// Without an audit daemon the kernel's kauditd thread prints the
@@ -108,7 +122,7 @@ func readDenied(fd int, want []byte) string {
 			break // EAGAIN: the end of the log
 		}
 		rec := buf[:n]
-		if bytes.Contains(rec, []byte("type=1326")) && bytes.Contains(rec, want) {
+		if bytes.Contains(rec, []byte("type=1326")) && containsAll(rec, want) {
 			last = append(last[:0], rec...)
 		}
 	}
@@ -116,6 +130,15 @@ func readDenied(fd int, want []byte) string {
 		return ""
 	}
 	return describeAuditRecord(last)
+}
+
+func containsAll(rec []byte, want [][]byte) bool {
+	for _, w := range want {
+		if !bytes.Contains(rec, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // recordWait bounds the wait for the audit record of a kill: it is paid

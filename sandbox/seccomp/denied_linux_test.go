@@ -59,3 +59,30 @@ func TestReadDeniedWaitsThroughSignals(t *testing.T) {
 		t.Errorf("a signal during the wait: got %q, want the record's call", s)
 	}
 }
+
+// TestLateRecordOfEarlierRun: the kernel prints a kill's record some time
+// after the kill, so a record of an earlier run's process (another pid,
+// the same host uid: a box's host uid is given to run after run) can come
+// after the mark of the next run, and after that run's own record. The
+// run's own call is named, not the earlier run's.
+func TestLateRecordOfEarlierRun(t *testing.T) {
+	// Datagrams keep the log's one record per read.
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	unix.SetNonblock(p[0], true)
+	for _, rec := range []string{
+		"6,1,2,-;audit: type=1326 audit(1.1:1): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=700 comm=\"a\" sig=31 arch=c000003e syscall=250 compat=0",
+		"6,2,3,-;audit: type=1326 audit(1.0:2): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=699 comm=\"a\" sig=31 arch=c000003e syscall=321 compat=0",
+	} {
+		if _, err := unix.Write(p[1], []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := readDenied(p[0], recordOf(700, 1000)...); s != "keyctl (250, x86_64)" {
+		t.Errorf("the run's process 700 was killed for keyctl, a process of an earlier run for bpf: got %q", s)
+	}
+}

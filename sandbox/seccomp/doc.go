@@ -21,7 +21,7 @@
 //   - SyscallsKill: the whole process is killed with SIGSYS
 //     (SECCOMP_RET_KILL_PROCESS). Judges that want a clear syscall-denied
 //     verdict use it; the supervisor maps death by SIGSYS to
-//     sandbox.StatusSyscallDenied. DeniedSyscall then names the call, read
+//     sandbox.StatusSyscallDenied. LogMark.DeniedSyscallOf then names the call, read
 //     back from the kernel's audit record of the kill, for the result's
 //     message.
 //

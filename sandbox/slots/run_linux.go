@@ -170,7 +170,7 @@ type box struct {
 	netns    int
 	ipcns    int      // the run's IPC namespace from the stock; -1 when none
 	mntns    int      // the run's mount copy, held so its teardown happens after the result
-	boxW     int      // O_PATH of the run's own /w (tmpfs), for the output check
+	boxW     int      // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
 	devNull  *os.File // the run's /dev/null for nil standard streams; nil when none
 	workTree int      // detached mount of the host work directory
 	held     forkexec.Held
@@ -249,13 +249,11 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	if b.mntns < 0 {
 		b.mntns, _ = unix.Open(proc+"/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	}
-	if b.dir == nil {
-		b.boxW = b.held.WorkDir
-		if b.boxW < 0 {
-			b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		}
-	} else if b.held.WorkDir >= 0 {
-		unix.Close(b.held.WorkDir)
+	// /w, the box's own or the host work directory's bind, is also the
+	// way to /tmp and /dev/shm for the output check.
+	b.boxW = b.held.WorkDir
+	if b.boxW < 0 {
+		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts)
@@ -424,6 +422,16 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	return fe, nil
 }
 
+// programPid is the program's host pid given the pid supervise waits
+// for: that is the program itself when pid 1 lives apart, else pid 1, whose
+// child's pid the supervisor does not learn (0).
+func (b *box) programPid(waited int) int {
+	if b.runner.apart {
+		return waited
+	}
+	return 0
+}
+
 // reaperProcs is how many processes of the box's cgroup are not the
 // program's: its pid 1, unless that lives apart (forkexec.Runner.ReaperApart).
 func (b *box) reaperProcs() int {
@@ -448,9 +456,13 @@ func (b *box) fileAtLimit() bool {
 		return true
 	}
 	if b.dir != nil {
-		return b.dir.HasFileAtLeast(b.limits.Output)
+		if b.dir.HasFileAtLeast(b.limits.Output) {
+			return true
+		}
+	} else if workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output) {
+		return true
 	}
-	return workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output)
+	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output)
 }
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
@@ -613,7 +625,7 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 			b.mark("kill-pid1")
 			facts.Rusage = &e.rusage
 			if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && facts.Syscalls == sandbox.SyscallsKill {
-				facts.DeniedSyscall = b.kmsg.DeniedSyscallOfUID(b.slot.lease.UID)
+				facts.DeniedSyscall = b.kmsg.DeniedSyscallOf(b.programPid(pid), b.slot.lease.UID)
 			}
 			for _, w := range workdir.Watches(ctx) {
 				select {

@@ -520,10 +520,10 @@ func (n *netStock) topUpLater() {
 }
 
 // topUpNow starts the fill of the network stock and, where pid 1 lives
-// apart, starts the next run's pid 1 here: at the runs' priority (a niced
-// pid 1 would die slower when a run ends, and Run waits for that), on a
-// thread that stays (its end would kill pid 1 through its parent-death
-// signal; the timer's goroutine locks none).
+// apart, starts the next run's pid 1: at the runs' priority (a niced
+// pid 1 would die slower when a run ends, and Run waits for that), from
+// the thread forkexec keeps for that (its end would kill pid 1 through its
+// parent-death signal, and the timer's thread may end before the run).
 func (n *netStock) topUpNow() {
 	n.mu.Lock()
 	if n.idle == nil {
@@ -540,7 +540,7 @@ func (n *netStock) topUpNow() {
 	// its own pid 1, and this one waits for the next run.
 	rp, err := forkexec.NewReaped()
 	if err == nil {
-		if err = rp.StartApart(syscall.SIGKILL); err != nil {
+		if err = rp.StartApartAhead(syscall.SIGKILL); err != nil {
 			rp.Close()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/forkexec"
+
+	"golang.org/x/sys/unix"
 )
 
 func newRunner(t *testing.T, size int) *Runner {
@@ -130,21 +133,7 @@ func TestSpoiledSlotIsRebuilt(t *testing.T) {
 // signal it; the run then starts a pid 1 of its own instead of cloning
 // its program into the dead one's namespace.
 func TestKilledPid1AheadIsReplaced(t *testing.T) {
-	r := newRunnerWith(t, Options{Size: 1, Warm: true})
-	if !r.apart {
-		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
-	}
-	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
-		t.Fatalf("first run: %+v\n%s", res, out)
-	}
-	s := r.all[0]
-	s.net.settle() // the deferred top-up now: pid 1 for the next run
-	s.net.mu.Lock()
-	rp := s.net.pid1
-	s.net.mu.Unlock()
-	if rp == nil {
-		t.Fatal("no pid 1 started ahead after the top-up")
-	}
+	r, rp := warmPid1Ahead(t, func(settle func()) { settle() })
 	rp.Kill()
 	for deadline := time.Now().Add(10 * time.Second); rp.Apart(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -155,6 +144,29 @@ func TestKilledPid1AheadIsReplaced(t *testing.T) {
 	if res.Status != sandbox.StatusOK || out != "again\n" {
 		t.Fatalf("run after its pid 1 was killed ahead: %+v\n%q", res, out)
 	}
+}
+
+// warmPid1Ahead makes a warm Runner of one slot, runs once on it and has
+// topUp call settle, which runs the deferred top-up now: it returns the
+// Runner and the pid 1 started ahead for the next run.
+func warmPid1Ahead(t *testing.T, topUp func(settle func())) (*Runner, *forkexec.Reaped) {
+	t.Helper()
+	r := newRunnerWith(t, Options{Size: 1, Warm: true})
+	if !r.apart {
+		t.Skip("no pid 1 apart here (forkexec.CanReaperApart)")
+	}
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	s := r.all[0]
+	topUp(s.net.settle)
+	s.net.mu.Lock()
+	rp := s.net.pid1
+	s.net.mu.Unlock()
+	if rp == nil {
+		t.Fatal("no pid 1 started ahead after the top-up")
+	}
+	return r, rp
 }
 
 // TestBindsAndCopies: binds change between runs (the slot's mount
@@ -484,4 +496,64 @@ func TestRebuildBesideTopUp(t *testing.T) {
 		}
 	}
 	s.net.settle()
+}
+
+// TestPid1AheadOutlivesItsStarter: the pid 1 a warm slot starts ahead is
+// killed by its parent-death signal when the thread that cloned it ends,
+// and a Go thread ends whenever a goroutine ends locked to it (a container's
+// init thread, a thread left in a foreign namespace). The pid 1 must not
+// depend on which thread happened to run the top-up: it stays until its
+// run, and that run is ok.
+func TestPid1AheadOutlivesItsStarter(t *testing.T) {
+	// The deferred top-up (pid 1 for the next run) runs now, on a thread
+	// that ends after it: its goroutine ends locked to it.
+	var tid int
+	r, rp := warmPid1Ahead(t, func(settle func()) {
+		forkexec.OnOwnThread(func() {
+			tid = unix.Gettid()
+			settle()
+		})
+	})
+	// The thread sends its children's parent-death signals as it exits,
+	// before it leaves /proc.
+	task := "/proc/self/task/" + strconv.Itoa(tid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(task); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d, locked to a goroutine that ended, did not end", tid)
+		}
+	}
+	if !rp.Apart() || killPending(rp.Pid1()) {
+		t.Errorf("the pid 1 started ahead died with thread %d, which ran the top-up", tid)
+	}
+	res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/echo", "again"}})
+	if res.Status != sandbox.StatusOK || out != "again\n" {
+		t.Fatalf("run after the thread that topped up ended: %+v\n%q", res, out)
+	}
+}
+
+// killPending reports whether process pid has a SIGKILL pending or has
+// ended (a zombie, or gone).
+func killPending(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "State":
+			if strings.HasPrefix(v, "Z") || strings.HasPrefix(v, "X") {
+				return true
+			}
+		case "SigPnd", "ShdPnd":
+			if m, err := strconv.ParseUint(v, 16, 64); err == nil && m&(1<<(unix.SIGKILL-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

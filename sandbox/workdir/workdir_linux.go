@@ -404,6 +404,39 @@ func TreeHasFileAtLeast(dirfd int, size int64) bool {
 	return treeHasFileAtLeast(dirfd, size, nil)
 }
 
+// ScratchHasFileAtLeast is TreeHasFileAtLeast for a box's other writable
+// directories, /tmp and /dev/shm, reached from an O_PATH descriptor of the
+// box's /w (the root of its mount, a child of the box's root): the output
+// limit is the largest file a program may write anywhere, and a write past
+// it there fails as in /w. The box's root is read-only and both are mount
+// points, so neither name can be swapped for a link; the look follows none
+// anyway. The two are one tmpfs in the default plan (a bind), looked at
+// once: an empty one costs an open, an fstatfs, two stats and a close. A
+// negative boxW has nothing.
+func ScratchHasFileAtLeast(boxW int, size int64) bool {
+	if boxW < 0 {
+		return false
+	}
+	tmp, err := unix.Openat2(boxW, "../tmp", &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+	if err == nil {
+		found := TreeHasFileAtLeast(tmp, size)
+		var t, shm unix.Stat_t
+		same := unix.Fstat(tmp, &t) == nil && unix.Fstatat(boxW, "../dev/shm", &shm, unix.AT_SYMLINK_NOFOLLOW) == nil && t.Dev == shm.Dev
+		unix.Close(tmp)
+		if found || same {
+			return found
+		}
+	}
+	shm, err := unix.Openat2(boxW, "../dev/shm", &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return false
+	}
+	defer unix.Close(shm)
+	return TreeHasFileAtLeast(shm, size)
+}
+
 // emptyTmpfs reports whether fd is the root of a tmpfs that holds no inode
 // but that root; false when it cannot tell (not a tmpfs, no inode count).
 func emptyTmpfs(fd int) bool {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ func init() {
 	register("fs-cgroup", fsCgroup)
 	register("fs-swap-links", fsSwapLinks)
 	register("fs-deep-file", fsDeepFile)
+	register("fs-big-file", fsBigFile)
 }
 
 // fs-deep-file DEPTH SIZE: makes a chain of DEPTH directories with
@@ -75,6 +77,31 @@ func fsDeepFile(args []string) int {
 	n, _ := f.Write(make([]byte, size))
 	f.Close()
 	fmt.Printf("depth=%d written=%d\n", depth, n)
+	return 0
+}
+
+// fs-big-file DIR SIZE: writes SIZE bytes to DIR/big with SIGXFSZ ignored
+// (past the output limit the write fails with EFBIG, or is cut short, and
+// the program goes on), then exits 0. Prints dir=DIR written=N. DIR must
+// be one of the box's writable directories.
+func fsBigFile(args []string) int {
+	mustBeBoxed()
+	if len(args) != 2 || !slices.Contains(writableDirs, args[0]) {
+		return 2
+	}
+	size, err := sandbox.ParseSize(args[1])
+	if err != nil || size > 1<<30 {
+		return 2
+	}
+	signal.Ignore(unix.SIGXFSZ)
+	f, err := os.Create(args[0] + "/big")
+	if err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	n, _ := f.Write(make([]byte, size))
+	f.Close()
+	fmt.Printf("dir=%s written=%d\n", args[0], n)
 	return 0
 }
 

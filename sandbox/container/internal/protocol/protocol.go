@@ -637,6 +637,10 @@ type Exited struct {
 	// Others is how many other processes were still in the box and were
 	// killed and reaped after the program ended.
 	Others uint32
+	// ScratchAtLimit: a file in /tmp (or /dev/shm, the same tmpfs) reached
+	// the program's RLIMIT_FSIZE, the output limit. The init looks before
+	// its tidy-up mounts /tmp afresh, which the host's look would race.
+	ScratchAtLimit bool
 }
 
 // MarshalExited encodes x.
@@ -649,6 +653,7 @@ func MarshalExited(x Exited) []byte {
 	e.i64(x.VoluntarySwitches)
 	e.i64(x.ForcedSwitches)
 	e.u32(x.Others)
+	e.bool(x.ScratchAtLimit)
 	return e.b
 }
 
@@ -656,7 +661,7 @@ func MarshalExited(x Exited) []byte {
 func UnmarshalExited(b []byte) (Exited, error) {
 	d := decoder{b: b, what: "exited"}
 	x := Exited{WaitStatus: d.u32(), UserNanos: d.i64(), SysNanos: d.i64(), MaxRSSKiB: d.i64(),
-		VoluntarySwitches: d.i64(), ForcedSwitches: d.i64(), Others: d.u32()}
+		VoluntarySwitches: d.i64(), ForcedSwitches: d.i64(), Others: d.u32(), ScratchAtLimit: d.bool()}
 	if err := d.end(); err != nil {
 		return Exited{}, err
 	}
