@@ -67,14 +67,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				testhost.FloorTrue(b)
 			}
 			var floor, slot, hot, nest, shot []time.Duration
-			timed := func(dst *[]time.Duration, f func()) {
-				if gap > 0 {
-					time.Sleep(gap)
-				}
-				t0 := time.Now()
-				f()
-				*dst = append(*dst, time.Since(t0))
-			}
+			timed := timedAfter(gap)
 			for b.Loop() {
 				timed(&floor, func() { testhost.FloorTrue(b) })
 				timed(&slot, func() { boxedTrue(b, r) })
@@ -92,6 +85,58 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				b.ReportMetric(float64(testhost.Quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
 			}
 		})
+	}
+}
+
+// BenchmarkSlotsAloneVsFloor alternates /bin/true on one slot of one
+// Runner (lean, then warm) with the floor, back to back and with 20 ms of
+// idleness before each run, and reports p50 and p90 as ratios to the
+// floor's. Unlike BenchmarkSlotsVsFloor, no other runner's background work
+// (which a run that finds its runner idle starts after its result) lands
+// in the runs measured. A slot's runs here are always apart by a floor
+// run: runs that keep coming are the CLI bench's arrivals at gap 0.
+func BenchmarkSlotsAloneVsFloor(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("slots need root")
+	}
+	for _, warm := range []bool{false, true} {
+		for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
+			b.Run(fmt.Sprintf("warm=%v/gap=%v", warm, gap), func(b *testing.B) {
+				r, err := New(Options{Size: 1, Warm: warm})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				for range 5 {
+					boxedTrue(b, r)
+				}
+				var floor, slot []time.Duration
+				timed := timedAfter(gap)
+				for b.Loop() {
+					timed(&floor, func() { testhost.FloorTrue(b) })
+					timed(&slot, func() { boxedTrue(b, r) })
+				}
+				for _, q := range []float64{0.5, 0.9} {
+					name := fmt.Sprintf("p%d", int(q*100))
+					f := testhost.Quantile(floor, q)
+					b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
+					b.ReportMetric(float64(testhost.Quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
+				}
+			})
+		}
+	}
+}
+
+// timedAfter returns a function that idles for gap, runs f and appends
+// its time to dst.
+func timedAfter(gap time.Duration) func(dst *[]time.Duration, f func()) {
+	return func(dst *[]time.Duration, f func()) {
+		if gap > 0 {
+			time.Sleep(gap)
+		}
+		t0 := time.Now()
+		f()
+		*dst = append(*dst, time.Since(t0))
 	}
 }
 

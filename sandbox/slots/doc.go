@@ -24,6 +24,12 @@
 // namespace, its mounts with its mount copy, its sockets with its network
 // namespace.
 //
+// The runner's background work (stock refills, teardowns of earlier runs)
+// starts while a program runs when runs keep coming (another one runs, or
+// the last one ended a moment ago), so that it does not hold up the next
+// start; a run that finds the runner idle leaves its program alone and
+// starts that work once its result is made.
+//
 // A warm Runner (Options.Warm) keeps two sets of run namespaces per slot,
 // topped up while the slot is idle, and the next run's pid 1 started ahead:
 // faster runs that arrive apart, for a sleeping process and about 0.2 MiB

@@ -89,6 +89,13 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 		return sandbox.Result{}, fmt.Errorf("slots: not started: %w", err)
 	}
 	r.postponeBackground()
+	// Runs keep coming when another one is under way or the last one
+	// ended a moment ago.
+	busy := r.running.Add(1) > 1 || time.Now().UnixNano()-r.lastEnd.Load() < int64(backgroundDefer)
+	defer func() {
+		r.lastEnd.Store(time.Now().UnixNano())
+		r.running.Add(-1)
+	}()
 	if s.userNS < 0 {
 		// The slot's last rebuild failed (the host was short of
 		// something for a moment): make it again now, or every later run
@@ -104,14 +111,15 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
-		if !b.kicked {
-			b.kickBackground()
-		}
 		b.tearDown()
 		b.mark("teardown:rest")
+		if !b.kicked {
+			// After the result: the run's own teardown is queued too.
+			b.kickBackground()
+		}
 		s.net.topUpLater()
 		if !slotBad {
 			break
@@ -186,6 +194,15 @@ type box struct {
 
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
+	// busy: runs keep coming (another one runs, or the last one ended
+	// less than backgroundDefer ago), so the runner's background work is
+	// started while this run's program runs, where it does not hold up
+	// the next run's start. Otherwise it is started once the result is
+	// made: on a machine of two CPUs, whatever runs beside the program
+	// (a namespace made or torn down, a cgroup made) slows it by a third
+	// of the overlap, and a run that found the runner idle most likely
+	// leaves it idle.
+	busy bool
 }
 
 // slotSteps are the child's steps that fail when the slot's namespaces
@@ -234,8 +251,10 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 		}
 		return b.decide(facts), false
 	}
-	b.kickBackground()
-	b.kicked = true
+	if b.busy {
+		b.kickBackground()
+		b.kicked = true
+	}
 	for _, f := range b.joins {
 		f.Close()
 	}
@@ -281,8 +300,9 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 }
 
 // kickBackground starts the runner's deferred background work (see
-// backgroundDefer) and the slot's network stock refill, once the run's
-// program runs or its start failed.
+// backgroundDefer) and the slot's network stock refill: once the run's
+// program runs when runs keep coming (box.busy), else once its result is
+// made.
 func (b *box) kickBackground() {
 	b.slot.net.fillLater()
 	b.runner.released.Kick()

@@ -38,7 +38,10 @@ const namePrefix = "slots-"
 // teardowns of earlier runs) waits for a run's program to start when runs
 // keep coming: it is started while a program runs (the supervisor then
 // idle), so that it does not compete with the start of the next run when
-// runs come back to back, and this long after the last run otherwise.
+// runs come back to back, and this long after the last run otherwise. A
+// run that starts this long or longer after the last one ended (and beside
+// no other) finds the runner idle and starts the work once its result is
+// made instead (see box.busy).
 const backgroundDefer = 2 * time.Millisecond
 
 // ErrClosed is returned by Run once the Runner is closed.
@@ -92,6 +95,10 @@ type Runner struct {
 
 	released release.Queue
 	rebuilds atomic.Int64
+	// lastEnd is when the last run ended (Unix ns), running how many
+	// runs are under way: together they tell whether runs keep coming
+	// (see box.busy).
+	lastEnd, running atomic.Int64
 	// apart: the box's pid 1 lives beside the program, not as its parent
 	// (forkexec.Runner.ReaperApart), where that works.
 	apart bool

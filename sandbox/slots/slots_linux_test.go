@@ -5,6 +5,7 @@ package slots
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 
 	"strconv"
@@ -556,4 +557,70 @@ func killPending(pid int) bool {
 		}
 	}
 	return false
+}
+
+// TestIdleArrivalLeavesTheProgramAlone: a run that finds the runner idle
+// starts none of the runner's background work (here the refill of the
+// slot's network stock, which it took) while its program runs, but once
+// its result is made; the stock is full again after it.
+func TestIdleArrivalLeavesTheProgramAlone(t *testing.T) {
+	r := newRunnerWith(t, Options{Size: 1})
+	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
+		t.Fatalf("%+v\n%s", res, out)
+	}
+	s := r.all[0]
+	s.net.settle()
+	time.Sleep(20 * backgroundDefer) // idle
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinR.Close()
+	defer stdinW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	defer outW.Close() // once Run returned: it uses the file until then
+	type ran struct {
+		res sandbox.Result
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		// The program says it runs, then waits for its stdin to close.
+		res, err := r.Run(context.Background(), sandbox.Spec{Args: []string{"/bin/sh", "-c", "echo up; read x || true"}, Stdin: stdinR, Stdout: outW})
+		done <- ran{res, err}
+	}()
+	line := make([]byte, 3)
+	if _, err := io.ReadFull(outR, line); err != nil || string(line) != "up\n" {
+		stdinW.Close()
+		<-done
+		t.Fatalf("the program did not start: %q %v", line, err)
+	}
+	// While the program runs, look for a refill for a while: one kicked
+	// at the program's start is under way (filling) or done (ready)
+	// within microseconds of it.
+	for range 100 {
+		s.net.mu.Lock()
+		busy, sets := s.net.filling, len(s.net.ready)
+		s.net.mu.Unlock()
+		if busy || sets > 0 {
+			t.Fatalf("the stock is refilled while the program of a run that found the runner idle runs (filling %v, %d sets ready)", busy, sets)
+		}
+		time.Sleep(backgroundDefer / 4)
+	}
+	stdinW.Close()
+	got := <-done
+	if got.err != nil || got.res.Status != sandbox.StatusOK {
+		t.Fatalf("%+v %v", got.res, got.err)
+	}
+	s.net.settle()
+	s.net.mu.Lock()
+	sets := len(s.net.ready)
+	s.net.mu.Unlock()
+	if sets != 1 {
+		t.Fatalf("the stock holds %d sets after the run, want 1", sets)
+	}
 }
