@@ -53,9 +53,10 @@
 // POSIX message queues, the hostname and the network counters of one run never
 // reach the next; the network namespace, loopback up, is made by the init
 // ahead, during or after the run before; the IPC namespace is made by the
-// thread that starts the program and kept, so that the SysV objects a run
-// leaves are removed, and their memory uncharged, as soon as it is over
-// instead of whenever the kernel frees the namespace), and on cgroup hosts in the container's cgroup, whose limits are set
+// init with the network namespace, entered by the thread that starts the
+// program and kept, so that the SysV objects a run leaves are
+// removed, and their memory uncharged, as soon as it is over instead of
+// whenever the kernel frees the namespace), and on cgroup hosts in the container's cgroup, whose limits are set
 // and counters reset for each run. The init itself stays out of that cgroup,
 // so a run's figures never include it.
 //

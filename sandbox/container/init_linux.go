@@ -87,8 +87,9 @@ type initServer struct {
 	// reset looks for sockets its processes left in flight (-1: none).
 	nextSockets, runSockets int
 	// homeIPC is the init's own IPC namespace; runIPC the last program's,
-	// kept until the reset empties it (see newRunIPC; -1: none).
-	homeIPC, runIPC int
+	// kept until the reset empties it; nextIPC the next program's, made
+	// ahead with the next network namespace (prepareNet; -1: none).
+	homeIPC, runIPC, nextIPC int
 	// tidying is the work under way in the background (the next run's
 	// network namespace, the tidy-up after a run: see startTidy), empty
 	// when none is; tmpFresh says /tmp was mounted afresh, othersChecked
@@ -141,6 +142,7 @@ func runInit() int {
 		runSockets:  -1,
 		homeIPC:     -1,
 		runIPC:      -1,
+		nextIPC:     -1,
 	}
 	go s.readLoop()
 	if err := s.serve(); err != nil {

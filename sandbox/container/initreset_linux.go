@@ -146,18 +146,34 @@ func checkNoOthers() error {
 	return nil
 }
 
-// otherProcesses lists the pids in the container other than the init. The
-// listing is read with plain system calls: through package os, which
-// registers the directory with its poller and back, it took ten instead of
-// four, each a trip through a costly system call entry on a paravirtualised
-// host, on the path of every reset.
+// otherProcesses lists the pids in the container other than the init.
 func otherProcesses() ([]int, error) {
-	fd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	pids, err := numberedEntries("/proc")
 	if err != nil {
-		return nil, fmt.Errorf("open /proc: %w", err)
+		return nil, err
+	}
+	others := pids[:0]
+	for _, pid := range pids {
+		if pid != 1 {
+			others = append(others, pid)
+		}
+	}
+	return others, nil
+}
+
+// numberedEntries lists the entries of dir named by a number (the pids of
+// /proc, the thread ids of /proc/self/task). The listing is read with plain
+// system calls: through package os, which registers the directory with its
+// poller and back, it took ten instead of four, each a trip through a
+// costly system call entry on a paravirtualised host, on the path of every
+// reset.
+func numberedEntries(dir string) ([]int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	defer unix.Close(fd)
-	var pids []int
+	var ids []int
 	buf := make([]byte, 8192)
 	for {
 		n, err := unix.ReadDirent(fd, buf)
@@ -165,15 +181,15 @@ func otherProcesses() ([]int, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list /proc: %w", err)
+			return nil, fmt.Errorf("list %s: %w", dir, err)
 		}
 		if n <= 0 {
-			return pids, nil
+			return ids, nil
 		}
 		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
 		for _, name := range names {
-			if pid, err := strconv.Atoi(name); err == nil && pid != 1 {
-				pids = append(pids, pid)
+			if id, err := strconv.Atoi(name); err == nil {
+				ids = append(ids, id)
 			}
 		}
 	}

@@ -300,12 +300,7 @@ func TestIdleInitThreads(t *testing.T) {
 // exactly that namespace, and the running program is in none the init holds
 // (U7).
 func TestNextNetworkNamespaceMadeDuringTheRun(t *testing.T) {
-	p := newPool(t, PoolOptions{Size: 1})
-	c := onlyContainer(t, p)
-	home, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.InitPid()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, c, home := poolAndInitNamespace(t, "net")
 	// A run that waited for its container's reset counts as back to back:
 	// the probe follows a run at once. On a loaded host one may still come
 	// late, so a few are tried.
@@ -359,19 +354,7 @@ func heldDuringRun(t *testing.T, p *Pool, c *Container, home string) (held []str
 		}
 		running = strings.TrimSpace(readBack(t, out))
 	}
-	// Bounded for an init that holds no namespace but its own while a
-	// program runs; one that makes the next has it within milliseconds.
-	for deadline := time.Now().Add(2 * time.Second); len(held) == 0 && time.Now().Before(deadline); {
-		held = nil
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.InitPid()))
-		for _, fd := range fds {
-			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", c.InitPid(), fd.Name()))
-			if err == nil && strings.HasPrefix(link, "net:[") && link != home {
-				held = append(held, link)
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
+	held = heldNamespaces(c, "net", home)
 	release.Close()
 	r := <-first
 	if r.err != nil {
@@ -379,4 +362,95 @@ func heldDuringRun(t *testing.T, p *Pool, c *Container, home string) (held []str
 	}
 	wantStatus(t, outcome{Result: r.res, Stdout: readBack(t, out)}, sandbox.StatusOK)
 	return held, running
+}
+
+// TestNextIPCNamespaceMadeAhead: the init makes the next run's IPC
+// namespace ahead, with its network namespace, and the next program starts
+// in exactly that one.
+// (That it is empty, whatever the run before left, is U3 of the suites; a
+// namespace's inode number is reused once it is freed, so numbers cannot
+// tell the runs' apart here.)
+func TestNextIPCNamespaceMadeAhead(t *testing.T) {
+	p, c, home := poolAndInitNamespace(t, "ipc")
+	wantStatus(t, runSpec(t, p, sandbox.Spec{Args: []string{"/bin/true"}}), sandbox.StatusOK)
+	for i := 0; i < 3; i++ {
+		// The reset is over once the container is ready again.
+		if got := onlyContainer(t, p); got != c {
+			t.Fatal("the pool replaced its container")
+		}
+		held := heldNamespaces(c, "ipc", home)
+		if len(held) != 1 {
+			t.Fatalf("the idle init holds IPC namespaces %v besides its own (%s), want the next run's alone", held, home)
+		}
+		next := runSpec(t, p, sh(`readlink /proc/self/ns/ipc`))
+		wantStatus(t, next, sandbox.StatusOK)
+		if got := strings.TrimSpace(next.Stdout); got != held[0] {
+			t.Fatalf("the next run is in %s, not in %s made after the run before", got, held[0])
+		}
+	}
+}
+
+// TestBackToBackRunsKeepTheirContainer: runs that follow each other at once
+// overlap the init's background work (the next network namespace made
+// with the next IPC namespace while the program runs, the tidy-up after
+// it). None of it may start an init thread after
+// the build, whose number would lie in the runs' pid range and fail the
+// reset: one container serves every run, and its init keeps its threads.
+func TestBackToBackRunsKeepTheirContainer(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	c := onlyContainer(t, p)
+	ctx := testContext(t)
+	for i := 0; i < 100; i++ {
+		spec := sandbox.Spec{Args: []string{"/bin/true"}}
+		if i%10 == 0 {
+			spec = sh(`ipcmk -M 4096 >/dev/null && ipcmk -Q >/dev/null && echo x >/tmp/x`)
+		}
+		res, err := p.Run(ctx, spec)
+		if err != nil || res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+	}
+	if got := onlyContainer(t, p); got != c {
+		t.Fatalf("the pool replaced its container (%d replaced, last error %v)", p.Stats().Replaced, p.Stats().LastErr)
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", c.InitPid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) > maxIdleInitThreads {
+		t.Errorf("after back-to-back runs the idle init has %d threads, want at most %d", len(tasks), maxIdleInitThreads)
+	}
+}
+
+// poolAndInitNamespace is a pool of one container, the container, and its
+// init's own namespace of kind (net, ipc) as /proc names it.
+func poolAndInitNamespace(t *testing.T, kind string) (*Pool, *Container, string) {
+	t.Helper()
+	p := newPool(t, PoolOptions{Size: 1})
+	c := onlyContainer(t, p)
+	home, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", c.InitPid(), kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, c, home
+}
+
+// heldNamespaces lists the namespaces of kind other than home that c's init
+// holds descriptors of, waiting up to 2 s for one (bounded for an init that
+// holds none; one that makes the next has it within milliseconds).
+func heldNamespaces(c *Container, kind, home string) []string {
+	var held []string
+	for deadline := time.Now().Add(2 * time.Second); len(held) == 0 && time.Now().Before(deadline); {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.InitPid()))
+		for _, fd := range fds {
+			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", c.InitPid(), fd.Name()))
+			if err == nil && strings.HasPrefix(link, kind+":[") && link != home {
+				held = append(held, link)
+			}
+		}
+		if len(held) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return held
 }
