@@ -77,7 +77,7 @@ var properties = []Property{
 	{"S2", "syscalls", "unknown new syscalls return ENOSYS", "So that libc falls back to the older call."},
 	{"S3", "syscalls", "filter covers every thread, NO_NEW_PRIVS set", ""},
 	{"S4", "syscalls", "foreign ABIs (int 0x80, x32) blocked", ""},
-	{"S5", "syscalls", "non-namespaced kernel objects closed", "keyctl, add_key, io_uring, AF_VSOCK."},
+	{"S5", "syscalls", "non-namespaced kernel objects closed", "keyctl, add_key, io_uring, AF_VSOCK, aio contexts (io_setup)."},
 	{"S6", "syscalls", "escape-class calls fail", "mount, setns, unshare (nested user namespaces included), bpf, userfaultfd, syslog, kexec, module loading."},
 
 	{"C1", "privilege", "all capability sets empty", ""},

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
 )
@@ -169,6 +171,22 @@ var _ = Describe("Filesystem", area("filesystem"), func() {
 		for p, v := range opens {
 			Expect(v).NotTo(Equal("ok"), "%s can be opened for writing in the box", p)
 		}
+	})
+
+	It("F3: /proc/locks does not show the host's open file description locks", property("F3"), func() {
+		// An OFD lock has no owning pid, so the kernel shows it to every
+		// pid namespace: a box read the host's locks (device and inode of
+		// each locked file), and two boxes at once a channel that costs
+		// neither any CPU (one locks files of its own /w, the other counts).
+		f := tempFile()
+		defer f.Close()
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 1}
+		Expect(unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)).To(Succeed())
+		var st unix.Stat_t
+		Expect(unix.Fstat(int(f.Fd()), &st)).To(Succeed())
+		o := runBounded(sandbox.Spec{Args: []string{"/bin/sh", "-c", "cat /proc/locks; echo end"}})
+		Expect(o.Stdout).To(HaveSuffix("end\n"), describe(o))
+		Expect(o.Stdout).NotTo(MatchRegexp(fmt.Sprintf(`OFDLCK .*:%d `, st.Ino)), "the host's lock on inode %d shows in the box\n%s", st.Ino, describe(o))
 	})
 
 	It("F4: /proc shows the box, not the host", property("F4"), func() {

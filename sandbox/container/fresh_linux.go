@@ -302,9 +302,11 @@ func (t freshTmp) remount() error {
 // loader's relocated data made read-only after (RELRO: the C library's GOT,
 // the loader's own globals), read back unrelocated it would crash the init
 // at its next thread start or late-bound call. /proc/self/smaps tells those
-// (Anonymous), which /proc/self/maps does not. It is some 1,500 lines, read
-// and parsed without allocating: what a parse left in the heap would stay
-// resident in the idle init (0.26-0.5 MiB PSS per slot, measured).
+// (Anonymous), which /proc/self/maps does not; a private copy swapped out
+// counts under Swap instead, and would be lost too. It is some 1,500
+// lines, read and parsed without allocating: what a parse left in the heap
+// would stay resident in the idle init (0.26-0.5 MiB PSS per slot,
+// measured).
 func dropCleanFilePages() {
 	r, _, e := unix.Syscall6(unix.SYS_OPENAT, ^uintptr(99) /* AT_FDCWD, -100 */, uintptr(unsafe.Pointer(&smapsPath[0])),
 		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
@@ -313,6 +315,13 @@ func dropCleanFilePages() {
 	}
 	fd := int(r)
 	defer unix.Close(fd)
+	trimMappings(fd, dropPages)
+}
+
+// trimMappings reads smaps from fd and calls drop with the span of each
+// read-only private file mapping that holds no private copy: no anonymous
+// page, none swapped out (Anonymous comes before Swap in each entry).
+func trimMappings(fd int, drop func(start, end uint64)) {
 	var start, end uint64
 	candidate := false
 	eachLine(fd, func(line []byte) {
@@ -327,13 +336,23 @@ func dropCleanFilePages() {
 				string(f[4]) != "0" && f[5][0] == '/' // not [vdso], [vvar] and the like
 			return
 		}
-		if candidate && len(f) >= 2 && string(f[0]) == "Anonymous:" {
+		if !candidate || len(f) < 2 {
+			return
+		}
+		switch string(f[0]) {
+		case "Anonymous:":
+			candidate = string(f[1]) == "0"
+		case "Swap:":
 			if string(f[1]) == "0" {
-				unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+				drop(start, end)
 			}
 			candidate = false
 		}
 	})
+}
+
+func dropPages(start, end uint64) {
+	unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
 }
 
 // smapsBuf and fieldsBuf are dropCleanFilePages' buffers, package variables

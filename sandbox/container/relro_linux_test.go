@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,5 +131,48 @@ func relocatedMappings(t *testing.T, pid int) map[string]bool {
 func TestTrimAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(3, dropCleanFilePages); n != 0 {
 		t.Fatalf("dropCleanFilePages allocates %v times a call", n)
+	}
+}
+
+// TestTrimKeepsSwappedOutCopies: a relocated page of a read-only mapping
+// that the kernel swapped out (an idle init is what memory pressure swaps
+// first) counts under Swap, not Anonymous; dropped, it would read back
+// unrelocated from the file, as a resident one would.
+func TestTrimKeepsSwappedOutCopies(t *testing.T) {
+	const smaps = `7f0000000000-7f0000004000 r--p 001f0000 fe:00 1234                       /usr/lib/x86_64-linux-gnu/libc.so.6
+Size:                 16 kB
+Rss:                   0 kB
+Anonymous:             0 kB
+Swap:                 16 kB
+VmFlags: rd mr mw me ac
+7f0000010000-7f0000012000 r--p 00000000 fe:00 1234                       /usr/lib/x86_64-linux-gnu/libc.so.6
+Size:                  8 kB
+Rss:                   8 kB
+Anonymous:             0 kB
+Swap:                  0 kB
+VmFlags: rd mr mw me
+7f0000020000-7f0000021000 r--p 00200000 fe:00 1234                       /usr/lib/x86_64-linux-gnu/libc.so.6
+Size:                  4 kB
+Anonymous:             4 kB
+Swap:                  0 kB
+VmFlags: rd mr mw me ac
+`
+	p, err := os.CreateTemp(t.TempDir(), "smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.WriteString(smaps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var dropped []string
+	trimMappings(int(p.Fd()), func(start, end uint64) {
+		dropped = append(dropped, fmt.Sprintf("%x-%x", start, end))
+	})
+	if want := []string{"7f0000010000-7f0000012000"}; !slices.Equal(dropped, want) {
+		t.Errorf("dropped %v; want only %v (the first mapping's private copies are swapped out, the third's resident)", dropped, want)
 	}
 }

@@ -1222,9 +1222,11 @@ func (r *Reaped) StartApartAhead(pdeathsig syscall.Signal) error {
 	return <-done
 }
 
-// keeper is the thread StartApartAhead clones from; it leaves its
-// goroutine only when a start left it in the wrong pid namespace, and a
-// new one takes its place.
+// keeper is the thread StartApartAhead clones from. When a start left it
+// in the wrong pid namespace a new one takes its place, and the old one is
+// parked for good, never ended: its end would send the parent-death
+// signal to every pid 1 it started, those idle slots hold and those runs
+// under way took.
 var keeper struct {
 	once sync.Once
 	reqs chan func() (spoiled bool)
@@ -1239,11 +1241,8 @@ func keepThread() {
 	OnOwnThread(func() {
 		for req := range keeper.reqs {
 			if req() {
-				// The thread ends with this goroutine and the pid 1s it
-				// started with it; the ones to come need a thread that
-				// stays.
 				go keepThread()
-				return
+				select {}
 			}
 		}
 	})
@@ -1274,7 +1273,7 @@ func (r *Reaped) startApart(pdeathsig syscall.Signal) (spoiled bool, err error) 
 	if e1 == 0 {
 		r.setPid1(pid1)
 	}
-	if rerr := setns(home, unix.CLONE_NEWPID); rerr != nil {
+	if rerr := setnsHome(home, unix.CLONE_NEWPID); rerr != nil {
 		// The thread stays locked, so it ends with its goroutine and
 		// starts nothing more in that pid namespace.
 		r.endPid1()
@@ -1307,6 +1306,10 @@ func ownNetNS() (int, error) {
 // setnsPid1 is setns for entering the apart pid 1's pid namespace (a test
 // makes it answer as a kernel before 5.8 does for a pidfd).
 var setnsPid1 = setns
+
+// setnsHome is setns for a pid 1's start to return to the host's pid
+// namespace (a test makes it fail).
+var setnsHome = setns
 
 func setns(fd, nstype int) error {
 	for {

@@ -4,9 +4,12 @@ package forkexec
 
 import (
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +193,83 @@ func TestVforkApartPid1KeepsCPUs(t *testing.T) {
 	if got != mine {
 		t.Errorf("the apart pid 1 may run on %d CPUs, its caller on %d", got.Count(), mine.Count())
 	}
+}
+
+// TestSpoiledKeeperSparesItsPid1s: a start ahead that cannot bring the
+// keeper thread back to the host's pid namespace must not end the thread:
+// its end sends the parent-death signal to every pid 1 it ever started,
+// the ones waiting in other idle slots and the ones runs under way took.
+func TestSpoiledKeeperSparesItsPid1s(t *testing.T) {
+	if os.Geteuid() != 0 || !CanReaperApart() {
+		t.Skip("needs root and the machine-code reaper")
+	}
+	first, err := NewReaped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.StartApartAhead(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	keeper := parentThread(t, first.Pid1())
+	old := setnsHome
+	setnsHome = func(int, int) error { return unix.ENOMEM }
+	spoiled, err := NewReaped()
+	if err != nil {
+		setnsHome = old
+		t.Fatal(err)
+	}
+	err = spoiled.StartApartAhead(syscall.SIGKILL)
+	setnsHome = old
+	spoiled.Close()
+	if err == nil {
+		t.Fatal("a start whose return to the host pid namespace failed reported no error")
+	}
+	// The spoiled thread either ends, and the pid 1s it started die with
+	// it, or stays parked for good; wait for one or the other.
+	for deadline := time.Now().Add(10 * time.Second); !keeperParked(); time.Sleep(time.Millisecond) {
+		if !first.Apart() {
+			t.Fatalf("the pid 1 started ahead before a spoiled start died with keeper thread %d", keeper)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keeper thread %d neither ended nor parked", keeper)
+		}
+	}
+	next, err := NewReaped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if err := next.StartApartAhead(syscall.SIGKILL); err != nil {
+		t.Fatalf("a start ahead after a spoiled one: %v", err)
+	}
+}
+
+// parentThread is the thread of this process that cloned child.
+func parentThread(t *testing.T, child int) int {
+	t.Helper()
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, c := range strings.Fields(string(b)) {
+			if c == strconv.Itoa(child) {
+				tid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+				return tid
+			}
+		}
+	}
+	t.Fatalf("no thread of this process has child %d", child)
+	return 0
+}
+
+// keeperParked reports whether a keeper goroutine is parked for good.
+func keeperParked() bool {
+	buf := make([]byte, 1<<20)
+	all := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(all, "\n\n") {
+		if strings.Contains(g, "[select (no cases), locked to thread]") && strings.Contains(g, "keepThread") {
+			return true
+		}
+	}
+	return false
 }

@@ -37,19 +37,22 @@ var boxDevices = []string{"null", "zero", "full", "random", "urandom"}
 // ones that tell about the host (the list container runtimes use), and the
 // host-wide event counters (U7): page faults and allocations (vmstat, and
 // zoneinfo per zone), interrupts, softirqs, disk I/O, open files, inodes
-// and dentries, counted since boot for every
-// process on the host, so that a run reads in them what runs before it or
-// beside it did (a channel between two boxes at once that costs neither
-// any CPU). Files only root may read (kmsg, kpage*, vmallocinfo) stay
-// closed to the box user anyway. Each costs the child one mount, so the
-// list is short. (/proc/meminfo stays: programs size themselves by it;
-// /proc/buddyinfo tells no more than it. /proc/cgroups stays: runtimes
-// read it to find their memory limit.)
+// and dentries, counted since boot for every process on the host, so that
+// a run reads in them what runs before it or beside it did (a channel
+// between two boxes at once that costs neither any CPU). /proc/locks too
+// (F3): an open file description lock has no owning pid, so the kernel
+// lists it to every pid namespace (the host's locked files by device and
+// inode, and another box's). Files only root may read (kmsg, kpage*,
+// vmallocinfo) stay closed to the box user anyway. Each costs the child one
+// mount, so the list is short. (/proc/meminfo stays: programs size
+// themselves by it; /proc/buddyinfo tells no more than it. /proc/cgroups
+// stays: runtimes read it to find their memory limit.)
 var maskedFiles = []string{
 	"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
 	"/proc/timer_stats", "/proc/sched_debug",
 	"/proc/vmstat", "/proc/zoneinfo", "/proc/interrupts", "/proc/softirqs", "/proc/diskstats",
 	"/proc/sys/fs/file-nr", "/proc/sys/fs/inode-nr", "/proc/sys/fs/dentry-state",
+	"/proc/locks",
 }
 
 // maskedFilesHere and maskedDirsHere are maskedFiles and maskedDirs

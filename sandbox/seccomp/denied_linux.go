@@ -42,7 +42,7 @@ func deniedSyscallMatching(want []byte) string {
 type LogMark struct{ fd int }
 
 // MarkLog marks the end of the kernel log as it is now; nil when the log
-// cannot be read (DeniedSyscallOfUID then finds nothing, as it would).
+// cannot be read (DeniedSyscallOf then finds nothing, as it would).
 func MarkLog() *LogMark {
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -55,9 +55,9 @@ func MarkLog() *LogMark {
 	return &LogMark{fd: fd}
 }
 
-// DeniedSyscallOf is DeniedSyscall over the records logged since the mark,
-// for the process pid that ran as host uid uid; pid <= 0 or uid < 0 when
-// the caller does not know it. A record printed after the mark may still
+// DeniedSyscallOf is DeniedSyscallOfUID over the records logged since the
+// mark, for the process pid that ran as host uid uid; pid <= 0 or uid < 0
+// when the caller does not know it. A record printed after the mark may still
 // be an earlier run's (the kernel's kauditd prints it some time after the
 // kill, and a box's host uid is given to run after run), so the pid is
 // matched wherever the supervisor knows it; and a pid alone may be an

@@ -27,6 +27,10 @@ var deniedSyscalls = []string{
 	"modify_ldt",
 	// Keyrings are not namespaced (S5).
 	"keyctl", "add_key", "request_key",
+	// Nor are aio contexts: every one counts against fs.aio-max-nr, one
+	// limit for the whole host, which a box could use up (S5). The other
+	// aio calls need a context.
+	"io_setup",
 	// The whole machine: kernel images and modules, power, swap, the kernel
 	// log, process accounting, quotas, clocks.
 	"kexec_load", "kexec_file_load",
