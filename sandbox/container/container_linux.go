@@ -103,6 +103,9 @@ type Container struct {
 	// joined the cpuset hierarchy, which the init's files do not cover, so
 	// runs go back to the host moving the program (runEntry).
 	cpusetLater bool
+	// queued says the run about to start waited for this container: runs
+	// come back to back (Exec.Queued). Set by the pool as it hands it out.
+	queued bool
 
 	// rlimits is the last run's resource limits as sent to the init, and
 	// the limits they were worked out from (see rlimitConf).

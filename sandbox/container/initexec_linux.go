@@ -117,7 +117,7 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	// of the reset that the next run waits for; otherwise after the run
 	// (startTidy), where it costs no run anything.
 	s.dropNet()
-	if s.backToBack() {
+	if x.Queued || s.backToBack() {
 		s.inBackground(s.prepareNet)
 		s.netMaking = true
 	}

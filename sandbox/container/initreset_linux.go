@@ -102,7 +102,8 @@ func (s *initServer) startTidy() {
 const backToBackWithin = 2 * time.Millisecond
 
 // backToBack says whether the exec under way came right after the last
-// reset, as when the host waited for it (a batch, a busy pool): then the
+// reset (a host that waited for the reset says so itself, Exec.Queued; a
+// loaded host can take longer than the window to send it): then the
 // next run is likely to wait for the next reset too, and its network
 // namespace is worth making while this program runs. Runs that come apart leave it to the tidy-up
 // after the run: made beside the program it slowed that program (by some

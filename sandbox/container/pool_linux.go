@@ -191,20 +191,28 @@ func (e *buildError) Unwrap() error { return e.err }
 // get takes a ready container of the shape, healthy as far as a ping can
 // tell. A container of another shape is swapped for one of the right shape.
 func (p *Pool) get(ctx context.Context, shape Shape) (*Container, error) {
+	// A run that finds no container ready waits (for a reset, most often):
+	// runs are coming back to back, which the init is told (Exec.Queued).
+	waited := false
 	for {
 		var c *Container
 		select {
 		case c = <-p.ready:
-		case <-p.closing:
-			return nil, ErrPoolClosed
-		case <-ctx.Done():
-			p.mu.Lock()
-			last := p.lastErr
-			p.mu.Unlock()
-			if last != nil {
-				return nil, fmt.Errorf("container: no container became ready (last build failure: %v): %w", last, ctx.Err())
+		default:
+			waited = true
+			select {
+			case c = <-p.ready:
+			case <-p.closing:
+				return nil, ErrPoolClosed
+			case <-ctx.Done():
+				p.mu.Lock()
+				last := p.lastErr
+				p.mu.Unlock()
+				if last != nil {
+					return nil, fmt.Errorf("container: no container became ready (last build failure: %v): %w", last, ctx.Err())
+				}
+				return nil, fmt.Errorf("container: no container became ready: %w", ctx.Err())
 			}
-			return nil, fmt.Errorf("container: no container became ready: %w", ctx.Err())
 		}
 		if err := c.Broken(); err != nil {
 			p.replace(c, c.shape)
@@ -220,6 +228,7 @@ func (p *Pool) get(ctx context.Context, shape Shape) (*Container, error) {
 			}
 		}
 		if c.Shape().Equal(shape) {
+			c.queued = waited
 			return c, nil
 		}
 		c.Destroy()

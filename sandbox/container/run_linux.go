@@ -232,7 +232,9 @@ func (r *runState) execRequest() (protocol.Exec, []int) {
 		Dir:      boxcfg.Dir(spec),
 		Hostname: boxcfg.Hostname(spec),
 		Syscalls: string(boxcfg.SyscallMode(spec)),
+		Queued:   r.c.queued,
 	}
+	r.c.queued = false
 	x.RLimits = r.c.rlimitConf(r.limits)
 	var fds []int
 	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {

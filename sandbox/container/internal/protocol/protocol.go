@@ -434,6 +434,10 @@ type Exec struct {
 	// conf passed cgroup.procs descriptors: the host's group has since
 	// joined a hierarchy they do not cover (a CPU set).
 	Sync bool
+	// Queued says the run waited for this container (its reset, most
+	// often): runs come back to back, so the init makes the next run's
+	// namespaces while this program runs rather than after it.
+	Queued bool
 }
 
 // RLimitConf is one rlimit of an Exec.
@@ -477,6 +481,7 @@ func MarshalExec(x Exec) []byte {
 	}
 	e.bool(x.ExecFD)
 	e.bool(x.Sync)
+	e.bool(x.Queued)
 	return e.b
 }
 
@@ -499,6 +504,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 	}
 	x.ExecFD = d.bool()
 	x.Sync = d.bool()
+	x.Queued = d.bool()
 	if err := d.end(); err != nil {
 		return Exec{}, err
 	}
