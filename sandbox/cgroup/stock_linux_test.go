@@ -458,3 +458,35 @@ func TestPreopenTwice(t *testing.T) {
 		t.Errorf("descriptors: %d before the group, %d after its removal", before, after)
 	}
 }
+
+// TestHeldStockWaitsForKick: deferred stock work held by HoldStock does not
+// start when its period has passed, only at the next KickStock.
+func TestHeldStockWaitsForKick(t *testing.T) {
+	m := stockManager(t)
+	m.DeferStockWork(time.Millisecond)
+	if err := m.KeepStock("test-hold-", 1); err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{Memory: 64 << 20, Procs: 8}
+	g0, err := m.Create(fmt.Sprintf("test-hold-first-%d", os.Getpid()), l) // aims the stock at l
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0.Remove()
+	m.FlushStock()
+	m.HoldStock()
+	g, err := m.Create("unused", l) // takes the stocked group: the refill is due
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	time.Sleep(50 * time.Millisecond) // 50 periods
+	if waitStockIdle(m); stockCount(m) != 0 {
+		t.Fatal("held stock work started without KickStock")
+	}
+	m.KickStock()
+	waitStockIdle(m)
+	if stockCount(m) != 1 {
+		t.Fatalf("stock after KickStock: %d groups, want 1", stockCount(m))
+	}
+}
