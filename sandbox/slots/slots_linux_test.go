@@ -28,7 +28,7 @@ func newRunner(t *testing.T, size int) *Runner {
 	return newRunnerWith(t, Options{Size: size})
 }
 
-func newRunnerWith(t *testing.T, o Options) *Runner {
+func newRunnerWith(t testing.TB, o Options) *Runner {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("slots need root")
