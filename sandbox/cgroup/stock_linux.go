@@ -29,6 +29,7 @@ type stock struct {
 	deferBy time.Duration
 	timer   *time.Timer // started while deferred work waits (see DeferStockWork)
 	armed   bool
+	held    bool // deferred work waits for the next start, not the timer (HoldStock)
 }
 
 type stocked struct {
@@ -121,6 +122,26 @@ func (m *Manager) PostponeStock() {
 	}
 }
 
+// HoldStock holds deferred stock work back until the next KickStock (or
+// FlushStock, Close), however long that takes: a runner calls it for a run
+// whose program should have the machine to itself, and kicks the stock
+// once its result is made. Without it, taking a stocked group (which arms
+// the deferred refill) would start the refill beside any program that runs
+// longer than the DeferStockWork period.
+func (m *Manager) HoldStock() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deferBy <= 0 {
+		return
+	}
+	s.held = true
+	if s.armed {
+		s.timer.Stop()
+		s.armed = false
+	}
+}
+
 // FlushStock starts the stock's deferred background work and waits until
 // it is done: the stock is full and released groups are removed (tests
 // that count descriptors or groups).
@@ -153,19 +174,32 @@ func (m *Manager) kickLocked() {
 	if s.running || (len(s.pending) == 0 && len(s.ready) >= s.size) {
 		return
 	}
-	if s.armed {
+	if s.armed || s.held {
 		return
 	}
 	s.armed = true
 	if s.timer == nil {
-		s.timer = time.AfterFunc(s.deferBy, m.KickStock)
+		s.timer = time.AfterFunc(s.deferBy, m.deferredKick)
 	} else {
 		s.timer.Reset(s.deferBy)
 	}
 }
 
+// deferredKick is the timer's kick: one that fired just as HoldStock was
+// called leaves the work held.
+func (m *Manager) deferredKick() {
+	s := &m.stock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		return
+	}
+	m.startLocked()
+}
+
 func (m *Manager) startLocked() {
 	s := &m.stock
+	s.held = false
 	if s.armed {
 		s.timer.Stop()
 		s.armed = false

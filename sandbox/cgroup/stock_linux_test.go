@@ -340,24 +340,8 @@ func TestStockedGroupJoinFDs(t *testing.T) {
 		t.Skip("join descriptors are kept on cgroup v1 only")
 	}
 	before := countFDs(t)
-	m.DeferStockWork(time.Hour)
-	if err := m.KeepStock("test-join-", 1); err != nil {
-		t.Fatal(err)
-	}
-	l := Limits{Memory: 64 << 20, Procs: 8}
-	g0, err := m.Create(fmt.Sprintf("test-join-first-%d", os.Getpid()), l) // aims the stock at l
-	if err != nil {
-		t.Fatal(err)
-	}
-	g0.Remove()
-	if waitStockIdle(m); stockCount(m) != 0 {
-		t.Fatalf("the deferred stock filled before KickStock")
-	}
-	m.KickStock()
-	waitStockIdle(m)
-	if stockCount(m) != 1 {
-		t.Fatalf("stock after KickStock: %d groups, want 1", stockCount(m))
-	}
+	l := deferredStockOfOne(t, m, "test-join-", time.Hour)
+	emptyUntilKick(t, m, "the deferred stock filled before KickStock")
 	g, err := m.Create("unused", l)
 	if err != nil {
 		t.Fatal(err)
@@ -456,5 +440,53 @@ func TestPreopenTwice(t *testing.T) {
 	}
 	if after := countFDs(t); after != before {
 		t.Errorf("descriptors: %d before the group, %d after its removal", before, after)
+	}
+}
+
+// TestHeldStockWaitsForKick: deferred stock work held by HoldStock does not
+// start when its period has passed, only at the next KickStock.
+func TestHeldStockWaitsForKick(t *testing.T) {
+	m := stockManager(t)
+	l := deferredStockOfOne(t, m, "test-hold-", time.Millisecond)
+	m.FlushStock()
+	m.HoldStock()
+	g, err := m.Create("unused", l) // takes the stocked group: the refill is due
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	time.Sleep(50 * time.Millisecond) // 50 periods
+	emptyUntilKick(t, m, "held stock work started without KickStock")
+}
+
+// deferredStockOfOne makes m keep one group named prefix..., its work
+// deferred by d, and aims the stock at the limits it returns (a group
+// with them made and removed).
+func deferredStockOfOne(t *testing.T, m *Manager, prefix string, d time.Duration) Limits {
+	t.Helper()
+	m.DeferStockWork(d)
+	if err := m.KeepStock(prefix, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{Memory: 64 << 20, Procs: 8}
+	g0, err := m.Create(fmt.Sprintf("%sfirst-%d", prefix, os.Getpid()), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g0.Remove()
+	return l
+}
+
+// emptyUntilKick checks that m's stock of one is empty (else fails with
+// early), then that KickStock fills it.
+func emptyUntilKick(t *testing.T, m *Manager, early string) {
+	t.Helper()
+	if waitStockIdle(m); stockCount(m) != 0 {
+		t.Fatal(early)
+	}
+	m.KickStock()
+	waitStockIdle(m)
+	if stockCount(m) != 1 {
+		t.Fatalf("stock after KickStock: %d groups, want 1", stockCount(m))
 	}
 }

@@ -33,19 +33,8 @@ func boxedTrue(b *testing.B, r sandbox.Runner) {
 // hidden by the next run), and reports p50 and p90 of each as ratios to
 // the floor's.
 func BenchmarkSlotsVsFloor(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("slots need root")
-	}
-	r, err := New(Options{Size: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	warm, err := New(Options{Size: 1, Warm: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer warm.Close()
+	r := newRunnerWith(b, Options{Size: 1})
+	warm := newRunnerWith(b, Options{Size: 1, Warm: true})
 	// The same with the box's pid 1 as the program's parent, as before
 	// forkexec.Runner.ReaperApart.
 	noReaperApart = true
@@ -75,15 +64,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 				timed(&nest, func() { boxedTrue(b, nested) })
 				timed(&shot, func() { boxedTrue(b, one) })
 			}
-			for _, q := range []float64{0.5, 0.9} {
-				f := testhost.Quantile(floor, q)
-				name := fmt.Sprintf("p%d", int(q*100))
-				b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
-				b.ReportMetric(float64(testhost.Quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
-				b.ReportMetric(float64(testhost.Quantile(hot, q))/float64(f), "slots-warm-"+name+"-ratio")
-				b.ReportMetric(float64(testhost.Quantile(nest, q))/float64(f), "slots-nested-reaper-"+name+"-ratio")
-				b.ReportMetric(float64(testhost.Quantile(shot, q))/float64(f), "oneshot-"+name+"-ratio")
-			}
+			reportVsFloor(b, floor, map[string][]time.Duration{"slots": slot, "slots-warm": hot, "slots-nested-reaper": nest, "oneshot": shot})
 		})
 	}
 }
@@ -96,17 +77,10 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 // in the runs measured. A slot's runs here are always apart by a floor
 // run: runs that keep coming are the CLI bench's arrivals at gap 0.
 func BenchmarkSlotsAloneVsFloor(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("slots need root")
-	}
 	for _, warm := range []bool{false, true} {
 		for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
 			b.Run(fmt.Sprintf("warm=%v/gap=%v", warm, gap), func(b *testing.B) {
-				r, err := New(Options{Size: 1, Warm: warm})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer r.Close()
+				r := newRunnerWith(b, Options{Size: 1, Warm: warm})
 				for range 5 {
 					boxedTrue(b, r)
 				}
@@ -116,13 +90,41 @@ func BenchmarkSlotsAloneVsFloor(b *testing.B) {
 					timed(&floor, func() { testhost.FloorTrue(b) })
 					timed(&slot, func() { boxedTrue(b, r) })
 				}
-				for _, q := range []float64{0.5, 0.9} {
-					name := fmt.Sprintf("p%d", int(q*100))
-					f := testhost.Quantile(floor, q)
-					b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
-					b.ReportMetric(float64(testhost.Quantile(slot, q))/float64(f), "slots-"+name+"-ratio")
-				}
+				reportVsFloor(b, floor, map[string][]time.Duration{"slots": slot})
 			})
+		}
+	}
+}
+
+// BenchmarkSlotsIdlePair: after 20 ms of idleness a run on one lean slot,
+// then at once a second on it, beside the floor (also after 20 ms), and
+// reports p50 and p90 of each as ratios to the floor's. The first run
+// finds the runner idle and leaves the refill of the slot's network stock
+// until its result is made (see box.busy): the second waits for it.
+func BenchmarkSlotsIdlePair(b *testing.B) {
+	r := newRunnerWith(b, Options{Size: 1})
+	for range 5 {
+		boxedTrue(b, r)
+	}
+	var floor, first, second []time.Duration
+	idle, now := timedAfter(20*time.Millisecond), timedAfter(0)
+	for b.Loop() {
+		idle(&floor, func() { testhost.FloorTrue(b) })
+		idle(&first, func() { boxedTrue(b, r) })
+		now(&second, func() { boxedTrue(b, r) })
+	}
+	reportVsFloor(b, floor, map[string][]time.Duration{"first": first, "second": second})
+}
+
+// reportVsFloor reports the floor's p50 and p90 (floor-p50-us, ...) and
+// those of each series as ratios to the floor's (NAME-p50-ratio, ...).
+func reportVsFloor(b *testing.B, floor []time.Duration, series map[string][]time.Duration) {
+	for _, q := range []float64{0.5, 0.9} {
+		name := fmt.Sprintf("p%d", int(q*100))
+		f := testhost.Quantile(floor, q)
+		b.ReportMetric(float64(f.Microseconds()), "floor-"+name+"-us")
+		for prefix, d := range series {
+			b.ReportMetric(float64(testhost.Quantile(d, q))/float64(f), prefix+"-"+name+"-ratio")
 		}
 	}
 }

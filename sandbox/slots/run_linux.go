@@ -109,6 +109,11 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 			return res, nil
 		}
 	}
+	if !busy {
+		// Until this run kicks it, after its result (the loop below
+		// always does).
+		r.holdBackground()
+	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
 		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
@@ -317,6 +322,16 @@ func (r *Runner) postponeBackground() {
 	r.released.Postpone()
 	if r.cgroups != nil {
 		r.cgroups.PostponeStock()
+	}
+}
+
+// holdBackground holds the runner's deferred work back until the next
+// kickBackground, for a run that found the runner idle: the cgroup stock's
+// refill, which taking a stocked group arms, would otherwise start
+// backgroundDefer later, beside the program.
+func (r *Runner) holdBackground() {
+	if r.cgroups != nil {
+		r.cgroups.HoldStock()
 	}
 }
 

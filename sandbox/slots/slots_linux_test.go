@@ -5,8 +5,10 @@ package slots
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 
 	"golang.org/x/sys/unix"
@@ -25,7 +28,7 @@ func newRunner(t *testing.T, size int) *Runner {
 	return newRunnerWith(t, Options{Size: size})
 }
 
-func newRunnerWith(t *testing.T, o Options) *Runner {
+func newRunnerWith(t testing.TB, o Options) *Runner {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("slots need root")
@@ -575,12 +578,79 @@ func killPending(pid int) bool {
 // its result is made; the stock is full again after it.
 func TestIdleArrivalLeavesTheProgramAlone(t *testing.T) {
 	r := newRunnerWith(t, Options{Size: 1})
+	s := r.all[0]
+	whileIdleArrivalRuns(t, r, nil, func() {
+		s.net.mu.Lock()
+		busy, sets := s.net.filling, len(s.net.ready)
+		s.net.mu.Unlock()
+		if busy || sets > 0 {
+			t.Fatalf("the stock is refilled while the program of a run that found the runner idle runs (filling %v, %d sets ready)", busy, sets)
+		}
+	})
+	s.net.settle()
+	s.net.mu.Lock()
+	sets := len(s.net.ready)
+	s.net.mu.Unlock()
+	if sets != 1 {
+		t.Fatalf("the stock holds %d sets after the run, want 1", sets)
+	}
+}
+
+// TestIdleArrivalLeavesTheCgroupStockAlone: the cgroup stock is refilled
+// after the result of a run that found the runner idle, not while its
+// program runs. (Taking a stocked group arms the stock's deferred work,
+// backgroundDefer later: a program that runs longer than that had the
+// refill beside it.)
+func TestIdleArrivalLeavesTheCgroupStockAlone(t *testing.T) {
+	r := newRunnerWith(t, Options{Size: 1})
+	if r.cgroups == nil {
+		t.Skipf("no cgroups: %v", r.cgErr)
+	}
+	prefix := fmt.Sprintf("%s%d-r%d-s-", namePrefix, os.Getpid(), r.id)
+	var before map[string]bool
+	whileIdleArrivalRuns(t, r, func() { before = cgroupsNamed(t, prefix) }, func() {
+		for name := range cgroupsNamed(t, prefix) {
+			if !before[name] {
+				t.Fatalf("the cgroup stock made %s while the program of a run that found the runner idle ran (stocked before: %v)", name, before)
+			}
+		}
+	})
+	settle(r)
+	if after := cgroupsNamed(t, prefix); len(after) != 2 {
+		t.Fatalf("the cgroup stock holds %v after the run, want 2 groups", after)
+	}
+}
+
+// cgroupsNamed is the set of cgroup directories named prefix... in any
+// hierarchy (v1 or v2), a few levels below the mounts.
+func cgroupsNamed(t *testing.T, prefix string) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	for _, pat := range []string{"*", "*/*", "*/*/*", "*/*/*/*"} {
+		m, err := filepath.Glob(filepath.Join("/sys/fs/cgroup", pat, cgroup.RootName, prefix+"*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m {
+			names[filepath.Base(p)] = true
+		}
+	}
+	return names
+}
+
+// whileIdleArrivalRuns runs a program on r after a first run and an idle
+// time, calls first (unless nil) right before it, and look repeatedly (for
+// some 50 backgroundDefer) while that program runs, which it ends after.
+func whileIdleArrivalRuns(t *testing.T, r *Runner, first, look func()) {
+	t.Helper()
 	if res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/true"}}); res.Status != sandbox.StatusOK {
 		t.Fatalf("%+v\n%s", res, out)
 	}
-	s := r.all[0]
-	s.net.settle()
+	settle(r)
 	time.Sleep(20 * backgroundDefer) // idle
+	if first != nil {
+		first()
+	}
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -609,28 +679,21 @@ func TestIdleArrivalLeavesTheProgramAlone(t *testing.T) {
 		<-done
 		t.Fatalf("the program did not start: %q %v", line, err)
 	}
-	// While the program runs, look for a refill for a while: one kicked
-	// at the program's start is under way (filling) or done (ready)
-	// within microseconds of it.
-	for range 100 {
-		s.net.mu.Lock()
-		busy, sets := s.net.filling, len(s.net.ready)
-		s.net.mu.Unlock()
-		if busy || sets > 0 {
-			t.Fatalf("the stock is refilled while the program of a run that found the runner idle runs (filling %v, %d sets ready)", busy, sets)
+	// Work kicked at the program's start is under way or done within
+	// microseconds of it, deferred work backgroundDefer after the run took
+	// what it uses.
+	func() {
+		// A Fatal in look ends the program too.
+		defer func() {
+			stdinW.Close()
+			got := <-done
+			if got.err != nil || got.res.Status != sandbox.StatusOK {
+				t.Errorf("%+v %v", got.res, got.err)
+			}
+		}()
+		for range 200 {
+			look()
+			time.Sleep(backgroundDefer / 4)
 		}
-		time.Sleep(backgroundDefer / 4)
-	}
-	stdinW.Close()
-	got := <-done
-	if got.err != nil || got.res.Status != sandbox.StatusOK {
-		t.Fatalf("%+v %v", got.res, got.err)
-	}
-	s.net.settle()
-	s.net.mu.Lock()
-	sets := len(s.net.ready)
-	s.net.mu.Unlock()
-	if sets != 1 {
-		t.Fatalf("the stock holds %d sets after the run, want 1", sets)
-	}
+	}()
 }
