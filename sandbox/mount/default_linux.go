@@ -55,14 +55,12 @@ var maskedFiles = []string{
 	"/proc/locks",
 }
 
-// maskedFilesHere and maskedDirsHere are maskedFiles and maskedDirs
-// without the ones this kernel lacks: each exists or not by the kernel's
-// build (no module adds one later), and a mask whose target is missing
-// still costs the child a failed mount.
-var (
-	maskedFilesHere = sync.OnceValue(func() []string { return presentInProc(maskedFiles) })
-	maskedDirsHere  = sync.OnceValue(func() []string { return presentInProc(maskedDirs) })
-)
+// maskedFilesHere is maskedFiles without the ones this kernel lacks: each
+// exists or not by the kernel's build (no module adds one later), and a
+// mask whose target is missing still costs the child a failed mount. The
+// directories are all masked every time: /proc/scsi and /proc/asound
+// appear when their modules load, which may be after the first look.
+var maskedFilesHere = sync.OnceValue(func() []string { return presentInProc(maskedFiles) })
 
 func presentInProc(paths []string) []string {
 	// A /proc that lacks a file every kernel has shows only part of what
@@ -102,7 +100,7 @@ func maskProc(b *Builder) {
 	for _, p := range maskedFilesHere() {
 		b.MaskFile(p)
 	}
-	for _, p := range maskedDirsHere() {
+	for _, p := range maskedDirs {
 		b.MaskDir(p)
 	}
 	for _, p := range sortedKeys(faked) {
