@@ -32,6 +32,11 @@ func ScenarioNames() []string {
 // does not exist. An unknown backend wraps harness.ErrUnknownBackend.
 var ErrUnknownScenario = errors.New("bench: unknown scenario")
 
+// DefaultSettle is the CLI's pause after each startup run (Config.Settle):
+// long enough on the development host for a pooled reset and a slot's
+// deferred work (about 1-2 ms each) to end before the next variant runs.
+const DefaultSettle = 10 * time.Millisecond
+
 // Config chooses what a bench run measures and how long it takes. Zero fields
 // take the defaults of the mode (full or Quick); see Defaults.
 type Config struct {
@@ -51,10 +56,12 @@ type Config struct {
 	// Duration, when set, replaces Runs: startup rounds go on until it has
 	// passed.
 	Duration time.Duration
-	// Settle is a pause after each startup run before the next one (default
-	// none). It shows how a sandbox does when runs arrive spaced out rather
-	// than back to back: on the development host a pooled run after a 20 ms
-	// pause was several times slower than one right after another.
+	// Settle is a pause after each startup run before the next one (the
+	// CLI's default is DefaultSettle): the variants interleave, and without
+	// it a backend's background work after its Run returned (a pooled
+	// container's reset, a slot's refills and teardown) lands in the next
+	// variant's run, the floor's among them. Back-to-back figures are the
+	// arrivals scenario's, which runs each backend's trains by itself.
 	Settle time.Duration
 	// ArrivalRuns is the number of measured runs per backend and schedule of
 	// the arrivals scenario; they come in trains of ArrivalTrain runs.

@@ -40,9 +40,9 @@ func (r *runner) startup(ctx context.Context) benchjson.Scenario {
 		"for /bin/true and a small static C program (gcc -static -O2), with the bench's tool directory bound read-only at %s in both. "+
 		"Every backend is opened once (pooled: pool of 1, kept warm); after %d warm-up rounds, rounds interleave the variants "+
 		"(none, oneshot, container, bwrap; A B C A B C ...). Floor: backend none, a plain fork+exec+wait from the bench process. "+
-		"After each run the bench pauses for %s (--settle). "+
-		"A pool that resets its container in the background after Run returns (sandbox/container) does so while the other "+
-		"variants run, so its figure leaves the reset out (see the reset scenario).",
+		"After each run the bench pauses for %s (--settle): a backend's background work after Run returned (a pooled "+
+		"container's reset, a slot's refills and teardown) ends there instead of in the next variant's run, and each run "+
+		"arrives at an idle sandbox; a pooled figure leaves the reset out (see the reset scenario, and arrivals for runs back to back).",
 		toolMount, r.cfg.Warmup, r.cfg.Settle)}
 	progs, skipped := r.startupPrograms()
 	sc.Errors = append(sc.Errors, skipped...)

@@ -31,7 +31,7 @@ func runBench(args []string) int {
 		runs        = fs.Int("runs", 0, "measured startup rounds per backend and program (default 200, quick 15)")
 		warmup      = fs.Int("warmup", 0, "startup warm-up rounds, thrown away (default 20, quick 3)")
 		duration    = fs.Duration("duration", 0, "run startup rounds for this long instead of --runs")
-		settle      = fs.Duration("settle", 0, "pause after each startup run: how sandboxes do when runs arrive spaced out (default none)")
+		settle      = fs.Duration("settle", bench.DefaultSettle, "pause after each startup run, so that no backend's background work (a pooled reset, a slot's refills) lands in the next variant's run; 0 for none")
 		rounds      = fs.Int("rounds", 0, "samples per series of throughput, serve, warmup, memory and disk (default 5, quick 1)")
 		window      = fs.Duration("window", 0, "length of one throughput or serve sample (default 2s, quick 250ms)")
 		serveReqs   = fs.Int("serve-requests", 0, "serve: most requests of one sample, which ends at the window or at this count (default 2000, quick 200)")
