@@ -21,7 +21,7 @@ func CheckOverlappingCopyRuns(t *testing.T, a, b sandbox.Runner, root string) {
 	var wg sync.WaitGroup
 	var resA, resB sandbox.Result
 	var outA, outB string
-	readyA, readyB := readyFile(t), readyFile(t)
+	readyA, readyB := TempFile(t, "ready"), TempFile(t, "ready")
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -52,15 +52,6 @@ func CheckOverlappingCopyRuns(t *testing.T, a, b sandbox.Runner, root string) {
 	if got := string(resA.Files["out"]); got != "a\n" {
 		t.Errorf("first runner: copied out %q, want \"a\\n\" (%v)", got, resA.FileErrors)
 	}
-}
-
-func readyFile(t *testing.T) *os.File {
-	f, err := os.CreateTemp(t.TempDir(), "ready")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 // waitWritten returns once f holds something (the program is running) or

@@ -119,3 +119,17 @@ func Quantile(d []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	return s[int(q*float64(len(s)-1))]
 }
+
+// TempFile creates an empty file in the test's temporary directory,
+// closed when the test ends: a program's output, or a file it writes to
+// say it runs. Only from the test's own goroutine (it stops the test on
+// failure).
+func TempFile(t testing.TB, name string) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}

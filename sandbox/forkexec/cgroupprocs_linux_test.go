@@ -40,7 +40,7 @@ func TestVforkJoinsCgroupProcs(t *testing.T) {
 		defer f.Close()
 		fds = append(fds, int(f.Fd()))
 	}
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := &Runner{
 		Args:                   []string{"/bin/cat", "/proc/self/cgroup"},
 		Files:                  []int{-1, int(out.Fd()), int(out.Fd())},

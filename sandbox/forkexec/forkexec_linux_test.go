@@ -112,16 +112,6 @@ func runOut(t *testing.T, r *Runner, out *os.File) (unix.WaitStatus, string) {
 	return ws, string(b)
 }
 
-func tempOut(t *testing.T) *os.File {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
 // checkNoLeaks records fds and gosandbox mounts and checks them at cleanup.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
@@ -173,7 +163,7 @@ func TestPlainMissingProgram(t *testing.T) {
 
 func TestPlainFilesAndEnv(t *testing.T) {
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	null, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +188,7 @@ func TestPlainFilesAndEnv(t *testing.T) {
 
 func TestPlainVfork(t *testing.T) {
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := &Runner{
 		Args:  []string{"sh", "-c", `echo "$X" $$; exit 3`},
 		Env:   []string{"X=vfork", "PATH=/usr/bin:/bin"},
@@ -247,7 +237,7 @@ func TestBoxReaper(t *testing.T) {
 	reaperExec() // the process's one reaper memfd, kept open: not a leak
 	checkNoLeaks(t)
 	for _, own := range []bool{false, true} {
-		out := tempOut(t)
+		out := testhost.TempFile(t, "out")
 		r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", "echo $$; kill -TERM $$; exit 3")
 		reaped, err := NewReaped()
 		if err != nil {
@@ -269,7 +259,7 @@ func TestBoxReaper(t *testing.T) {
 func TestBoxIdentity(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c",
 		`grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; hostname; id -un; echo pid=$$`)
 	ws, s := runOut(t, r, out)
@@ -283,7 +273,7 @@ func TestBoxIdentity(t *testing.T) {
 func TestBoxFilesystem(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	script := `
 		test -e /etc/shadow && echo shadow-visible
 		test -e /root && echo root-visible
@@ -381,7 +371,7 @@ func TestBoxWorkDirAndBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := defaultPlan(t, mount.Options{WorkDir: work, Binds: []sandbox.Bind{{Source: data, Target: "/opt/in/data.txt"}}})
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, plan, out, "/bin/sh", "-c", `cat /opt/in/data.txt; echo w > /w/made; { echo x >> /opt/in/data.txt; } 2>&1 | grep -q 'Read-only' && echo bind-ro`)
 	ws, s := runOut(t, r, out)
 	if ws.ExitStatus() != 0 || s != "payload\nbind-ro\n" {
@@ -399,7 +389,7 @@ func TestBoxSeccompAndRlimits(t *testing.T) {
 	if err != nil {
 		t.Skipf("seccomp policy: %v", err)
 	}
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^Seccomp:' /proc/self/status; ulimit -n; ulimit -Hn`)
 	r.Seccomp = prog.Fprog()
 	r.RLimits = []rlimit.RLimit{{Resource: unix.RLIMIT_NOFILE, Limit: unix.Rlimit{Cur: 17, Max: 17}}}
@@ -457,7 +447,7 @@ func TestBoxSyncFuncAndCgroupNamespace(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)
 	cg := testCgroup2(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^0::' /proc/self/cgroup`)
 	var synced int
 	r.SyncFunc = func(pid int) error {
@@ -495,7 +485,7 @@ func TestBoxCloneIntoCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^0::' /proc/self/cgroup`)
 	r.CgroupFD = fd
 	ws, s := runOut(t, r, out)
@@ -787,7 +777,7 @@ func TestVforkSignalDefaults(t *testing.T) {
 	defer clearSighandMissing.Store(clearSighandMissing.Load())
 	for i, vfork := range []bool{true, true, false} {
 		clearSighandMissing.Store(i == 1)
-		out := tempOut(t)
+		out := testhost.TempFile(t, "out")
 		r := &Runner{
 			Args:  []string{"/bin/cat", "/proc/self/status"},
 			Files: []int{-1, int(out.Fd()), int(out.Fd())},
@@ -830,7 +820,7 @@ func TestVforkKeepsCPUs(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for range 5 {
-		out := tempOut(t)
+		out := testhost.TempFile(t, "out")
 		r := &Runner{
 			Args:  []string{"/bin/cat", "/proc/self/status"},
 			Files: []int{-1, int(out.Fd()), int(out.Fd())},
@@ -904,7 +894,7 @@ func startFromDroppedThread(t *testing.T, r *Runner, out *os.File) (unix.WaitSta
 func TestBoundingSetDroppedByThread(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, nil, out, "/bin/sh", "-c", `grep -E '^(CapBnd|CapEff|CapPrm):' /proc/self/status`)
 	r.CloneFlags, r.UIDMap, r.GIDMap, r.Mount, r.Dir, r.Hostname = 0, nil, nil, nil, "/", ""
 	ws, s := startFromDroppedThread(t, r, out)
@@ -930,7 +920,7 @@ func wantOutput(t *testing.T, ws unix.WaitStatus, s string, want ...string) {
 func TestBoundingSetDroppedNewUser(t *testing.T) {
 	requireUserns(t)
 	checkNoLeaks(t)
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `grep '^CapBnd:' /proc/self/status`)
 	ws, s := startFromDroppedThread(t, r, out)
 	wantOutput(t, ws, s, "CapBnd:\t0000000000000000")

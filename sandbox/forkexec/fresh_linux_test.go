@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/mount"
 )
@@ -66,7 +67,7 @@ func freshSlot(t testing.TB, plan *mount.Plan, out *os.File, args ...string) (*R
 // user, in the plan's tree with /w its own, and leaves the caller holds on
 // the mount namespace and /w.
 func TestFreshSlotBox(t *testing.T) {
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c",
 		`echo pid=$$ uid=$(id -u) w=$(stat -c %u /w) usr=$(stat -f -c %T /usr); grep -c . /proc/self/mountinfo >/dev/null && echo ok`)
 	defer done()
@@ -144,7 +145,7 @@ func BenchmarkFreshSlotRatio(b *testing.B) {
 // a pid 1 apart with a pidfd must still be entered (through
 // /proc/PID/ns/pid), or every slots run fails.
 func TestReaperApartPidfdSetnsMissing(t *testing.T) {
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", `echo pid=$$`)
 	defer done()
 	old := setnsPid1
@@ -175,7 +176,7 @@ func TestVforkApartPid1KeepsCPUs(t *testing.T) {
 	if mine.Count() < 2 {
 		t.Skip("one CPU: nothing is pinned")
 	}
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r, done := freshSlot(t, defaultPlan(t, mount.Options{}), out, "/bin/sleep", "5")
 	defer done()
 	pid, err := r.Start()

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox/mount"
 )
 
@@ -74,7 +75,7 @@ func TestBoxPresetNetNS(t *testing.T) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		t.Fatal(err)
 	}
-	out := tempOut(t)
+	out := testhost.TempFile(t, "out")
 	r := boxRunner(t, defaultPlan(t, mount.Options{}), out, "/bin/sh", "-c", "readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1")
 	r.CloneFlags &^= unix.CLONE_NEWNET
 	r.NetNSFD = fd
