@@ -1,7 +1,9 @@
 package suites
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -252,6 +254,36 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
 			})
 		}
+		Context("in a writable bind", func() {
+			var dir string
+			BeforeEach(func() {
+				d, err := os.MkdirTemp("", "gosandbox-r10-")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(os.Chmod(d, 0o777)).To(Succeed())
+				dir = d
+				DeferCleanup(func() { os.RemoveAll(d) })
+			})
+			bound := func(action string, args ...string) sandbox.Spec {
+				s := limitedProbe(limit, action, args...)
+				s.Binds = append(s.Binds, sandbox.Bind{Source: dir, Target: "/out", Writable: true})
+				return s
+			}
+			It("gives output-limit for a write past the limit there that the program survived", func() {
+				// A writable bind is a directory the program writes like
+				// /w: the largest file it may write there is the output
+				// limit too, and a file cut short there must not end ok.
+				o := runBounded(bound("fs-big-file", "/out", "2MiB"))
+				Expect(o.Stdout).To(ContainSubstring("dir=/out written="+strconv.FormatInt(mib, 10)), "the write was not stopped at the limit\n"+describe(o))
+				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
+			})
+			It("does not count a file the host left there before the run", func() {
+				// The bind is the caller's directory: what was in it before
+				// the run, however large, is input, not output.
+				Expect(os.WriteFile(filepath.Join(dir, "input"), make([]byte, 2*mib), 0o644)).To(Succeed())
+				o := runBounded(bound("fs-exists", "/out/input"))
+				Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			})
+		})
 	})
 
 	Context("R11: rlimits are exact and hard limits cannot be raised", property("R11"), func() {

@@ -182,11 +182,12 @@ type box struct {
 	joins    []*os.File
 	pidfd    int
 	netns    int
-	ipcns    int      // the run's IPC namespace from the stock; -1 when none
-	mntns    int      // the run's mount copy, held so its teardown happens after the result
-	boxW     int      // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
-	devNull  *os.File // the run's /dev/null for nil standard streams; nil when none
-	workTree int      // detached mount of the host work directory
+	ipcns    int               // the run's IPC namespace from the stock; -1 when none
+	mntns    int               // the run's mount copy, held so its teardown happens after the result
+	boxW     int               // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
+	binds    *workdir.BindLook // the writable binds, for the output check; nil without
+	devNull  *os.File          // the run's /dev/null for nil standard streams; nil when none
+	workTree int               // detached mount of the host work directory
 	held     forkexec.Held
 
 	// kmsg marks the kernel log before the start of a kill-mode run: the
@@ -376,6 +377,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
+	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
 	mounts := s.plan.Run
 	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
 		// The host must reach /w before or after the run: a host
@@ -513,7 +515,7 @@ func (b *box) fileAtLimit() bool {
 	} else if workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output) {
 		return true
 	}
-	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output)
+	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output) || b.binds.AtLimit()
 }
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
@@ -537,6 +539,7 @@ func (b *box) tearDown() {
 	if b.dir != nil {
 		b.dir.Close()
 	}
+	b.binds.Close()
 	for _, f := range b.joins {
 		f.Close()
 	}

@@ -83,10 +83,11 @@ func fsDeepFile(args []string) int {
 // fs-big-file DIR SIZE: writes SIZE bytes to DIR/big with SIGXFSZ ignored
 // (past the output limit the write fails with EFBIG, or is cut short, and
 // the program goes on), then exits 0. Prints dir=DIR written=N. DIR must
-// be one of the box's writable directories.
+// be one of the box's writable directories, or bindDir (a spec's writable
+// bind).
 func fsBigFile(args []string) int {
 	mustBeBoxed()
-	if len(args) != 2 || !slices.Contains(writableDirs, args[0]) {
+	if len(args) != 2 || !slices.Contains(append(writableDirs, bindDir), args[0]) {
 		return 2
 	}
 	size, err := sandbox.ParseSize(args[1])
@@ -104,6 +105,9 @@ func fsBigFile(args []string) int {
 	fmt.Printf("dir=%s written=%d\n", args[0], n)
 	return 0
 }
+
+// bindDir is where specs put a writable bind that fs-big-file may fill.
+const bindDir = "/out"
 
 // fs-swap-links TARGET: makes directories /w/d/0..199 and leaves three
 // processes swapping them for symlinks to TARGET (a host path) and back,
