@@ -276,6 +276,27 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 				Expect(o.Stdout).To(ContainSubstring("dir=/out written="+strconv.FormatInt(mib, 10)), "the write was not stopped at the limit\n"+describe(o))
 				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
 			})
+			It("gives output-limit for a file a leftover process grew to the limit as the run ended", func() {
+				// The look for a file at the limit must come after every
+				// process of the box is gone: one left behind writes the
+				// last page of a file at some delay after the program's
+				// end, and whichever of the look and the end of the box
+				// comes first, a file at the limit after the run must be
+				// output-limit. Delays swept: the window is microseconds.
+				for i := range 40 {
+					delay := time.Duration(i) * 5 * time.Microsecond
+					name := filepath.Join(dir, "late")
+					os.Remove(name)
+					o := runBounded(bound("fs-late-write", "/out", delay.String()))
+					Expect(o.Stdout).To(ContainSubstring("late=armed"), describe(o))
+					st, err := os.Stat(name)
+					Expect(err).NotTo(HaveOccurred())
+					GinkgoWriter.Printf("delay %v: size %d, status %s\n", delay, st.Size(), o.Status)
+					if st.Size() >= mib {
+						Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), "a leftover grew a file to the limit %v after the program's end\n%s", delay, describe(o))
+					}
+				}
+			})
 			It("does not count a file the host left there before the run", func() {
 				// The bind is the caller's directory: what was in it before
 				// the run, however large, is input, not output.

@@ -311,6 +311,15 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 			Accounting: b.runner.cgInfo.Accounting(),
 		}
 	}
+	// The look for a file at the output limit waits for every process of
+	// the box to be gone: the apart pid 1 was only asked to die when the
+	// program ended, and until its end has killed them, one the program
+	// left behind still writes, and could bring a file to the limit
+	// behind the look (R10).
+	if b.pid1Reaping {
+		<-b.pid1Gone
+		b.mark("pid1-gone")
+	}
 	facts.FileAtLimit = b.fileAtLimit()
 	b.mark("file-at-limit")
 	res = b.decide(facts)

@@ -36,6 +36,7 @@ func init() {
 	register("fs-swap-links", fsSwapLinks)
 	register("fs-deep-file", fsDeepFile)
 	register("fs-big-file", fsBigFile)
+	register("fs-late-write", fsLateWrite)
 }
 
 // fs-deep-file DEPTH SIZE: makes a chain of DEPTH directories with
@@ -103,6 +104,61 @@ func fsBigFile(args []string) int {
 	n, _ := f.Write(make([]byte, size))
 	f.Close()
 	fmt.Printf("dir=%s written=%d\n", args[0], n)
+	return 0
+}
+
+// fs-late-write DIR DELAY: fills DIR/late to one page short of the file
+// size limit (RLIMIT_FSIZE), leaves a process behind that waits for the
+// program's end, then DELAY more (a Go duration, spun), and writes the
+// last page (SIGXFSZ ignored: the write is cut at the limit), then exits 0
+// at once. The host's look for a file at the output limit must come after
+// every process of the box is gone, or the file reaches the limit behind
+// it. Prints late=armed.
+func fsLateWrite(args []string) int {
+	mustBeBoxed()
+	if len(args) < 2 || !slices.Contains(append(writableDirs, bindDir), args[0]) {
+		return 2
+	}
+	delay, err := time.ParseDuration(args[1])
+	if err != nil {
+		return 2
+	}
+	signal.Ignore(unix.SIGXFSZ)
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_FSIZE, &lim) != nil || lim.Cur > 1<<30 || lim.Cur < 8192 {
+		fmt.Println("error=no file size limit to write up to")
+		return 1
+	}
+	name := args[0] + "/late"
+	if len(args) == 3 && args[2] == "late" {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return 1
+		}
+		os.Stdout.Write([]byte("r")) // ready
+		os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
+		for end := time.Now().Add(delay); time.Now().Before(end); {
+		}
+		f.WriteAt(make([]byte, 8192), int64(lim.Cur)-4096)
+		return 0
+	}
+	if err := os.WriteFile(name, make([]byte, lim.Cur-4096), 0o666); err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	cmd := exec.Command(os.Args[0], "fs-late-write", args[0], args[1], "late")
+	in, err1 := cmd.StdinPipe()
+	ready, err2 := cmd.StdoutPipe()
+	if err1 != nil || err2 != nil || cmd.Start() != nil {
+		fmt.Println("error=cannot leave a process behind")
+		return 1
+	}
+	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
+		fmt.Println("error=the process left behind did not start")
+		return 1
+	}
+	_ = in // closed by the program's end
+	fmt.Println("late=armed")
 	return 0
 }
 
