@@ -135,7 +135,7 @@ func fsLateWrite(args []string) int {
 		if err != nil {
 			return 1
 		}
-		os.Stdout.Write([]byte("r")) // ready
+		os.Stdout.Write([]byte("r"))   // ready
 		os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
 		for end := time.Now().Add(delay); time.Now().Before(end); {
 		}
