@@ -20,6 +20,7 @@ import (
 	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/internal/mqueue"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/tty"
@@ -117,7 +118,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -183,6 +184,7 @@ type box struct {
 	pidfd    int
 	netns    int
 	ipcns    int               // the run's IPC namespace from the stock; -1 when none
+	mq       int               // a detached mount of ipcns's message queues; -1 when none
 	mntns    int               // the run's mount copy, held so its teardown happens after the result
 	boxW     int               // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
 	binds    *workdir.BindLook // the writable binds, for the output check; nil without
@@ -445,7 +447,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.netns, b.ipcns = ns.net, ns.ipc
+	b.netns, b.ipcns, b.mq = ns.net, ns.ipc, ns.mq
 	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWUTS
 	fe.Vfork = true
@@ -568,7 +570,18 @@ func (b *box) tearDown() {
 	// run keeps (U3). The kernel frees it in a work item after an RCU
 	// grace period; closing here, not in the release queue (2 ms later,
 	// or at the next run's start), starts that at once. The close itself
-	// only queues the work.
+	// only queues the work. Its POSIX message queues are removed first,
+	// through the mount made with the namespace: the work comes some time
+	// after (an RCU grace period, up to 25 ms and more here), and a run
+	// that arrives before it would find the bytes of the last one's queues
+	// still charged (mq_open fails with EMFILE). A failure leaves them to
+	// the kernel's free.
+	if b.mq >= 0 {
+		_ = mqueue.RemoveAt(b.mq)
+		b.mark("teardown:mqueues")
+		b.runner.released.CloseLater(b.mq) // its release waits for RCU
+		b.mq = -1
+	}
 	closeFD(&b.ipcns)
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).
