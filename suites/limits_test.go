@@ -297,6 +297,30 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 					}
 				}
 			})
+			It("R2: counts the CPU a leftover process spent as the run ended", func() {
+				// The box's CPU total is read once every process of it is
+				// gone: one the program left behind spins after the
+				// program's end until the box's end kills it, and a figure
+				// read before misses that (a run over its CPU limit by
+				// then would be judged by a total below it).
+				for range 40 {
+					name := filepath.Join(dir, "cpu")
+					os.Remove(name)
+					o := runBounded(bound("cpu-leftover", "/out"))
+					parentText, found := factOf(o.Stdout, "parent_cpu_ns")
+					Expect(found).To(BeTrue(), describe(o))
+					parent, err := strconv.ParseInt(parentText, 10, 64)
+					Expect(err).NotTo(HaveOccurred())
+					data, err := os.ReadFile(name)
+					Expect(err).NotTo(HaveOccurred())
+					left, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+					if err != nil {
+						continue // killed before its first figure
+					}
+					Expect(o.CPUNanos).To(BeNumerically(">=", parent+left), "cpu_ns below the program's %v and the leftover's %v\n%s",
+						time.Duration(parent), time.Duration(left), describe(o))
+				}
+			})
 			It("does not count a file the host left there before the run", func() {
 				// The bind is the caller's directory: what was in it before
 				// the run, however large, is input, not output.

@@ -328,6 +328,15 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	b.supervise(ctx, pid, start, &facts)
 	runtime.UnlockOSThread()
 	b.mark("run+reap")
+	// The box's figures and the look for a file at the output limit wait
+	// for every process of the box to be gone: a pid 1 apart was only
+	// asked to die when the program ended, and until its end has killed
+	// them, one the program left behind still runs: its CPU would be
+	// missed by the total (R2, a CPU limit's verdict), and it could bring
+	// a file to the limit behind the look (R10). Reaped here rather than
+	// in tearDown.
+	b.reaped.Close()
+	b.mark("pid1 gone")
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		if err != nil && facts.Err == nil {
@@ -340,13 +349,6 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		}
 	}
 	b.mark("usage")
-	// The look for a file at the output limit waits for every process of
-	// the box to be gone: a pid 1 apart was only asked to die when the
-	// program ended, and until its end has killed them, one the program
-	// left behind still writes, and could bring a file to the limit
-	// behind the look (R10). Reaped here rather than in tearDown.
-	b.reaped.Close()
-	b.mark("pid1 gone")
 	facts.FileAtLimit = b.fileAtLimit()
 	res := b.decide(facts)
 	if len(b.spec.CopyOut) > 0 {

@@ -301,6 +301,17 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	b.supervise(ctx, pid, start, &facts)
 	release()
 	b.mark("supervise-end")
+	// The box's figures and the look for a file at the output limit wait
+	// for every process of the box to be gone: the apart pid 1 was only
+	// asked to die when the program ended, and until its end has killed
+	// them, one the program left behind still runs (for milliseconds on a
+	// busy host): its CPU would be missed by the total (R2, a CPU limit's
+	// verdict), and it could bring a file to the limit behind the look
+	// (R10).
+	if b.pid1Reaping {
+		<-b.pid1Gone
+		b.mark("pid1-gone")
+	}
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		b.mark("usage")
@@ -312,15 +323,6 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 			ProcsPeak:  max(usage.ProcsPeak-b.reaperProcs(), 0),
 			Accounting: b.runner.cgInfo.Accounting(),
 		}
-	}
-	// The look for a file at the output limit waits for every process of
-	// the box to be gone: the apart pid 1 was only asked to die when the
-	// program ended, and until its end has killed them, one the program
-	// left behind still writes, and could bring a file to the limit
-	// behind the look (R10).
-	if b.pid1Reaping {
-		<-b.pid1Gone
-		b.mark("pid1-gone")
 	}
 	facts.FileAtLimit = b.fileAtLimit()
 	b.mark("file-at-limit")
