@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -135,8 +136,7 @@ func fsLateWrite(args []string) int {
 		if err != nil {
 			return 1
 		}
-		os.Stdout.Write([]byte("r"))   // ready
-		os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
+		awaitProgramEnd()
 		for end := time.Now().Add(delay); time.Now().Before(end); {
 		}
 		f.WriteAt(make([]byte, 8192), int64(lim.Cur)-4096)
@@ -146,20 +146,41 @@ func fsLateWrite(args []string) int {
 		fmt.Println("error=" + err.Error())
 		return 1
 	}
-	cmd := exec.Command(os.Args[0], "fs-late-write", args[0], args[1], "late")
+	if !leaveBehind("fs-late-write", args[0], args[1], "late") {
+		return 1
+	}
+	fmt.Println("late=armed")
+	return 0
+}
+
+// leaveBehind starts this probe with args as a process left behind, and
+// waits until it is ready (awaitProgramEnd); it says why on stdout when
+// it cannot. The left process's stdin is a pipe only this program holds.
+func leaveBehind(args ...string) bool {
+	cmd := exec.Command(os.Args[0], args...)
 	in, err1 := cmd.StdinPipe()
 	ready, err2 := cmd.StdoutPipe()
 	if err1 != nil || err2 != nil || cmd.Start() != nil {
 		fmt.Println("error=cannot leave a process behind")
-		return 1
+		return false
 	}
 	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
 		fmt.Println("error=the process left behind did not start")
-		return 1
+		return false
 	}
-	_ = in // closed by the program's end
-	fmt.Println("late=armed")
-	return 0
+	leftStdin = append(leftStdin, in) // closed by the program's end
+	return true
+}
+
+// leftStdin keeps the pipes to processes left behind open until the
+// program ends.
+var leftStdin []io.WriteCloser
+
+// awaitProgramEnd, in a process started by leaveBehind, says it is ready
+// and returns once the program that left it has ended.
+func awaitProgramEnd() {
+	os.Stdout.Write([]byte("r"))
+	os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
 }
 
 // bindDir is where specs put a writable bind that fs-big-file may fill.

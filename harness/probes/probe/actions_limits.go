@@ -583,25 +583,15 @@ func cpuLeftover(args []string) int {
 		if err != nil {
 			return 1
 		}
-		os.Stdout.Write([]byte("r"))   // ready
-		os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
+		awaitProgramEnd()
 		for end := time.Now().Add(time.Second); time.Now().Before(end); {
 			f.WriteAt([]byte(fmt.Sprintf("%020d", cpuNow())), 0)
 		}
 		return 0
 	}
-	cmd := exec.Command(os.Args[0], "cpu-leftover", args[0], "late")
-	in, err1 := cmd.StdinPipe()
-	ready, err2 := cmd.StdoutPipe()
-	if err1 != nil || err2 != nil || cmd.Start() != nil {
-		fmt.Println("error=cannot leave a process behind")
+	if !leaveBehind("cpu-leftover", args[0], "late") {
 		return 1
 	}
-	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
-		fmt.Println("error=the process left behind did not start")
-		return 1
-	}
-	_ = in // closed by the program's end
 	fmt.Printf("parent_cpu_ns=%d\n", cpuNow())
 	return 0
 }
