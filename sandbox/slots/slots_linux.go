@@ -19,6 +19,7 @@ import (
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/internal/mqueue"
 	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/workdir"
@@ -454,8 +455,11 @@ func (r *Runner) setStock(s *slot) {
 	}
 }
 
-// runNS are the namespaces a run takes from the stock.
-type runNS struct{ net, ipc int }
+// runNS are the namespaces a run takes from the stock, with a detached
+// mount of the IPC namespace's message queues (mq; -1 when none) through
+// which the run's end removes those the program left (U3): made here, off
+// the run's path.
+type runNS struct{ net, ipc, mq int }
 
 func (ns runNS) close() {
 	if ns.net > 0 {
@@ -464,11 +468,23 @@ func (ns runNS) close() {
 	if ns.ipc > 0 {
 		unix.Close(ns.ipc)
 	}
+	if ns.mq > 0 {
+		unix.Close(ns.mq)
+	}
 }
 
 func makeRunNS(userNS int) (runNS, error) {
 	net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
-	return runNS{net, ipc}, err
+	if err != nil {
+		return runNS{net, ipc, -1}, err
+	}
+	// Without the mount (a kernel without fsopen) the queues are left to
+	// the kernel's free of the namespace, as they were.
+	mq, err := mqueue.Mount(ipc)
+	if err != nil {
+		mq = -1
+	}
+	return runNS{net, ipc, mq}, nil
 }
 
 // take returns stocked namespaces, or makes them when there are none. The
