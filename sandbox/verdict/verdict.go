@@ -236,9 +236,13 @@ func limitStatus(r sandbox.Result, f Facts) (sandbox.Status, string) {
 		return sandbox.StatusCPULimit, cpuMsg()
 	case KilledWall:
 		// The timer and the program's own end can race: a program that
-		// exited by itself before the limit was not stopped by it, whatever
-		// the supervisor saw first.
-		if f.Status.Signaled() || f.Wall >= f.Limits.Wall {
+		// ended by itself before the limit (an exit, or a signal of its
+		// own such as an abort) was not stopped by it, whatever the
+		// supervisor saw first. The supervisor's kill is a SIGKILL, which
+		// stands for the limit even where the program's clock started
+		// after the timer's (a pooled init's) and reads a little short.
+		killed := f.Status.Signaled() && f.Status.Signal() == syscall.SIGKILL
+		if killed || f.Wall >= f.Limits.Wall {
 			return sandbox.StatusWallLimit, fmt.Sprintf("wall time reached the limit %v", f.Limits.Wall)
 		}
 	case KilledOutput:
