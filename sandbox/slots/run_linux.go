@@ -116,7 +116,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -183,6 +183,7 @@ type box struct {
 	netns    int
 	ipcns    int      // the run's IPC namespace from the stock; -1 when none
 	mntns    int      // the run's mount copy, held so its teardown happens after the result
+	ahead    int      // the run's mount copy made ahead (runNS.mount); -1 when none
 	boxW     int      // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
 	devNull  *os.File // the run's /dev/null for nil standard streams; nil when none
 	workTree int      // detached mount of the host work directory
@@ -360,8 +361,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
-	mounts := s.plan.Run
-	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
+	ownWork := len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0
+	if ownWork {
 		// The host must reach /w before or after the run: a host
 		// directory, moved into the box as a detached mount.
 		dir, err := workdir.New(workdir.Options{
@@ -387,7 +388,6 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			&unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}); err != nil {
 			return nil, fmt.Errorf("slots: work directory nosuid, nodev: %w", err)
 		}
-		mounts = s.plan.RunOwnWork
 	}
 	b.mark("prepare:mounts")
 	if r.cgroups != nil {
@@ -419,18 +419,32 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.netns, b.ipcns = ns.net, ns.ipc
+	mountNS, mounts := s.mntNS, s.plan.Run
+	if ownWork {
+		mounts = s.plan.RunOwnWork
+	}
+	if ns.mount > 0 && ns.mountGen == s.mountGen {
+		// The copy made ahead for this run: only what depends on the run
+		// is left to mount (a host work directory then goes over the
+		// copy's tmpfs /w).
+		b.ahead, mountNS, mounts = ns.mount, ns.mount, s.plan.AfterAhead
+	} else if ns.mount > 0 {
+		unix.Close(ns.mount) // made of a namespace or plan the slot no longer has
+	}
 	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
 		UserNS:   s.userNS,
-		MountNS:  s.mntNS,
+		MountNS:  mountNS,
 		NetNS:    b.netns,
 		IPCNS:    b.ipcns,
 		Stash:    mount.SlotStash,
 		Mounts:   mounts,
 		WorkTree: b.workTree,
 		Held:     &b.held,
+
+		MountMadeAhead: b.ahead >= 0,
 	}
 	if b.group != nil {
 		// The child writes itself into the run's groups first thing (v1:
@@ -513,6 +527,7 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.netns)
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
+	b.runner.released.CloseLater(b.ahead)
 	closeFD(&b.workTree)
 	if b.devNull != nil {
 		b.devNull.Close()

@@ -192,8 +192,9 @@ func (r *Runner) Close() error {
 }
 
 // SpoilIdle breaks the namespaces of an idle slot, as a bug or an outside
-// hand could: its mount namespace descriptor then names no namespace. The
-// next run on it finds out, rebuilds the slot and runs there (tests).
+// hand could: its mount namespace descriptors (the slot's and the copies
+// its stock made ahead) then name no namespace. The next run on it finds
+// out, rebuilds the slot and runs there (tests).
 func (r *Runner) SpoilIdle(ctx context.Context) error {
 	s, err := r.take(ctx)
 	if err != nil {
@@ -204,10 +205,26 @@ func (r *Runner) SpoilIdle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("slots: %w", err)
 	}
-	// dup3 over the descriptor: the slot keeps its number, which now names
-	// /dev/null; the namespace goes with its last reference.
-	err = unix.Dup3(fd, s.mntNS, unix.O_CLOEXEC)
-	unix.Close(fd)
+	defer unix.Close(fd)
+	// dup3 over each descriptor: the holder keeps its number, which now
+	// names /dev/null; the namespace goes with its last reference.
+	spoil := func(ns int) {
+		if err == nil && ns > 0 {
+			err = unix.Dup3(fd, ns, unix.O_CLOEXEC)
+		}
+	}
+	spoil(s.mntNS)
+	s.net.mu.Lock()
+	for s.net.filling {
+		s.net.idle.Wait()
+	}
+	for _, ns := range s.net.ready {
+		spoil(ns.mount)
+	}
+	if s.net.ahead != nil {
+		spoil(s.net.ahead.mntNS)
+	}
+	s.net.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("slots: %w", err)
 	}
@@ -235,7 +252,10 @@ type slot struct {
 	// for runKey (binds and tmpfs size).
 	baseKey, runKey string
 	plan            *mount.SlotPlan
-	net             netStock
+	// mountGen names mntNS and plan as they are now: a mount copy made
+	// ahead from an earlier pair (runNS.mountGen) is not used.
+	mountGen uint64
+	net      netStock
 }
 
 // build makes the slot's lease, user namespace and an empty network stock;
@@ -270,6 +290,7 @@ func (s *slot) destroy() {
 	closeFD(&s.mntNS)
 	closeFD(&s.userNS)
 	s.baseKey, s.runKey, s.plan = "", "", nil
+	s.mountGen++
 	if s.lease != nil {
 		s.lease.Release()
 		s.lease = nil
@@ -283,6 +304,7 @@ func (s *slot) rebuild() error {
 	closeFD(&s.mntNS)
 	closeFD(&s.userNS)
 	s.baseKey, s.runKey, s.plan = "", "", nil
+	s.mountGen++
 	return s.build()
 }
 
@@ -320,6 +342,10 @@ func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 		s.mntNS, s.baseKey = fd, baseKey
 	}
 	s.plan, s.runKey = plan, runKey
+	s.mountGen++
+	if err := s.net.setAhead(s.mntNS, plan.Ahead, s.mountGen); err != nil {
+		return fmt.Errorf("slots: slot %d: %w", s.id, err)
+	}
 	return nil
 }
 
@@ -433,6 +459,11 @@ type netStock struct {
 	topUp   *time.Timer // armed while a deferred top-up waits
 	err     error       // why the last fill failed
 
+	// ahead, when set, is what each set's mount copy is made of: the
+	// slot's mount namespace (a descriptor of the stock's own) and the
+	// mounts no run depends on.
+	ahead *mountSource
+
 	// depth is how many sets the stock holds (Options.Warm).
 	depth int
 	// apart: the slot's runs have their pid 1 apart (Runner.apart) and the
@@ -455,20 +486,93 @@ func (r *Runner) setStock(s *slot) {
 }
 
 // runNS are the namespaces a run takes from the stock.
-type runNS struct{ net, ipc int }
+type runNS struct {
+	net, ipc int
+	// mount > 0 is the run's private copy of the slot's mount namespace,
+	// made ahead with /tmp and /dev/shm (forkexec.NewRunNamespacesAhead)
+	// from the namespace and plan mountGen names (slot.mountGen). Like
+	// the rest of the set it serves one run: take hands it out once, and
+	// the run closes it.
+	mount    int
+	mountGen uint64
+}
 
 func (ns runNS) close() {
-	if ns.net > 0 {
-		unix.Close(ns.net)
-	}
-	if ns.ipc > 0 {
-		unix.Close(ns.ipc)
+	for _, fd := range []int{ns.net, ns.ipc, ns.mount} {
+		if fd > 0 {
+			unix.Close(fd)
+		}
 	}
 }
 
-func makeRunNS(userNS int) (runNS, error) {
-	net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
-	return runNS{net, ipc}, err
+// mountSource is what the stock makes its mount copies of.
+type mountSource struct {
+	mntNS int // a descriptor of the slot's mount namespace, the holder's own
+	plan  *mount.Plan
+	gen   uint64
+}
+
+// makeRunNS makes one set of run namespaces in userNS, with a mount copy
+// when src is set. A mount copy that could not be made is left out: the
+// run makes its own.
+func makeRunNS(userNS int, src *mountSource) (runNS, error) {
+	if src == nil {
+		net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
+		return runNS{net: net, ipc: ipc}, err
+	}
+	ns, err := forkexec.NewRunNamespacesAhead(userNS, &forkexec.MountsAhead{MountNS: src.mntNS, Stash: mount.SlotStash, Mounts: src.plan})
+	if err != nil {
+		return runNS{}, err
+	}
+	run := runNS{net: ns.Net, ipc: ns.IPC}
+	if ns.Mount > 0 {
+		run.mount, run.mountGen = ns.Mount, src.gen
+	}
+	return run, nil
+}
+
+// setAhead says what the stock's mount copies are made of from now on:
+// mntNS (the slot's, which the stock duplicates: the slot may close its
+// own while a fill uses it) with plan's mounts, under the name gen.
+func (n *netStock) setAhead(mntNS int, plan *mount.Plan, gen uint64) error {
+	fd, err := unix.FcntlInt(uintptr(mntNS), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("keep the mount namespace for the stock: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closeAheadLocked()
+	n.ahead = &mountSource{mntNS: fd, plan: plan, gen: gen}
+	return nil
+}
+
+func (n *netStock) closeAheadLocked() {
+	if n.ahead != nil {
+		unix.Close(n.ahead.mntNS)
+		n.ahead = nil
+	}
+}
+
+// aheadCopyLocked returns a copy of n.ahead with a descriptor of its own,
+// which the caller closes (closeSource): a fill outside the lock must not
+// use a number setAhead or drain may close and the process reuse.
+func (n *netStock) aheadCopyLocked() *mountSource {
+	if n.ahead == nil {
+		return nil
+	}
+	fd, err := unix.FcntlInt(uintptr(n.ahead.mntNS), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil // the runs make their own copies
+	}
+	src := *n.ahead
+	src.mntNS = fd
+	return &src
+}
+
+func closeSource(src *mountSource) {
+	if src != nil {
+		unix.Close(src.mntNS)
+	}
 }
 
 // take returns stocked namespaces, or makes them when there are none. The
@@ -492,8 +596,10 @@ func (n *netStock) take() (runNS, error) {
 	userNS := n.userNS
 	n.mu.Unlock()
 	if ns.net <= 0 {
+		// On the run's path: no mount copy, which would cost the run as
+		// much as making its own.
 		var err error
-		if ns, err = makeRunNS(userNS); err != nil {
+		if ns, err = makeRunNS(userNS, nil); err != nil {
 			return runNS{}, fmt.Errorf("slots: %w", err)
 		}
 	}
@@ -592,13 +698,15 @@ func (n *netStock) startFillLocked() {
 	}
 	n.filling = true
 	userNS := n.userNS
+	src := n.aheadCopyLocked()
 	// At a lower priority than the runs.
 	release.Go(func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
+		defer closeSource(src)
 		for len(n.ready) < n.depth {
 			n.mu.Unlock()
-			ns, err := makeRunNS(userNS)
+			ns, err := makeRunNS(userNS, src)
 			n.mu.Lock()
 			if err != nil {
 				n.err = err
@@ -624,8 +732,10 @@ func (n *netStock) setUserNS(fd int) {
 func (n *netStock) fill() {
 	n.mu.Lock()
 	userNS := n.userNS
+	src := n.aheadCopyLocked()
 	n.mu.Unlock()
-	ns, err := makeRunNS(userNS)
+	ns, err := makeRunNS(userNS, src)
+	closeSource(src)
 	n.mu.Lock()
 	if err != nil {
 		n.err = err
@@ -670,6 +780,7 @@ func (n *netStock) drain() {
 		n.pid1.Close()
 		n.pid1 = nil
 	}
+	n.closeAheadLocked()
 	n.userNS = -1 // closed by the slot; build sets the next one
 }
 
