@@ -96,6 +96,38 @@ func BenchmarkSlotsAloneVsFloor(b *testing.B) {
 	}
 }
 
+// BenchmarkSlotsMountAhead interleaves /bin/true on one lean slot whose
+// stock holds the run's mount copy (made ahead), on one whose runs copy
+// the slot's mount namespace themselves (noMountAhead), and the floor,
+// back to back and with 20 ms of idleness before each run, and reports p50
+// and p90 of both as ratios to the floor's.
+func BenchmarkSlotsMountAhead(b *testing.B) {
+	ahead := newRunnerWith(b, Options{Size: 1})
+	noMountAhead = true
+	own, err := New(Options{Size: 1})
+	noMountAhead = false
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer own.Close()
+	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("gap=%v", gap), func(b *testing.B) {
+			for range 5 {
+				boxedTrue(b, ahead)
+				boxedTrue(b, own)
+			}
+			var floor, withCopy, without []time.Duration
+			timed := timedAfter(gap)
+			for b.Loop() {
+				timed(&floor, func() { testhost.FloorTrue(b) })
+				timed(&withCopy, func() { boxedTrue(b, ahead) })
+				timed(&without, func() { boxedTrue(b, own) })
+			}
+			reportVsFloor(b, floor, map[string][]time.Duration{"ahead": withCopy, "own": without})
+		})
+	}
+}
+
 // BenchmarkSlotsIdlePair: after 20 ms of idleness a run on one lean slot,
 // then at once a second on it, beside the floor (also after 20 ms), and
 // reports p50 and p90 of each as ratios to the floor's. The first run

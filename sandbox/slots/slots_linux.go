@@ -463,6 +463,8 @@ type netStock struct {
 	// slot's mount namespace (a descriptor of the stock's own) and the
 	// mounts no run depends on.
 	ahead *mountSource
+	// noAhead (benchmarks, noMountAhead): no mount copies in the stock.
+	noAhead bool
 
 	// depth is how many sets the stock holds (Options.Warm).
 	depth int
@@ -478,6 +480,7 @@ type netStock struct {
 
 // setStock says how much slot s keeps ready while idle (Options.Warm).
 func (r *Runner) setStock(s *slot) {
+	s.net.noAhead = noMountAhead
 	s.net.apart = r.apart && r.opts.Warm
 	s.net.depth = 1
 	if r.opts.Warm {
@@ -535,6 +538,9 @@ func makeRunNS(userNS int, src *mountSource) (runNS, error) {
 // mntNS (the slot's, which the stock duplicates: the slot may close its
 // own while a fill uses it) with plan's mounts, under the name gen.
 func (n *netStock) setAhead(mntNS int, plan *mount.Plan, gen uint64) error {
+	if n.noAhead {
+		return nil
+	}
 	fd, err := unix.FcntlInt(uintptr(mntNS), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("keep the mount namespace for the stock: %w", err)
@@ -793,6 +799,10 @@ func closeFD(fd *int) {
 
 // noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
 var noReaperApart bool
+
+// noMountAhead (benchmarks) makes Runners whose runs copy the slot's mount
+// namespace themselves, as before the stock held mount copies.
+var noMountAhead bool
 
 // newUserNS makes a slot's user namespace (tests make it fail).
 var newUserNS = forkexec.NewUserNS
