@@ -36,7 +36,7 @@
 // until then). With ReaperApart the box's pid 1 is not the program's parent
 // but a second child of the caller, cloned first onto a tiny idle reaper
 // program, and the program is the caller's own child. Slot.IPCNS gives the
-// child an IPC namespace made ahead (NewRunNamespacesIn) to enter instead
+// child an IPC namespace made ahead (NewRunNamespacesAhead) to enter instead
 // of a new one from its clone; with Slot.MountMadeAhead, MountNS is the
 // run's own mount copy, made ahead with the mounts no run depends on
 // (NewRunNamespacesAhead), which the child enters without copying it.

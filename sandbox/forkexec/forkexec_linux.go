@@ -219,7 +219,7 @@ type Slot struct {
 	// the box.
 	Mounts *mount.Plan
 	// IPCNS > 0 is the run's IPC namespace, made ahead (see
-	// NewRunNamespacesIn), which the child enters instead of being cloned
+	// NewRunNamespacesAhead), which the child enters instead of being cloned
 	// into a new one: CloneFlags must then lack CLONE_NEWIPC.
 	IPCNS int
 	// WorkTree > 0 is a detached mount tree (open_tree with

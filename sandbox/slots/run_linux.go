@@ -116,7 +116,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, queues: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -182,6 +182,7 @@ type box struct {
 	pidfd    int
 	netns    int
 	ipcns    int      // the run's IPC namespace from the stock; -1 when none
+	queues   int      // its message queues (runNS.queues); -1 when none
 	mntns    int      // the run's mount copy, held so its teardown happens after the result
 	ahead    int      // the run's mount copy made ahead (runNS.mount); -1 when none
 	boxW     int      // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
@@ -419,6 +420,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.netns, b.ipcns = ns.net, ns.ipc
+	if ns.queues > 0 {
+		b.queues = ns.queues
+	}
 	mountNS, mounts := s.mntNS, s.plan.Run
 	if ownWork {
 		mounts = s.plan.RunOwnWork
@@ -556,6 +560,15 @@ func (b *box) tearDown() {
 	// grace period; closing here, not in the release queue (2 ms later,
 	// or at the next run's start), starts that at once. The close itself
 	// only queues the work.
+	// Queues the run left are charged to the slot's host uid too until
+	// they go, and the namespace goes only after an RCU grace period
+	// (milliseconds under load): unlinked here, their bytes are back
+	// before the next run on the slot (U3).
+	if _, err := forkexec.EmptyQueues(b.queues); err != nil {
+		b.runner.setLastErr(err)
+	}
+	b.runner.released.CloseLater(b.queues)
+	b.queues = -1
 	closeFD(&b.ipcns)
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).

@@ -491,6 +491,8 @@ func (r *Runner) setStock(s *slot) {
 // runNS are the namespaces a run takes from the stock.
 type runNS struct {
 	net, ipc int
+	// queues > 0 lists ipc's message queues (forkexec.RunNamespaces.Queues).
+	queues int
 	// mount > 0 is the run's private copy of the slot's mount namespace,
 	// made ahead with /tmp and /dev/shm (forkexec.NewRunNamespacesAhead)
 	// from the namespace and plan mountGen names (slot.mountGen). Like
@@ -501,7 +503,7 @@ type runNS struct {
 }
 
 func (ns runNS) close() {
-	for _, fd := range []int{ns.net, ns.ipc, ns.mount} {
+	for _, fd := range []int{ns.net, ns.ipc, ns.queues, ns.mount} {
 		if fd > 0 {
 			unix.Close(fd)
 		}
@@ -519,15 +521,18 @@ type mountSource struct {
 // when src is set. A mount copy that could not be made is left out: the
 // run makes its own.
 func makeRunNS(userNS int, src *mountSource) (runNS, error) {
-	if src == nil {
-		net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
-		return runNS{net: net, ipc: ipc}, err
+	var m *forkexec.MountsAhead
+	if src != nil {
+		m = &forkexec.MountsAhead{MountNS: src.mntNS, Stash: mount.SlotStash, Mounts: src.plan}
 	}
-	ns, err := forkexec.NewRunNamespacesAhead(userNS, &forkexec.MountsAhead{MountNS: src.mntNS, Stash: mount.SlotStash, Mounts: src.plan})
+	ns, err := forkexec.NewRunNamespacesAhead(userNS, m)
 	if err != nil {
 		return runNS{}, err
 	}
 	run := runNS{net: ns.Net, ipc: ns.IPC}
+	if ns.Queues > 0 {
+		run.queues = ns.Queues
+	}
 	if ns.Mount > 0 {
 		run.mount, run.mountGen = ns.Mount, src.gen
 	}
