@@ -37,13 +37,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 	warm := newRunnerWith(b, Options{Size: 1, Warm: true})
 	// The same with the box's pid 1 as the program's parent, as before
 	// forkexec.Runner.ReaperApart.
-	noReaperApart = true
-	nested, err := New(Options{Size: 1})
-	noReaperApart = false
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nested.Close()
+	nested := newRunnerWhile(b, &noReaperApart)
 	one := &oneshot.Runner{}
 	defer one.Close()
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
@@ -103,13 +97,7 @@ func BenchmarkSlotsAloneVsFloor(b *testing.B) {
 // and p90 of both as ratios to the floor's.
 func BenchmarkSlotsMountAhead(b *testing.B) {
 	ahead := newRunnerWith(b, Options{Size: 1})
-	noMountAhead = true
-	own, err := New(Options{Size: 1})
-	noMountAhead = false
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer own.Close()
+	own := newRunnerWhile(b, &noMountAhead)
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
 		b.Run(fmt.Sprintf("gap=%v", gap), func(b *testing.B) {
 			for range 5 {
@@ -126,6 +114,19 @@ func BenchmarkSlotsMountAhead(b *testing.B) {
 			reportVsFloor(b, floor, map[string][]time.Duration{"ahead": withCopy, "own": without})
 		})
 	}
+}
+
+// newRunnerWhile returns a Runner of one slot made while knob (one of the
+// benchmarks' switches, read by New) is set.
+func newRunnerWhile(b *testing.B, knob *bool) *Runner {
+	*knob = true
+	r, err := New(Options{Size: 1})
+	*knob = false
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
 }
 
 // BenchmarkSlotsIdlePair: after 20 ms of idleness a run on one lean slot,
