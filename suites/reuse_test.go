@@ -490,6 +490,33 @@ var _ = Describe("Pooled reuse", area("reuse"), func() {
 		}
 	})
 
+	It("U7: /tmp is made after the previous run ended, with inode numbers that do not count earlier runs' files", property("U7"), func() {
+		needsReuse()
+		// A wipe in place would keep the tmpfs: its birth time (which no
+		// call can set) would tell when a run last had it made afresh, and
+		// its inode counter how many files the runs since made, whether
+		// they left them or not.
+		const files = 50
+		first := runBounded(probeSpec("reuse-fresh", strconv.Itoa(files)))
+		Expect(first.Status).To(Equal(sandbox.StatusOK), describe(first))
+		Expect(first.Stdout).To(ContainSubstring("tmpfile=ok"), "no O_TMPFILE file could be made, so this spec proves less\n"+describe(first))
+		quiet := runBounded(probeSpec("reuse-fresh", "quiet"))
+		Expect(quiet.Status).To(Equal(sandbox.StatusOK), describe(quiet))
+		quietEnd, _ := factOf(quiet.Stdout, "end")
+		third := runBounded(probeSpec("reuse-fresh", "0"))
+		Expect(third.Status).To(Equal(sandbox.StatusOK), describe(third))
+
+		inoA, _ := factOf(first.Stdout, "ino")
+		inoC, _ := factOf(third.Stdout, "ino")
+		Expect(inoC).To(Equal(inoA), "a new file in /tmp has inode %s, after %s in a run before that made %d files more: /tmp's inode counter carries earlier runs' files\nfirst:\n%s\nthird:\n%s", inoC, inoA, files, describe(first), describe(third))
+		for dir, born := range probeKeyed(third.Stdout, "btime") {
+			if born == "none" {
+				continue
+			}
+			Expect(decimalNotAfter(quietEnd, born)).To(BeTrue(), "%s was made at %s, before the previous run ended (%s): it was not made afresh, and its age tells what earlier runs did with it\n%s", dir, born, quietEnd, describe(third))
+		}
+	})
+
 	It("U7: descriptors a run left in flight in unix sockets do not stop the next run passing descriptors", property("U7"), func() {
 		needsReuse()
 		// The kernel charges descriptors in flight to the sender's host

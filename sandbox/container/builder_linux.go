@@ -25,7 +25,6 @@ import (
 	"gosandbox/sandbox/container/internal/protocol"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
-	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/workdir"
@@ -217,7 +216,7 @@ func (b *Builder) build(ctx context.Context, shape Shape, freshSkeleton bool) (c
 		if err := c.prepareSkeleton(ctx, conf, timeout); err != nil {
 			return c, err
 		}
-	} else if _, err := mount.Default(mount.Options{WorkDir: conf.WorkDir, TmpfsSize: conf.TmpfsSize, Binds: shape.Binds}); err != nil {
+	} else if _, err := containerPlan(conf.WorkDir, conf.TmpfsSize, shape.Binds); err != nil {
 		// Compiling the plan here creates its skeleton, which the init
 		// (unable to create it) then finds.
 		return c, fmt.Errorf("container: %w", err) // mount's errors name the plan

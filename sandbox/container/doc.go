@@ -107,9 +107,10 @@
 // batch), while the program runs, once the child has entered the namespace
 // made for it; otherwise once the run is over (beside a program it slowed
 // spaced runs by 0.05-0.1x the floor for nothing). As soon as the run is over and its
-// exited sent, the init mounts a fresh tmpfs at /tmp (bound again at
-// /dev/shm: times, modes and inode numbers as after the build; the unmount
-// waits for an RCU grace period) and checks that no process but itself is
+// exited sent, the init mounts a fresh tmpfs at /tmp (/dev/shm is a link
+// to it: times, birth time, modes and inode numbers as after the build; the
+// unmount waits for an RCU grace period, so one rather than a second for a
+// bind at /dev/shm) and checks that no process but itself is
 // left (nothing can start one until the next exec), overlapping the host's
 // work on the result. The reset itself waits for that work, waits for the
 // kernel's collection of unix sockets when the run left some in flight (a

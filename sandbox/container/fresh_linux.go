@@ -223,27 +223,42 @@ func (s *initServer) dropNet() {
 	s.runSockets, s.nextSockets = s.nextSockets, -1
 }
 
-// freshTmp is the tmpfs at /tmp (also bound at /dev/shm): every reset
-// replaces it with a new one, so the next run finds it as after the build,
-// times and inode numbers included, which a wipe cannot give.
+// freshTmp is the tmpfs at /tmp (also seen at /dev/shm: a link to /tmp in
+// the container's plan, a bind in a plan without it): every reset replaces
+// it with a new one, so the next run finds it as after the build, times,
+// birth time and inode numbers included, which a wipe cannot give.
 type freshTmp struct {
 	flags uintptr
 	data  string
+	// shmBound says /dev/shm is a bind of /tmp, to be unmounted and bound
+	// again with it.
+	shmBound bool
 }
 
 // freshTmpOf finds the plan's /tmp tmpfs, to mount it again alike.
 func freshTmpOf(plan *mount.Plan) (freshTmp, error) {
 	want := path.Join(plan.RootPath(), tmpDir)
+	wantShm := path.Join(plan.RootPath(), shmDir)
+	var t freshTmp
+	found := false
 	for _, op := range plan.Ops() {
-		if op.Kind == mount.OpTmpfs && op.Target != nil && unix.BytePtrToString(op.Target) == want {
-			t := freshTmp{flags: op.Flags}
+		if op.Target == nil {
+			continue
+		}
+		switch target := unix.BytePtrToString(op.Target); {
+		case op.Kind == mount.OpTmpfs && target == want:
+			t.flags, found = op.Flags, true
 			if op.Data != nil {
 				t.data = unix.BytePtrToString(op.Data)
 			}
-			return t, nil
+		case op.Kind == mount.OpBind && target == wantShm:
+			t.shmBound = true
 		}
 	}
-	return freshTmp{}, fmt.Errorf("init: the mount plan has no tmpfs at %s", tmpDir)
+	if !found {
+		return freshTmp{}, fmt.Errorf("init: the mount plan has no tmpfs at %s", tmpDir)
+	}
+	return t, nil
 }
 
 const (
@@ -254,14 +269,18 @@ const (
 	busyRetries = 3
 )
 
-// remount replaces /tmp and /dev/shm with a new tmpfs. No process but the
-// init is left, yet a file of the old one may still be open: sent over a
-// unix socket that is itself in flight (a garbage cycle), it stays open
-// until the kernel's collector runs. An unmount that finds the tmpfs busy
-// has the collector run and tries again; one still busy then is held from
-// outside the box, and is detached.
+// remount replaces /tmp (and a bind of it at /dev/shm) with a new tmpfs. No
+// process but the init is left, yet a file of the old one may still be
+// open: sent over a unix socket that is itself in flight (a garbage cycle),
+// it stays open until the kernel's collector runs. An unmount that finds
+// the tmpfs busy has the collector run and tries again; one still busy then
+// is held from outside the box, and is detached.
 func (t freshTmp) remount() error {
-	for _, dir := range []string{shmDir, tmpDir} {
+	dirs := []string{tmpDir}
+	if t.shmBound {
+		dirs = []string{shmDir, tmpDir}
+	}
+	for _, dir := range dirs {
 		err := unix.Unmount(dir, 0)
 		for try := 0; try < busyRetries && errors.Is(err, unix.EBUSY); try++ {
 			if gcErr := waitCollection(); gcErr != nil {
@@ -282,6 +301,9 @@ func (t freshTmp) remount() error {
 	}
 	if err := unix.Mount("tmpfs", tmpDir, "tmpfs", t.flags, t.data); err != nil {
 		return fmt.Errorf("mount %s: %w", tmpDir, err)
+	}
+	if !t.shmBound {
+		return nil
 	}
 	// A bind keeps the flags of its source (nosuid, nodev).
 	if err := unix.Mount(tmpDir, shmDir, "", unix.MS_BIND, ""); err != nil {

@@ -79,11 +79,12 @@ print("traffic-ok")
 // the end of that run, as on directories made then.
 func TestWritableRootsLookFresh(t *testing.T) {
 	p := newPool(t, PoolOptions{Size: 1})
-	// Mount options of /tmp and /dev/shm: the same after a reset.
-	mounts := sh(`awk '$5 == "/tmp" || $5 == "/dev/shm" { sub(/.* - /, ""); print $0 " " }' /proc/self/mountinfo; awk '$5 == "/tmp" || $5 == "/dev/shm" { print $5, $6 }' /proc/self/mountinfo`)
+	// Mount options of /tmp, and /dev/shm a link to it: the same after a
+	// reset.
+	mounts := sh(`awk '$5 == "/tmp" || $5 == "/dev/shm" { sub(/.* - /, ""); print $0 " " }' /proc/self/mountinfo; awk '$5 == "/tmp" || $5 == "/dev/shm" { print $5, $6 }' /proc/self/mountinfo; echo "/dev/shm -> $(readlink /dev/shm)"`)
 	before := runSpec(t, p, mounts)
 	wantStatus(t, before, sandbox.StatusOK)
-	if after := runSpec(t, p, mounts); after.Stdout != before.Stdout || !strings.Contains(before.Stdout, "/dev/shm") {
+	if after := runSpec(t, p, mounts); after.Stdout != before.Stdout || !strings.Contains(before.Stdout, "/dev/shm -> /tmp\n") || !strings.Contains(before.Stdout, "/tmp rw") {
 		t.Errorf("mounts after a reset\n%s\nafter the build\n%s", after.Stdout, before.Stdout)
 	}
 	o := runSpec(t, p, sh(`
@@ -93,7 +94,8 @@ func TestWritableRootsLookFresh(t *testing.T) {
 		sleep 1.2`))
 	wantStatus(t, o, sandbox.StatusOK)
 	ended := time.Now().Unix()
-	o = runSpec(t, p, sh(`stat -c '%n %a %X %Y %Z' /w /tmp /dev/shm`))
+	// -L: /dev/shm is a link to /tmp, and what a run sees there is /tmp.
+	o = runSpec(t, p, sh(`stat -L -c '%n %a %X %Y %Z' /w /tmp /dev/shm`))
 	wantStatus(t, o, sandbox.StatusOK)
 	lines := strings.Split(strings.TrimSpace(o.Stdout), "\n")
 	if len(lines) != 3 {

@@ -27,6 +27,11 @@ type Options struct {
 	// Writable). Their targets may not lie below /proc, /dev, /tmp or a
 	// tmpfs /w; below a host WorkDir they must exist there.
 	Binds []sandbox.Bind
+	// ShmLink makes /dev/shm a symbolic link to /tmp instead of a bind of
+	// it: the same tmpfs either way, but a pooled container that mounts
+	// /tmp afresh after every run then unmounts one mount, not two (each
+	// unmount waits for an RCU grace period).
+	ShmLink bool
 }
 
 // boxDevices are the host device nodes a box gets. Unexported, like the
@@ -167,7 +172,8 @@ var mergedUsrLinks = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/lib
 // Default returns the plan of a box: read-only /usr and the merged-/usr
 // names, a few /etc files (passwd and group naming the box user), /dev with
 // null, zero, full, random and urandom, a fresh read-only /proc with its
-// sensitive parts masked, a tmpfs /tmp also seen at /dev/shm, /w (a tmpfs,
+// sensitive parts masked, a tmpfs /tmp also seen at /dev/shm (a bind, or a
+// link with Options.ShmLink), /w (a tmpfs,
 // or Options.WorkDir bound read-write), and the extra binds; everything
 // nosuid and nodev, the root and /proc read-only.
 func Default(o Options) (*Plan, error) {
@@ -180,7 +186,11 @@ func Default(o Options) (*Plan, error) {
 	// One tmpfs serves /tmp and /dev/shm (a bind of it): a mount less in
 	// every start, one size cap for both, still private to the box.
 	b.Tmpfs("/tmp", TmpfsOptions{Size: size, Mode: 0o777 | os.ModeSticky})
-	b.Rebind("/tmp", "/dev/shm", true)
+	if o.ShmLink {
+		b.Symlink("/tmp", "/dev/shm")
+	} else {
+		b.Rebind("/tmp", "/dev/shm", true)
+	}
 
 	b.Proc("/proc")
 	maskProc(b)

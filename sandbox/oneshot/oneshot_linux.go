@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,6 +279,12 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	// Terminal modes the program changes do not outlive the run (H4).
 	defer tty.Save(append([]*os.File{b.spec.Stdin, b.spec.Stdout, b.spec.Stderr}, b.spec.ExtraFiles...)...)()
 	stopWatch := b.watchStart(ctx)
+	// The box's parent-death signal (B4) fires when the thread that clones
+	// it ends, not the process. Go ends a thread whenever a goroutine
+	// returns locked to it, and any goroutine of the embedding program may
+	// be run on this thread once this one blocks: held until the box is
+	// reaped, it runs nothing else.
+	runtime.LockOSThread()
 	pid, err := fe.Start()
 	// The wall clock (monotonic, R13) starts when the program does: Start
 	// returns once execve succeeded, so the box's set-up is not charged to
@@ -294,6 +301,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		}
 	}
 	if err != nil {
+		runtime.UnlockOSThread() // no child
 		facts.StartErr = fmt.Errorf("start %s: %w", b.spec.Args[0], err)
 		if facts.Killed != verdict.NotKilled {
 			facts.StartErr = fmt.Errorf("%w (%v)", facts.Err, err)
@@ -317,6 +325,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		b.boxW = openBoxWorkDir(pid)
 	}
 	b.supervise(ctx, pid, start, &facts)
+	runtime.UnlockOSThread()
 	b.mark("run+reap")
 	if b.group != nil {
 		usage, err := b.group.Usage()

@@ -655,3 +655,22 @@ func TestStdioEdgeCases(t *testing.T) {
 		t.Errorf("extra file: %s %q", o.Status, got)
 	}
 }
+
+// TestRunOutlivesEndedThreads: a program embedding the library may end OS
+// threads while a run is under way (a goroutine that returns locked to its
+// thread, as namespace libraries do on purpose to drop a tainted thread).
+// The box's parent-death signal is tied to the thread that cloned it, so
+// the runtime must not hand that thread to such a goroutine while the box
+// lives. Right after the start, the run's goroutine blocks with such a
+// goroutine next in line on its thread.
+func TestRunOutlivesEndedThreads(t *testing.T) {
+	needRoot(t)
+	hook, ended := testhost.EndThreadOnPhase("start")
+	phaseHook = hook
+	defer func() { phaseHook = nil }()
+	o := run(t, sandbox.Spec{Args: []string{"/bin/sleep", "0.2"}})
+	if o.Status != sandbox.StatusOK || o.ExitCode != 0 {
+		t.Fatalf("a run under way while a thread of the host process ended (the one that cloned the box: %v): status %s exit %d signal %q msg %q",
+			<-ended, o.Status, o.ExitCode, o.Signal, o.Message)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -227,6 +228,20 @@ func slotStep(s forkexec.Step) bool {
 // the program did not run).
 func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	facts := verdict.Facts{Limits: b.limits, Syscalls: boxcfg.SyscallMode(b.spec)}
+	// The parent-death signal of a pid 1 started here (lean slots, or a
+	// warm slot whose pid 1 was not ready) and of the program fires when
+	// the thread that clones it ends, and Go ends a thread whenever a
+	// goroutine returns locked to it: held until the box is reaped, this
+	// thread runs no other goroutine of the embedding program.
+	runtime.LockOSThread()
+	held := true
+	release := func() {
+		if held {
+			runtime.UnlockOSThread()
+			held = false
+		}
+	}
+	defer release()
 	b.mark("")
 	fe, err := b.prepare()
 	b.mark("prepare:join+child")
@@ -283,6 +298,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	}
 	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts)
+	release()
 	b.mark("supervise-end")
 	if b.group != nil {
 		usage, err := b.group.Usage()

@@ -9,13 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
@@ -786,5 +786,26 @@ else:
 		if res.Status != sandbox.StatusOK || strings.TrimSpace(out) != "mq=ok" {
 			t.Fatalf("round %d: the run right after one that used all its queue bytes cannot make a queue: %q", i, out)
 		}
+	}
+}
+
+// TestRunOutlivesEndedThreads: the program's (and a lean pid 1's)
+// parent-death signal is tied to the thread that cloned it; a goroutine of
+// the embedding program that returns locked to a thread ends that thread,
+// and must not be run on the run's while the box lives (see
+// testhost.EndThreadOnPhase).
+func TestRunOutlivesEndedThreads(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			r := newRunnerWith(t, Options{Size: 1, Warm: warm})
+			hook, ended := testhost.EndThreadOnPhase("start")
+			phaseHook = hook
+			defer func() { phaseHook = nil }()
+			res, out := runOut(t, r, sandbox.Spec{Args: []string{"/bin/sleep", "0.2"}})
+			if res.Status != sandbox.StatusOK || res.ExitCode != 0 {
+				t.Fatalf("a run under way while a thread of the host process ended (the one that cloned the box: %v): %+v\n%s",
+					<-ended, res, out)
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 func init() {
 	register("fs-writable", fsWritable)
 	register("fs-exists", fsExists)
+	register("fs-realpath", fsRealpath)
 	register("fs-proc", fsProc)
 	register("fs-mknod", fsMknod)
 	register("fs-dev", fsDev)
@@ -172,6 +173,19 @@ func fsExists(args []string) int {
 	for _, p := range args {
 		var st unix.Stat_t
 		fmt.Printf("e:%s=%s\n", p, errText(unix.Lstat(p, &st)))
+	}
+	return 0
+}
+
+// fs-realpath PATH...: prints real:PATH=the path with every symlink
+// resolved, or the error.
+func fsRealpath(args []string) int {
+	for _, p := range args {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			real = errText(err)
+		}
+		fmt.Printf("real:%s=%s\n", p, real)
 	}
 	return 0
 }

@@ -21,6 +21,7 @@ func init() {
 	register("reuse-pids", reusePids)
 	register("reuse-net", reuseNet)
 	register("reuse-times", reuseTimes)
+	register("reuse-fresh", reuseFresh)
 	register("read-files", readFiles)
 }
 
@@ -182,6 +183,69 @@ func reuseTimes(args []string) int {
 		fmt.Printf("chmod:%s=%s\n", d, errText(unix.Chmod(d, 0o701)))
 		ts := []unix.Timespec{{Sec: atime}, {Sec: mtime}}
 		fmt.Printf("utimes:%s=%s\n", d, errText(unix.UtimesNano(d, ts)))
+	}
+	return 0
+}
+
+// reuse-fresh quiet|N: with quiet, touches nothing: sleeps 20 ms and prints
+// end=SEC.NSEC (CLOCK_REALTIME_COARSE, the clock the kernel stamps a new
+// file system with). Otherwise prints btime:DIR= (the birth time of /tmp
+// and /dev/shm, or "none" where the kernel keeps none), then ino= (the
+// inode number of a file it makes in /tmp, its first), makes and removes N
+// more files and an O_TMPFILE one there (each takes an inode number of the
+// tmpfs), and prints end=.
+func reuseFresh(args []string) int {
+	if len(args) != 1 {
+		return 2
+	}
+	defer func() {
+		var now unix.Timespec
+		unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &now)
+		fmt.Printf("end=%d.%09d\n", now.Sec, now.Nsec)
+	}()
+	if args[0] == "quiet" {
+		time.Sleep(20 * time.Millisecond)
+		return 0
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 2
+	}
+	for _, d := range []string{"/tmp", "/dev/shm"} {
+		var stx unix.Statx_t
+		switch err := unix.Statx(unix.AT_FDCWD, d, 0, unix.STATX_BTIME, &stx); {
+		case err != nil:
+			fmt.Printf("btime:%s=%s\n", d, errText(err))
+		case stx.Mask&unix.STATX_BTIME == 0:
+			fmt.Printf("btime:%s=none\n", d)
+		default:
+			fmt.Printf("btime:%s=%d.%09d\n", d, stx.Btime.Sec, stx.Btime.Nsec)
+		}
+	}
+	name := "/tmp/reuse-fresh"
+	fd, err := unix.Open(name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		fmt.Printf("ino=%s\n", errText(err))
+		return 1
+	}
+	var st unix.Stat_t
+	unix.Fstat(fd, &st)
+	unix.Close(fd)
+	unix.Unlink(name)
+	fmt.Printf("ino=%d\n", st.Ino)
+	for i := 0; i < n; i++ {
+		p := fmt.Sprintf("%s-%d", name, i)
+		if fd, err := unix.Open(p, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600); err == nil {
+			unix.Close(fd)
+			unix.Unlink(p)
+		}
+	}
+	if n > 0 {
+		fd, err := unix.Open("/tmp", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+		fmt.Printf("tmpfile=%s\n", errText(err))
+		if err == nil {
+			unix.Close(fd)
+		}
 	}
 	return 0
 }
