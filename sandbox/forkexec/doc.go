@@ -38,8 +38,8 @@
 // program, and the program is the caller's own child. Slot.IPCNS gives the
 // child an IPC namespace made ahead (NewRunNamespacesAhead) to enter instead
 // of a new one from its clone; with Slot.MountMadeAhead, MountNS is the
-// run's own mount copy, made ahead with the mounts no run depends on
-// (NewRunNamespacesAhead), which the child enters without copying it.
+// run's own mount copy, made ahead (NewRunNamespacesAhead), which the
+// child enters without copying it.
 //
 // A vfork start keeps its cost off the child's path where the kernel can:
 // clone3 with CLONE_CLEAR_SIGHAND sets the runtime's signal handlers to

@@ -227,8 +227,8 @@ type Slot struct {
 	WorkTree int
 	// MountMadeAhead says MountNS is already the run's own private copy of
 	// the slot's mount namespace, made for this run alone
-	// (NewRunNamespacesAhead): the child enters it and makes no copy, and
-	// Mounts are what that copy still lacks.
+	// (NewRunNamespacesAhead): the child enters it and makes no copy; the
+	// run's Mounts are made there as in a copy of its own.
 	MountMadeAhead bool
 	// WorkUID and WorkGID, when WorkUID > 0, own /w once a Mount plan is
 	// built (host ids: the plan runs in the caller's user namespace).

@@ -3,15 +3,12 @@ package forkexec
 // NewNetNS: fresh network namespaces with their loopback up, made by a borrowed-memory holder.
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"gosandbox/sandbox/mount"
 )
 
 // ifreq is struct ifreq with the flags member of its union.
@@ -163,7 +160,6 @@ type netnsResult struct {
 	// NewRunNamespacesAhead only: the mount copy, or why it failed.
 	mntFD             int32
 	mntErrno, mntStep uint32
-	mntIndex          uint32
 	queuesFD          int32 // NewRunNamespacesAhead only: see RunNamespaces.Queues
 }
 
@@ -335,14 +331,11 @@ func NewNetNSIn(userNS int) (int, error) {
 	return ns.Net, err
 }
 
-// MountsAhead is the part of a slot run's mounts that depends on no run
-// (mount.SlotPlan.Ahead), for NewRunNamespacesAhead.
+// MountsAhead asks NewRunNamespacesAhead for the run's copy of a slot's
+// mount namespace.
 type MountsAhead struct {
-	// MountNS is the slot's mount namespace; Stash and Mounts are as in
-	// Slot.
+	// MountNS is the slot's mount namespace.
 	MountNS int
-	Stash   string
-	Mounts  *mount.Plan
 }
 
 // RunNamespaces are the namespaces of one slot run, made ahead.
@@ -353,9 +346,9 @@ type RunNamespaces struct {
 	// caller can list and unlink the queues a run left there (EmptyQueues),
 	// whose bytes stay charged to the run's host uid until they go.
 	Queues int
-	// Mount is the run's private copy of the slot's mount namespace with
-	// MountsAhead's mounts made, for Slot.MountMadeAhead; -1 when none was
-	// asked for or it could not be made (MountErr).
+	// Mount is the run's private copy of the slot's mount namespace, for
+	// Slot.MountMadeAhead; -1 when none was asked for or it could not be
+	// made (MountErr).
 	Mount    int
 	MountErr error
 }
@@ -367,41 +360,28 @@ type RunNamespaces struct {
 // file system and sysctl tables) is paid ahead of the run rather than in
 // the child's clone; a descriptor of its message queues
 // (RunNamespaces.Queues); and, with m set, the run's copy of the slot's
-// mount namespace m.MountNS with m.Mounts in it. The same child makes all:
-// the mount copy first, from the caller's user namespace (which then owns
-// it, as it owns the copy a Slot child makes for itself), so the copy,
-// the unshare and the mounts are no part of the run's start. The copy goes
-// to one run only: nothing else enters it, and its descriptor is the
-// caller's alone. A failure of the mount part alone leaves Mount -1 and
-// says why in MountErr; the other namespaces are good.
+// mount namespace m.MountNS. The same child makes all: the mount copy
+// first, from the caller's user namespace (which then owns it, as it owns
+// the copy a Slot child makes for itself), so entering the slot's
+// namespace and copying it are no part of the run's start. Nothing is
+// mounted in the copy: whatever the run mounts is made after the run
+// before it ended (U7: a tmpfs's birth time would tell when the stock was
+// refilled, that is, when the run before started). The copy goes to one
+// run only: nothing else enters it, and its descriptor is the caller's
+// alone. A failure of the mount part alone leaves Mount -1 and says why
+// in MountErr; the other namespaces are good.
 func NewRunNamespacesAhead(userNS int, m *MountsAhead) (RunNamespaces, error) {
 	if m == nil {
 		return newNetNSIn(userNS, true, &aheadPrep{queuesOnly: true})
 	}
-	stash := m.Stash
-	if stash == "" {
-		stash = "/"
-	}
-	prep := &aheadPrep{mntNS: m.MountNS}
-	var err error
-	if prep.stash, err = unix.BytePtrFromString(stash); err != nil {
-		return RunNamespaces{Net: -1, IPC: -1, Queues: -1, Mount: -1}, fmt.Errorf("forkexec: slot stash: %w", err)
-	}
-	if m.Mounts != nil {
-		if m.Mounts.Root() != nil {
-			return RunNamespaces{Net: -1, IPC: -1, Queues: -1, Mount: -1}, errors.New("forkexec: mounts made ahead must be a plan without a root (mount.Slot)")
-		}
-		prep.ops = m.Mounts.Ops()
-	}
-	return newNetNSIn(userNS, true, prep)
+	return newNetNSIn(userNS, true, &aheadPrep{mntNS: m.MountNS})
 }
 
-// aheadPrep is MountsAhead ready for the holder child; queuesOnly: no
-// mount copy, only the queues.
+// aheadPrep is what the holder child makes besides the network and IPC
+// namespaces: the queues' descriptor, and a copy of mntNS unless
+// queuesOnly.
 type aheadPrep struct {
 	mntNS      int
-	stash      *byte
-	ops        []mount.Op
 	queuesOnly bool
 }
 
@@ -433,8 +413,7 @@ func newNetNSIn(userNS int, ipc bool, ahead *aheadPrep) (RunNamespaces, error) {
 			unix.Close(ns.Mount)
 			ns.Mount = -1
 		}
-		ns.MountErr = fmt.Errorf("forkexec: mount namespace made ahead: %s (plan step %d): %w",
-			Step(res.mntStep), res.mntIndex, syscall.Errno(res.mntErrno))
+		ns.MountErr = fmt.Errorf("forkexec: mount namespace made ahead: %s: %w", Step(res.mntStep), syscall.Errno(res.mntErrno))
 	}
 	return ns, nil
 }
@@ -530,7 +509,7 @@ func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool, ahead *ahe
 }
 
 // mountAhead makes the holder's private copy of the slot's mount namespace
-// with ahead's mounts and opens it (res.mntFD) through nsDir, the holder's
+// and opens it (res.mntFD) through nsDir, the holder's
 // /proc/thread-self/ns; a failure goes to res.mntErrno and leaves no
 // descriptor. Nosplit, raw system calls only: it runs in the vfork holder.
 //
@@ -542,10 +521,6 @@ func mountAhead(res *netnsResult, ahead *aheadPrep, nsDir int) {
 		r1   uintptr
 		err1 syscall.Errno
 		step Step
-		i    int
-		op   *mount.Op
-		attr [4]uint64
-		stfs unix.Statfs_t
 	)
 	step = StepEnterMount
 	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(ahead.mntNS), syscall.CLONE_NEWNS, 0); err1 != 0 {
@@ -555,20 +530,6 @@ func mountAhead(res *netnsResult, ahead *aheadPrep, nsDir int) {
 	if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
 		goto fail
 	}
-	step = StepStash
-	if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(ahead.stash)), 0, 0); err1 != 0 {
-		goto fail
-	}
-	for i = 0; i < len(ahead.ops); i++ {
-		op = &ahead.ops[i]
-		if step, err1 = mountOp(op, op.BoxTarget, &attr, &stfs); err1 != 0 {
-			if op.Optional && (err1 == syscall.ENOENT || err1 == syscall.ENOTDIR) {
-				continue
-			}
-			goto fail
-		}
-	}
-	i = 0
 	step = StepOpenMount
 	r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(nsDir), uintptr(unsafe.Pointer(&mntName[0])),
 		syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
@@ -578,7 +539,7 @@ func mountAhead(res *netnsResult, ahead *aheadPrep, nsDir int) {
 	res.mntFD = int32(r1)
 	return
 fail:
-	res.mntErrno, res.mntStep, res.mntIndex = uint32(err1), uint32(step), uint32(i)
+	res.mntErrno, res.mntStep = uint32(err1), uint32(step)
 }
 
 // mqueueName is the message queue file system's name, for fsopen.

@@ -34,14 +34,6 @@ type SlotPlan struct {
 	// owned by the box (RunOwnWork leaves /w out for a run that brings a
 	// host work directory).
 	Run, RunOwnWork *Plan
-	// Ahead is the part of Run that depends on no run: /tmp, /dev/shm and
-	// the tmpfs /w, made in a private copy of the slot's mount namespace
-	// before its run comes (forkexec.NewRunNamespacesAhead). AfterAhead
-	// is the rest, for a run that enters such a copy: a fresh /proc (its
-	// pid namespace is the run's) and its masks. A run that brings a host
-	// work directory moves it over the tmpfs /w, which then stays unseen
-	// and empty.
-	Ahead, AfterAhead *Plan
 }
 
 // Slot returns the plan of a slot. o.WorkDir must be "": a run's /w is its
@@ -75,19 +67,17 @@ func Slot(o Options, uid, gid int) (*SlotPlan, error) {
 	run := NewBuilder()
 	run.Tmpfs("/tmp", TmpfsOptions{Size: size, Mode: 0o777 | os.ModeSticky})
 	run.Rebind("/tmp", "/dev/shm", true)
-	nAhead := len(run.entries)
 	run.Proc("/proc")
 	maskProc(run)
 	if run.err != nil {
 		return nil, fmt.Errorf("mount: slot plan: %w", run.err)
 	}
-	sp := &SlotPlan{Base: base, RunOwnWork: rootless(run.entries), AfterAhead: rootless(run.entries[nAhead:])}
-	data := cstr(tmpfsData(TmpfsOptions{Size: size, Mode: 0o755}) + fmt.Sprintf(",uid=%d,gid=%d", uid, gid))
+	sp := &SlotPlan{Base: base, RunOwnWork: rootless(run.entries)}
+	data := tmpfsData(TmpfsOptions{Size: size, Mode: 0o755}) + fmt.Sprintf(",uid=%d,gid=%d", uid, gid)
 	work := entry{kind: entryTmpfs, target: sandbox.WorkDir, tmpfs: TmpfsOptions{Size: size, Mode: 0o755}}
-	sp.Run = rootless(append(run.entries[:len(run.entries):len(run.entries)], work))
-	sp.Run.ops[len(sp.Run.ops)-1].Data = data
-	sp.Ahead = rootless(append(run.entries[:nAhead:nAhead], work))
-	sp.Ahead.ops[len(sp.Ahead.ops)-1].Data = data
+	sp.Run = rootless(append(run.entries, work))
+	w := &sp.Run.ops[len(sp.Run.ops)-1]
+	w.Data = cstr(data)
 	return sp, nil
 }
 

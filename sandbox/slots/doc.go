@@ -7,15 +7,16 @@
 // read-only tree (sandbox/mount's slot plan, applied once), and a stock of
 // run namespaces made ahead: a network namespace with its loopback up
 // (inside the slot's user namespace), an IPC namespace and, once the slot
-// has its mount namespace, a private copy of it with the run's /tmp (also
-// /dev/shm) and tmpfs /w mounted (mount.SlotPlan.Ahead); a run that takes
-// the last set refills the stock while its program runs, and each set
-// serves one run. Each run takes the slot, and its child (the raw-syscall
-// child of sandbox/forkexec, started with CLONE_VM|CLONE_VFORK, so no page
-// tables are copied) is cloned into fresh pid and UTS namespaces, joins
-// the run's cgroup and IPC namespace, enters its mount copy (or copies the
-// slot's mount namespace and mounts /tmp and /w itself when the stock had
-// none, or one made of an earlier layout) and mounts a fresh /proc there,
+// has its mount namespace, a private copy of it with nothing mounted in it
+// yet; a run that takes the last set refills the stock while its program
+// runs, and each set serves one run. Each run takes the slot, and its
+// child (the raw-syscall child of sandbox/forkexec, started with
+// CLONE_VM|CLONE_VFORK, so no page tables are copied) is cloned into
+// fresh pid and UTS namespaces, joins the run's cgroup and IPC namespace,
+// enters its mount copy (or copies the slot's mount namespace itself when
+// the stock had none, or one made of an earlier layout) and mounts a
+// fresh /proc, /tmp (also /dev/shm) and /w there (after the run before it
+// ended: a tmpfs's birth time would tell when the stock was refilled),
 // joins the run's network namespace and then the slot's user namespace,
 // and takes the same box
 // settings as the one-shot runner (sandbox/boxcfg): box uid and gid,

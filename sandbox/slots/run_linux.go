@@ -444,12 +444,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		mounts = s.plan.RunOwnWork
 	}
 	if ns.mount > 0 && ns.mountGen == s.mountGen {
-		// The copy made ahead for this run: only what depends on the run
-		// is left to mount (a host work directory then goes over the
-		// copy's tmpfs /w).
-		b.ahead, mountNS, mounts = ns.mount, ns.mount, s.plan.AfterAhead
+		b.ahead, mountNS = ns.mount, ns.mount // the copy made ahead for this run
 	} else if ns.mount > 0 {
-		unix.Close(ns.mount) // made of a namespace or plan the slot no longer has
+		unix.Close(ns.mount) // made of a namespace the slot no longer has
 	}
 	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWUTS

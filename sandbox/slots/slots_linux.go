@@ -252,8 +252,8 @@ type slot struct {
 	// for runKey (binds and tmpfs size).
 	baseKey, runKey string
 	plan            *mount.SlotPlan
-	// mountGen names mntNS and plan as they are now: a mount copy made
-	// ahead from an earlier pair (runNS.mountGen) is not used.
+	// mountGen names mntNS as it is now: a mount copy made ahead from an
+	// earlier one (runNS.mountGen) is not used.
 	mountGen uint64
 	net      netStock
 }
@@ -340,12 +340,12 @@ func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 		}
 		closeFD(&s.mntNS)
 		s.mntNS, s.baseKey = fd, baseKey
+		s.mountGen++
+		if err := s.net.setAhead(s.mntNS, s.mountGen); err != nil {
+			return fmt.Errorf("slots: slot %d: %w", s.id, err)
+		}
 	}
 	s.plan, s.runKey = plan, runKey
-	s.mountGen++
-	if err := s.net.setAhead(s.mntNS, plan.Ahead, s.mountGen); err != nil {
-		return fmt.Errorf("slots: slot %d: %w", s.id, err)
-	}
 	return nil
 }
 
@@ -460,8 +460,7 @@ type netStock struct {
 	err     error       // why the last fill failed
 
 	// ahead, when set, is what each set's mount copy is made of: the
-	// slot's mount namespace (a descriptor of the stock's own) and the
-	// mounts no run depends on.
+	// slot's mount namespace (a descriptor of the stock's own).
 	ahead *mountSource
 	// noAhead (benchmarks, noMountAhead): no mount copies in the stock.
 	noAhead bool
@@ -494,10 +493,11 @@ type runNS struct {
 	// queues > 0 lists ipc's message queues (forkexec.RunNamespaces.Queues).
 	queues int
 	// mount > 0 is the run's private copy of the slot's mount namespace,
-	// made ahead with /tmp and /dev/shm (forkexec.NewRunNamespacesAhead)
-	// from the namespace and plan mountGen names (slot.mountGen). Like
-	// the rest of the set it serves one run: take hands it out once, and
-	// the run closes it.
+	// made ahead (forkexec.NewRunNamespacesAhead) from the namespace
+	// mountGen names (slot.mountGen), with nothing mounted in it yet: the
+	// run mounts its /tmp, /w and /proc there after the run before it
+	// ended (U7). Like the rest of the set it serves one run: take hands
+	// it out once, and the run closes it.
 	mount    int
 	mountGen uint64
 }
@@ -513,7 +513,6 @@ func (ns runNS) close() {
 // mountSource is what the stock makes its mount copies of.
 type mountSource struct {
 	mntNS int // a descriptor of the slot's mount namespace, the holder's own
-	plan  *mount.Plan
 	gen   uint64
 }
 
@@ -523,7 +522,7 @@ type mountSource struct {
 func makeRunNS(userNS int, src *mountSource) (runNS, error) {
 	var m *forkexec.MountsAhead
 	if src != nil {
-		m = &forkexec.MountsAhead{MountNS: src.mntNS, Stash: mount.SlotStash, Mounts: src.plan}
+		m = &forkexec.MountsAhead{MountNS: src.mntNS}
 	}
 	ns, err := forkexec.NewRunNamespacesAhead(userNS, m)
 	if err != nil {
@@ -541,8 +540,8 @@ func makeRunNS(userNS int, src *mountSource) (runNS, error) {
 
 // setAhead says what the stock's mount copies are made of from now on:
 // mntNS (the slot's, which the stock duplicates: the slot may close its
-// own while a fill uses it) with plan's mounts, under the name gen.
-func (n *netStock) setAhead(mntNS int, plan *mount.Plan, gen uint64) error {
+// own while a fill uses it), under the name gen.
+func (n *netStock) setAhead(mntNS int, gen uint64) error {
 	if n.noAhead {
 		return nil
 	}
@@ -553,7 +552,7 @@ func (n *netStock) setAhead(mntNS int, plan *mount.Plan, gen uint64) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.closeAheadLocked()
-	n.ahead = &mountSource{mntNS: fd, plan: plan, gen: gen}
+	n.ahead = &mountSource{mntNS: fd, gen: gen}
 	return nil
 }
 

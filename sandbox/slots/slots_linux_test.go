@@ -700,11 +700,11 @@ func whileIdleArrivalRuns(t *testing.T, r *Runner, first, look func()) {
 
 // TestRunMountNamespaceMadeAhead: once a slot has served a run and its
 // stock is refilled, the next run's program is in a mount namespace the
-// supervisor already held before the run began (made ahead, with its
-// /tmp, /dev/shm and /w), not in a copy its child made on the run's path;
-// the run after it gets another one, made while the first's program ran
-// (runs back to back) or after it, and sees nothing the first left in its
-// /tmp, /dev/shm or /w.
+// supervisor already held before the run began (a copy made ahead), not in
+// a copy its child made on the run's path; the run's /tmp and /w are its
+// own tmpfs mounts, and it sees nothing earlier runs left there, also
+// when runs come back to back (the copy then made while the run before
+// ran).
 func TestRunMountNamespaceMadeAhead(t *testing.T) {
 	r := newRunner(t, 1)
 	spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", "readlink /proc/self/ns/mnt; " +
