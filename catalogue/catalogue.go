@@ -67,7 +67,7 @@ var properties = []Property{
 	{"R7", "limits", "accurate peak memory, supervisor excluded", "A program that touches 100 MiB is reported at 100 MiB or more."},
 	{"R8", "limits", "tmpfs and /dev/shm count against memory or are capped", ""},
 	{"R9", "limits", "process cap holds a fork bomb", "And the host stays stable."},
-	{"R10", "limits", "output limit gives output-limit (write failed or file truncated), host buffer bounded, copy-in never counts", "Whether the write failed or the file was silently truncated, and wherever the file is (/w, /tmp, /dev/shm); files placed by copy-in never count as output."},
+	{"R10", "limits", "output limit gives output-limit (write failed or file truncated), host buffer bounded, copy-in never counts", "Whether the write failed or the file was silently truncated, and wherever the file is (/w, /tmp, /dev/shm, a writable bind), also when a process the program left behind wrote it as the run ended; files placed by copy-in, and those a writable bind held before the run, never count as output."},
 	{"R11", "limits", "rlimits exact, hard limits can't be raised", ""},
 	{"R12", "limits", "cpu set/quota where configured", ""},
 	{"R13", "limits", "wall time uses a monotonic clock", ""},

@@ -1,7 +1,9 @@
 package suites
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -252,6 +254,81 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
 			})
 		}
+		Context("in a writable bind", func() {
+			var dir string
+			BeforeEach(func() {
+				d, err := os.MkdirTemp("", "gosandbox-r10-")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(os.Chmod(d, 0o777)).To(Succeed())
+				dir = d
+				DeferCleanup(func() { os.RemoveAll(d) })
+			})
+			bound := func(action string, args ...string) sandbox.Spec {
+				s := limitedProbe(limit, action, args...)
+				s.Binds = append(s.Binds, sandbox.Bind{Source: dir, Target: "/out", Writable: true})
+				return s
+			}
+			It("gives output-limit for a write past the limit there that the program survived", func() {
+				// A writable bind is a directory the program writes like
+				// /w: the largest file it may write there is the output
+				// limit too, and a file cut short there must not end ok.
+				o := runBounded(bound("fs-big-file", "/out", "2MiB"))
+				Expect(o.Stdout).To(ContainSubstring("dir=/out written="+strconv.FormatInt(mib, 10)), "the write was not stopped at the limit\n"+describe(o))
+				Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), describe(o))
+			})
+			It("gives output-limit for a file a leftover process grew to the limit as the run ended", func() {
+				// The look for a file at the limit must come after every
+				// process of the box is gone: one left behind writes the
+				// last page of a file at some delay after the program's
+				// end, and whichever of the look and the end of the box
+				// comes first, a file at the limit after the run must be
+				// output-limit. Delays swept: the window is microseconds.
+				for i := range 40 {
+					delay := time.Duration(i) * 5 * time.Microsecond
+					name := filepath.Join(dir, "late")
+					os.Remove(name)
+					o := runBounded(bound("fs-late-write", "/out", delay.String()))
+					Expect(o.Stdout).To(ContainSubstring("late=armed"), describe(o))
+					st, err := os.Stat(name)
+					Expect(err).NotTo(HaveOccurred())
+					GinkgoWriter.Printf("delay %v: size %d, status %s\n", delay, st.Size(), o.Status)
+					if st.Size() >= mib {
+						Expect(o.Status).To(Equal(sandbox.StatusOutputLimit), "a leftover grew a file to the limit %v after the program's end\n%s", delay, describe(o))
+					}
+				}
+			})
+			It("R2: counts the CPU a leftover process spent as the run ended", func() {
+				// The box's CPU total is read once every process of it is
+				// gone: one the program left behind spins after the
+				// program's end until the box's end kills it, and a figure
+				// read before misses that (a run over its CPU limit by
+				// then would be judged by a total below it).
+				for range 40 {
+					name := filepath.Join(dir, "cpu")
+					os.Remove(name)
+					o := runBounded(bound("cpu-leftover", "/out"))
+					parentText, found := factOf(o.Stdout, "parent_cpu_ns")
+					Expect(found).To(BeTrue(), describe(o))
+					parent, err := strconv.ParseInt(parentText, 10, 64)
+					Expect(err).NotTo(HaveOccurred())
+					data, err := os.ReadFile(name)
+					Expect(err).NotTo(HaveOccurred())
+					left, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+					if err != nil {
+						continue // killed before its first figure
+					}
+					Expect(o.CPUNanos).To(BeNumerically(">=", parent+left), "cpu_ns below the program's %v and the leftover's %v\n%s",
+						time.Duration(parent), time.Duration(left), describe(o))
+				}
+			})
+			It("does not count a file the host left there before the run", func() {
+				// The bind is the caller's directory: what was in it before
+				// the run, however large, is input, not output.
+				Expect(os.WriteFile(filepath.Join(dir, "input"), make([]byte, 2*mib), 0o644)).To(Succeed())
+				o := runBounded(bound("fs-exists", "/out/input"))
+				Expect(o.Status).To(Equal(sandbox.StatusOK), describe(o))
+			})
+		})
 	})
 
 	Context("R11: rlimits are exact and hard limits cannot be raised", property("R11"), func() {

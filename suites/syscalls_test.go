@@ -34,6 +34,17 @@ var _ = Describe("Syscalls", area("syscalls"), func() {
 			Expect(o.Stdout).NotTo(ContainSubstring("keyctl="), "keyctl returned to the program\n"+describe(o))
 			Expect(o.Message).To(Or(ContainSubstring("keyctl"), ContainSubstring("250")), "the message names the denied call\n"+describe(o))
 		})
+		It("names the call in kill mode when the program runs from a path longer than a kernel log line", func() {
+			// The kernel's record of a seccomp kill carries the program's
+			// path before the call's number, and a log line holds about 1
+			// KiB: a program run from deep below /w must not lose the name.
+			spec := probeSpec("exec-deep", "8", "sys-try", "keyctl")
+			spec.Syscalls = sandbox.SyscallsKill
+			o := runBounded(spec)
+			Expect(o.Stdout).NotTo(ContainSubstring("error="), describe(o))
+			Expect(o.Status).To(Equal(sandbox.StatusSyscallDenied), describe(o))
+			Expect(o.Message).To(Or(ContainSubstring("keyctl"), ContainSubstring("250")), "the message names the denied call\n"+describe(o))
+		})
 		It("names only a call of this run: a SIGSYS the program raised itself after a run killed for keyctl names none", func() {
 			// The name comes from the kernel's log of the kill, found by
 			// the box's host id or pid: a runner that reuses a box (and its

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/internal/mqueue"
 )
 
 // Each program gets an IPC namespace of its own (U3), made on the thread
@@ -77,6 +79,13 @@ func (s *initServer) emptyRunIPC() error {
 			return
 		}
 		err := removeSysV()
+		if err == nil {
+			// POSIX queues too: the namespace is freed some time
+			// after the reset, and the next run, whose queues are
+			// charged to the same user, would find their bytes
+			// still charged (U3).
+			err = mqueue.Remove()
+		}
 		if rerr := unix.Setns(s.homeIPC, unix.CLONE_NEWIPC); rerr != nil {
 			done <- fmt.Errorf("init: back to the init's IPC namespace: %w", rerr)
 			return // locked: the thread ends with this goroutine

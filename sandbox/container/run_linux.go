@@ -106,6 +106,8 @@ type runState struct {
 	mayHaveRun bool
 	// devNull is the run's /dev/null for nil standard streams.
 	devNull *os.File
+	// binds looks at the writable binds for a file at the output limit.
+	binds *workdir.BindLook
 }
 
 func (r *runState) decide() sandbox.Result {
@@ -172,6 +174,8 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 		r.kmsg = seccomp.MarkLog()
 		defer r.kmsg.Close()
 	}
+	r.binds = workdir.LookAtBinds(spec.Binds, r.limits.Output)
+	defer r.binds.Close()
 	r.start = time.Now() // monotonic (R13)
 	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)
 	if err != nil {
@@ -442,7 +446,7 @@ func (r *runState) exited(ctx context.Context, x protocol.Exited) {
 		Nivcsw: x.ForcedSwitches,
 	}
 	facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, r.spec.Stdout, r.spec.Stderr) ||
-		c.wd.HasFileAtLeast(facts.Limits.Output) || x.ScratchAtLimit
+		c.wd.HasFileAtLeast(facts.Limits.Output) || x.ScratchAtLimit || r.binds.AtLimit()
 	if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && r.programPid > 0 {
 		facts.DeniedSyscall = r.kmsg.DeniedSyscallOf(r.programPid, -1)
 	}

@@ -160,7 +160,6 @@ type netnsResult struct {
 	// NewRunNamespacesAhead only: the mount copy, or why it failed.
 	mntFD             int32
 	mntErrno, mntStep uint32
-	queuesFD          int32 // NewRunNamespacesAhead only: see RunNamespaces.Queues
 }
 
 // newNetNSShared is NewNetNS with a child that borrows the caller's memory
@@ -341,11 +340,6 @@ type MountsAhead struct {
 // RunNamespaces are the namespaces of one slot run, made ahead.
 type RunNamespaces struct {
 	Net, IPC int
-	// Queues is a directory descriptor of IPC's POSIX message queue file
-	// system (a detached mount), -1 where it could not be had: the
-	// caller can list and unlink the queues a run left there (EmptyQueues),
-	// whose bytes stay charged to the run's host uid until they go.
-	Queues int
 	// Mount is the run's private copy of the slot's mount namespace, for
 	// Slot.MountMadeAhead; -1 when none was asked for or it could not be
 	// made (MountErr).
@@ -358,8 +352,7 @@ type RunNamespaces struct {
 // namespace, owned by the caller's user namespace (as one a clone with
 // CLONE_NEWIPC from the caller would be), so its cost (its message queue
 // file system and sysctl tables) is paid ahead of the run rather than in
-// the child's clone; a descriptor of its message queues
-// (RunNamespaces.Queues); and, with m set, the run's copy of the slot's
+// the child's clone; and, with m set, the run's copy of the slot's
 // mount namespace m.MountNS. The same child makes all: the mount copy
 // first, from the caller's user namespace (which then owns it, as it owns
 // the copy a Slot child makes for itself), so entering the slot's
@@ -372,25 +365,23 @@ type RunNamespaces struct {
 // in MountErr; the other namespaces are good.
 func NewRunNamespacesAhead(userNS int, m *MountsAhead) (RunNamespaces, error) {
 	if m == nil {
-		return newNetNSIn(userNS, true, &aheadPrep{queuesOnly: true})
+		return newNetNSIn(userNS, true, nil)
 	}
 	return newNetNSIn(userNS, true, &aheadPrep{mntNS: m.MountNS})
 }
 
 // aheadPrep is what the holder child makes besides the network and IPC
-// namespaces: the queues' descriptor, and a copy of mntNS unless
-// queuesOnly.
+// namespaces: a copy of mntNS.
 type aheadPrep struct {
-	mntNS      int
-	queuesOnly bool
+	mntNS int
 }
 
 func newNetNSIn(userNS int, ipc bool, ahead *aheadPrep) (RunNamespaces, error) {
-	none := RunNamespaces{Net: -1, IPC: -1, Queues: -1, Mount: -1}
+	none := RunNamespaces{Net: -1, IPC: -1, Mount: -1}
 	if !haveVfork {
 		return none, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
 	}
-	res := netnsResult{fd: -1, ipcFD: -1, mntFD: -1, queuesFD: -1}
+	res := netnsResult{fd: -1, ipcFD: -1, mntFD: -1}
 	ifr := loopbackReq
 	syscall.ForkLock.Lock()
 	pid, errno := vforkNetNSIn(&res, &ifr, userNS, ipc, ahead)
@@ -400,15 +391,15 @@ func newNetNSIn(userNS int, ipc bool, ahead *aheadPrep) (RunNamespaces, error) {
 	}
 	reap(pid)
 	if res.errno != 0 {
-		for _, fd := range []int32{res.fd, res.ipcFD, res.mntFD, res.queuesFD} {
+		for _, fd := range []int32{res.fd, res.ipcFD, res.mntFD} {
 			if fd >= 0 {
 				unix.Close(int(fd))
 			}
 		}
 		return none, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
 	}
-	ns := RunNamespaces{Net: int(res.fd), IPC: int(res.ipcFD), Queues: int(res.queuesFD), Mount: int(res.mntFD)}
-	if ahead != nil && !ahead.queuesOnly && res.mntErrno != 0 {
+	ns := RunNamespaces{Net: int(res.fd), IPC: int(res.ipcFD), Mount: int(res.mntFD)}
+	if ahead != nil && res.mntErrno != 0 {
 		if ns.Mount >= 0 {
 			unix.Close(ns.Mount)
 			ns.Mount = -1
@@ -457,9 +448,6 @@ func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool, ahead *ahe
 				syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
 			if err1 == 0 {
 				res.ipcFD = int32(r1)
-				if ahead != nil {
-					res.queuesFD = openQueues()
-				}
 			}
 		}
 		if err1 != 0 {
@@ -471,7 +459,7 @@ func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool, ahead *ahe
 	}
 	// The mount copy before the user namespace: made from the caller's,
 	// it belongs to the caller's, as the run child's own copy would.
-	if ahead != nil && !ahead.queuesOnly {
+	if ahead != nil {
 		r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&nsDirPath[0])),
 			unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0, 0, 0)
 		if err1 != 0 {
@@ -540,66 +528,4 @@ func mountAhead(res *netnsResult, ahead *aheadPrep, nsDir int) {
 	return
 fail:
 	res.mntErrno, res.mntStep = uint32(err1), uint32(step)
-}
-
-// mqueueName is the message queue file system's name, for fsopen.
-var mqueueName = [...]byte{'m', 'q', 'u', 'e', 'u', 'e', 0}
-
-// openQueues returns a directory descriptor of the caller's IPC namespace's
-// message queue file system, through a detached mount of it (fsopen,
-// fsmount: the same superblock, keyed by the namespace), or -1. Nosplit,
-// raw system calls only: it runs in the vfork holder.
-//
-//go:nosplit
-//go:norace
-func openQueues() int32 {
-	fs, _, err1 := syscall.RawSyscall(unix.SYS_FSOPEN, uintptr(unsafe.Pointer(&mqueueName[0])), unix.FSOPEN_CLOEXEC, 0)
-	if err1 != 0 {
-		return -1
-	}
-	dir := int32(-1)
-	if _, _, err1 = syscall.RawSyscall6(unix.SYS_FSCONFIG, fs, unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0); err1 == 0 {
-		mnt, _, err1 := syscall.RawSyscall(unix.SYS_FSMOUNT, fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOEXEC|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
-		if err1 == 0 {
-			r1, _, err1 := syscall.RawSyscall6(syscall.SYS_OPENAT, mnt, uintptr(unsafe.Pointer(&dotPath[0])),
-				syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0, 0, 0)
-			if err1 == 0 {
-				dir = int32(r1)
-			}
-			syscall.RawSyscall(syscall.SYS_CLOSE, mnt, 0, 0)
-		}
-	}
-	syscall.RawSyscall(syscall.SYS_CLOSE, fs, 0, 0)
-	return dir
-}
-
-// EmptyQueues unlinks every message queue in dir (RunNamespaces.Queues)
-// once the run's processes are gone: their bytes, charged to the box's
-// host uid, come back at once instead of when the kernel frees the IPC
-// namespace, an RCU grace period later. It returns how many it unlinked.
-func EmptyQueues(dir int) (int, error) {
-	if dir < 0 {
-		return 0, nil
-	}
-	if _, err := unix.Seek(dir, 0, 0); err != nil {
-		return 0, fmt.Errorf("forkexec: rewind the message queues: %w", err)
-	}
-	var buf [1024]byte
-	var names []string
-	for {
-		n, err := unix.Getdents(dir, buf[:])
-		if err != nil {
-			return 0, fmt.Errorf("forkexec: list the message queues: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
-	}
-	for _, name := range names {
-		if err := unix.Unlinkat(dir, name, 0); err != nil && err != unix.ENOENT {
-			return 0, fmt.Errorf("forkexec: unlink message queue %q: %w", name, err)
-		}
-	}
-	return len(names), nil
 }

@@ -254,10 +254,11 @@ type box struct {
 	joins  []*os.File       // v1: the group's tasks files the child writes itself into
 	pidfd  int
 	devnul *os.File
-	slot   int // -1 when none was taken
-	netns  int // descriptor of the box's network namespace made ahead; -1 when none
-	mntns  int // descriptor holding the box's mount namespace; -1 when none
-	boxW   int // O_PATH descriptor of the box's /w (its own, or the host work directory's bind): the way to /tmp and /dev/shm; -1 when none
+	slot   int               // -1 when none was taken
+	netns  int               // descriptor of the box's network namespace made ahead; -1 when none
+	mntns  int               // descriptor holding the box's mount namespace; -1 when none
+	boxW   int               // O_PATH descriptor of the box's /w (its own, or the host work directory's bind): the way to /tmp and /dev/shm; -1 when none
+	binds  *workdir.BindLook // the writable binds, for a file at the output limit; nil without
 	// kmsg marks the kernel log before a kill-mode run starts: host ids
 	// are reused by later runs, and only records after the mark are this
 	// run's.
@@ -327,6 +328,15 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	b.supervise(ctx, pid, start, &facts)
 	runtime.UnlockOSThread()
 	b.mark("run+reap")
+	// The box's figures and the look for a file at the output limit wait
+	// for every process of the box to be gone: a pid 1 apart was only
+	// asked to die when the program ended, and until its end has killed
+	// them, one the program left behind still runs: its CPU would be
+	// missed by the total (R2, a CPU limit's verdict), and it could bring
+	// a file to the limit behind the look (R10). Reaped here rather than
+	// in tearDown.
+	b.reaped.Close()
+	b.mark("pid1 gone")
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		if err != nil && facts.Err == nil {
@@ -401,7 +411,7 @@ func (b *box) fileAtLimit() bool {
 	} else if workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output) {
 		return true
 	}
-	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output)
+	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output) || b.binds.AtLimit()
 }
 
 func (b *box) decide(f verdict.Facts) sandbox.Result {
@@ -455,6 +465,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			return nil, err
 		}
 	}
+	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
 	b.mark("workdir")
 	if r.cgroups != nil {
 		r.armStock()
@@ -642,6 +653,7 @@ func (b *box) tearDown() {
 	if b.dir != nil {
 		b.dir.Close()
 	}
+	b.binds.Close()
 	b.mark("workdir close")
 	if b.slot >= 0 {
 		b.runner.releaseSlot(b.slot)

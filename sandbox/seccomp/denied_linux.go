@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/sys/unix"
@@ -39,7 +40,16 @@ func deniedSyscallMatching(want []byte) string {
 // run after run (slots) must look there only, or a run that died of a
 // SIGSYS it raised itself would be named the call an earlier run was
 // killed for.
-type LogMark struct{ fd int }
+//
+// The log's record of a kill holds the program's path before the call's
+// number, and a log line is cut at about 1 KiB: a program run from a long
+// path (deep below /w) would lose the name. So the mark also listens to
+// the audit system's read-only multicast group, which gets each record
+// whole, from the mark on, and is asked first.
+type LogMark struct {
+	fd    int // /dev/kmsg, at the mark
+	audit int // NETLINK_AUDIT socket in AUDIT_NLGRP_READLOG; -1 when none
+}
 
 // MarkLog marks the end of the kernel log as it is now; nil when the log
 // cannot be read (DeniedSyscallOf then finds nothing, as it would).
@@ -52,8 +62,29 @@ func MarkLog() *LogMark {
 		unix.Close(fd)
 		return nil
 	}
-	return &LogMark{fd: fd}
+	return &LogMark{fd: fd, audit: listenAudit()}
 }
+
+// listenAudit joins the audit records' multicast group (root's: it takes
+// CAP_AUDIT_READ); -1 where it cannot. An audit daemon, when one runs,
+// still gets every record: the group is a copy for readers.
+func listenAudit() int {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
+	if err != nil {
+		return -1
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (auditGroupReadLog - 1)}); err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+// auditGroupReadLog is AUDIT_NLGRP_READLOG (linux/audit.h).
+const auditGroupReadLog = 1
+
+// auditSeccomp is AUDIT_SECCOMP, a seccomp kill's record type.
+const auditSeccomp = 1326
 
 // DeniedSyscallOf is DeniedSyscallOfUID over the records logged since the
 // mark, for the process pid that ran as host uid uid; pid <= 0 or uid < 0
@@ -67,7 +98,58 @@ func (m *LogMark) DeniedSyscallOf(pid, uid int) string {
 	if m == nil || m.fd < 0 {
 		return ""
 	}
-	return readDenied(m.fd, recordOf(pid, uid)...)
+	want := recordOf(pid, uid)
+	if m.audit < 0 {
+		return readDenied(m.fd, want...)
+	}
+	// The audit thread sends the group its copy before it prints the
+	// record in the log (a long record reached the log seconds late
+	// here): the socket is waited on, the log only read as it is, for a
+	// record the group missed (its queue was full).
+	if name := readSeccompRecords(m.audit, auditRecord, true, want); name != "" {
+		return name
+	}
+	return readSeccompRecords(m.fd, kmsgRecord, false, want)
+}
+
+// auditRecord receives one message of the audit group on fd (nonblocking)
+// into buf: the record's text when it is a seccomp record, else empty.
+func auditRecord(fd int, buf []byte) ([]byte, error) {
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err == unix.ENOBUFS {
+		return nil, nil // records dropped from a full queue; go on
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The audit thread sends one record per message.
+	if n < unix.NLMSG_HDRLEN {
+		return nil, nil
+	}
+	h := (*unix.NlMsghdr)(unsafe.Pointer(&buf[0]))
+	if h.Type != auditSeccomp || int(h.Len) < unix.NLMSG_HDRLEN || int(h.Len) > n {
+		return nil, nil
+	}
+	return buf[unix.NLMSG_HDRLEN:h.Len], nil
+}
+
+// kmsgRecord reads one record of the kernel log from fd (nonblocking) into
+// buf: the record when it is a seccomp one, else empty.
+func kmsgRecord(fd int, buf []byte) ([]byte, error) {
+	n, err := unix.Read(fd, buf)
+	if err == unix.EPIPE {
+		return nil, nil // records overwritten while we read: go on with the next
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		return nil, unix.EAGAIN
+	}
+	if rec := buf[:n]; bytes.Contains(rec, []byte("type=1326")) {
+		return rec, nil
+	}
+	return nil, nil
 }
 
 // recordOf is what a record of process pid, host uid uid, contains.
@@ -88,12 +170,23 @@ func (m *LogMark) Close() {
 		unix.Close(m.fd)
 		m.fd = -1
 	}
+	if m != nil && m.audit >= 0 {
+		unix.Close(m.audit)
+		m.audit = -1
+	}
 }
 
 // readDenied reads the log from fd's place on and describes the last
 // seccomp record that contains every one of want.
 func readDenied(fd int, want ...[]byte) string {
-	buf := make([]byte, 8192) // one record per read; records are at most 8 KiB
+	return readSeccompRecords(fd, kmsgRecord, true, want)
+}
+
+// readSeccompRecords reads records from fd with next, from its place on,
+// and describes the last seccomp record that contains every one of want;
+// with wait, it waits up to recordWait for one when there is none yet.
+func readSeccompRecords(fd int, next func(fd int, buf []byte) ([]byte, error), wait bool, want [][]byte) string {
+	buf := make([]byte, 16<<10) // one record per read; a record with a PATH_MAX path fits
 	var last []byte
 	// Without an audit daemon the kernel's kauditd thread prints the
 	// record some time after the kill: on a slow machine (an emulated
@@ -101,11 +194,8 @@ func readDenied(fd int, want ...[]byte) string {
 	// read to its end, wait a little for new records.
 	deadline := time.Now().Add(recordWait)
 	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EPIPE {
-			continue // records overwritten while we read: go on with the next
-		}
-		if err == unix.EAGAIN && last == nil {
+		rec, err := next(fd, buf)
+		if err == unix.EAGAIN && last == nil && wait {
 			left := time.Until(deadline)
 			if left <= 0 {
 				break
@@ -118,11 +208,13 @@ func readDenied(fd int, want ...[]byte) string {
 			}
 			break
 		}
-		if err != nil || n <= 0 {
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
 			break // EAGAIN: the end of the log
 		}
-		rec := buf[:n]
-		if bytes.Contains(rec, []byte("type=1326")) && containsAll(rec, want) {
+		if rec != nil && containsAll(rec, want) {
 			last = append(last[:0], rec...)
 		}
 	}

@@ -4,8 +4,10 @@ package seccomp
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,14 +68,7 @@ func TestReadDeniedWaitsThroughSignals(t *testing.T) {
 // after the mark of the next run, and after that run's own record. The
 // run's own call is named, not the earlier run's.
 func TestLateRecordOfEarlierRun(t *testing.T) {
-	// Datagrams keep the log's one record per read.
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	unix.SetNonblock(p[0], true)
+	p := recordPair(t)
 	for _, rec := range []string{
 		"6,1,2,-;audit: type=1326 audit(1.1:1): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=700 comm=\"a\" sig=31 arch=c000003e syscall=250 compat=0",
 		"6,2,3,-;audit: type=1326 audit(1.0:2): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=699 comm=\"a\" sig=31 arch=c000003e syscall=321 compat=0",
@@ -85,4 +80,46 @@ func TestLateRecordOfEarlierRun(t *testing.T) {
 	if s := readDenied(p[0], recordOf(700, 1000)...); s != "keyctl (250, x86_64)" {
 		t.Errorf("the run's process 700 was killed for keyctl, a process of an earlier run for bpf: got %q", s)
 	}
+}
+
+// TestAuditGroupRecordOfLongPath: a record from the audit group is read
+// whole, past the ~1 KiB a kernel log line holds (a program run from a long
+// path: the path comes before the call's number), and only seccomp records
+// of the run's process count.
+func TestAuditGroupRecordOfLongPath(t *testing.T) {
+	p := recordPair(t)
+	path := "/w/" + strings.Repeat("d", 3000) + "/probe"
+	for _, m := range []struct {
+		typ uint16
+		rec string
+	}{
+		{auditSeccomp, `audit(1.7:41): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=700 comm="probe" exe="` + path + `" sig=31 arch=c000003e syscall=250 compat=0 ip=0x1 code=0x80000000`},
+		{1300, `audit(1.7:42): arch=c000003e syscall=321 success=no exit=-1 pid=700 uid=1000`}, // not a seccomp record
+		{auditSeccomp, `audit(1.7:43): auid=4294967295 uid=1000 gid=1000 ses=4294967295 pid=699 comm="probe" exe="/w/p" sig=31 arch=c000003e syscall=321 compat=0`},
+	} {
+		msg := make([]byte, unix.NLMSG_HDRLEN+len(m.rec))
+		*(*unix.NlMsghdr)(unsafe.Pointer(&msg[0])) = unix.NlMsghdr{Len: uint32(len(msg)), Type: m.typ}
+		copy(msg[unix.NLMSG_HDRLEN:], m.rec)
+		if _, err := unix.Write(p[1], msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := readSeccompRecords(p[0], auditRecord, false, recordOf(700, 1000)); s != "keyctl (250, x86_64)" {
+		t.Errorf("a record with a %d-byte path: got %q, want keyctl", len(path), s)
+	}
+}
+
+// recordPair is a connected pair of sockets that stands for a record
+// source: datagrams keep one record per read, as the log and the audit
+// group do. p[0] (the reading end) is nonblocking; both close at the
+// test's end.
+func recordPair(t *testing.T) [2]int {
+	t.Helper()
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	unix.SetNonblock(p[0], true)
+	return [2]int{p[0], p[1]}
 }

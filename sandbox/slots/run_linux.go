@@ -20,6 +20,7 @@ import (
 	"gosandbox/sandbox/boxcfg"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/internal/mqueue"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/seccomp"
 	"gosandbox/sandbox/tty"
@@ -117,7 +118,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, queues: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -182,13 +183,14 @@ type box struct {
 	joins    []*os.File
 	pidfd    int
 	netns    int
-	ipcns    int      // the run's IPC namespace from the stock; -1 when none
-	queues   int      // its message queues (runNS.queues); -1 when none
-	mntns    int      // the run's mount copy, held so its teardown happens after the result
-	ahead    int      // the run's mount copy made ahead (runNS.mount); -1 when none
-	boxW     int      // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
-	devNull  *os.File // the run's /dev/null for nil standard streams; nil when none
-	workTree int      // detached mount of the host work directory
+	ipcns    int               // the run's IPC namespace from the stock; -1 when none
+	mq       int               // a detached mount of ipcns's message queues; -1 when none
+	mntns    int               // the run's mount copy, held so its teardown happens after the result
+	ahead    int               // the run's mount copy made ahead (runNS.mount); -1 when none
+	boxW     int               // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
+	binds    *workdir.BindLook // the writable binds, for the output check; nil without
+	devNull  *os.File          // the run's /dev/null for nil standard streams; nil when none
+	workTree int               // detached mount of the host work directory
 	held     forkexec.Held
 
 	// kmsg marks the kernel log before the start of a kill-mode run: the
@@ -300,6 +302,17 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	b.supervise(ctx, pid, start, &facts)
 	release()
 	b.mark("supervise-end")
+	// The box's figures and the look for a file at the output limit wait
+	// for every process of the box to be gone: the apart pid 1 was only
+	// asked to die when the program ended, and until its end has killed
+	// them, one the program left behind still runs (for milliseconds on a
+	// busy host): its CPU would be missed by the total (R2, a CPU limit's
+	// verdict), and it could bring a file to the limit behind the look
+	// (R10).
+	if b.pid1Reaping {
+		<-b.pid1Gone
+		b.mark("pid1-gone")
+	}
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		b.mark("usage")
@@ -378,6 +391,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
+	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
 	ownWork := len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0
 	if ownWork {
 		// The host must reach /w before or after the run: a host
@@ -435,10 +449,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.netns, b.ipcns = ns.net, ns.ipc
-	if ns.queues > 0 {
-		b.queues = ns.queues
-	}
+	b.netns, b.ipcns, b.mq = ns.net, ns.ipc, ns.mq
 	mountNS, mounts := s.mntNS, s.plan.Run
 	if ownWork {
 		mounts = s.plan.RunOwnWork
@@ -528,7 +539,7 @@ func (b *box) fileAtLimit() bool {
 	} else if workdir.TreeHasFileAtLeast(b.boxW, b.limits.Output) {
 		return true
 	}
-	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output)
+	return workdir.ScratchHasFileAtLeast(b.boxW, b.limits.Output) || b.binds.AtLimit()
 }
 
 // tearDown undoes what prepare and run made. The box's processes are gone.
@@ -553,6 +564,7 @@ func (b *box) tearDown() {
 	if b.dir != nil {
 		b.dir.Close()
 	}
+	b.binds.Close()
 	for _, f := range b.joins {
 		f.Close()
 	}
@@ -572,16 +584,18 @@ func (b *box) tearDown() {
 	// run keeps (U3). The kernel frees it in a work item after an RCU
 	// grace period; closing here, not in the release queue (2 ms later,
 	// or at the next run's start), starts that at once. The close itself
-	// only queues the work.
-	// Queues the run left are charged to the slot's host uid too until
-	// they go, and the namespace goes only after an RCU grace period
-	// (milliseconds under load): unlinked here, their bytes are back
-	// before the next run on the slot (U3).
-	if _, err := forkexec.EmptyQueues(b.queues); err != nil {
-		b.runner.setLastErr(err)
+	// only queues the work. Its POSIX message queues are removed first,
+	// through the mount made with the namespace: the work comes some time
+	// after (an RCU grace period, up to 25 ms and more here), and a run
+	// that arrives before it would find the bytes of the last one's queues
+	// still charged (mq_open fails with EMFILE). A failure leaves them to
+	// the kernel's free.
+	if b.mq >= 0 {
+		_ = mqueue.RemoveAt(b.mq)
+		b.mark("teardown:mqueues")
+		b.runner.released.CloseLater(b.mq) // its release waits for RCU
+		b.mq = -1
 	}
-	b.runner.released.CloseLater(b.queues)
-	b.queues = -1
 	closeFD(&b.ipcns)
 	// A cycle of descriptors in flight the program left is charged to the
 	// slot's host uid, which the next run keeps (U7).

@@ -19,6 +19,7 @@ import (
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/hostid"
+	"gosandbox/sandbox/internal/mqueue"
 	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
 	"gosandbox/sandbox/workdir"
@@ -487,11 +488,12 @@ func (r *Runner) setStock(s *slot) {
 	}
 }
 
-// runNS are the namespaces a run takes from the stock.
+// runNS are the namespaces a run takes from the stock, with a detached
+// mount of the IPC namespace's message queues (mq; -1 when none) through
+// which the run's end removes those the program left (U3): made here, off
+// the run's path.
 type runNS struct {
-	net, ipc int
-	// queues > 0 lists ipc's message queues (forkexec.RunNamespaces.Queues).
-	queues int
+	net, ipc, mq int
 	// mount > 0 is the run's private copy of the slot's mount namespace,
 	// made ahead (forkexec.NewRunNamespacesAhead) from the namespace
 	// mountGen names (slot.mountGen), with nothing mounted in it yet: the
@@ -503,7 +505,7 @@ type runNS struct {
 }
 
 func (ns runNS) close() {
-	for _, fd := range []int{ns.net, ns.ipc, ns.queues, ns.mount} {
+	for _, fd := range []int{ns.net, ns.ipc, ns.mq, ns.mount} {
 		if fd > 0 {
 			unix.Close(fd)
 		}
@@ -526,11 +528,13 @@ func makeRunNS(userNS int, src *mountSource) (runNS, error) {
 	}
 	ns, err := forkexec.NewRunNamespacesAhead(userNS, m)
 	if err != nil {
-		return runNS{}, err
+		return runNS{mq: -1}, err
 	}
-	run := runNS{net: ns.Net, ipc: ns.IPC}
-	if ns.Queues > 0 {
-		run.queues = ns.Queues
+	run := runNS{net: ns.Net, ipc: ns.IPC, mq: -1}
+	// Without the mount (a kernel without fsopen) the queues are left to
+	// the kernel's free of the namespace, as they were.
+	if mq, err := mqueue.Mount(ns.IPC); err == nil {
+		run.mq = mq
 	}
 	if ns.Mount > 0 {
 		run.mount, run.mountGen = ns.Mount, src.gen

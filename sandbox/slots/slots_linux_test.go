@@ -752,43 +752,6 @@ func heldMountNamespaces(t *testing.T) map[string]bool {
 	return held
 }
 
-// TestQueueBytesBackForTheNextRun: POSIX message queues a run leaves are
-// charged to the slot's host uid, which the next run keeps, until they go;
-// with the run's IPC namespace they would go only after an RCU grace
-// period (milliseconds under load), so a run right after one that used
-// all its queue bytes could make no queue (U3). The runner empties the
-// run's queues before Run returns.
-func TestQueueBytesBackForTheNextRun(t *testing.T) {
-	r := newRunner(t, 1)
-	// One interpreter for both steps, started before the clock matters:
-	// it reads "fill" or "try" from its argument.
-	py := `import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-class Attr(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long), ("cur", ctypes.c_long), ("pad", ctypes.c_long * 4)]
-a = Attr(0, 8, 1024, 0)
-def mk(name):
-    return libc.mq_open(name.encode(), os.O_CREAT | os.O_RDONLY, 0o600, ctypes.byref(a)) >= 0
-if sys.argv[1] == "fill":
-    n = 0
-    while n < 1000 and mk("/fill-%d" % n):
-        n += 1
-    print("made=%d stop=%s" % (n, os.strerror(ctypes.get_errno())))
-else:
-    print("mq=" + ("ok" if mk("/try") else os.strerror(ctypes.get_errno())))
-`
-	for i := range 3 {
-		res, out := runOut(t, r, sandbox.Spec{Args: []string{"/usr/bin/python3", "-c", py, "fill"}})
-		if res.Status != sandbox.StatusOK || !strings.Contains(out, "stop=Too many open files") {
-			t.Fatalf("fill %d: the queues did not reach the limit: %+v\n%s", i, res, out)
-		}
-		res, out = runOut(t, r, sandbox.Spec{Args: []string{"/usr/bin/python3", "-c", py, "try"}})
-		if res.Status != sandbox.StatusOK || strings.TrimSpace(out) != "mq=ok" {
-			t.Fatalf("round %d: the run right after one that used all its queue bytes cannot make a queue: %q", i, out)
-		}
-	}
-}
-
 // TestRunOutlivesEndedThreads: the program's (and a lean pid 1's)
 // parent-death signal is tied to the thread that cloned it; a goroutine of
 // the embedding program that returns locked to a thread ends that thread,

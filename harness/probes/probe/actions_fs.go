@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -37,6 +38,7 @@ func init() {
 	register("fs-swap-links", fsSwapLinks)
 	register("fs-deep-file", fsDeepFile)
 	register("fs-big-file", fsBigFile)
+	register("fs-late-write", fsLateWrite)
 }
 
 // fs-deep-file DEPTH SIZE: makes a chain of DEPTH directories with
@@ -84,10 +86,11 @@ func fsDeepFile(args []string) int {
 // fs-big-file DIR SIZE: writes SIZE bytes to DIR/big with SIGXFSZ ignored
 // (past the output limit the write fails with EFBIG, or is cut short, and
 // the program goes on), then exits 0. Prints dir=DIR written=N. DIR must
-// be one of the box's writable directories.
+// be one of the box's writable directories, or bindDir (a spec's writable
+// bind).
 func fsBigFile(args []string) int {
 	mustBeBoxed()
-	if len(args) != 2 || !slices.Contains(writableDirs, args[0]) {
+	if len(args) != 2 || !slices.Contains(append(writableDirs, bindDir), args[0]) {
 		return 2
 	}
 	size, err := sandbox.ParseSize(args[1])
@@ -105,6 +108,84 @@ func fsBigFile(args []string) int {
 	fmt.Printf("dir=%s written=%d\n", args[0], n)
 	return 0
 }
+
+// fs-late-write DIR DELAY: fills DIR/late to one page short of the file
+// size limit (RLIMIT_FSIZE), leaves a process behind that waits for the
+// program's end, then DELAY more (a Go duration, spun), and writes the
+// last page (SIGXFSZ ignored: the write is cut at the limit), then exits 0
+// at once. The host's look for a file at the output limit must come after
+// every process of the box is gone, or the file reaches the limit behind
+// it. Prints late=armed.
+func fsLateWrite(args []string) int {
+	mustBeBoxed()
+	if len(args) < 2 || !slices.Contains(append(writableDirs, bindDir), args[0]) {
+		return 2
+	}
+	delay, err := time.ParseDuration(args[1])
+	if err != nil {
+		return 2
+	}
+	signal.Ignore(unix.SIGXFSZ)
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_FSIZE, &lim) != nil || lim.Cur > 1<<30 || lim.Cur < 8192 {
+		fmt.Println("error=no file size limit to write up to")
+		return 1
+	}
+	name := args[0] + "/late"
+	if len(args) == 3 && args[2] == "late" {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return 1
+		}
+		awaitProgramEnd()
+		for end := time.Now().Add(delay); time.Now().Before(end); {
+		}
+		f.WriteAt(make([]byte, 8192), int64(lim.Cur)-4096)
+		return 0
+	}
+	if err := os.WriteFile(name, make([]byte, lim.Cur-4096), 0o666); err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	if !leaveBehind("fs-late-write", args[0], args[1], "late") {
+		return 1
+	}
+	fmt.Println("late=armed")
+	return 0
+}
+
+// leaveBehind starts this probe with args as a process left behind, and
+// waits until it is ready (awaitProgramEnd); it says why on stdout when
+// it cannot. The left process's stdin is a pipe only this program holds.
+func leaveBehind(args ...string) bool {
+	cmd := exec.Command(os.Args[0], args...)
+	in, err1 := cmd.StdinPipe()
+	ready, err2 := cmd.StdoutPipe()
+	if err1 != nil || err2 != nil || cmd.Start() != nil {
+		fmt.Println("error=cannot leave a process behind")
+		return false
+	}
+	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
+		fmt.Println("error=the process left behind did not start")
+		return false
+	}
+	leftStdin = append(leftStdin, in) // closed by the program's end
+	return true
+}
+
+// leftStdin keeps the pipes to processes left behind open until the
+// program ends.
+var leftStdin []io.WriteCloser
+
+// awaitProgramEnd, in a process started by leaveBehind, says it is ready
+// and returns once the program that left it has ended.
+func awaitProgramEnd() {
+	os.Stdout.Write([]byte("r"))
+	os.Stdin.Read(make([]byte, 1)) // EOF: the program is gone
+}
+
+// bindDir is where specs put a writable bind that fs-big-file may fill.
+const bindDir = "/out"
 
 // fs-swap-links TARGET: makes directories /w/d/0..199 and leaves three
 // processes swapping them for symlinks to TARGET (a host path) and back,

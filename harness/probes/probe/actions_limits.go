@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ const spinCap = 10 * time.Second
 
 func init() {
 	register("cpu-spin", cpuSpin)
+	register("cpu-leftover", cpuLeftover)
 	register("cpu-burn", cpuBurn)
 	register("wall-sleep", wallSleep)
 	register("wall-pause", wallPause)
@@ -555,5 +557,41 @@ func cpuAffinity([]string) int {
 		}
 	}
 	fmt.Printf("cpus=%s\n", strings.Join(cpus, ","))
+	return 0
+}
+
+// cpu-leftover DIR: leaves a process behind that waits for the program's
+// end, then spins, writing its own CPU time (CLOCK_PROCESS_CPUTIME_ID, in
+// ns, 20 digits) over DIR/cpu every few microseconds until it is killed;
+// the program prints its own CPU time last (parent_cpu_ns=N) and exits 0.
+// The box's CPU total is at least the sum of the two: a figure read
+// before every process of the box is gone misses what the leftover spun
+// after it. DIR is one of the box's writable directories or bindDir.
+func cpuLeftover(args []string) int {
+	mustBeBoxed()
+	if len(args) < 1 || !slices.Contains(append(writableDirs, bindDir), args[0]) {
+		return 2
+	}
+	name := args[0] + "/cpu"
+	cpuNow := func() int64 {
+		var ts unix.Timespec
+		unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts)
+		return ts.Nano()
+	}
+	if len(args) == 2 && args[1] == "late" {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o666)
+		if err != nil {
+			return 1
+		}
+		awaitProgramEnd()
+		for end := time.Now().Add(time.Second); time.Now().Before(end); {
+			f.WriteAt([]byte(fmt.Sprintf("%020d", cpuNow())), 0)
+		}
+		return 0
+	}
+	if !leaveBehind("cpu-leftover", args[0], "late") {
+		return 1
+	}
+	fmt.Printf("parent_cpu_ns=%d\n", cpuNow())
 	return 0
 }

@@ -22,6 +22,7 @@ import (
 
 func init() {
 	register("sys-try", sysTry)
+	register("exec-deep", execDeep)
 	register("sys-unknown", sysUnknown)
 	register("sys-thread", sysThread)
 	register("sys-status", sysStatus)
@@ -182,6 +183,50 @@ func sysTry(args []string) int {
 		fmt.Printf("%s=%s\n", name, errName(call()))
 	}
 	return 0
+}
+
+// exec-deep DEPTH ACTION [ARGS...]: copies this program to the bottom of a
+// chain of DEPTH directories with 250-byte names below /w and runs ACTION
+// from there (execve by a relative path), so that the program's path is
+// DEPTH*251 bytes long: the kernel's log of a seccomp kill carries the
+// path before the call's number. Prints nothing of its own unless it fails
+// (error=...).
+func execDeep(args []string) int {
+	mustBeBoxed()
+	if len(args) < 2 {
+		return 2
+	}
+	depth, err := strconv.Atoi(args[0])
+	if err != nil || depth < 1 || depth > 64 {
+		return 2
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	name := strings.Repeat("d", 250)
+	if err := os.Chdir("/w"); err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	for range depth {
+		if err := os.Mkdir(name, 0o755); err != nil && !os.IsExist(err) {
+			fmt.Println("error=" + err.Error())
+			return 1
+		}
+		if err := os.Chdir(name); err != nil {
+			fmt.Println("error=" + err.Error())
+			return 1
+		}
+	}
+	if err := os.WriteFile("probe", self, 0o755); err != nil {
+		fmt.Println("error=" + err.Error())
+		return 1
+	}
+	err = unix.Exec("./probe", append([]string{"probe"}, args[1:]...), os.Environ())
+	fmt.Println("error=exec: " + err.Error())
+	return 1
 }
 
 // sys-unknown: call numbers no kernel assigns yet, and clone3 with an invalid
