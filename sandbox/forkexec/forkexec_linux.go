@@ -336,7 +336,7 @@ const (
 	// thing.
 	StepAffinity
 	// StepOpenMount opens the mount namespace made ahead
-	// (NewRunNamespacesAhead) once its mounts are made.
+	// (NewRunNamespacesAhead) in the holder that made it.
 	StepOpenMount
 	stepCount
 )
