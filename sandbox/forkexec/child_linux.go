@@ -178,9 +178,11 @@ func forkChild(p *prepared, errFD, syncFD int) (pid int, errno syscall.Errno) {
 				goto fail
 			}
 		}
-		step = StepCopyMount
-		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
-			goto fail
+		if !p.slotAhead {
+			step = StepCopyMount
+			if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
+				goto fail
+			}
 		}
 		step = StepStash
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(p.slotStash)), 0, 0); err1 != 0 && !p.slotFresh {

@@ -36,8 +36,10 @@
 // until then). With ReaperApart the box's pid 1 is not the program's parent
 // but a second child of the caller, cloned first onto a tiny idle reaper
 // program, and the program is the caller's own child. Slot.IPCNS gives the
-// child an IPC namespace made ahead (NewRunNamespacesIn) to enter instead
-// of a new one from its clone.
+// child an IPC namespace made ahead (NewRunNamespacesAhead) to enter instead
+// of a new one from its clone; with Slot.MountMadeAhead, MountNS is the
+// run's own mount copy, made ahead (NewRunNamespacesAhead), which the
+// child enters without copying it.
 //
 // A vfork start keeps its cost off the child's path where the kernel can:
 // clone3 with CLONE_CLEAR_SIGHAND sets the runtime's signal handlers to

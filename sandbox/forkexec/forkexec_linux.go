@@ -219,12 +219,17 @@ type Slot struct {
 	// the box.
 	Mounts *mount.Plan
 	// IPCNS > 0 is the run's IPC namespace, made ahead (see
-	// NewRunNamespacesIn), which the child enters instead of being cloned
+	// NewRunNamespacesAhead), which the child enters instead of being cloned
 	// into a new one: CloneFlags must then lack CLONE_NEWIPC.
 	IPCNS int
 	// WorkTree > 0 is a detached mount tree (open_tree with
 	// OPEN_TREE_CLONE) that the child moves onto /w after Mounts.
 	WorkTree int
+	// MountMadeAhead says MountNS is already the run's own private copy of
+	// the slot's mount namespace, made for this run alone
+	// (NewRunNamespacesAhead): the child enters it and makes no copy; the
+	// run's Mounts are made there as in a copy of its own.
+	MountMadeAhead bool
 	// WorkUID and WorkGID, when WorkUID > 0, own /w once a Mount plan is
 	// built (host ids: the plan runs in the caller's user namespace).
 	WorkUID, WorkGID int
@@ -330,6 +335,9 @@ const (
 	// StepAffinity puts back the caller's CPUs (see pinForVfork), first
 	// thing.
 	StepAffinity
+	// StepOpenMount opens the mount namespace made ahead
+	// (NewRunNamespacesAhead) in the holder that made it.
+	StepOpenMount
 	stepCount
 )
 
@@ -375,6 +383,7 @@ var stepNames = [stepCount]string{
 	StepEnterNet:      "enter the run's network namespace",
 	StepEnterIPC:      "enter the run's IPC namespace",
 	StepAffinity:      "restore the CPU affinity",
+	StepOpenMount:     "open the mount namespace made ahead",
 	StepEnterUser:     "enter the slot's user namespace",
 	StepChownWork:     "give /w to the box",
 	StepUnshareFiles:  "unshare the descriptor table",
@@ -475,6 +484,8 @@ type prepared struct {
 	// Mount plan built in it; /w then goes to workUID, workGID.
 	slotFresh        bool
 	workUID, workGID int
+	// slotAhead (Slot.MountMadeAhead): slotMount is the run's own copy.
+	slotAhead bool
 	// holds (Slot.Held): the child starts sharing the descriptor table
 	// (shareFiles is CLONE_FILES) and leaves heldMnt and heldWork in it.
 	holds             bool
@@ -867,6 +878,10 @@ func (p *prepared) prepareSlot(r *Runner) error {
 		p.slotFresh = true
 		p.workUID, p.workGID = s.WorkUID, s.WorkGID
 	}
+	if s.MountMadeAhead && r.Mount != nil {
+		return errors.New("forkexec: Slot.MountMadeAhead needs MountNS, not a Mount plan")
+	}
+	p.slotAhead = s.MountMadeAhead
 	p.slotUser, p.slotMount, p.slotNet, p.slotWork = s.UserNS, s.MountNS, s.NetNS, s.WorkTree
 	p.slotIPC = s.IPCNS
 	stash := s.Stash

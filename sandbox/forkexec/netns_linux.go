@@ -156,7 +156,10 @@ func forkNetNSHolder(ready, hold int, ifr *ifreq) (pid int, errno syscall.Errno)
 type netnsResult struct {
 	fd    int32
 	errno uint32
-	ipcFD int32 // NewRunNamespacesIn only
+	ipcFD int32 // NewRunNamespacesAhead only
+	// NewRunNamespacesAhead only: the mount copy, or why it failed.
+	mntFD             int32
+	mntErrno, mntStep uint32
 }
 
 // newNetNSShared is NewNetNS with a child that borrows the caller's memory
@@ -323,43 +326,97 @@ func forkUserNSHolder(hold int) (pid int, errno syscall.Errno) {
 // makes it, so no page tables are copied; where that start is missing
 // (architectures other than amd64) it fails with ENOSYS.
 func NewNetNSIn(userNS int) (int, error) {
-	net, _, err := newNetNSIn(userNS, false)
-	return net, err
+	ns, err := newNetNSIn(userNS, false, nil)
+	return ns.Net, err
 }
 
-// NewRunNamespacesIn is NewNetNSIn that also makes a fresh IPC namespace,
-// owned by the caller's user namespace (as one a clone with CLONE_NEWIPC
-// from the caller would be), for Slot.IPCNS: the same child makes both,
-// so the IPC namespace's cost (its message queue file system and sysctl
-// tables) is paid ahead of the run rather than in the child's clone.
-func NewRunNamespacesIn(userNS int) (netNS, ipcNS int, err error) {
-	return newNetNSIn(userNS, true)
+// MountsAhead asks NewRunNamespacesAhead for the run's copy of a slot's
+// mount namespace.
+type MountsAhead struct {
+	// MountNS is the slot's mount namespace.
+	MountNS int
 }
 
-func newNetNSIn(userNS int, ipc bool) (int, int, error) {
-	if !haveVfork {
-		return -1, -1, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
+// RunNamespaces are the namespaces of one slot run, made ahead.
+type RunNamespaces struct {
+	Net, IPC int
+	// Mount is the run's private copy of the slot's mount namespace, for
+	// Slot.MountMadeAhead; -1 when none was asked for or it could not be
+	// made (MountErr).
+	Mount    int
+	MountErr error
+}
+
+// NewRunNamespacesAhead is NewNetNSIn that also makes what else a slot's
+// run takes from its stock (Slot.IPCNS, Slot.MountMadeAhead): a fresh IPC
+// namespace, owned by the caller's user namespace (as one a clone with
+// CLONE_NEWIPC from the caller would be), so its cost (its message queue
+// file system and sysctl tables) is paid ahead of the run rather than in
+// the child's clone; and, with m set, the run's copy of the slot's
+// mount namespace m.MountNS. The same child makes all: the mount copy
+// first, from the caller's user namespace (which then owns it, as it owns
+// the copy a Slot child makes for itself), so entering the slot's
+// namespace and copying it are no part of the run's start. Nothing is
+// mounted in the copy: whatever the run mounts is made after the run
+// before it ended (U7: a tmpfs's birth time would tell when the stock was
+// refilled, that is, when the run before started). The copy goes to one
+// run only: nothing else enters it, and its descriptor is the caller's
+// alone. A failure of the mount part alone leaves Mount -1 and says why
+// in MountErr; the other namespaces are good.
+func NewRunNamespacesAhead(userNS int, m *MountsAhead) (RunNamespaces, error) {
+	if m == nil {
+		return newNetNSIn(userNS, true, nil)
 	}
-	res := netnsResult{fd: -1, ipcFD: -1}
+	return newNetNSIn(userNS, true, &aheadPrep{mntNS: m.MountNS})
+}
+
+// aheadPrep is what the holder child makes besides the network and IPC
+// namespaces: a copy of mntNS.
+type aheadPrep struct {
+	mntNS int
+}
+
+func newNetNSIn(userNS int, ipc bool, ahead *aheadPrep) (RunNamespaces, error) {
+	none := RunNamespaces{Net: -1, IPC: -1, Mount: -1}
+	if !haveVfork {
+		return none, fmt.Errorf("forkexec: network namespace in a user namespace: %w", unix.ENOSYS)
+	}
+	res := netnsResult{fd: -1, ipcFD: -1, mntFD: -1}
 	ifr := loopbackReq
 	syscall.ForkLock.Lock()
-	pid, errno := vforkNetNSIn(&res, &ifr, userNS, ipc)
+	pid, errno := vforkNetNSIn(&res, &ifr, userNS, ipc, ahead)
 	syscall.ForkLock.Unlock()
 	if errno != 0 {
-		return -1, -1, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
+		return none, fmt.Errorf("forkexec: clone network namespace holder: %w", errno)
 	}
 	reap(pid)
 	if res.errno != 0 {
-		if res.fd >= 0 {
-			unix.Close(int(res.fd))
+		for _, fd := range []int32{res.fd, res.ipcFD, res.mntFD} {
+			if fd >= 0 {
+				unix.Close(int(fd))
+			}
 		}
-		if res.ipcFD >= 0 {
-			unix.Close(int(res.ipcFD))
-		}
-		return -1, -1, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
+		return none, fmt.Errorf("forkexec: make a network namespace in a user namespace: %w", syscall.Errno(res.errno))
 	}
-	return int(res.fd), int(res.ipcFD), nil
+	ns := RunNamespaces{Net: int(res.fd), IPC: int(res.ipcFD), Mount: int(res.mntFD)}
+	if ahead != nil && res.mntErrno != 0 {
+		if ns.Mount >= 0 {
+			unix.Close(ns.Mount)
+			ns.Mount = -1
+		}
+		ns.MountErr = fmt.Errorf("forkexec: mount namespace made ahead: %s: %w", Step(res.mntStep), syscall.Errno(res.mntErrno))
+	}
+	return ns, nil
 }
+
+// nsDirPath is /proc/thread-self/ns, and netName and mntName names in it,
+// for the vfork holder: once it entered a slot's mount namespace, /proc
+// there is no proc.
+var (
+	nsDirPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a', 'd', '-', 's', 'e', 'l', 'f', '/', 'n', 's', 0}
+	netName   = [...]byte{'n', 'e', 't', 0}
+	mntName   = [...]byte{'m', 'n', 't', 0}
+)
 
 // ipcnsPath is /proc/thread-self/ns/ipc for the vfork holder.
 var ipcnsPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a', 'd', '-', 's', 'e', 'l', 'f', '/', 'n', 's', '/', 'i', 'p', 'c', 0}
@@ -372,10 +429,11 @@ var ipcnsPath = [...]byte{'/', 'p', 'r', 'o', 'c', '/', 't', 'h', 'r', 'e', 'a',
 //go:noinline
 //go:norace
 //go:nocheckptr
-func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool) (pid int, errno syscall.Errno) {
+func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool, ahead *aheadPrep) (pid int, errno syscall.Errno) {
 	var (
 		r1, r2 uintptr
 		err1   syscall.Errno
+		nsDir  = -1
 	)
 	runtime_BeforeFork()
 	r1, r2 = rawVfork(syscall.CLONE_VM | syscall.CLONE_VFORK | syscall.CLONE_FILES | uintptr(syscall.SIGCHLD))
@@ -399,19 +457,75 @@ func vforkNetNSIn(res *netnsResult, ifr *ifreq, userNS int, ipc bool) (pid int, 
 			}
 		}
 	}
+	// The mount copy before the user namespace: made from the caller's,
+	// it belongs to the caller's, as the run child's own copy would.
+	if ahead != nil {
+		r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&nsDirPath[0])),
+			unix.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0, 0, 0)
+		if err1 != 0 {
+			res.errno = uint32(err1)
+			for {
+				syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
+			}
+		}
+		nsDir = int(r1)
+		mountAhead(res, ahead, nsDir)
+	}
 	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(userNS), syscall.CLONE_NEWUSER, 0); err1 == 0 {
 		if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNET, 0, 0); err1 == 0 {
 			if err1 = loopbackUp(ifr); err1 == 0 {
-				r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&netnsPath[0])),
-					syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+				if nsDir >= 0 {
+					r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(nsDir), uintptr(unsafe.Pointer(&netName[0])),
+						syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+				} else {
+					r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&netnsPath[0])),
+						syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+				}
 				if err1 == 0 {
 					res.fd = int32(r1)
 				}
 			}
 		}
 	}
+	if nsDir >= 0 {
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(nsDir), 0, 0)
+	}
 	res.errno = uint32(err1)
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
 	}
+}
+
+// mountAhead makes the holder's private copy of the slot's mount namespace
+// and opens it (res.mntFD) through nsDir, the holder's
+// /proc/thread-self/ns; a failure goes to res.mntErrno and leaves no
+// descriptor. Nosplit, raw system calls only: it runs in the vfork holder.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func mountAhead(res *netnsResult, ahead *aheadPrep, nsDir int) {
+	var (
+		r1   uintptr
+		err1 syscall.Errno
+		step Step
+	)
+	step = StepEnterMount
+	if _, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(ahead.mntNS), syscall.CLONE_NEWNS, 0); err1 != 0 {
+		goto fail
+	}
+	step = StepCopyMount
+	if _, _, err1 = syscall.RawSyscall(syscall.SYS_UNSHARE, syscall.CLONE_NEWNS, 0, 0); err1 != 0 {
+		goto fail
+	}
+	step = StepOpenMount
+	r1, _, err1 = syscall.RawSyscall6(syscall.SYS_OPENAT, uintptr(nsDir), uintptr(unsafe.Pointer(&mntName[0])),
+		syscall.O_RDONLY|syscall.O_CLOEXEC, 0, 0, 0)
+	if err1 != 0 {
+		goto fail
+	}
+	res.mntFD = int32(r1)
+	return
+fail:
+	res.mntErrno, res.mntStep = uint32(err1), uint32(step)
 }

@@ -37,13 +37,7 @@ func BenchmarkSlotsVsFloor(b *testing.B) {
 	warm := newRunnerWith(b, Options{Size: 1, Warm: true})
 	// The same with the box's pid 1 as the program's parent, as before
 	// forkexec.Runner.ReaperApart.
-	noReaperApart = true
-	nested, err := New(Options{Size: 1})
-	noReaperApart = false
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nested.Close()
+	nested := newRunnerWhile(b, &noReaperApart)
 	one := &oneshot.Runner{}
 	defer one.Close()
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
@@ -94,6 +88,45 @@ func BenchmarkSlotsAloneVsFloor(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkSlotsMountAhead interleaves /bin/true on one lean slot whose
+// stock holds the run's mount copy (made ahead), on one whose runs copy
+// the slot's mount namespace themselves (noMountAhead), and the floor,
+// back to back and with 20 ms of idleness before each run, and reports p50
+// and p90 of both as ratios to the floor's.
+func BenchmarkSlotsMountAhead(b *testing.B) {
+	ahead := newRunnerWith(b, Options{Size: 1})
+	own := newRunnerWhile(b, &noMountAhead)
+	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("gap=%v", gap), func(b *testing.B) {
+			for range 5 {
+				boxedTrue(b, ahead)
+				boxedTrue(b, own)
+			}
+			var floor, withCopy, without []time.Duration
+			timed := timedAfter(gap)
+			for b.Loop() {
+				timed(&floor, func() { testhost.FloorTrue(b) })
+				timed(&withCopy, func() { boxedTrue(b, ahead) })
+				timed(&without, func() { boxedTrue(b, own) })
+			}
+			reportVsFloor(b, floor, map[string][]time.Duration{"ahead": withCopy, "own": without})
+		})
+	}
+}
+
+// newRunnerWhile returns a Runner of one slot made while knob (one of the
+// benchmarks' switches, read by New) is set.
+func newRunnerWhile(b *testing.B, knob *bool) *Runner {
+	*knob = true
+	r, err := New(Options{Size: 1})
+	*knob = false
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
 }
 
 // BenchmarkSlotsIdlePair: after 20 ms of idleness a run on one lean slot,

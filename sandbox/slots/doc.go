@@ -5,15 +5,20 @@
 // A slot is a user namespace (its own host ids, from sandbox/hostid, never
 // shared with another slot or box), a mount namespace holding the box's
 // read-only tree (sandbox/mount's slot plan, applied once), and a stock of
-// run namespaces (a network namespace with its loopback up and an IPC
-// namespace) made ahead inside the slot's user namespace; a run that takes
-// the last set refills the stock while its program runs. Each run takes
-// the slot, and its child (the raw-syscall child of sandbox/forkexec,
-// started with CLONE_VM|CLONE_VFORK, so no page tables are copied) is
-// cloned into fresh pid, IPC and UTS namespaces, joins the run's cgroup,
-// enters the slot's mount namespace and makes a private copy of it with a
-// fresh /proc, /tmp (also /dev/shm) and /w, joins the run's network
-// namespace and then the slot's user namespace, and takes the same box
+// run namespaces made ahead: a network namespace with its loopback up
+// (inside the slot's user namespace), an IPC namespace and, once the slot
+// has its mount namespace, a private copy of it with nothing mounted in it
+// yet; a run that takes the last set refills the stock while its program
+// runs, and each set serves one run. Each run takes the slot, and its
+// child (the raw-syscall child of sandbox/forkexec, started with
+// CLONE_VM|CLONE_VFORK, so no page tables are copied) is cloned into
+// fresh pid and UTS namespaces, joins the run's cgroup and IPC namespace,
+// enters its mount copy (or copies the slot's mount namespace itself when
+// the stock had none, or one made of an earlier layout) and mounts a
+// fresh /proc, /tmp (also /dev/shm) and /w there (after the run before it
+// ended: a tmpfs's birth time would tell when the stock was refilled),
+// joins the run's network namespace and then the slot's user namespace,
+// and takes the same box
 // settings as the one-shot runner (sandbox/boxcfg): box uid and gid,
 // no_new_privs, no capabilities, rlimits, seccomp. The box's pid 1 is a tiny
 // reaper beside the program, a second child of the supervisor made first

@@ -118,7 +118,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -186,6 +186,7 @@ type box struct {
 	ipcns    int               // the run's IPC namespace from the stock; -1 when none
 	mq       int               // a detached mount of ipcns's message queues; -1 when none
 	mntns    int               // the run's mount copy, held so its teardown happens after the result
+	ahead    int               // the run's mount copy made ahead (runNS.mount); -1 when none
 	boxW     int               // O_PATH of the run's /w (its tmpfs or the host dir's bind), for the output check
 	binds    *workdir.BindLook // the writable binds, for the output check; nil without
 	devNull  *os.File          // the run's /dev/null for nil standard streams; nil when none
@@ -391,8 +392,8 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
-	mounts := s.plan.Run
-	if len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0 {
+	ownWork := len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0
+	if ownWork {
 		// The host must reach /w before or after the run: a host
 		// directory, moved into the box as a detached mount.
 		dir, err := workdir.New(workdir.Options{
@@ -418,7 +419,6 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			&unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}); err != nil {
 			return nil, fmt.Errorf("slots: work directory nosuid, nodev: %w", err)
 		}
-		mounts = s.plan.RunOwnWork
 	}
 	b.mark("prepare:mounts")
 	if r.cgroups != nil {
@@ -450,18 +450,29 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.netns, b.ipcns, b.mq = ns.net, ns.ipc, ns.mq
+	mountNS, mounts := s.mntNS, s.plan.Run
+	if ownWork {
+		mounts = s.plan.RunOwnWork
+	}
+	if ns.mount > 0 && ns.mountGen == s.mountGen {
+		b.ahead, mountNS = ns.mount, ns.mount // the copy made ahead for this run
+	} else if ns.mount > 0 {
+		unix.Close(ns.mount) // made of a namespace the slot no longer has
+	}
 	b.mark("prepare:netns")
 	fe.CloneFlags = unix.CLONE_NEWPID | unix.CLONE_NEWUTS
 	fe.Vfork = true
 	fe.Slot = &forkexec.Slot{
 		UserNS:   s.userNS,
-		MountNS:  s.mntNS,
+		MountNS:  mountNS,
 		NetNS:    b.netns,
 		IPCNS:    b.ipcns,
 		Stash:    mount.SlotStash,
 		Mounts:   mounts,
 		WorkTree: b.workTree,
 		Held:     &b.held,
+
+		MountMadeAhead: b.ahead >= 0,
 	}
 	if b.group != nil {
 		// The child writes itself into the run's groups first thing (v1:
@@ -544,6 +555,7 @@ func (b *box) tearDown() {
 	b.runner.released.CloseLater(b.netns)
 	b.runner.released.CloseLater(b.boxW)
 	b.runner.released.CloseLater(b.mntns)
+	b.runner.released.CloseLater(b.ahead)
 	closeFD(&b.workTree)
 	if b.devNull != nil {
 		b.devNull.Close()

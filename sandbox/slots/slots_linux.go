@@ -193,8 +193,9 @@ func (r *Runner) Close() error {
 }
 
 // SpoilIdle breaks the namespaces of an idle slot, as a bug or an outside
-// hand could: its mount namespace descriptor then names no namespace. The
-// next run on it finds out, rebuilds the slot and runs there (tests).
+// hand could: its mount namespace descriptors (the slot's and the copies
+// its stock made ahead) then name no namespace. The next run on it finds
+// out, rebuilds the slot and runs there (tests).
 func (r *Runner) SpoilIdle(ctx context.Context) error {
 	s, err := r.take(ctx)
 	if err != nil {
@@ -205,10 +206,26 @@ func (r *Runner) SpoilIdle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("slots: %w", err)
 	}
-	// dup3 over the descriptor: the slot keeps its number, which now names
-	// /dev/null; the namespace goes with its last reference.
-	err = unix.Dup3(fd, s.mntNS, unix.O_CLOEXEC)
-	unix.Close(fd)
+	defer unix.Close(fd)
+	// dup3 over each descriptor: the holder keeps its number, which now
+	// names /dev/null; the namespace goes with its last reference.
+	spoil := func(ns int) {
+		if err == nil && ns > 0 {
+			err = unix.Dup3(fd, ns, unix.O_CLOEXEC)
+		}
+	}
+	spoil(s.mntNS)
+	s.net.mu.Lock()
+	for s.net.filling {
+		s.net.idle.Wait()
+	}
+	for _, ns := range s.net.ready {
+		spoil(ns.mount)
+	}
+	if s.net.ahead != nil {
+		spoil(s.net.ahead.mntNS)
+	}
+	s.net.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("slots: %w", err)
 	}
@@ -236,7 +253,10 @@ type slot struct {
 	// for runKey (binds and tmpfs size).
 	baseKey, runKey string
 	plan            *mount.SlotPlan
-	net             netStock
+	// mountGen names mntNS as it is now: a mount copy made ahead from an
+	// earlier one (runNS.mountGen) is not used.
+	mountGen uint64
+	net      netStock
 }
 
 // build makes the slot's lease, user namespace and an empty network stock;
@@ -271,6 +291,7 @@ func (s *slot) destroy() {
 	closeFD(&s.mntNS)
 	closeFD(&s.userNS)
 	s.baseKey, s.runKey, s.plan = "", "", nil
+	s.mountGen++
 	if s.lease != nil {
 		s.lease.Release()
 		s.lease = nil
@@ -284,6 +305,7 @@ func (s *slot) rebuild() error {
 	closeFD(&s.mntNS)
 	closeFD(&s.userNS)
 	s.baseKey, s.runKey, s.plan = "", "", nil
+	s.mountGen++
 	return s.build()
 }
 
@@ -319,6 +341,10 @@ func (s *slot) prepareMounts(binds []sandbox.Bind, tmpfs int64) error {
 		}
 		closeFD(&s.mntNS)
 		s.mntNS, s.baseKey = fd, baseKey
+		s.mountGen++
+		if err := s.net.setAhead(s.mntNS, s.mountGen); err != nil {
+			return fmt.Errorf("slots: slot %d: %w", s.id, err)
+		}
 	}
 	s.plan, s.runKey = plan, runKey
 	return nil
@@ -434,6 +460,12 @@ type netStock struct {
 	topUp   *time.Timer // armed while a deferred top-up waits
 	err     error       // why the last fill failed
 
+	// ahead, when set, is what each set's mount copy is made of: the
+	// slot's mount namespace (a descriptor of the stock's own).
+	ahead *mountSource
+	// noAhead (benchmarks, noMountAhead): no mount copies in the stock.
+	noAhead bool
+
 	// depth is how many sets the stock holds (Options.Warm).
 	depth int
 	// apart: the slot's runs have their pid 1 apart (Runner.apart) and the
@@ -448,6 +480,7 @@ type netStock struct {
 
 // setStock says how much slot s keeps ready while idle (Options.Warm).
 func (r *Runner) setStock(s *slot) {
+	s.net.noAhead = noMountAhead
 	s.net.apart = r.apart && r.opts.Warm
 	s.net.depth = 1
 	if r.opts.Warm {
@@ -459,32 +492,101 @@ func (r *Runner) setStock(s *slot) {
 // mount of the IPC namespace's message queues (mq; -1 when none) through
 // which the run's end removes those the program left (U3): made here, off
 // the run's path.
-type runNS struct{ net, ipc, mq int }
+type runNS struct {
+	net, ipc, mq int
+	// mount > 0 is the run's private copy of the slot's mount namespace,
+	// made ahead (forkexec.NewRunNamespacesAhead) from the namespace
+	// mountGen names (slot.mountGen), with nothing mounted in it yet: the
+	// run mounts its /tmp, /w and /proc there after the run before it
+	// ended (U7). Like the rest of the set it serves one run: take hands
+	// it out once, and the run closes it.
+	mount    int
+	mountGen uint64
+}
 
 func (ns runNS) close() {
-	if ns.net > 0 {
-		unix.Close(ns.net)
-	}
-	if ns.ipc > 0 {
-		unix.Close(ns.ipc)
-	}
-	if ns.mq > 0 {
-		unix.Close(ns.mq)
+	for _, fd := range []int{ns.net, ns.ipc, ns.mq, ns.mount} {
+		if fd > 0 {
+			unix.Close(fd)
+		}
 	}
 }
 
-func makeRunNS(userNS int) (runNS, error) {
-	net, ipc, err := forkexec.NewRunNamespacesIn(userNS)
-	if err != nil {
-		return runNS{net, ipc, -1}, err
+// mountSource is what the stock makes its mount copies of.
+type mountSource struct {
+	mntNS int // a descriptor of the slot's mount namespace, the holder's own
+	gen   uint64
+}
+
+// makeRunNS makes one set of run namespaces in userNS, with a mount copy
+// when src is set. A mount copy that could not be made is left out: the
+// run makes its own.
+func makeRunNS(userNS int, src *mountSource) (runNS, error) {
+	var m *forkexec.MountsAhead
+	if src != nil {
+		m = &forkexec.MountsAhead{MountNS: src.mntNS}
 	}
+	ns, err := forkexec.NewRunNamespacesAhead(userNS, m)
+	if err != nil {
+		return runNS{mq: -1}, err
+	}
+	run := runNS{net: ns.Net, ipc: ns.IPC, mq: -1}
 	// Without the mount (a kernel without fsopen) the queues are left to
 	// the kernel's free of the namespace, as they were.
-	mq, err := mqueue.Mount(ipc)
-	if err != nil {
-		mq = -1
+	if mq, err := mqueue.Mount(ns.IPC); err == nil {
+		run.mq = mq
 	}
-	return runNS{net, ipc, mq}, nil
+	if ns.Mount > 0 {
+		run.mount, run.mountGen = ns.Mount, src.gen
+	}
+	return run, nil
+}
+
+// setAhead says what the stock's mount copies are made of from now on:
+// mntNS (the slot's, which the stock duplicates: the slot may close its
+// own while a fill uses it), under the name gen.
+func (n *netStock) setAhead(mntNS int, gen uint64) error {
+	if n.noAhead {
+		return nil
+	}
+	fd, err := unix.FcntlInt(uintptr(mntNS), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("keep the mount namespace for the stock: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closeAheadLocked()
+	n.ahead = &mountSource{mntNS: fd, gen: gen}
+	return nil
+}
+
+func (n *netStock) closeAheadLocked() {
+	if n.ahead != nil {
+		unix.Close(n.ahead.mntNS)
+		n.ahead = nil
+	}
+}
+
+// aheadCopyLocked returns a copy of n.ahead with a descriptor of its own,
+// which the caller closes (closeSource): a fill outside the lock must not
+// use a number setAhead or drain may close and the process reuse.
+func (n *netStock) aheadCopyLocked() *mountSource {
+	if n.ahead == nil {
+		return nil
+	}
+	fd, err := unix.FcntlInt(uintptr(n.ahead.mntNS), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil // the runs make their own copies
+	}
+	src := *n.ahead
+	src.mntNS = fd
+	return &src
+}
+
+func closeSource(src *mountSource) {
+	if src != nil {
+		unix.Close(src.mntNS)
+	}
 }
 
 // take returns stocked namespaces, or makes them when there are none. The
@@ -508,8 +610,10 @@ func (n *netStock) take() (runNS, error) {
 	userNS := n.userNS
 	n.mu.Unlock()
 	if ns.net <= 0 {
+		// On the run's path: no mount copy, which would cost the run as
+		// much as making its own.
 		var err error
-		if ns, err = makeRunNS(userNS); err != nil {
+		if ns, err = makeRunNS(userNS, nil); err != nil {
 			return runNS{}, fmt.Errorf("slots: %w", err)
 		}
 	}
@@ -608,13 +712,15 @@ func (n *netStock) startFillLocked() {
 	}
 	n.filling = true
 	userNS := n.userNS
+	src := n.aheadCopyLocked()
 	// At a lower priority than the runs.
 	release.Go(func() {
 		n.mu.Lock()
 		defer n.mu.Unlock()
+		defer closeSource(src)
 		for len(n.ready) < n.depth {
 			n.mu.Unlock()
-			ns, err := makeRunNS(userNS)
+			ns, err := makeRunNS(userNS, src)
 			n.mu.Lock()
 			if err != nil {
 				n.err = err
@@ -640,8 +746,10 @@ func (n *netStock) setUserNS(fd int) {
 func (n *netStock) fill() {
 	n.mu.Lock()
 	userNS := n.userNS
+	src := n.aheadCopyLocked()
 	n.mu.Unlock()
-	ns, err := makeRunNS(userNS)
+	ns, err := makeRunNS(userNS, src)
+	closeSource(src)
 	n.mu.Lock()
 	if err != nil {
 		n.err = err
@@ -686,6 +794,7 @@ func (n *netStock) drain() {
 		n.pid1.Close()
 		n.pid1 = nil
 	}
+	n.closeAheadLocked()
 	n.userNS = -1 // closed by the slot; build sets the next one
 }
 
@@ -698,6 +807,10 @@ func closeFD(fd *int) {
 
 // noReaperApart (benchmarks) keeps the box's pid 1 as the program's parent.
 var noReaperApart bool
+
+// noMountAhead (benchmarks) makes Runners whose runs copy the slot's mount
+// namespace themselves, as before the stock held mount copies.
+var noMountAhead bool
 
 // newUserNS makes a slot's user namespace (tests make it fail).
 var newUserNS = forkexec.NewUserNS

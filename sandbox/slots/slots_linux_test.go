@@ -698,6 +698,60 @@ func whileIdleArrivalRuns(t *testing.T, r *Runner, first, look func()) {
 	}()
 }
 
+// TestRunMountNamespaceMadeAhead: once a slot has served a run and its
+// stock is refilled, the next run's program is in a mount namespace the
+// supervisor already held before the run began (a copy made ahead), not in
+// a copy its child made on the run's path; the run's /tmp and /w are its
+// own tmpfs mounts, and it sees nothing earlier runs left there, also
+// when runs come back to back (the copy then made while the run before
+// ran).
+func TestRunMountNamespaceMadeAhead(t *testing.T) {
+	r := newRunner(t, 1)
+	spec := sandbox.Spec{Args: []string{"/bin/sh", "-c", "readlink /proc/self/ns/mnt; " +
+		"grep -c -e ' /tmp tmpfs ' -e ' /w tmpfs ' /proc/self/mounts; ls -A /w /tmp /dev/shm | grep -c left; " +
+		"touch /w/left /tmp/left /dev/shm/left"}}
+	if res, out := runOut(t, r, spec); res.Status != sandbox.StatusOK {
+		t.Fatalf("first run: %+v\n%s", res, out)
+	}
+	// A namespace's number is reused once it is freed, so that no copy
+	// served two runs shows in what each run finds: nothing left.
+	for i := range 4 {
+		backToBack := i >= 2
+		if !backToBack {
+			settle(r)
+		}
+		held := heldMountNamespaces(t)
+		res, out := runOut(t, r, spec)
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %+v\n%s", i, res, out)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || lines[1] != "2" || lines[2] != "0" {
+			t.Fatalf("run %d: want the namespace, a tmpfs /tmp and /w, and nothing left by earlier runs, got %q", i, out)
+		}
+		if !held[lines[0]] && !backToBack {
+			t.Errorf("run %d: the program ran in %s, which the supervisor did not hold before the run (it held %v): its copy was made on the run's path", i, lines[0], held)
+		}
+	}
+}
+
+// heldMountNamespaces names the mount namespaces this process holds
+// descriptors of ("mnt:[N]").
+func heldMountNamespaces(t *testing.T) map[string]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{}
+	for _, e := range ents {
+		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(link, "mnt:[") {
+			held[link] = true
+		}
+	}
+	return held
+}
+
 // TestRunOutlivesEndedThreads: the program's (and a lean pid 1's)
 // parent-death signal is tied to the thread that cloned it; a goroutine of
 // the embedding program that returns locked to a thread ends that thread,
