@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/unixsocket"
 )
 
 // What a reset does so that nothing a run can observe tells it about the
@@ -283,7 +284,7 @@ func (t freshTmp) remount() error {
 	for _, dir := range dirs {
 		err := unix.Unmount(dir, 0)
 		for try := 0; try < busyRetries && errors.Is(err, unix.EBUSY); try++ {
-			if gcErr := waitCollection(); gcErr != nil {
+			if gcErr := unixsocket.AwaitCollection(); gcErr != nil {
 				return fmt.Errorf("unmount %s: %w (%v)", dir, err, gcErr)
 			}
 			err = unix.Unmount(dir, 0)

@@ -118,7 +118,7 @@ func (r *Runner) runOn(ctx context.Context, s *slot, spec sandbox.Spec, limits s
 	}
 	var res sandbox.Result
 	for attempt := 0; ; attempt++ {
-		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
+		b := &box{runner: r, slot: s, spec: spec, limits: limits, busy: busy, pidfd: -1, unixList: -1, netns: -1, ipcns: -1, mq: -1, mntns: -1, ahead: -1, boxW: -1, workTree: -1}
 		var slotBad bool
 		res, slotBad = b.run(ctx)
 		b.tearDown()
@@ -182,6 +182,7 @@ type box struct {
 	reaped   *forkexec.Reaped
 	joins    []*os.File
 	pidfd    int
+	unixList int // the run's network namespace's /proc/net/unix, opened through the program; -1 when none
 	netns    int
 	ipcns    int               // the run's IPC namespace from the stock; -1 when none
 	mq       int               // a detached mount of ipcns's message queues; -1 when none
@@ -298,6 +299,10 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	if b.boxW < 0 {
 		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
+	// The list of the run's unix sockets, for a garbage cycle the program
+	// leaves in flight (see tearDown); through the program, the only
+	// process in the run's network namespace, while it runs.
+	b.unixList, _ = unix.Open(proc+"/net/unix", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts)
 	release()
@@ -598,9 +603,25 @@ func (b *box) tearDown() {
 	}
 	closeFD(&b.ipcns)
 	// A cycle of descriptors in flight the program left is charged to the
-	// slot's host uid, which the next run keeps (U7).
-	unixsocket.CollectGarbage()
+	// slot's host uid, which the next run keeps (U7): the kernel refuses
+	// that uid more past RLIMIT_NOFILE until its collector, a background
+	// worker, has freed the cycle, and a run arriving before on a busy host
+	// could not pass one descriptor. The run's list shows such sockets:
+	// none is one read; some are waited for. Without the list (the
+	// program ended before it was opened) the collection is only started.
+	if b.unixList >= 0 {
+		_ = unixsocket.AwaitNoneListed(b.unixList, inFlightCollections)
+		closeFD(&b.unixList)
+	} else {
+		unixsocket.CollectGarbage()
+	}
+	b.mark("teardown:in-flight")
 }
+
+// inFlightCollections is how many collections a teardown has run for the
+// sockets a run left in flight; what they leave is held from outside the
+// box (its stream may be a unix socket) and no collection frees it.
+const inFlightCollections = 3
 
 // startTimeout bounds the box's set-up (clone to execve).
 const startTimeout = 30 * time.Second
