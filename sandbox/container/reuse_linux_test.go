@@ -456,3 +456,29 @@ func heldNamespaces(c *Container, kind, home string) []string {
 	}
 	return held
 }
+
+// TestBackToBackRunSeesNothingOfTheLast: a run that follows one without
+// copy-out at once gets a container whose /w and /tmp are empty and whose
+// memory peak does not count the last run's files (U2, U4): the init wipes
+// by itself after such a run, and the host must neither hand the container
+// out nor reset its cgroup before the init says the wipe is done.
+func TestBackToBackRunSeesNothingOfTheLast(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	cgroups, _ := p.Builder().Cgroups()
+	ctx := testContext(t)
+	for i := 0; i < 20; i++ {
+		fill := sh(`head -c 48000000 /dev/zero >/w/big && echo x >/w/mark && mkdir /w/d && echo y >/tmp/mark`)
+		fill.Limits.Output = 64 << 20
+		if res, err := p.Run(ctx, fill); err != nil || res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+		o := runSpec(t, p, sh(`ls -A /w /tmp`))
+		wantStatus(t, o, sandbox.StatusOK)
+		if got := strings.Fields(o.Stdout); len(got) != 2 {
+			t.Fatalf("round %d: the next run sees %q in /w and /tmp", i, o.Stdout)
+		}
+		if cgroups && o.MemoryBytes >= 32<<20 {
+			t.Fatalf("round %d: a run after one that left 48 MB in /w reports a peak of %d bytes", i, o.MemoryBytes)
+		}
+	}
+}
