@@ -3,12 +3,17 @@ package container
 // Tests that a reused container looks fresh to its next run: pids, network counters, writable roots, memory.
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
 )
@@ -480,5 +485,50 @@ func TestBackToBackRunSeesNothingOfTheLast(t *testing.T) {
 		if cgroups && o.MemoryBytes >= 32<<20 {
 			t.Fatalf("round %d: a run after one that left 48 MB in /w reports a peak of %d bytes", i, o.MemoryBytes)
 		}
+	}
+}
+
+// TestFailedSelfResetBreaksTheContainer: when the init's own reset after a
+// run fails (here a file of /w the host made immutable while the program
+// ran), the container is broken, as after a failed reset the host asked
+// for (B6), and not used again.
+func TestFailedSelfResetBreaksTheContainer(t *testing.T) {
+	needRoot(t)
+	bl := &Builder{}
+	t.Cleanup(func() { bl.Close() })
+	c := buildOne(t, bl)
+	ctx := testContext(t)
+	f := filepath.Join(c.wd.Path(), "f")
+	done := make(chan sandbox.Result, 1)
+	c.selfReset = true
+	go func() {
+		done <- c.Run(ctx, sh(`echo x >/w/f; while [ ! -e /w/go ]; do sleep 0.01; done`))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(f); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the program made no /w/f")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if out, err := exec.Command("chattr", "+i", f).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i on the work directory: %v: %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", f).Run()
+	if err := os.WriteFile(filepath.Join(c.wd.Path(), "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.Status != sandbox.StatusOK {
+		t.Fatalf("run: %+v", r)
+	}
+	err := c.Reset(ctx)
+	if err == nil || c.Broken() == nil {
+		t.Fatalf("the init's reset could not remove an immutable /w/f, yet the reset says %v and the container %v", err, c.Broken())
+	}
+	if !errors.Is(err, ErrBroken) || !errors.Is(err, unix.EPERM) {
+		t.Errorf("reset: %v, want ErrBroken and EPERM", err)
 	}
 }
