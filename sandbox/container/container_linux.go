@@ -106,6 +106,14 @@ type Container struct {
 	// queued says the run about to start waited for this container: runs
 	// come back to back (Exec.Queued). Set by the pool as it hands it out.
 	queued bool
+	// selfReset says the container's user waits for the init's reset
+	// after the run, not asking for it: the init resets by itself when the
+	// host reads nothing of /w afterwards (Exec.ResetAfter). Set by the
+	// pool as it hands it out. resetOwed is then the exec's sequence
+	// number, which the init's answer echoes, once the program exited (0:
+	// none owed).
+	selfReset bool
+	resetOwed uint32
 
 	// rlimits is the last run's resource limits as sent to the init, and
 	// the limits they were worked out from (see rlimitConf).
@@ -183,7 +191,9 @@ func (c *Container) Reset(ctx context.Context) error {
 }
 
 // startReset sends the reset, so that the init starts on it at once; its
-// sequence number is for finishReset.
+// sequence number is for finishReset. After a run whose exec said
+// ResetAfter the init is resetting already, unasked: nothing is sent, and
+// the answer comes as the exec's.
 func (c *Container) startReset() (uint32, error) {
 	// A cycle of descriptors in flight the run left is charged to the box's
 	// host uid, which the next run keeps (U7), and the files it holds (a
@@ -191,6 +201,10 @@ func (c *Container) startReset() (uint32, error) {
 	// here, so that it runs while the init resets; the init waits for it
 	// when the run left sockets in flight (collectInFlight).
 	unixsocket.CollectGarbage()
+	if seq := c.resetOwed; seq != 0 {
+		c.resetOwed = 0
+		return seq, nil
+	}
 	return c.sendRequest(protocol.KindReset, nil, nil)
 }
 

@@ -100,7 +100,12 @@
 // init costs one run an internal-error, never a hang (B6).
 //
 // reset happens in the background after each run, and most of it earlier
-// still, off the path of a run that waits for it. The next run's network
+// still, off the path of a run that waits for it. A pooled run after which
+// the host reads nothing of /w (no copy-out) asks the init to reset by
+// itself right after exited (Exec.ResetAfter): the init looks in /w for a
+// file at the output limit before its wipe, as it does in /tmp, and its
+// answer comes unasked, so the request's trip is off that path too; the
+// host's part below still waits for it. The next run's network
 // namespace (its own loopback up, so no counter of /proc/net carries over;
 // making it takes the kernel's rtnl lock and ~0.8 ms) is made, when the
 // exec came within 2 ms of the last reset (the host waited for it, as in a

@@ -66,8 +66,10 @@ type initServer struct {
 	running int // pid of the program, 0 when idle
 	exited  chan protocol.Exited
 	// execSeq is the Seq of the exec in progress: its Started, ExecFailed
-	// and Exited echo it.
-	execSeq uint32
+	// and Exited echo it. resetAfter says the init resets by itself once
+	// the program has exited, and answers with that Seq (Exec.ResetAfter).
+	execSeq    uint32
+	resetAfter bool
 	// procs are the container's cgroup v1 cgroup.procs files (Conf.
 	// CgroupProcs), opened by the host: programs join their group through
 	// them by themselves.
@@ -207,6 +209,17 @@ func (s *initServer) serve() error {
 				return err
 			}
 			s.startTidy()
+			if s.resetAfter {
+				// The host reads nothing of the box after this run: the
+				// reset it would ask for comes now, without the request's
+				// trip, and the answer says the container is ready.
+				s.resetAfter = false
+				if err := s.answerReset(s.execSeq); err != nil {
+					return err
+				}
+				trimStep = 0
+				idle.Reset(idleTrimAfter)
+			}
 		}
 	}
 }
@@ -305,12 +318,18 @@ func (s *initServer) handle(m protocol.Message) error {
 		if s.conf == nil || s.running != 0 {
 			return protocol.Errorf("reset while not configured or busy")
 		}
-		if err := s.reset(); err != nil {
-			return s.replyError(m.Seq, err)
-		}
-		err := s.replyOK(m.Seq)
-		s.lastReset = time.Now()
-		return err
+		return s.answerReset(m.Seq)
 	}
 	return protocol.Errorf("unexpected %s from the host", m.Kind)
+}
+
+// answerReset resets and answers OK or Error as seq: the reply to a reset
+// request, or the init's own after a run (Exec.ResetAfter).
+func (s *initServer) answerReset(seq uint32) error {
+	if err := s.reset(); err != nil {
+		return s.replyError(seq, err)
+	}
+	err := s.replyOK(seq)
+	s.lastReset = time.Now()
+	return err
 }

@@ -134,7 +134,7 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 	if err != nil {
 		return s.execFailed(seq, err)
 	}
-	s.running, s.execSeq = pid, seq
+	s.running, s.execSeq, s.resetAfter = pid, seq, x.ResetAfter
 	if fe.SyncFunc == nil {
 		// The host learns the program's pid (translated into its pid
 		// namespace by the kernel) but has nothing to answer: it names
@@ -148,10 +148,13 @@ func (s *initServer) exec(seq uint32, x protocol.Exec, fds []int) error {
 			return err
 		}
 	}
+	resetAfter := x.ResetAfter
 	go func() {
 		x := waitBox(pid)
-		// With every box process gone, before the tidy-up's fresh /tmp.
-		x.ScratchAtLimit = outputLimit >= 0 && tmpHasFileAtLeast(outputLimit)
+		// With every box process gone, before the tidy-up's fresh /tmp
+		// and, when the host leaves /w to the init, before its wipe.
+		x.ScratchAtLimit = outputLimit >= 0 && (tmpHasFileAtLeast(outputLimit) ||
+			resetAfter && workHasFileAtLeast(outputLimit))
 		s.exited <- x
 	}()
 	return nil
@@ -168,6 +171,25 @@ func tmpHasFileAtLeast(size int64) bool {
 	}
 	defer unix.Close(fd)
 	return workdir.TreeHasFileAtLeast(fd, size)
+}
+
+// workHasFileAtLeast is tmpHasFileAtLeast for /w, for a run after which
+// the host does not look at /w itself (Exec.ResetAfter): the init wipes it
+// right after the run. The host passes over files it copied in; such runs
+// have none at the limit.
+func workHasFileAtLeast(size int64) bool {
+	for _, r := range wipedRoots {
+		fd, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		found := workdir.TreeHasFileAtLeast(fd, size)
+		unix.Close(fd)
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // entry is how the program of x enters the container's cgroup, as the conf

@@ -142,6 +142,9 @@ func (p *Pool) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, erro
 			}
 			return sandbox.Result{}, err
 		}
+		// The pool waits for the reset after the run, so the init may
+		// start it unasked (Exec.ResetAfter).
+		c.selfReset = true
 		res, neverRan := c.runOnce(ctx, spec)
 		p.put(c)
 		// A container that died while idle (its death not yet noticed)

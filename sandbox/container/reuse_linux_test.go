@@ -3,12 +3,17 @@ package container
 // Tests that a reused container looks fresh to its next run: pids, network counters, writable roots, memory.
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
 )
@@ -455,4 +460,75 @@ func heldNamespaces(c *Container, kind, home string) []string {
 		}
 	}
 	return held
+}
+
+// TestBackToBackRunSeesNothingOfTheLast: a run that follows one without
+// copy-out at once gets a container whose /w and /tmp are empty and whose
+// memory peak does not count the last run's files (U2, U4): the init wipes
+// by itself after such a run, and the host must neither hand the container
+// out nor reset its cgroup before the init says the wipe is done.
+func TestBackToBackRunSeesNothingOfTheLast(t *testing.T) {
+	p := newPool(t, PoolOptions{Size: 1})
+	cgroups, _ := p.Builder().Cgroups()
+	ctx := testContext(t)
+	for i := 0; i < 20; i++ {
+		fill := sh(`head -c 48000000 /dev/zero >/w/big && echo x >/w/mark && mkdir /w/d && echo y >/tmp/mark`)
+		fill.Limits.Output = 64 << 20
+		if res, err := p.Run(ctx, fill); err != nil || res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+		o := runSpec(t, p, sh(`ls -A /w /tmp`))
+		wantStatus(t, o, sandbox.StatusOK)
+		if got := strings.Fields(o.Stdout); len(got) != 2 {
+			t.Fatalf("round %d: the next run sees %q in /w and /tmp", i, o.Stdout)
+		}
+		if cgroups && o.MemoryBytes >= 32<<20 {
+			t.Fatalf("round %d: a run after one that left 48 MB in /w reports a peak of %d bytes", i, o.MemoryBytes)
+		}
+	}
+}
+
+// TestFailedSelfResetBreaksTheContainer: when the init's own reset after a
+// run fails (here a file of /w the host made immutable while the program
+// ran), the container is broken, as after a failed reset the host asked
+// for (B6), and not used again.
+func TestFailedSelfResetBreaksTheContainer(t *testing.T) {
+	needRoot(t)
+	bl := &Builder{}
+	t.Cleanup(func() { bl.Close() })
+	c := buildOne(t, bl)
+	ctx := testContext(t)
+	f := filepath.Join(c.wd.Path(), "f")
+	done := make(chan sandbox.Result, 1)
+	c.selfReset = true
+	go func() {
+		done <- c.Run(ctx, sh(`echo x >/w/f; while [ ! -e /w/go ]; do sleep 0.01; done`))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(f); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the program made no /w/f")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if out, err := exec.Command("chattr", "+i", f).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i on the work directory: %v: %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", f).Run()
+	if err := os.WriteFile(filepath.Join(c.wd.Path(), "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.Status != sandbox.StatusOK {
+		t.Fatalf("run: %+v", r)
+	}
+	err := c.Reset(ctx)
+	if err == nil || c.Broken() == nil {
+		t.Fatalf("the init's reset could not remove an immutable /w/f, yet the reset says %v and the container %v", err, c.Broken())
+	}
+	if !errors.Is(err, ErrBroken) || !errors.Is(err, unix.EPERM) {
+		t.Errorf("reset: %v, want ErrBroken and EPERM", err)
+	}
 }

@@ -48,7 +48,10 @@ func (c *Container) runOnce(ctx context.Context, spec sandbox.Spec) (res sandbox
 		spec:   spec,
 		limits: limits,
 		facts:  verdict.Facts{Limits: limits, Syscalls: boxcfg.SyscallMode(spec)},
+
+		selfReset: c.selfReset,
 	}
+	c.selfReset = false
 	if spec.Stdin == nil || spec.Stdout == nil || spec.Stderr == nil {
 		// A /dev/null of the run's own: file locks belong to the open
 		// file, and a run's locks on one that later runs were handed too
@@ -108,6 +111,10 @@ type runState struct {
 	devNull *os.File
 	// binds looks at the writable binds for a file at the output limit.
 	binds *workdir.BindLook
+	// selfReset: the caller waits for the init's reset after the run
+	// (Container.selfReset); resetAfter: the exec asked for it, and the
+	// host does not look at /w after the run (Exec.ResetAfter).
+	selfReset, resetAfter bool
 }
 
 func (r *runState) decide() sandbox.Result {
@@ -239,6 +246,11 @@ func (r *runState) execRequest() (protocol.Exec, []int) {
 		Queued:   r.c.queued,
 	}
 	r.c.queued = false
+	// The init may wipe /w as soon as the program exited when the host
+	// reads nothing there afterwards: no copy-out, and no copied-in file
+	// at the output limit, which only the host can tell from output.
+	r.resetAfter = r.selfReset && len(spec.CopyOut) == 0 && !r.c.wd.PlacedAtLeast(r.limits.Output)
+	x.ResetAfter = r.resetAfter
 	x.RLimits = r.c.rlimitConf(r.limits)
 	var fds []int
 	for i, f := range append([]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}, spec.ExtraFiles...) {
@@ -427,6 +439,9 @@ func (r *runState) handle(ctx context.Context, m protocol.Message) (res sandbox.
 		if !r.started {
 			return bad(protocol.Errorf("exited before started"))
 		}
+		if r.resetAfter {
+			c.resetOwed = r.seq
+		}
 		r.exited(ctx, x)
 		return r.decide(), true
 	}
@@ -445,8 +460,10 @@ func (r *runState) exited(ctx context.Context, x protocol.Exited) {
 		Nvcsw:  x.VoluntarySwitches,
 		Nivcsw: x.ForcedSwitches,
 	}
+	// After a run with ResetAfter the init is wiping /w already: it
+	// looked there itself, and said so with the scratch flag.
 	facts.FileAtLimit = workdir.StreamAtLimit(facts.Limits.Output, r.spec.Stdout, r.spec.Stderr) ||
-		c.wd.HasFileAtLeast(facts.Limits.Output) || x.ScratchAtLimit || r.binds.AtLimit()
+		x.ScratchAtLimit || r.binds.AtLimit() || (!r.resetAfter && c.wd.HasFileAtLeast(facts.Limits.Output))
 	if facts.Status.Signaled() && facts.Status.Signal() == syscall.SIGSYS && r.programPid > 0 {
 		facts.DeniedSyscall = r.kmsg.DeniedSyscallOf(r.programPid, -1)
 	}

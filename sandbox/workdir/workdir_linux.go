@@ -393,6 +393,18 @@ func (d *Dir) HasFileAtLeast(size int64) bool {
 	})
 }
 
+// PlacedAtLeast reports whether the last CopyIn placed a file of at least
+// size bytes: HasFileAtLeast passes over it while it stays unchanged, which
+// a look that does not know the placed files (TreeHasFileAtLeast) cannot.
+func (d *Dir) PlacedAtLeast(size int64) bool {
+	for id := range d.placed {
+		if id.size >= size {
+			return true
+		}
+	}
+	return false
+}
+
 // TreeHasFileAtLeast is HasFileAtLeast for a directory the host did not
 // make, reached through a descriptor (a box's own /w, opened through
 // /proc/PID/root while the box ran). A negative dirfd has nothing; an

@@ -12,8 +12,9 @@ import (
 // that it is easy to test and to fuzz.
 
 // Version is the version byte of every header. A peer speaking
-// another version is refused at its first message.
-const Version = 1
+// another version is refused at its first message. Version 2 added
+// Exec.ResetAfter, the init's reset without a request.
+const Version = 2
 
 // Sizes and counts the protocol accepts. Anything larger is an error that
 // ends the container: no legitimate peer sends it.
@@ -49,7 +50,7 @@ type Kind uint8
 const (
 	KindPing    Kind = 1 // are you alive and idle? -> OK
 	KindConf    Kind = 2 // build the root (once, first) -> OK | Error
-	KindExec    Kind = 3 // run a program -> [Started ->Proceed] ExecFailed | Exited
+	KindExec    Kind = 3 // run a program -> [Started ->Proceed] ExecFailed | Exited [-> OK | Error when ResetAfter]
 	KindProceed Kind = 4 // answer to Started: go on, or abort with a reason
 	KindKill    Kind = 5 // kill the running program and everything in the box (no reply of its own)
 	KindReset   Kind = 6 // wipe what a run can leave behind and check it -> OK | Error
@@ -438,6 +439,15 @@ type Exec struct {
 	// often): runs come back to back, so the init makes the next run's
 	// namespaces while this program runs rather than after it.
 	Queued bool
+	// ResetAfter says the host will not read /w after this run (no
+	// copy-out, no copied-in file it must tell from output): the init
+	// looks in /w for a file at the output limit itself
+	// (Exited.ScratchAtLimit), and right after Exited resets as for
+	// KindReset, unasked, answering OK or Error with the exec's Seq. The
+	// host sends nothing from Exited to that answer. A run that ends with
+	// ExecFailed gets no such reset: the host asks for it as after any
+	// other run.
+	ResetAfter bool
 }
 
 // RLimitConf is one rlimit of an Exec.
@@ -482,6 +492,7 @@ func MarshalExec(x Exec) []byte {
 	e.bool(x.ExecFD)
 	e.bool(x.Sync)
 	e.bool(x.Queued)
+	e.bool(x.ResetAfter)
 	return e.b
 }
 
@@ -505,6 +516,7 @@ func UnmarshalExec(b []byte) (Exec, error) {
 	x.ExecFD = d.bool()
 	x.Sync = d.bool()
 	x.Queued = d.bool()
+	x.ResetAfter = d.bool()
 	if err := d.end(); err != nil {
 		return Exec{}, err
 	}
@@ -643,9 +655,10 @@ type Exited struct {
 	// Others is how many other processes were still in the box and were
 	// killed and reaped after the program ended.
 	Others uint32
-	// ScratchAtLimit: a file in /tmp (or /dev/shm, the same tmpfs) reached
-	// the program's RLIMIT_FSIZE, the output limit. The init looks before
-	// its tidy-up mounts /tmp afresh, which the host's look would race.
+	// ScratchAtLimit: a file in /tmp (or /dev/shm, the same tmpfs), or in
+	// /w when the exec said ResetAfter, reached the program's RLIMIT_FSIZE,
+	// the output limit. The init looks before its tidy-up mounts /tmp
+	// afresh and before it wipes /w, which the host's look would race.
 	ScratchAtLimit bool
 }
 

@@ -50,7 +50,7 @@ func TestBodiesRoundTrip(t *testing.T) {
 		t.Fatalf("conf %+v %v", got, err)
 	}
 	x := Exec{Args: []string{"/bin/true", "\xff"}, Env: []string{"A=1"}, Dir: "/w", Hostname: "h",
-		RLimits: []RLimitConf{{Resource: 7, Cur: 64, Max: 64}}, Syscalls: "kill", Files: []bool{true, false, true}, ExecFD: true, Sync: true, Queued: true}
+		RLimits: []RLimitConf{{Resource: 7, Cur: 64, Max: 64}}, Syscalls: "kill", Files: []bool{true, false, true}, ExecFD: true, Sync: true, Queued: true, ResetAfter: true}
 	if got, err := UnmarshalExec(MarshalExec(x)); err != nil || !reflect.DeepEqual(got, x) {
 		t.Fatalf("exec %+v %v", got, err)
 	}
