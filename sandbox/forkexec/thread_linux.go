@@ -4,6 +4,7 @@ package forkexec
 
 import (
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,4 +36,36 @@ func OnOwnThread(f func()) {
 		f()
 	}()
 	<-done
+}
+
+// HoldThread locks the calling goroutine to its OS thread until release
+// (which may be called more than once) lets it go. A child's parent-death
+// signal fires when the thread that cloned it ends, not the process, and
+// Go ends a thread whenever a goroutine returns locked to it: a caller
+// that clones a child with Pdeathsig and then blocks holds the thread so
+// that the runtime hands it to no such goroutine while the child lives.
+func HoldThread() (release func()) {
+	runtime.LockOSThread()
+	held := true
+	return func() {
+		if held {
+			runtime.UnlockOSThread()
+			held = false
+		}
+	}
+}
+
+// WaitExit waits for the child pid to end and reaps it (wait4, again after
+// EINTR), filling status and rusage; at is when it was reaped. Called on a
+// held thread (HoldThread), the wait blocks that thread in the system call,
+// which the child's end wakes directly: a goroutine locked to its thread
+// that waited on a channel instead would need the thread woken and handed
+// the processor.
+func WaitExit(pid int, status *unix.WaitStatus, rusage *unix.Rusage) (at time.Time, err error) {
+	for {
+		_, err = unix.Wait4(pid, status, 0, rusage)
+		if err != unix.EINTR {
+			return time.Now(), err
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,14 +284,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	// returns locked to it, and any goroutine of the embedding program may
 	// be run on this thread once this one blocks: held until the box is
 	// reaped (supervise), it runs nothing else.
-	runtime.LockOSThread()
-	held := true
-	release := func() {
-		if held {
-			runtime.UnlockOSThread()
-			held = false
-		}
-	}
+	release := forkexec.HoldThread()
 	defer release()
 	pid, err := fe.Start()
 	// The wall clock (monotonic, R13) starts when the program does: Start

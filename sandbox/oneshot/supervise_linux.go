@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/forkexec"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
 )
@@ -54,23 +55,11 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 		defer close(watched)
 		b.watch(ctx, pid, start, facts, exited)
 	}()
-	exited <- waitExit(pid)
+	var e exit
+	e.at, e.err = forkexec.WaitExit(pid, (*unix.WaitStatus)(&e.status), &e.rusage)
+	exited <- e
 	release()
 	<-watched
-}
-
-// waitExit waits for process pid to end and reaps it.
-func waitExit(pid int) exit {
-	var e exit
-	for {
-		_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
-		if err != unix.EINTR {
-			e.err = err
-			break
-		}
-	}
-	e.at = time.Now()
-	return e
 }
 
 // watch is supervise's watcher: it kills the box when a limit is reached

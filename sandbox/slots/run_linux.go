@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -236,14 +235,7 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	// the thread that clones it ends, and Go ends a thread whenever a
 	// goroutine returns locked to it: held until the box is reaped, this
 	// thread runs no other goroutine of the embedding program.
-	runtime.LockOSThread()
-	held := true
-	release := func() {
-		if held {
-			runtime.UnlockOSThread()
-			held = false
-		}
-	}
+	release := forkexec.HoldThread()
 	defer release()
 	b.mark("")
 	fe, err := b.prepare()
@@ -685,7 +677,8 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 		defer close(watched)
 		b.watch(ctx, pid, start, facts, exited)
 	}()
-	e := waitExit(pid)
+	var e exit
+	e.at, e.err = forkexec.WaitExit(pid, (*unix.WaitStatus)(&e.status), &e.rusage)
 	if e.err != nil || !b.runner.apart {
 		release()
 		exited <- e
@@ -705,20 +698,6 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 		close(b.pid1Gone)
 	}()
 	<-watched
-}
-
-// waitExit waits for process pid to end and reaps it.
-func waitExit(pid int) exit {
-	var e exit
-	for {
-		_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
-		if err != unix.EINTR {
-			e.err = err
-			break
-		}
-	}
-	e.at = time.Now()
-	return e
 }
 
 // watch is supervise's watcher: it kills the box when a limit is reached
