@@ -21,6 +21,10 @@ const (
 	Count = 1 << 16
 )
 
+// IsBoxID reports whether id is one Acquire hands out to root's boxes as
+// their uid and gid: a file a box made on the host has such an owner.
+func IsBoxID(id int) bool { return id >= Base && id < Base+Count }
+
 // LockFile is the file whose bytes stand for the ids: byte i is locked by
 // whoever holds Base+i.
 const LockFile = "/run/gosandbox/hostid.lock"
