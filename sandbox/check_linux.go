@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -49,6 +50,10 @@ func (s Spec) Check() error {
 		if _, err := os.Stat(b.Source); err != nil {
 			return bad("bind[%d] %s:%s: %v", i, b.Source, b.Target, err)
 		}
+	}
+	if j, w := writableAbove(s.Binds); j >= 0 {
+		b := s.Binds[j]
+		return bad("bind[%d] %s:%s: source lies inside the writable bind source %s (through a link), where the box could redirect it", j, b.Source, b.Target, w)
 	}
 	const page = 4096
 	var total int64
@@ -203,6 +208,37 @@ func FileKind(mode uint32) string {
 		return "block device"
 	}
 	return fmt.Sprintf("file of unknown kind (mode %#o)", mode&unix.S_IFMT)
+}
+
+// writableAbove finds a bind whose source lies inside a writable bind's
+// source once the host's links are followed (Validate refuses the names
+// that say so themselves): one of the directories above it resolves into
+// the writable one's tree, so the names below are the box's to change. It
+// returns that bind's index and the writable source, or -1.
+func writableAbove(binds []Bind) (int, string) {
+	for j, w := range binds {
+		if !w.Writable {
+			continue
+		}
+		tree, err := filepath.EvalSymlinks(w.Source)
+		if err != nil {
+			continue
+		}
+		for i, b := range binds {
+			if i == j {
+				continue
+			}
+			for dir := path.Dir(path.Clean(b.Source)); ; dir = path.Dir(dir) {
+				if r, err := filepath.EvalSymlinks(dir); err == nil && within(r, tree) {
+					return i, w.Source
+				}
+				if dir == "/" {
+					break
+				}
+			}
+		}
+	}
+	return -1, ""
 }
 
 // Prepare returns the spec as a runner runs it, after Check: Env gains
