@@ -16,10 +16,9 @@ import (
 // caller's directory, not the box's: the files at the limit it held before
 // the run are input, passed over unless the program changed them (the same
 // rule as copy-in's). Runs at once may share a writable bind: a file
-// owned by another box's host uid is that box's output, and passed over
-// too (a box cannot give its files away, nor write another box's files
-// that their program left private). The zero value and a nil *BindLook
-// have nothing.
+// owned by another box's host uid that only its owner may write is that
+// box's output, and passed over too (a box cannot give its files away).
+// The zero value and a nil *BindLook have nothing.
 type BindLook struct {
 	size   int64
 	uid    int   // the run's host uid, whose files may be its output
@@ -89,7 +88,10 @@ func (l *BindLook) AtLimit() bool {
 		if _, ok := l.before[idOf(st)]; ok {
 			return true
 		}
-		return int(st.Uid) != l.uid && hostid.IsBoxID(int(st.Uid))
+		// Another box's file that only its owner may write (no group or
+		// other write bit; an ACL granting a user shows in the group
+		// bits): this run's programs could not have grown it.
+		return int(st.Uid) != l.uid && hostid.IsBoxID(int(st.Uid)) && st.Mode&0o022 == 0
 	}
 	for _, fd := range l.files {
 		var st unix.Stat_t

@@ -83,6 +83,17 @@ func TestBindLookPassesOverAnotherBoxsFile(t *testing.T) {
 	if l.AtLimit() {
 		t.Fatalf("a file another box (host uid %d) grew to the limit in a shared bind counts as this run's output", other)
 	}
+	// One the other box left writable to all: this run may have grown
+	// it, and it counts.
+	if err := os.Chmod(filepath.Join(dir, "theirs"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if !l.AtLimit() {
+		t.Fatal("another box's file left writable to this run, at the limit, is not seen")
+	}
+	if err := os.Remove(filepath.Join(dir, "theirs")); err != nil {
+		t.Fatal(err)
+	}
 	grow("ours", own)
 	if !l.AtLimit() {
 		t.Fatal("a file of the run's own host uid grown to the limit is not seen")
