@@ -214,27 +214,34 @@ func FileKind(mode uint32) string {
 // source once the host's links are followed (Validate refuses the names
 // that say so themselves): one of the directories above it resolves into
 // the writable one's tree, so the names below are the box's to change. It
-// returns that bind's index and the writable source, or -1.
+// returns that bind's index and the writable source, or -1. Without a
+// writable bind beside another it looks at nothing.
 func writableAbove(binds []Bind) (int, string) {
+	if len(binds) < 2 {
+		return -1, ""
+	}
+	trees := map[int]string{} // writable bind index: its resolved source
 	for j, w := range binds {
-		if !w.Writable {
-			continue
-		}
-		tree, err := filepath.EvalSymlinks(w.Source)
-		if err != nil {
-			continue
-		}
-		for i, b := range binds {
-			if i == j {
-				continue
+		if w.Writable {
+			if tree, err := filepath.EvalSymlinks(w.Source); err == nil {
+				trees[j] = tree
 			}
-			for dir := path.Dir(path.Clean(b.Source)); ; dir = path.Dir(dir) {
-				if r, err := filepath.EvalSymlinks(dir); err == nil && within(r, tree) {
-					return i, w.Source
+		}
+	}
+	if len(trees) == 0 {
+		return -1, ""
+	}
+	for i, b := range binds {
+		for dir := path.Dir(path.Clean(b.Source)); ; dir = path.Dir(dir) {
+			if r, err := filepath.EvalSymlinks(dir); err == nil {
+				for j, tree := range trees {
+					if j != i && within(r, tree) {
+						return i, binds[j].Source
+					}
 				}
-				if dir == "/" {
-					break
-				}
+			}
+			if dir == "/" {
+				break
 			}
 		}
 	}
