@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/hostid"
 )
 
 // Check is Validate plus what only the host can tell: every standard
@@ -49,6 +51,11 @@ func (s Spec) Check() error {
 	for i, b := range s.Binds {
 		if _, err := os.Stat(b.Source); err != nil {
 			return bad("bind[%d] %s:%s: %v", i, b.Source, b.Target, err)
+		}
+	}
+	for i, b := range s.Binds {
+		if link := boxLinkOn(b.Source); link != "" {
+			return bad("bind[%d] %s:%s: %s is a symlink a box made, which would choose the host path bound", i, b.Source, b.Target, link)
 		}
 	}
 	if j, w := writableAbove(s.Binds); j >= 0 {
@@ -208,6 +215,24 @@ func FileKind(mode uint32) string {
 		return "block device"
 	}
 	return fmt.Sprintf("file of unknown kind (mode %#o)", mode&unix.S_IFMT)
+}
+
+// boxLinkOn returns the first name on the path p that is a symlink owned by
+// a box host id (hostid.IsBoxID), or "": a box that could write a
+// directory on the way (a writable bind of another job) may have left it
+// there for a later bind of p to follow.
+func boxLinkOn(p string) string {
+	p = path.Clean(p)
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p[:i], &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && hostid.IsBoxID(int(st.Uid)) {
+			return p[:i]
+		}
+	}
+	return ""
 }
 
 // writableAbove finds a bind whose source lies inside a writable bind's

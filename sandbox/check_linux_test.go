@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/hostid"
 )
 
 func mustOpen(t *testing.T, path string, flags int) *os.File {
@@ -282,5 +284,40 @@ func TestCheckBindSourceThroughALinkIntoAWritableBind(t *testing.T) {
 	spec.Binds[0].Writable = false
 	if err := spec.Check(); err != nil {
 		t.Errorf("the same with the outer bind read-only: %v", err)
+	}
+}
+
+// TestCheckBindSourceThroughABoxsLink: a symlink on a bind source's path
+// that a box made (owned by a box host id) is refused, whatever spec
+// bound its directory writable: another job's run may have left it there
+// to redirect this bind to a host path of its choice.
+func TestCheckBindSourceThroughABoxsLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a link owned by a box host id")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "lib")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Args: []string{"x"}, Binds: []Bind{{Source: link, Target: "/lib2"}}}
+	if err := spec.Check(); err != nil {
+		t.Fatalf("a link the host made: %v", err)
+	}
+	if err := os.Lchown(link, hostid.Base+3, hostid.Base+3); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{link, filepath.Join(link, "sub")} {
+		if src != link {
+			os.Mkdir(filepath.Join(target, "sub"), 0o755)
+		}
+		spec.Binds[0].Source = src
+		if err := spec.Check(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "bind[0]") {
+			t.Errorf("%s, through a box's link: Check() = %v", src, err)
+		}
 	}
 }
