@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"gosandbox/sandbox/hostid"
 )
 
 // Check is Validate plus what only the host can tell: every standard
@@ -218,7 +216,7 @@ func FileKind(mode uint32) string {
 }
 
 // boxLinkOn returns the first name on the path p that is a symlink owned by
-// a box host id (hostid.IsBoxID), or "": a box that could write a
+// a box host id (IsBoxHostID), or "": a box that could write a
 // directory on the way (a writable bind of another job) may have left it
 // there for a later bind of p to follow.
 func boxLinkOn(p string) string {
@@ -228,7 +226,7 @@ func boxLinkOn(p string) string {
 			continue
 		}
 		var st unix.Stat_t
-		if unix.Lstat(p[:i], &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && hostid.IsBoxID(int(st.Uid)) {
+		if unix.Lstat(p[:i], &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && IsBoxHostID(int(st.Uid)) {
 			return p[:i]
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"gosandbox/sandbox/hostid"
 )
 
 func mustOpen(t *testing.T, path string, flags int) *os.File {
@@ -308,7 +306,7 @@ func TestCheckBindSourceThroughABoxsLink(t *testing.T) {
 	if err := spec.Check(); err != nil {
 		t.Fatalf("a link the host made: %v", err)
 	}
-	if err := os.Lchown(link, hostid.Base+3, hostid.Base+3); err != nil {
+	if err := os.Lchown(link, BoxHostIDBase+3, BoxHostIDBase+3); err != nil {
 		t.Fatal(err)
 	}
 	for _, src := range []string{link, filepath.Join(link, "sub")} {

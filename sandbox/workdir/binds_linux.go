@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gosandbox/sandbox"
-	"gosandbox/sandbox/hostid"
 )
 
 // BindLook looks at a run's writable binds for a file at the output limit,
@@ -91,7 +90,7 @@ func (l *BindLook) AtLimit() bool {
 		// Another box's file that only its owner may write (no group or
 		// other write bit; an ACL granting a user shows in the group
 		// bits): this run's programs could not have grown it.
-		return int(st.Uid) != l.uid && hostid.IsBoxID(int(st.Uid)) && st.Mode&0o022 == 0
+		return int(st.Uid) != l.uid && sandbox.IsBoxHostID(int(st.Uid)) && st.Mode&0o022 == 0
 	}
 	for _, fd := range l.files {
 		var st unix.Stat_t
