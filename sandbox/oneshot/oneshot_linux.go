@@ -284,8 +284,16 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	// it ends, not the process. Go ends a thread whenever a goroutine
 	// returns locked to it, and any goroutine of the embedding program may
 	// be run on this thread once this one blocks: held until the box is
-	// reaped, it runs nothing else.
+	// reaped (supervise), it runs nothing else.
 	runtime.LockOSThread()
+	held := true
+	release := func() {
+		if held {
+			runtime.UnlockOSThread()
+			held = false
+		}
+	}
+	defer release()
 	pid, err := fe.Start()
 	// The wall clock (monotonic, R13) starts when the program does: Start
 	// returns once execve succeeded, so the box's set-up is not charged to
@@ -302,7 +310,6 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 		}
 	}
 	if err != nil {
-		runtime.UnlockOSThread() // no child
 		facts.StartErr = fmt.Errorf("start %s: %w", b.spec.Args[0], err)
 		if facts.Killed != verdict.NotKilled {
 			facts.StartErr = fmt.Errorf("%w (%v)", facts.Err, err)
@@ -325,8 +332,7 @@ func (b *box) run(ctx context.Context) sandbox.Result {
 	if b.boxW < 0 {
 		b.boxW = openBoxWorkDir(pid)
 	}
-	b.supervise(ctx, pid, start, &facts)
-	runtime.UnlockOSThread()
+	b.supervise(ctx, pid, start, &facts, release)
 	b.mark("run+reap")
 	// The box's figures and the look for a file at the output limit wait
 	// for every process of the box to be gone: a pid 1 apart was only

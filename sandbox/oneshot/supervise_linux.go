@@ -40,21 +40,43 @@ func (b *box) programPid(waited int) int {
 // context while the program runs, and reaps it. pid is the box's reaper
 // (pid 1 of its pid namespace, so the last of the box's processes to go);
 // supervise returns once it has been reaped.
-func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts) {
+//
+// The caller holds the thread that cloned the box (see run) and waits for
+// the reap on it, in the system call, while another goroutine watches the
+// limits: a goroutine locked to its thread that blocked on a channel
+// instead would need that thread woken and handed the processor when the
+// program ends, a thread switch on the path of every result. Once reaped,
+// the thread is let go (release) before the watcher is waited for.
+func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts, release func()) {
 	exited := make(chan exit, 1)
+	watched := make(chan struct{})
 	go func() {
-		var e exit
-		for {
-			_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
-			if err != unix.EINTR {
-				e.err = err
-				break
-			}
-		}
-		e.at = time.Now()
-		exited <- e
+		defer close(watched)
+		b.watch(ctx, pid, start, facts, exited)
 	}()
+	exited <- waitExit(pid)
+	release()
+	<-watched
+}
 
+// waitExit waits for process pid to end and reaps it.
+func waitExit(pid int) exit {
+	var e exit
+	for {
+		_, err := unix.Wait4(pid, (*unix.WaitStatus)(&e.status), 0, &e.rusage)
+		if err != unix.EINTR {
+			e.err = err
+			break
+		}
+	}
+	e.at = time.Now()
+	return e
+}
+
+// watch is supervise's watcher: it kills the box when a limit is reached
+// or ctx ends, and makes the facts of the run once exited says how it
+// ended.
+func (b *box) watch(ctx context.Context, pid int, start time.Time, facts *verdict.Facts, exited <-chan exit) {
 	wall := time.NewTimer(b.limits.Wall - time.Since(start))
 	defer wall.Stop()
 	poll := b.runner.CPUPoll
