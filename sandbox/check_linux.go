@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -49,6 +50,15 @@ func (s Spec) Check() error {
 		if _, err := os.Stat(b.Source); err != nil {
 			return bad("bind[%d] %s:%s: %v", i, b.Source, b.Target, err)
 		}
+	}
+	for i, b := range s.Binds {
+		if link := boxLinkOn(b.Source); link != "" {
+			return bad("bind[%d] %s:%s: %s is a symlink a box made, which would choose the host path bound", i, b.Source, b.Target, link)
+		}
+	}
+	if j, w := writableAbove(s.Binds); j >= 0 {
+		b := s.Binds[j]
+		return bad("bind[%d] %s:%s: source lies inside the writable bind source %s (through a link), where the box could redirect it", j, b.Source, b.Target, w)
 	}
 	const page = 4096
 	var total int64
@@ -203,6 +213,62 @@ func FileKind(mode uint32) string {
 		return "block device"
 	}
 	return fmt.Sprintf("file of unknown kind (mode %#o)", mode&unix.S_IFMT)
+}
+
+// boxLinkOn returns the first name on the path p that is a symlink owned by
+// a box host id (IsBoxHostID), or "": a box that could write a
+// directory on the way (a writable bind of another job) may have left it
+// there for a later bind of p to follow.
+func boxLinkOn(p string) string {
+	p = path.Clean(p)
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Lstat(p[:i], &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && IsBoxHostID(int(st.Uid)) {
+			return p[:i]
+		}
+	}
+	return ""
+}
+
+// writableAbove finds a bind whose source lies inside a writable bind's
+// source once the host's links are followed (Validate refuses the names
+// that say so themselves): one of the directories above it resolves into
+// the writable one's tree, so the names below are the box's to change. It
+// returns that bind's index and the writable source, or -1. Without a
+// writable bind beside another it looks at nothing.
+func writableAbove(binds []Bind) (int, string) {
+	if len(binds) < 2 {
+		return -1, ""
+	}
+	trees := map[int]string{} // writable bind index: its resolved source
+	for j, w := range binds {
+		if w.Writable {
+			if tree, err := filepath.EvalSymlinks(w.Source); err == nil {
+				trees[j] = tree
+			}
+		}
+	}
+	if len(trees) == 0 {
+		return -1, ""
+	}
+	for i, b := range binds {
+		for dir := path.Dir(path.Clean(b.Source)); ; dir = path.Dir(dir) {
+			if r, err := filepath.EvalSymlinks(dir); err == nil {
+				for j, tree := range trees {
+					if j != i && within(r, tree) {
+						return i, binds[j].Source
+					}
+				}
+			}
+			if dir == "/" {
+				break
+			}
+		}
+	}
+	return -1, ""
 }
 
 // Prepare returns the spec as a runner runs it, after Check: Env gains

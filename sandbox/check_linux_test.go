@@ -232,3 +232,90 @@ func TestValidateBindTargets(t *testing.T) {
 		t.Errorf("%v: %v", ok, err)
 	}
 }
+
+// TestValidateBindSourceInsideAWritableBind: a bind whose source lies
+// below another bind's writable source is refused. The box may rename what
+// is there and leave a symlink in its place, and the next run's mount of
+// that source, resolved on the host, would then bind whatever host path the
+// link names (seen: a later run's read-only bind showed the host's /etc).
+func TestValidateBindSourceInsideAWritableBind(t *testing.T) {
+	for _, binds := range [][]Bind{
+		{{Source: "/srv/jobs", Target: "/data", Writable: true}, {Source: "/srv/jobs/lib", Target: "/lib2"}},
+		{{Source: "/srv/jobs/lib/", Target: "/lib2", Writable: true}, {Source: "/srv/jobs/", Target: "/data", Writable: true}},
+		{{Source: "/", Target: "/host", Writable: true}, {Source: "/srv", Target: "/srv"}},
+	} {
+		if err := (Spec{Args: []string{"x"}, Binds: binds}).Validate(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "bind[") {
+			t.Errorf("%v: Validate() = %v; want a bind source inside a writable bind's source refused", binds, err)
+		}
+	}
+	for _, ok := range [][]Bind{
+		// The outer one read-only: nothing of the box changes it.
+		{{Source: "/srv/jobs", Target: "/data"}, {Source: "/srv/jobs/lib", Target: "/lib2", Writable: true}},
+		// The same source twice, and names that only share a prefix.
+		{{Source: "/srv/jobs", Target: "/data", Writable: true}, {Source: "/srv/jobs", Target: "/ro"}},
+		{{Source: "/srv/jobs", Target: "/data", Writable: true}, {Source: "/srv/jobsx", Target: "/x"}},
+	} {
+		if err := (Spec{Args: []string{"x"}, Binds: ok}).Validate(); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+}
+
+// TestCheckBindSourceThroughALinkIntoAWritableBind: the same refusal when
+// the source names the writable bind's tree through a symlink of the host.
+func TestCheckBindSourceThroughALinkIntoAWritableBind(t *testing.T) {
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs")
+	if err := os.MkdirAll(filepath.Join(jobs, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(jobs, filepath.Join(dir, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Args: []string{"x"}, Binds: []Bind{
+		{Source: jobs, Target: "/data", Writable: true},
+		{Source: filepath.Join(dir, "alias", "lib"), Target: "/lib2"},
+	}}
+	if err := spec.Check(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "bind[1]") {
+		t.Errorf("a source inside a writable bind's source through a link: Check() = %v", err)
+	}
+	spec.Binds[0].Writable = false
+	if err := spec.Check(); err != nil {
+		t.Errorf("the same with the outer bind read-only: %v", err)
+	}
+}
+
+// TestCheckBindSourceThroughABoxsLink: a symlink on a bind source's path
+// that a box made (owned by a box host id) is refused, whatever spec
+// bound its directory writable: another job's run may have left it there
+// to redirect this bind to a host path of its choice.
+func TestCheckBindSourceThroughABoxsLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a link owned by a box host id")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "lib")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Args: []string{"x"}, Binds: []Bind{{Source: link, Target: "/lib2"}}}
+	if err := spec.Check(); err != nil {
+		t.Fatalf("a link the host made: %v", err)
+	}
+	if err := os.Lchown(link, BoxHostIDBase+3, BoxHostIDBase+3); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{link, filepath.Join(link, "sub")} {
+		if src != link {
+			os.Mkdir(filepath.Join(target, "sub"), 0o755)
+		}
+		spec.Binds[0].Source = src
+		if err := spec.Check(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "bind[0]") {
+			t.Errorf("%s, through a box's link: Check() = %v", src, err)
+		}
+	}
+}

@@ -16,6 +16,17 @@ const (
 // host and shares no id with a real user.
 const hostBoxIDWhenRoot = 1 << 30
 
+// A root supervisor's boxes run as host ids of a range of their own
+// (package hostid leases one per box): BoxHostIDCount ids from
+// BoxHostIDBase. A file on the host owned by one of them was made by a box.
+const (
+	BoxHostIDBase  = hostBoxIDWhenRoot
+	BoxHostIDCount = 1 << 16
+)
+
+// IsBoxHostID reports whether id is in the range root's boxes run as.
+func IsBoxHostID(id int) bool { return id >= BoxHostIDBase && id < BoxHostIDBase+BoxHostIDCount }
+
 // HostBoxUID returns the host uid and gid that BoxUID/BoxGID map to. A root
 // supervisor maps the box to an unallocated id; an unprivileged one can only
 // map its own ids. Host files the box must write (its work directory) are

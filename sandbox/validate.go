@@ -56,6 +56,17 @@ func (s Spec) Validate() error {
 			}
 		}
 	}
+	// A source below a writable bind's source has names the box may
+	// change: it could leave a symlink there, and a later run's mount of
+	// this source, resolved on the host, would bind the host path the link
+	// names instead.
+	for i, b := range s.Binds {
+		for j, w := range s.Binds {
+			if w.Writable && strictlyBeneath(path.Clean(b.Source), path.Clean(w.Source)) {
+				return bad("bind[%d] %s:%s: source lies inside the writable bind[%d] source %s, where the box could redirect it", i, b.Source, b.Target, j, w.Source)
+			}
+		}
+	}
 	for i, c := range s.CopyIn {
 		if err := checkBoxName(c.Name); err != nil {
 			return bad("copy-in[%d]: %v", i, err)
@@ -153,4 +164,13 @@ func (l Limits) check(extraFiles int) error {
 // within reports whether the clean absolute path p is dir or lies inside it.
 func within(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// strictlyBeneath reports whether the clean path p lies below the clean
+// directory dir, not at it.
+func strictlyBeneath(p, dir string) bool {
+	if dir == "/" {
+		return p != "/"
+	}
+	return strings.HasPrefix(p, dir+"/")
 }

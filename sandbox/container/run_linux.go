@@ -181,7 +181,7 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 		r.kmsg = seccomp.MarkLog()
 		defer r.kmsg.Close()
 	}
-	r.binds = workdir.LookAtBinds(spec.Binds, r.limits.Output)
+	r.binds = workdir.LookAtBinds(spec.Binds, r.limits.Output, c.lease.UID)
 	defer r.binds.Close()
 	r.start = time.Now() // monotonic (R13)
 	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox"
 )
 
 // Base is the first host id handed out; Count ids follow it, and Count more
@@ -17,8 +19,8 @@ import (
 // distribution allocates to users, so a box owns nothing on the host and
 // shares no id with a real account.
 const (
-	Base  = 1 << 30
-	Count = 1 << 16
+	Base  = sandbox.BoxHostIDBase
+	Count = sandbox.BoxHostIDCount
 )
 
 // LockFile is the file whose bytes stand for the ids: byte i is locked by

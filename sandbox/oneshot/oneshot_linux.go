@@ -463,7 +463,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 			return nil, err
 		}
 	}
-	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
+	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output, b.lease.UID)
 	b.mark("workdir")
 	if r.cgroups != nil {
 		r.armStock()

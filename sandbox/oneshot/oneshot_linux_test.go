@@ -19,6 +19,7 @@ import (
 
 	"gosandbox/internal/testhost"
 	"gosandbox/sandbox"
+	"gosandbox/sandbox/hostid"
 	"gosandbox/sandbox/workdir"
 )
 
@@ -672,5 +673,44 @@ func TestRunOutlivesEndedThreads(t *testing.T) {
 	if o.Status != sandbox.StatusOK || o.ExitCode != 0 {
 		t.Fatalf("a run under way while a thread of the host process ended (the one that cloned the box: %v): status %s exit %d signal %q msg %q",
 			<-ended, o.Status, o.ExitCode, o.Signal, o.Message)
+	}
+}
+
+// TestBindFileOfAnotherBoxIsNotOutput: runs at once may share a writable
+// bind. A file another box (another host uid of the range) grows to the
+// output limit there while this run's program runs is not this run's
+// output: the run ends ok (R10).
+func TestBindFileOfAnotherBoxIsNotOutput(t *testing.T) {
+	needRoot(t)
+	const limit = 1 << 20
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	other := hostid.Base + hostid.Count - 1
+	var hookErr error
+	phaseHook = func(phase string, _ time.Duration) {
+		if phase != "start" {
+			return
+		}
+		// The other box's file, made once this run's program runs.
+		p := filepath.Join(dir, "theirs")
+		if hookErr = os.WriteFile(p, make([]byte, limit), 0o644); hookErr == nil {
+			hookErr = os.Chown(p, other, other)
+		}
+	}
+	defer func() { phaseHook = nil }()
+	spec := sandbox.Spec{Args: []string{"/bin/true"}, Limits: sandbox.Limits{Output: limit},
+		Binds: []sandbox.Bind{{Source: dir, Target: "/out", Writable: true}}}
+	o := run(t, spec)
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "theirs")); err != nil {
+		t.Fatalf("the other box's file was not made during the run: %v", err)
+	}
+	if o.Status != sandbox.StatusOK {
+		t.Fatalf("a file another box (host uid %d) grew to the limit in a shared writable bind decided this run: status %s msg %q",
+			other, o.Status, o.Message)
 	}
 }

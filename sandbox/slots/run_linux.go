@@ -387,7 +387,7 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 	if err := s.prepareMounts(b.spec.Binds, b.limits.Tmpfs); err != nil {
 		return nil, err
 	}
-	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output)
+	b.binds = workdir.LookAtBinds(b.spec.Binds, b.limits.Output, s.lease.UID)
 	ownWork := len(b.spec.CopyIn) > 0 || len(b.spec.CopyOut) > 0
 	if ownWork {
 		// The host must reach /w before or after the run: a host

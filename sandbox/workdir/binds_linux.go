@@ -14,9 +14,13 @@ import (
 // fails or is cut short there as anywhere) must not end ok. A bind is the
 // caller's directory, not the box's: the files at the limit it held before
 // the run are input, passed over unless the program changed them (the same
-// rule as copy-in's). The zero value and a nil *BindLook have nothing.
+// rule as copy-in's). Runs at once may share a writable bind: a file
+// owned by another box's host uid that only its owner may write is that
+// box's output, and passed over too (a box cannot give its files away).
+// The zero value and a nil *BindLook have nothing.
 type BindLook struct {
 	size   int64
+	uid    int   // the run's host uid, whose files may be its output
 	dirs   []int // O_PATH descriptors of the writable bind directories
 	files  []int // O_PATH descriptors of the writable bind files
 	before map[fileID]struct{}
@@ -24,12 +28,13 @@ type BindLook struct {
 
 // LookAtBinds opens the writable binds of binds by their host paths (the
 // caller's, resolved before the program runs, as the mounts were or will
-// be) and notes the files already at size bytes or more in them. Binds
+// be) and notes the files already at size bytes or more in them; uid is
+// the host uid the run's programs have (hostid.Lease.UID). Binds
 // that are read-only, or whose source is gone, are left out: the former
 // cannot grow, and the latter fails the run's mounts anyway. It costs
 // nothing without a writable bind, and one walk of each one with.
-func LookAtBinds(binds []sandbox.Bind, size int64) *BindLook {
-	l := &BindLook{size: size}
+func LookAtBinds(binds []sandbox.Bind, size int64, uid int) *BindLook {
+	l := &BindLook{size: size, uid: uid}
 	for _, b := range binds {
 		if !b.Writable {
 			continue
@@ -46,7 +51,7 @@ func LookAtBinds(binds []sandbox.Bind, size int64) *BindLook {
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			l.dirs = append(l.dirs, fd)
-			treeHasFileAtLeast(fd, size, l.note)
+			treeHasFileAtLeast(fd, size, func(st *unix.Stat_t) bool { return l.note(idOf(st)) })
 		case unix.S_IFREG:
 			l.files = append(l.files, fd)
 			if st.Size >= size {
@@ -78,18 +83,23 @@ func (l *BindLook) AtLimit() bool {
 	if l == nil {
 		return false
 	}
-	seen := func(id fileID) bool {
-		_, ok := l.before[id]
-		return ok
+	notOurs := func(st *unix.Stat_t) bool {
+		if _, ok := l.before[idOf(st)]; ok {
+			return true
+		}
+		// Another box's file that only its owner may write (no group or
+		// other write bit; an ACL granting a user shows in the group
+		// bits): this run's programs could not have grown it.
+		return int(st.Uid) != l.uid && sandbox.IsBoxHostID(int(st.Uid)) && st.Mode&0o022 == 0
 	}
 	for _, fd := range l.files {
 		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil && st.Size >= l.size && !seen(idOf(&st)) {
+		if unix.Fstat(fd, &st) == nil && st.Size >= l.size && !notOurs(&st) {
 			return true
 		}
 	}
 	for _, fd := range l.dirs {
-		if treeHasFileAtLeast(fd, l.size, seen) {
+		if treeHasFileAtLeast(fd, l.size, notOurs) {
 			return true
 		}
 	}

@@ -387,8 +387,8 @@ func (d *Dir) HasFileAtLeast(size int64) bool {
 	if d.mounted && emptyTmpfs(d.fd) {
 		return false
 	}
-	return treeHasFileAtLeast(d.fd, size, func(id fileID) bool {
-		_, placed := d.placed[id]
+	return treeHasFileAtLeast(d.fd, size, func(st *unix.Stat_t) bool {
+		_, placed := d.placed[idOf(st)]
 		return placed
 	})
 }
@@ -472,7 +472,7 @@ func emptyTmpfs(fd int) bool {
 // walk holds open; a path that grows long makes its directory the base of
 // its entries, so that a tree deeper than PATH_MAX is looked at whole (a
 // box makes one a directory at a time).
-func treeHasFileAtLeast(root int, size int64, skip func(fileID) bool) bool {
+func treeHasFileAtLeast(root int, size int64, skip func(*unix.Stat_t) bool) bool {
 	type base struct{ fd, refs int }
 	type item struct {
 		base *base
@@ -522,7 +522,7 @@ const maxWalkPath = 2048
 // lookDir lists the directory at rel beneath dirfd: it reports whether it
 // holds a regular file of at least size bytes (skip aside), and hands each
 // subdirectory to sub, with the listed directory's descriptor.
-func lookDir(dirfd int, rel string, size int64, skip func(fileID) bool, sub func(fd int, name string)) bool {
+func lookDir(dirfd int, rel string, size int64, skip func(*unix.Stat_t) bool, sub func(fd int, name string)) bool {
 	fd, err := openBeneath(dirfd, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
 	if err != nil {
 		return false // gone, or no longer a directory
@@ -542,7 +542,7 @@ func lookDir(dirfd int, rel string, size int64, skip func(fileID) bool, sub func
 				st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size < size {
 				continue
 			}
-			if skip != nil && skip(idOf(&st)) {
+			if skip != nil && skip(&st) {
 				continue
 			}
 			return true
