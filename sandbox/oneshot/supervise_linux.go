@@ -5,7 +5,6 @@ package oneshot
 import (
 	"context"
 	"fmt"
-	"gosandbox/sandbox/rlimit"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/rlimit"
 	"gosandbox/sandbox/verdict"
 	"gosandbox/sandbox/workdir"
 )
