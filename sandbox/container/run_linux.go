@@ -181,7 +181,11 @@ func (r *runState) execute(ctx context.Context) sandbox.Result {
 		r.kmsg = seccomp.MarkLog()
 		defer r.kmsg.Close()
 	}
-	r.binds = workdir.LookAtBinds(spec.Binds, r.limits.Output, c.lease.UID)
+	boxUID := -1 // none known: every box uid's file counts as another box's
+	if c.lease != nil {
+		boxUID = c.lease.UID
+	}
+	r.binds = workdir.LookAtBinds(spec.Binds, r.limits.Output, boxUID)
 	defer r.binds.Close()
 	r.start = time.Now() // monotonic (R13)
 	seq, err := c.send(protocol.KindExec, protocol.MarshalExec(x), fds, nil)
