@@ -67,7 +67,7 @@ var properties = []Property{
 	{"R7", "limits", "accurate peak memory, supervisor excluded", "A program that touches 100 MiB is reported at 100 MiB or more."},
 	{"R8", "limits", "tmpfs and /dev/shm count against memory or are capped", ""},
 	{"R9", "limits", "process cap holds a fork bomb", "And the host stays stable."},
-	{"R10", "limits", "output limit gives output-limit (write failed or file truncated), host buffer bounded, copy-in never counts", "Whether the write failed or the file was silently truncated, and wherever the file is (/w, /tmp, /dev/shm, a writable bind), also when a process the program left behind wrote it as the run ended; files placed by copy-in, and those a writable bind held before the run, never count as output."},
+	{"R10", "limits", "output limit gives output-limit (write failed or file truncated), host buffer bounded, copy-in never counts", "Whether the write failed or the file was silently truncated, and wherever the file is (/w, /tmp, /dev/shm, a writable bind), also when a process the program left behind wrote it as the run ended; files placed by copy-in, those a writable bind held before the run, and those another box running at once wrote there (owned by its host uid, writable by it alone), never count as output."},
 	{"R11", "limits", "rlimits exact, hard limits can't be raised", ""},
 	{"R12", "limits", "cpu set/quota where configured", ""},
 	{"R13", "limits", "wall time uses a monotonic clock", ""},
@@ -105,7 +105,7 @@ var properties = []Property{
 	{"U4", "reuse", "accounting per run, also after the page cache was filled", "An idle run after a heavy one reports small figures, also when the heavy one filled the page cache, left files in /w or /tmp, or left files open only in flight in a unix socket cycle."},
 	{"U5", "reuse", "limits restored between runs", ""},
 	{"U6", "reuse", "no host leak over 1000 runs", "Descriptors, goroutines, cgroups, mounts, temporary directories."},
-	{"U7", "reuse", "nothing observable tells a run about the previous one", "Pid numbers and the pid counter, network counters (/proc/net/snmp, netstat), times and modes of /w, /tmp and /dev/shm, the load average, the pressure stall figures, the counters of /proc/stat and the host's event counters (vmstat, zoneinfo, interrupts, softirqs, diskstats, fs/file-nr, inode-nr, dentry-state) (host-wide, which earlier runs raise)."},
+	{"U7", "reuse", "nothing observable tells a run about the previous one", "Pid numbers and the pid counter, network counters (/proc/net/snmp, netstat), times and modes of /w, /tmp and /dev/shm, the birth time of /tmp and the inode numbers its new files get, the load average, the pressure stall figures, the counters of /proc/stat and the host's event counters (vmstat, zoneinfo, interrupts, softirqs, diskstats, fs/file-nr, inode-nr, dentry-state) (host-wide, which earlier runs raise)."},
 
 	{"B1", "robustness", "internal errors distinct from program errors", ""},
 	{"B2", "robustness", "exec failures distinct", ""},
