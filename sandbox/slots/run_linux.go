@@ -197,10 +197,6 @@ type box struct {
 	// slot's host id is every run's, and only this run's records name its
 	// denied call.
 	kmsg *seccomp.LogMark
-	// pid1Gone is closed once supervise's waiter reaped the apart pid 1,
-	// when pid1Reaping says it does so.
-	pid1Gone    chan struct{}
-	pid1Reaping bool
 
 	lastMark time.Time // see mark
 	kicked   bool      // kickBackground was called
@@ -298,17 +294,6 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts, release)
 	b.mark("supervise-end")
-	// The box's figures and the look for a file at the output limit wait
-	// for every process of the box to be gone: the apart pid 1 was only
-	// asked to die when the program ended, and until its end has killed
-	// them, one the program left behind still runs (for milliseconds on a
-	// busy host): its CPU would be missed by the total (R2, a CPU limit's
-	// verdict), and it could bring a file to the limit behind the look
-	// (R10).
-	if b.pid1Reaping {
-		<-b.pid1Gone
-		b.mark("pid1-gone")
-	}
 	if b.group != nil {
 		usage, err := b.group.Usage()
 		b.mark("usage")
@@ -568,11 +553,7 @@ func (b *box) tearDown() {
 	// before Run returns (as one-shot does), so no process of the box
 	// outlives its run.
 	b.mark("teardown:closes")
-	if b.pid1Reaping {
-		<-b.pid1Gone
-	} else {
-		b.reaped.Close()
-	}
+	b.reaped.Close() // reaped already when it lived apart (supervise)
 	b.mark("teardown:reap-pid1")
 	// The box's processes are all gone with pid 1, so this is the IPC
 	// namespace's last reference: its message queues go with it, and
@@ -655,8 +636,7 @@ type exit struct {
 	rusage unix.Rusage
 	err    error
 	at     time.Time
-	// pid1Reaping: the waiter killed the apart pid 1 and reaps it (see
-	// box.pid1Gone).
+	// pid1Reaping: supervise killed the apart pid 1 and reaps it.
 	pid1Reaping bool
 }
 
@@ -672,7 +652,6 @@ type exit struct {
 func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *verdict.Facts, release func()) {
 	exited := make(chan exit, 1)
 	watched := make(chan struct{})
-	b.pid1Gone = make(chan struct{})
 	go func() {
 		defer close(watched)
 		b.watch(ctx, pid, start, facts, exited)
@@ -686,17 +665,18 @@ func (b *box) supervise(ctx context.Context, pid int, start time.Time, facts *ve
 		return
 	}
 	// The apart pid 1 goes as soon as the program is gone, and is reaped
-	// beside the watcher's making of the result (cgroup reads) instead of
-	// after it; run waits for it (pid1Gone) before the box's figures.
-	// From here on only that goroutine touches b.reaped.
+	// here while the watcher makes the result. The box's figures and the
+	// look for a file at the output limit come after supervise, once
+	// every process of the box is gone: until pid 1's end has killed
+	// them, one the program left behind still runs (for milliseconds on a
+	// busy host), and its CPU would be missed by the total (R2, a CPU
+	// limit's verdict) or it could bring a file to the limit behind the
+	// look (R10). From here on only this goroutine touches b.reaped.
 	b.reaped.Kill()
 	e.pid1Reaping = true
 	release()
 	exited <- e
-	go func() {
-		b.reaped.Close()
-		close(b.pid1Gone)
-	}()
+	b.reaped.Close()
 	<-watched
 }
 
@@ -733,7 +713,6 @@ func (b *box) watch(ctx context.Context, pid int, start time.Time, facts *verdic
 				b.killBox(pid)
 			}
 			facts.Status = e.status
-			b.pid1Reaping = e.pid1Reaping
 			if !e.pid1Reaping {
 				// Pid 1 goes now, and with it whatever the program left
 				// in the box's pid namespace.
