@@ -181,7 +181,7 @@ type box struct {
 	reaped   *forkexec.Reaped
 	joins    []*os.File
 	pidfd    int
-	unixList int // the run's network namespace's /proc/net/unix, opened through the program; -1 when none
+	unixList int // the run's network namespace's /proc/net/unix, from the stock; -1 when none
 	netns    int
 	ipcns    int               // the run's IPC namespace from the stock; -1 when none
 	mq       int               // a detached mount of ipcns's message queues; -1 when none
@@ -287,10 +287,6 @@ func (b *box) run(ctx context.Context) (res sandbox.Result, slotBad bool) {
 	if b.boxW < 0 {
 		b.boxW, _ = unix.Open(proc+"/root"+sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
-	// The list of the run's unix sockets, for a garbage cycle the program
-	// leaves in flight (see tearDown); through the program, the only
-	// process in the run's network namespace, while it runs.
-	b.unixList, _ = unix.Open(proc+"/net/unix", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	b.mark("after-start:holds")
 	b.supervise(ctx, pid, start, &facts, release)
 	b.mark("supervise-end")
@@ -431,6 +427,9 @@ func (b *box) prepare() (*forkexec.Runner, error) {
 		return nil, err
 	}
 	b.netns, b.ipcns, b.mq = ns.net, ns.ipc, ns.mq
+	if ns.unixList > 0 {
+		b.unixList = ns.unixList
+	}
 	mountNS, mounts := s.mntNS, s.plan.Run
 	if ownWork {
 		mounts = s.plan.RunOwnWork
@@ -579,8 +578,8 @@ func (b *box) tearDown() {
 	// that uid more past RLIMIT_NOFILE until its collector, a background
 	// worker, has freed the cycle, and a run arriving before on a busy host
 	// could not pass one descriptor. The run's list shows such sockets:
-	// none is one read; some are waited for. Without the list (the
-	// program ended before it was opened) the collection is only started.
+	// none is one read; some are waited for. Without the list (it could
+	// not be opened) the collection is only started.
 	if b.unixList >= 0 {
 		_ = unixsocket.AwaitNoneListed(b.unixList, inFlightCollections)
 		// The list holds the run's network namespace: let go with the

@@ -22,6 +22,7 @@ import (
 	"gosandbox/sandbox/internal/mqueue"
 	"gosandbox/sandbox/internal/release"
 	"gosandbox/sandbox/mount"
+	"gosandbox/sandbox/unixsocket"
 	"gosandbox/sandbox/workdir"
 )
 
@@ -502,10 +503,14 @@ type runNS struct {
 	// it out once, and the run closes it.
 	mount    int
 	mountGen uint64
+	// unixList > 0 lists the unix sockets of net (unixsocket.OpenListIn),
+	// for those a run leaves in flight: opened with the namespace, off the
+	// run's path, it is there before the run's program can end.
+	unixList int
 }
 
 func (ns runNS) close() {
-	for _, fd := range []int{ns.net, ns.ipc, ns.mq, ns.mount} {
+	for _, fd := range []int{ns.net, ns.ipc, ns.mq, ns.mount, ns.unixList} {
 		if fd > 0 {
 			unix.Close(fd)
 		}
@@ -538,6 +543,10 @@ func makeRunNS(userNS int, src *mountSource) (runNS, error) {
 	}
 	if ns.Mount > 0 {
 		run.mount, run.mountGen = ns.Mount, src.gen
+	}
+	// Without the list the teardown only starts a collection.
+	if list, err := unixsocket.OpenListIn(ns.Net); err == nil {
+		run.unixList = list
 	}
 	return run, nil
 }

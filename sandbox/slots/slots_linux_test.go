@@ -20,6 +20,7 @@ import (
 	"gosandbox/sandbox"
 	"gosandbox/sandbox/cgroup"
 	"gosandbox/sandbox/forkexec"
+	"gosandbox/sandbox/unixsocket"
 
 	"golang.org/x/sys/unix"
 )
@@ -824,5 +825,24 @@ print("scm ok")
 		if res.Status != sandbox.StatusOK || !strings.Contains(out, "scm ok") {
 			t.Fatalf("pair %d: the run after one that left %q could not pass a descriptor: %+v\n%s", i, left, res, out)
 		}
+	}
+}
+
+// TestStockedNamespacesListTheirSockets: each stocked set of run
+// namespaces comes with the list of its network namespace's unix sockets,
+// opened off the run's path, which the teardown reads for sockets a run
+// left in flight (see TestRunAfterDescriptorsLeftInFlight).
+func TestStockedNamespacesListTheirSockets(t *testing.T) {
+	r := newRunner(t, 1)
+	ns, err := r.all[0].net.take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.close()
+	if ns.unixList <= 0 {
+		t.Fatal("the stocked namespaces came without their socket list")
+	}
+	if n, err := unixsocket.CountListed(ns.unixList); err != nil || n != 0 {
+		t.Fatalf("a fresh network namespace lists %d sockets (%v)", n, err)
 	}
 }

@@ -8,7 +8,29 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/internal/nsenter"
 )
+
+// OpenListIn opens /proc/net/unix of the network namespace netns (an
+// open descriptor) from a thread that enters it and comes back, for
+// CountListed: no process needs to live there, so a namespace made ahead
+// has its list before any run uses it.
+func OpenListIn(netns int) (int, error) {
+	fd, openErr := -1, error(nil)
+	if err := nsenter.Run(netns, unix.CLONE_NEWNET, func() {
+		fd, openErr = unix.Open("/proc/thread-self/net/unix", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}); err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("unixsocket: %w", err)
+	}
+	if openErr != nil {
+		return -1, fmt.Errorf("unixsocket: open the socket list: %w", openErr)
+	}
+	return fd, nil
+}
 
 // CountListed returns how many sockets fd, an open /proc/.../net/unix,
 // lists now. The descriptor lists the namespace it was opened in for as long

@@ -3,9 +3,10 @@ package mqueue
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"gosandbox/sandbox/internal/nsenter"
 )
 
 // Mount mounts the mqueue file system of the IPC namespace ns (a
@@ -15,39 +16,14 @@ import (
 // release, some 45 us here with its RCU wait, is the caller's to put off
 // the run's path); RemoveAt empties the queues through it.
 func Mount(ns int) (int, error) {
-	type result struct {
-		mnt int
-		err error
+	mnt, mntErr := -1, error(nil)
+	if err := nsenter.Run(ns, unix.CLONE_NEWIPC, func() { mnt, mntErr = mountHere() }); err != nil {
+		if mnt >= 0 {
+			unix.Close(mnt)
+		}
+		return -1, fmt.Errorf("mqueue: %w", err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := unix.Open("/proc/thread-self/ns/ipc", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, fmt.Errorf("mqueue: open this thread's IPC namespace: %w", err)}
-			return
-		}
-		defer unix.Close(home)
-		if err := unix.Setns(ns, unix.CLONE_NEWIPC); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, fmt.Errorf("mqueue: enter the IPC namespace: %w", err)}
-			return
-		}
-		mnt, err := mountHere()
-		if berr := unix.Setns(home, unix.CLONE_NEWIPC); berr != nil {
-			// Locked, the thread ends with this goroutine.
-			if mnt >= 0 {
-				unix.Close(mnt)
-			}
-			done <- result{-1, fmt.Errorf("mqueue: back to this thread's IPC namespace: %w", berr)}
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{mnt, err}
-	}()
-	r := <-done
-	return r.mnt, r.err
+	return mnt, mntErr
 }
 
 // mountHere mounts the calling thread's IPC namespace's mqueue file system
