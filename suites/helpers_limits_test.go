@@ -229,3 +229,13 @@ func sweepSupervisorLeftovers(pid int) []string {
 func sizeText(n int64) string {
 	return strconv.FormatFloat(float64(n)/float64(mib), 'f', 1, 64) + "MiB"
 }
+
+// hostDirForBoxes makes a temporary host directory any box uid may write
+// (a writable bind's source), removed after the spec.
+func hostDirForBoxes(prefix string) string {
+	d, err := os.MkdirTemp("", prefix)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.Chmod(d, 0o777)).To(Succeed())
+	DeferCleanup(func() { os.RemoveAll(d) })
+	return d
+}

@@ -257,11 +257,7 @@ var _ = Describe("Limits and accounting", area("limits"), func() {
 		Context("in a writable bind", func() {
 			var dir string
 			BeforeEach(func() {
-				d, err := os.MkdirTemp("", "gosandbox-r10-")
-				Expect(err).NotTo(HaveOccurred())
-				Expect(os.Chmod(d, 0o777)).To(Succeed())
-				dir = d
-				DeferCleanup(func() { os.RemoveAll(d) })
+				dir = hostDirForBoxes("gosandbox-r10-")
 			})
 			bound := func(action string, args ...string) sandbox.Spec {
 				s := limitedProbe(limit, action, args...)

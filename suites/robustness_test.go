@@ -123,11 +123,7 @@ var _ = Describe("Robustness", area("robustness"), func() {
 		// Each spec would create a marker in a writable bind if it ran.
 		var markDir string
 		BeforeEach(func() {
-			d, err := os.MkdirTemp("", "gosandbox-b3-")
-			Expect(err).NotTo(HaveOccurred())
-			Expect(os.Chmod(d, 0o777)).To(Succeed())
-			markDir = d
-			DeferCleanup(func() { os.RemoveAll(d) })
+			markDir = hostDirForBoxes("gosandbox-b3-")
 		})
 		marking := func() sandbox.Spec {
 			s := probeSpec("robust-touch", "/mark/ran")
